@@ -1,0 +1,125 @@
+"""The Backend protocol: what LiveMind needs from an inference engine.
+
+A loader estimates a model's memory before loading it and then loads it. A loaded Backend
+generates chat completions, streaming each token to a callback and checking a cancel event
+between tokens. `generate_many` takes several requests at once so that an engine that can
+decode several sequences in one batch (personas sharing one model) may do so; the default
+implementation may simply run them one after another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from livemind.types import ChatMessage, Completion, EngineSettings, GenerationRequest
+
+TokenCallback = Callable[[str], None]
+"""Receives each piece of text as soon as the engine produces it."""
+
+IndexedTokenCallback = Callable[[int, str], None]
+"""Receives (request index, piece) for multi-sequence generation."""
+
+
+@runtime_checkable
+class CancelSignal(Protocol):
+    """Anything with is_set(): a threading.Event, or several combined."""
+
+    def is_set(self) -> bool:
+        """Whether generation should stop now."""
+        ...
+
+
+class AnyOf:
+    """A cancel signal that is set when any of its parts is."""
+
+    def __init__(self, *signals: CancelSignal | None) -> None:
+        self._signals = [s for s in signals if s is not None]
+
+    def is_set(self) -> bool:
+        """Whether any part is set."""
+        return any(s.is_set() for s in self._signals)
+
+
+@dataclass(frozen=True)
+class LoadTarget:
+    """What to load: a model file (or remote endpoint) with its engine settings."""
+
+    model: str
+    path: Path | None
+    engine: EngineSettings
+    chat_format: str | None = None
+    remote_url: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Models with the same file and engine settings share one loaded copy."""
+        e = self.engine
+        where = self.remote_url or str(self.path)
+        return f"{self.model}|{where}|ctx{e.n_ctx}|{e.kv_type}|fa{int(e.flash_attn)}|t{e.n_threads}|b{e.n_batch}/{e.n_ubatch}|s{e.n_seq_max}"
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes a model will take once loaded: weights, KV cache and compute buffers."""
+
+    weights: int
+    kv_cache: int
+    compute: int
+
+    @property
+    def total(self) -> int:
+        """All the bytes together."""
+        return self.weights + self.kv_cache + self.compute
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A loaded model that generates chat completions. Not thread-safe: the pool locks it."""
+
+    @property
+    def n_ctx(self) -> int:
+        """The context window in tokens."""
+        ...
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """How many prompt tokens these messages take, template included."""
+        ...
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_token: TokenCallback | None = None,
+        cancel: CancelSignal | None = None,
+    ) -> Completion:
+        """Generate one completion, streaming pieces to on_token, stopping when cancel is set."""
+        ...
+
+    def generate_many(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        on_token: IndexedTokenCallback | None = None,
+        cancel: CancelSignal | None = None,
+    ) -> list[Completion]:
+        """Generate several completions; an engine may decode them as one batch."""
+        ...
+
+    def close(self) -> None:
+        """Release the model's memory."""
+        ...
+
+
+class BackendLoader(Protocol):
+    """Estimates and loads models for the pool."""
+
+    def estimate(self, target: LoadTarget) -> MemoryEstimate:
+        """Bytes the model will take, read from its metadata without loading the weights."""
+        ...
+
+    def load(self, target: LoadTarget) -> Backend:
+        """Load the model; raise ModelCorruptError or ModelLoadError with a clear message."""
+        ...

@@ -1,0 +1,32 @@
+"""Chooses the loader for each target: llama.cpp for local files, HTTP for remote experts."""
+
+from __future__ import annotations
+
+from livemind.backends.base import Backend, BackendLoader, LoadTarget, MemoryEstimate
+from livemind.backends.llama_cpp import LlamaCppLoader
+
+
+class RoutingLoader:
+    """Sends local targets to one loader and remote targets to another."""
+
+    def __init__(self, local: BackendLoader, remote: BackendLoader | None = None) -> None:
+        self._local = local
+        self._remote = remote
+
+    def _pick(self, target: LoadTarget) -> BackendLoader:
+        if target.remote_url is not None and self._remote is not None:
+            return self._remote
+        return self._local
+
+    def estimate(self, target: LoadTarget) -> MemoryEstimate:
+        """Delegate to the loader that owns the target."""
+        return self._pick(target).estimate(target)
+
+    def load(self, target: LoadTarget) -> Backend:
+        """Delegate to the loader that owns the target."""
+        return self._pick(target).load(target)
+
+
+def default_loader() -> BackendLoader:
+    """llama.cpp for local models."""
+    return RoutingLoader(LlamaCppLoader())

@@ -1,0 +1,203 @@
+"""Expert configuration: a TOML file, validated once at start-up.
+
+The package ships `experts.toml`; `--config` or LIVEMIND_CONFIG (read at the edge) replaces it.
+Every error names the expert, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from livemind.errors import ConfigError, ModelError
+from livemind.models import HUB_PREFIX, ModelCatalog
+from livemind.types import EngineSettings, ExpertSpec, RemoteSpec, SamplingSettings, Value
+
+DEFAULT_CONFIG_NAME = "experts.toml"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+class PoolSettings(Value):
+    """How many models stay warm, for how long, and the RAM limits."""
+
+    max_warm: int = Field(2, ge=1, le=64)
+    idle_ttl_s: float = Field(300.0, gt=0)
+    hard_limit_percent: float = Field(90.0, gt=0, le=100)
+    soft_target_percent: float = Field(80.0, gt=0, le=100)
+    budget_bytes: int | None = Field(None, gt=0)
+
+
+class RouterSettings(Value):
+    """How the router picks experts."""
+
+    embedding_model: str = "all-minilm-l6-v2"
+    threshold: float = Field(0.15, ge=-1.0, le=1.0)
+    fallback: str = "generalist"
+    top_k: int = Field(3, ge=1, le=16)
+    auto_margin: float = Field(0.08, ge=0.0, le=2.0)
+
+
+class DebateSettings(Value):
+    """Rounds, agreement, quorum and who synthesises."""
+
+    max_rounds: int = Field(2, ge=0, le=10)
+    agreement_threshold: float = Field(0.9, ge=0.0, le=1.0)
+    quorum: int = Field(2, ge=1, le=16)
+    synthesizer: str = "generalist"
+    dissent_threshold: float = Field(0.6, ge=-1.0, le=1.0)
+    expert_timeout_s: float = Field(300.0, gt=0)
+
+
+class LiveMindConfig(Value):
+    """Everything the core needs, validated."""
+
+    experts: tuple[ExpertSpec, ...]
+    pool: PoolSettings = PoolSettings()
+    router: RouterSettings = RouterSettings()
+    debate: DebateSettings = DebateSettings()
+
+    def expert(self, name: str) -> ExpertSpec:
+        """Return an expert by name (raises UnknownExpertError via the caller's check)."""
+        for spec in self.experts:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def expert_names(self) -> list[str]:
+        """Names of the configured experts, in file order."""
+        return [e.name for e in self.experts]
+
+
+def parse_size(text: str) -> int:
+    """Parse '600MiB', '2GB', '1.5GiB' or a plain number of bytes."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ConfigError(f"cannot read size '{text}'", hint="write it like 600MiB, 2GiB or 800000000")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[(unit or "b").lower()])
+
+
+def default_config_text() -> str:
+    """The shipped default configuration."""
+    return resources.files("livemind").joinpath(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8")
+
+
+def load_config(path: Path | None, catalog: ModelCatalog, *, check_files: bool = True) -> LiveMindConfig:
+    """Read, validate and return a configuration (the shipped default when path is None)."""
+    if path is None:
+        text, origin = default_config_text(), "the default configuration"
+    else:
+        if not path.is_file():
+            raise ConfigError(f"configuration file not found: {path}", hint="pass --config with an existing TOML file")
+        text, origin = path.read_text(encoding="utf-8"), str(path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin} is not valid TOML: {exc}", hint="fix the syntax at the line given") from exc
+    return parse_config(raw, catalog, check_files=check_files, origin=origin)
+
+
+def parse_config(raw: dict[str, Any], catalog: ModelCatalog, *, check_files: bool = True, origin: str = "config") -> LiveMindConfig:
+    """Validate a parsed TOML document."""
+    experts_raw = raw.get("experts")
+    if not isinstance(experts_raw, list) or not experts_raw:
+        raise ConfigError(f"{origin} has no [[experts]]", hint="define at least one [[experts]] table")
+    experts = []
+    seen: set[str] = set()
+    for index, item in enumerate(experts_raw):
+        spec = _parse_expert(item, index)
+        if spec.name in seen:
+            raise ConfigError("duplicate expert name", expert=spec.name, field="name", hint="give each expert a unique name")
+        seen.add(spec.name)
+        _check_expert(spec, catalog, check_files=check_files)
+        experts.append(spec)
+    pool_raw = dict(raw.get("pool", {}))
+    if "budget" in pool_raw:
+        pool_raw["budget_bytes"] = parse_size(pool_raw.pop("budget"))
+    try:
+        pool = PoolSettings(**pool_raw)
+        router = RouterSettings(**raw.get("router", {}))
+        debate = DebateSettings(**raw.get("debate", {}))
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc), hint="see the [pool], [router] and [debate] fields in the README") from exc
+    names = {e.name for e in experts}
+    if router.fallback not in names:
+        raise ConfigError(f"router fallback '{router.fallback}' is not an expert", field="fallback",
+                          hint=f"set [router] fallback to one of: {', '.join(sorted(names))}")
+    if debate.synthesizer not in names:
+        raise ConfigError(f"synthesizer '{debate.synthesizer}' is not an expert", field="synthesizer",
+                          hint=f"set [debate] synthesizer to one of: {', '.join(sorted(names))}")
+    if pool.soft_target_percent > pool.hard_limit_percent:
+        raise ConfigError("soft_target_percent is above hard_limit_percent",
+                          hint="keep the soft target at or below the hard limit")
+    return LiveMindConfig(experts=tuple(experts), pool=pool, router=router, debate=debate)
+
+
+def _explain(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"])
+    return f"field '{field}': {first['msg']} (got {first.get('input')!r})"
+
+
+def _parse_expert(item: Any, index: int) -> ExpertSpec:
+    if not isinstance(item, dict):
+        raise ConfigError(f"experts[{index}] is not a table", hint="write each expert as an [[experts]] table")
+    name = str(item.get("name", f"experts[{index}]"))
+    data = dict(item)
+    try:
+        if "sampling" in data:
+            data["sampling"] = SamplingSettings(**data["sampling"])
+        if "engine" in data:
+            data["engine"] = EngineSettings(**data["engine"])
+        if "remote" in data:
+            data["remote"] = RemoteSpec(**data["remote"])
+        if "examples" in data:
+            data["examples"] = tuple(data["examples"])
+        return ExpertSpec(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        hint = "fix the value in the expert's table"
+        if field.endswith("kv_type") or first["loc"][-1] == "kv_type":
+            hint = "kv_type must be one of f16, q8_0, q4_0"
+        raise ConfigError(f"{first['msg']} (got {first.get('input')!r})", expert=name, field=field, hint=hint) from exc
+    except TypeError as exc:
+        raise ConfigError(str(exc), expert=name, hint="fix the expert's table") from exc
+
+
+def _check_expert(spec: ExpertSpec, catalog: ModelCatalog, *, check_files: bool) -> None:
+    engine = spec.engine
+    if engine.kv_type != "f16" and not engine.flash_attn:
+        raise ConfigError(
+            f"a quantized KV cache ({engine.kv_type}) needs flash attention",
+            expert=spec.name, field="engine.flash_attn",
+            hint="set flash_attn = true, or kv_type = \"f16\"",
+        )
+    if engine.n_ubatch > engine.n_batch:
+        raise ConfigError("n_ubatch is larger than n_batch", expert=spec.name, field="engine.n_ubatch",
+                          hint="set n_ubatch <= n_batch")
+    if spec.remote is not None or spec.model.startswith(HUB_PREFIX):
+        return
+    if catalog.is_catalog_name(spec.model):
+        if check_files:
+            try:
+                catalog.resolve(spec.model)
+            except ModelError as exc:
+                raise ConfigError(exc.message, expert=spec.name, field="model", hint="run `livemind models pull`") from exc
+        return
+    path = Path(spec.model).expanduser()
+    if path.suffix != ".gguf" and not path.exists():
+        names = ", ".join(info.name for info in catalog.list() if info.kind == "gguf")
+        raise ConfigError(f"unknown model '{spec.model}'", expert=spec.name, field="model",
+                          hint=f"use a catalog model ({names}), a path to a .gguf file, or hf:owner/repo/file.gguf")
+    if check_files and not path.is_file():
+        raise ConfigError(f"model file missing: {path}", expert=spec.name, field="model",
+                          hint="fix the path, or run `livemind models pull` for catalog models")

@@ -1,0 +1,85 @@
+"""Debate logic over plain values: the prompts each round, anonymous labels, agreement."""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Sequence
+
+from livemind.types import ChatMessage, ExpertSpec, Position
+
+BREVITY = "Answer in at most four sentences."
+
+
+def label_for(index: int) -> str:
+    """Anonymous label: Expert A, Expert B, ..."""
+    letters = string.ascii_uppercase
+    return f"Expert {letters[index % 26]}{'' if index < 26 else index // 26}"
+
+
+def expert_seed(seed: int | None, expert: str, round_index: int) -> int | None:
+    """A per-expert, per-round seed derived from the session seed, so replays are exact."""
+    if seed is None:
+        return None
+    digest = hashlib.sha256(f"{seed}:{expert}:{round_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def first_answer_messages(expert: ExpertSpec, question: str) -> list[ChatMessage]:
+    """An independent first answer: the expert sees only the question."""
+    return [
+        ChatMessage(role="system", content=expert.persona),
+        ChatMessage(role="user", content=f"{question}\n\n{BREVITY}"),
+    ]
+
+
+def others_block(others: Sequence[Position]) -> str:
+    """The other experts' latest answers under their anonymous labels."""
+    return "\n\n".join(f"{p.label}: {p.text}" for p in others)
+
+
+def revision_messages(expert: ExpertSpec, question: str, own: Sequence[Position],
+                      others_by_round: Sequence[Sequence[Position]]) -> list[ChatMessage]:
+    """The expert's conversation so far, extended with the others' answers and a request to revise.
+
+    Earlier rounds stay verbatim in the same order, so each round's prompt extends the last
+    one and an engine that keeps the KV cache only has to read the new turn.
+    """
+    messages = first_answer_messages(expert, question)
+    for index, mine in enumerate(own):
+        messages.append(ChatMessage(role="assistant", content=mine.text))
+        if index < len(others_by_round):
+            messages.append(ChatMessage(role="user", content=(
+                "Other experts answered the same question:\n\n"
+                f"{others_block(others_by_round[index])}\n\n"
+                "Consider their answers. Keep what you still believe, correct what they showed "
+                f"was wrong, and give your revised answer to: {question}\n{BREVITY}")))
+    return messages
+
+
+def synthesis_messages(synthesizer: ExpertSpec, question: str, positions: Sequence[Position]) -> list[ChatMessage]:
+    """Ask the synthesiser for one final answer from the final positions."""
+    listing = "\n\n".join(f"{p.label}: {p.text}" for p in positions)
+    return [
+        ChatMessage(role="system", content=synthesizer.persona),
+        ChatMessage(role="user", content=(
+            f"Question: {question}\n\nFinal positions of the experts:\n\n{listing}\n\n"
+            "Write one final answer that combines what the experts agree on. "
+            "If they disagree on something important, say so in one sentence. " + BREVITY)),
+    ]
+
+
+def is_unchanged(previous: Sequence[Position], current: Sequence[Position]) -> bool:
+    """Whether every expert repeated its previous answer word for word."""
+    before = {p.expert: " ".join(p.text.split()) for p in previous}
+    return bool(current) and all(before.get(p.expert) == " ".join(p.text.split()) for p in current)
+
+
+def turn_messages(expert: ExpertSpec, question: str, earlier: Sequence[Position]) -> list[ChatMessage]:
+    """Turn-based first answer: the expert sees the answers given so far in this round."""
+    messages = first_answer_messages(expert, question)
+    if earlier:
+        messages[-1] = ChatMessage(role="user", content=(
+            f"{question}\n\nOther experts have answered so far:\n\n{others_block(earlier)}\n\n"
+            f"Give your own answer. {BREVITY}"))
+    return messages

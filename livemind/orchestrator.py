@@ -1,0 +1,294 @@
+"""LiveMind: the Python API. Owns the catalog, pool, router, compiled graph and sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from livemind.backends.base import BackendLoader, CancelSignal, TokenCallback
+from livemind.backends.factory import default_loader
+from livemind.debate import first_answer_messages
+from livemind.config import LiveMindConfig, load_config
+from livemind.embeddings import Embedder, SentenceEmbedder
+from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
+from livemind.graph import GraphRuntime, build_graph, open_checkpointer, run_config
+from livemind.models import ModelCatalog
+from livemind.pool import ModelPool
+from livemind.ram import RamGuard
+from livemind.router import Router
+from livemind.runner import ExpertRunner
+from livemind.sessions import SessionRecord, SessionStore
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Value
+
+LOG = logging.getLogger("livemind")
+DEFAULT_HOME = Path.home() / ".cache" / "livemind"
+MAX_QUESTION_CHARS = 16_000
+MAX_ROUNDS_CAP = 10
+MAX_EXPERTS_CAP = 8
+
+EventKind = Literal["route", "expert_started", "token", "expert_finished", "expert_dropped", "round_done",
+                    "synthesis_started", "synthesis", "result"]
+
+
+class DebateEvent(Value):
+    """One thing that happened during a debate, in the order it happened."""
+
+    kind: EventKind
+    expert: str | None = None
+    round: int | str | None = None
+    text: str = ""
+    data: dict[str, Any] = {}
+    result: DebateResult | None = None
+
+
+class LiveMind:
+    """Ask one expert, convene a consensus, or run a debate, on local models."""
+
+    def __init__(
+        self,
+        config: LiveMindConfig,
+        *,
+        home: Path = DEFAULT_HOME,
+        loader: BackendLoader | None = None,
+        embedder: Embedder | None = None,
+        ram_budget_bytes: int | None = None,
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.catalog = ModelCatalog(home)
+        pool_settings = config.pool
+        guard = RamGuard(
+            hard_limit_percent=pool_settings.hard_limit_percent,
+            soft_target_percent=pool_settings.soft_target_percent,
+            budget_bytes=ram_budget_bytes or pool_settings.budget_bytes,
+        )
+        if loader is None:
+            loader = default_loader()
+        self.pool = ModelPool(loader, guard, max_warm=pool_settings.max_warm, idle_ttl_s=pool_settings.idle_ttl_s)
+        self.runner = ExpertRunner(self.pool, self.catalog)
+        if embedder is None:
+            embedder = SentenceEmbedder(self.catalog.path_of(self.catalog.entry(config.router.embedding_model)))
+        self.embedder = embedder
+        self.router = Router(config.experts, embedder, config.router, cache_dir=home / "cache")
+        self.runtime = GraphRuntime(config=config, runner=self.runner, router=self.router, embedder=embedder)
+        self._checkpointer = open_checkpointer(home / "sessions" / "checkpoints.sqlite")
+        self.graph = build_graph(self.runtime, checkpointer=self._checkpointer)
+        self.sessions = SessionStore(home / "sessions" / "sessions.sqlite", home / "transcripts")
+
+    @classmethod
+    def open(cls, *, home: Path | None = None, config_path: Path | None = None,
+             ram_budget_bytes: int | None = None) -> LiveMind:
+        """Open LiveMind with the shipped configuration (or config_path) under home."""
+        root = home or DEFAULT_HOME
+        config = load_config(config_path, ModelCatalog(root))
+        return cls(config, home=root, ram_budget_bytes=ram_budget_bytes)
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_question(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidRequestError("the question is empty", hint="pass a non-empty question")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InvalidRequestError(f"the question is {len(question)} characters, over the limit of {MAX_QUESTION_CHARS}",
+                                      hint="shorten it")
+        return question.strip()
+
+    def _check_experts(self, experts: Sequence[str] | None) -> list[str] | None:
+        if not experts:
+            return None
+        if len(experts) > MAX_EXPERTS_CAP:
+            raise InvalidRequestError(f"{len(experts)} experts requested, the limit is {MAX_EXPERTS_CAP}",
+                                      hint="ask fewer experts")
+        for name in experts:
+            if name not in self.config.expert_names:
+                raise UnknownExpertError(name, self.config.expert_names)
+        return list(dict.fromkeys(experts))
+
+    # -- single expert -------------------------------------------------------------------------
+
+    def route(self, question: str, *, mode: ConsensusMode = "auto", experts: Sequence[str] | None = None) -> RouteDecision:
+        """Score every expert for a question without generating anything."""
+        return self.router.route(self._check_question(question), mode=mode, experts=self._check_experts(experts))
+
+    def ask(self, question: str, *, expert: str | None = None, max_tokens: int | None = None, seed: int | None = None,
+            on_token: TokenCallback | None = None, cancel: CancelSignal | None = None) -> Answer:
+        """One expert answers (routed unless named), streaming tokens to on_token."""
+        question = self._check_question(question)
+        if max_tokens is not None and not 1 <= max_tokens <= 4096:
+            raise InvalidRequestError(f"max_tokens {max_tokens} is out of range", hint="use 1-4096")
+        routing: RouteDecision | None = None
+        if expert is None:
+            routing = self.router.route(question, mode="single")
+            expert = routing.selected[0]
+        elif expert not in self.config.expert_names:
+            raise UnknownExpertError(expert, self.config.expert_names)
+        spec = self.config.expert(expert)
+        completion = self.runner.generate(spec, first_answer_messages(spec, question), seed=seed,
+                                          max_tokens=max_tokens, on_token=on_token, cancel=cancel)
+        return Answer(answer=completion.text, expert=expert, model=spec.model, tokens=completion.completion_tokens,
+                      prompt_tokens=completion.prompt_tokens, ttft_s=round(completion.ttft_s, 4),
+                      total_s=round(completion.total_s, 4), tok_s=round(completion.decode_tok_s, 2),
+                      finish_reason=completion.finish_reason, routing=routing)
+
+    # -- consensus and debate ------------------------------------------------------------------
+
+    def stream(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
+               mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
+               session_id: str | None = None) -> Iterator[DebateEvent]:
+        """Run a debate, yielding events (tokens included) as they happen; the last one holds the result."""
+        question = self._check_question(question)
+        chosen = self._check_experts(experts)
+        max_rounds = self.config.debate.max_rounds if rounds is None else rounds
+        if not 0 <= max_rounds <= MAX_ROUNDS_CAP:
+            raise InvalidRequestError(f"rounds must be between 0 and {MAX_ROUNDS_CAP}, got {max_rounds}",
+                                      hint="pass fewer rounds")
+        if max_tokens is not None and not 1 <= max_tokens <= 4096:
+            raise InvalidRequestError(f"max_tokens {max_tokens} is out of range", hint="use 1-4096")
+        session_id = session_id or uuid.uuid4().hex[:12]
+        params = {"experts": chosen, "rounds": max_rounds, "mode": mode, "seed": seed, "max_tokens": max_tokens}
+        self._save_quietly(lambda: self.sessions.create(session_id, question, params))
+        inputs = {"question": question, "session_id": session_id, "seed": seed, "requested_mode": mode,
+                  "requested_experts": chosen or [], "max_rounds": max_rounds, "max_tokens": max_tokens,
+                  "positions": [], "dropped": [], "history": []}
+        yield from self._run(inputs, session_id)
+
+    def resume(self, session_id: str) -> Iterator[DebateEvent]:
+        """Continue a session from its last checkpoint: finished steps are neither redone nor lost."""
+        state = self.graph.get_state(run_config(session_id))
+        if not state.values:
+            raise SessionError(f"no checkpoint for session '{session_id}'", hint="run `livemind sessions list`")
+        if state.values.get("result"):
+            result = DebateResult.model_validate(state.values["result"])
+            yield DebateEvent(kind="result", result=result)
+            return
+        self._save_quietly(lambda: self.sessions.mark(session_id, "running"))
+        yield from self._run(None, session_id)
+
+    def _run(self, inputs: dict[str, Any] | None, session_id: str) -> Iterator[DebateEvent]:
+        cancel = self.runtime.cancel_event(session_id)
+        cancel.clear()
+        try:
+            for mode, payload in self.graph.stream(inputs, run_config(session_id), stream_mode=["messages", "custom"]):
+                if mode == "messages":
+                    chunk, meta = payload
+                    text = chunk.content if isinstance(chunk.content, str) else ""
+                    if text:
+                        yield DebateEvent(kind="token", expert=meta.get("expert"), round=meta.get("round"), text=text)
+                elif mode == "custom" and isinstance(payload, dict):
+                    kind = payload.get("event", "")
+                    data = {k: v for k, v in payload.items() if k not in ("event", "expert", "round")}
+                    yield DebateEvent(kind=kind, expert=payload.get("expert"), round=payload.get("round"), data=data)
+        except BaseException:
+            self._save_quietly(lambda: self.sessions.mark(session_id, "cancelled" if cancel.is_set() else "interrupted"))
+            raise
+        finally:
+            self.runtime.cancels.pop(session_id, None)
+        values = self.graph.get_state(run_config(session_id)).values
+        result = DebateResult.model_validate(values["result"])
+        self._save_quietly(lambda: self.sessions.finish(result))
+        yield DebateEvent(kind="result", result=result)
+
+    def _save_quietly(self, action: Callable[[], object]) -> None:
+        """Saving a session must never cost the user the answer."""
+        try:
+            action()
+        except SessionError as exc:
+            LOG.warning("%s", exc)
+
+    def debate(self, question: str, *, on_event: Callable[[DebateEvent], None] | None = None,
+               **options: Any) -> DebateResult:
+        """Run a debate to the end and return its result."""
+        return _final(self.stream(question, **options), on_event)
+
+    def consensus(self, question: str, *, on_event: Callable[[DebateEvent], None] | None = None,
+                  **options: Any) -> DebateResult:
+        """One round of independent answers plus synthesis (no debate)."""
+        options.setdefault("mode", "parallel")
+        if options["mode"] == "auto":
+            options["mode"] = "parallel"
+        return _final(self.stream(question, rounds=0, **options), on_event)
+
+    def cancel(self, session_id: str) -> None:
+        """Stop a running session between tokens."""
+        self.runtime.cancel_event(session_id).set()
+
+    def replay(self, session_id: str, *, on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
+        """Run a finished session again with the same question, parameters and seed."""
+        record = self.sessions.get(session_id)
+        params = dict(record.params)
+        return self.debate(record.question, on_event=on_event, experts=params.get("experts"),
+                           rounds=params.get("rounds"), mode=params.get("mode", "auto"), seed=params.get("seed"),
+                           max_tokens=params.get("max_tokens"))
+
+    def session(self, session_id: str) -> SessionRecord:
+        """One stored session."""
+        return self.sessions.get(session_id)
+
+    def list_sessions(self, limit: int = 50) -> list[SessionRecord]:
+        """Recent sessions, newest first."""
+        return self.sessions.list(limit)
+
+    # -- async --------------------------------------------------------------------------------
+
+    async def aask(self, question: str, **options: Any) -> Answer:
+        """Async ask (the engine runs in a worker thread)."""
+        return await asyncio.to_thread(self.ask, question, **options)
+
+    async def adebate(self, question: str, **options: Any) -> DebateResult:
+        """Async debate."""
+        return await asyncio.to_thread(self.debate, question, **options)
+
+    async def astream(self, question: str, **options: Any) -> AsyncIterator[DebateEvent]:
+        """Async stream of debate events; closing the iterator cancels the debate."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[DebateEvent | BaseException | None] = asyncio.Queue()
+        session_id = options.pop("session_id", None) or uuid.uuid4().hex[:12]
+
+        def work() -> None:
+            try:
+                for event in self.stream(question, session_id=session_id, **options):
+                    loop.call_soon_threadsafe(events.put_nowait, event)
+            except BaseException as exc:  # delivered to the async consumer
+                loop.call_soon_threadsafe(events.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(events.put_nowait, None)
+
+        worker = threading.Thread(target=work, name=f"debate-{session_id}", daemon=True)
+        worker.start()
+        try:
+            while (item := await events.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.cancel(session_id)
+            await asyncio.to_thread(worker.join, 30)
+
+    # -- state --------------------------------------------------------------------------------
+
+    def status(self) -> PoolStatus:
+        """RAM, the budget and the loaded models."""
+        return self.pool.status()
+
+    def close(self) -> None:
+        """Unload models and close databases."""
+        self.pool.stop_reaper()
+        self.pool.unload_all()
+        self.sessions.close()
+
+
+def _final(events: Iterator[DebateEvent], on_event: Callable[[DebateEvent], None] | None) -> DebateResult:
+    result: DebateResult | None = None
+    for event in events:
+        if on_event is not None:
+            on_event(event)
+        if event.result is not None:
+            result = event.result
+    if result is None:
+        raise LiveMindError("the debate ended without a result", hint="see `livemind sessions show` for its state")
+    return result

@@ -1,0 +1,79 @@
+"""ExpertRunner: one expert's generation through the pool, with streaming, timeout and cancel."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from livemind.backends.base import AnyOf, CancelSignal, LoadTarget, TokenCallback
+from livemind.errors import GenerationCancelled
+from livemind.models import ModelCatalog
+from livemind.pool import ModelPool
+from livemind.types import ChatMessage, Completion, ExpertSpec, GenerationRequest
+
+
+class ExpertTimeout(GenerationCancelled):
+    """An expert took longer than its time limit."""
+
+
+class ExpertRunner:
+    """Turns (expert, messages) into a completion using the shared model pool."""
+
+    def __init__(self, pool: ModelPool, catalog: ModelCatalog) -> None:
+        self.pool = pool
+        self.catalog = catalog
+        self._targets: dict[str, LoadTarget] = {}
+
+    def target_for(self, expert: ExpertSpec) -> LoadTarget:
+        """The load target of an expert; personas with the same model and engine share one."""
+        cached = self._targets.get(expert.name)
+        if cached is not None:
+            return cached
+        if expert.remote is not None:
+            target = LoadTarget(model=expert.model, path=None, engine=expert.engine,
+                                remote_url=expert.remote.base_url)
+        else:
+            resolved = self.catalog.resolve(expert.model)
+            target = LoadTarget(model=resolved.name, path=resolved.path, engine=expert.engine,
+                                chat_format=resolved.chat_format)
+        self._targets[expert.name] = target
+        return target
+
+    def generate(
+        self,
+        expert: ExpertSpec,
+        messages: Sequence[ChatMessage],
+        *,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        on_token: TokenCallback | None = None,
+        cancel: CancelSignal | None = None,
+        timeout_s: float | None = None,
+    ) -> Completion:
+        """Generate one answer; raise ExpertTimeout or GenerationCancelled when stopped early."""
+        sampling = expert.sampling
+        updates: dict[str, object] = {}
+        if seed is not None:
+            updates["seed"] = seed
+        if max_tokens is not None:
+            updates["max_tokens"] = max_tokens
+        if updates:
+            sampling = sampling.model_copy(update=updates)
+        request = GenerationRequest(messages=tuple(messages), sampling=sampling)
+        timed_out = threading.Event()
+        timer = threading.Timer(timeout_s, timed_out.set) if timeout_s else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            with self.pool.lease(self.target_for(expert)) as backend:
+                completion = backend.generate(request, on_token=on_token, cancel=AnyOf(cancel, timed_out))
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if completion.finish_reason == "cancelled":
+            if timed_out.is_set():
+                raise ExpertTimeout(f"expert '{expert.name}' timed out after {timeout_s:.0f} s",
+                                    hint="raise expert_timeout_s or lower max_tokens")
+            raise GenerationCancelled(f"generation by '{expert.name}' was cancelled")
+        return completion

@@ -1,0 +1,210 @@
+"""LiveMind's values: defined once, shared by the core, the graph state, MCP and HTTP."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+KvType = Literal["f16", "q8_0", "q4_0"]
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+ConsensusMode = Literal["auto", "single", "parallel", "turns"]
+
+
+class Value(BaseModel):
+    """Base for immutable LiveMind values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChatMessage(Value):
+    """One chat message."""
+
+    role: Role
+    content: str
+
+
+class SamplingSettings(Value):
+    """How an expert samples tokens."""
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    top_k: int = Field(40, ge=0)
+    repeat_penalty: float = Field(1.1, ge=0.5, le=2.0)
+    max_tokens: int = Field(160, ge=1, le=4096)
+    seed: int | None = None
+
+
+class EngineSettings(Value):
+    """How the engine loads a model: context, KV cache, attention, threads, batches."""
+
+    n_ctx: int = Field(2048, ge=128, le=131072)
+    kv_type: KvType = "q8_0"
+    flash_attn: bool = True
+    n_threads: int | None = Field(None, ge=1, le=512)
+    n_batch: int = Field(256, ge=8, le=8192)
+    n_ubatch: int = Field(256, ge=8, le=8192)
+    n_seq_max: int = Field(1, ge=1, le=64)
+
+
+class RemoteSpec(Value):
+    """An expert served by a remote OpenAI-compatible server."""
+
+    base_url: str
+    model: str
+    api_key: str | None = Field(None, repr=False)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    max_concurrency: int = Field(4, ge=1, le=1024)
+
+
+class ExpertSpec(Value):
+    """One expert: a persona over a model, with what the router knows of it."""
+
+    name: str
+    model: str
+    persona: str
+    description: str
+    examples: tuple[str, ...] = ()
+    sampling: SamplingSettings = SamplingSettings()
+    engine: EngineSettings = EngineSettings()
+    remote: RemoteSpec | None = None
+
+
+class GenerationRequest(Value):
+    """What a backend is asked to generate."""
+
+    messages: tuple[ChatMessage, ...]
+    sampling: SamplingSettings = SamplingSettings()
+
+
+class Completion(Value):
+    """A finished generation with its token counts and timings."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float
+    total_s: float
+    decode_tok_s: float
+    finish_reason: FinishReason
+
+
+class Answer(Value):
+    """One expert's answer to a question."""
+
+    answer: str
+    expert: str
+    model: str
+    tokens: int
+    prompt_tokens: int
+    ttft_s: float
+    total_s: float
+    tok_s: float
+    finish_reason: FinishReason
+    routing: RouteDecision | None = None
+
+
+class RouteScore(Value):
+    """How well one expert matches a question, and which of its texts matched best."""
+
+    expert: str
+    score: float
+    best_match: str
+
+
+class RouteDecision(Value):
+    """The router's verdict: every expert's score, who was selected, and why."""
+
+    scores: tuple[RouteScore, ...]
+    selected: tuple[str, ...]
+    mode: ConsensusMode
+    reason: str
+
+
+class Position(Value):
+    """An expert's answer in one round of a debate."""
+
+    expert: str
+    label: str
+    round: int
+    text: str
+    tokens: int
+    prompt_tokens: int
+    total_s: float
+    changed: bool = True
+
+
+class RoundRecord(Value):
+    """What one round produced and how far the experts agreed after it."""
+
+    round: int
+    agreement: float
+    positions: tuple[Position, ...]
+    changed: bool
+
+
+class DroppedExpert(Value):
+    """An expert removed from a debate, and why."""
+
+    expert: str
+    round: int
+    reason: str
+
+
+class DebateResult(Value):
+    """The outcome of a consensus or a debate."""
+
+    session_id: str
+    question: str
+    answer: str
+    agreement: float
+    positions: tuple[Position, ...]
+    dissent: tuple[str, ...]
+    rounds: int
+    history: tuple[RoundRecord, ...]
+    routing: RouteDecision
+    mode: ConsensusMode
+    mode_reason: str
+    stop_reason: str
+    synthesizer: str
+    synthesis_error: str | None = None
+    dropped: tuple[DroppedExpert, ...] = ()
+    tokens: int
+    prompt_tokens: int
+    total_s: float
+    seed: int | None = None
+
+
+class LoadedModelStatus(Value):
+    """One model in the pool."""
+
+    key: str
+    model: str
+    estimated_bytes: int
+    is_generating: bool
+    idle_s: float
+    uses: int
+
+
+class PoolStatus(Value):
+    """RAM and the model pool at one moment."""
+
+    ram_total_bytes: int
+    ram_used_bytes: int
+    ram_available_bytes: int
+    ram_percent: float
+    hard_limit_percent: float
+    soft_target_percent: float
+    budget_bytes: int | None
+    pool_bytes: int
+    max_warm: int
+    idle_ttl_s: float
+    loaded: tuple[LoadedModelStatus, ...]
+    loads: int
+    evictions: int
+    refusals: int
+
+
+Answer.model_rebuild()

@@ -1,0 +1,37 @@
+"""Where the native layer keeps its artefacts: the probe binary, wheels and build logs.
+
+    <home>/probe/cpuprobe-<sha>                                  compiled probe, keyed by source
+    <home>/wheels/llama-cpp-python-<version>-<profile>/*.whl     one wheel per version and profile
+    <home>/logs/llama-cpp-python-<version>-<profile>.log         full output of the last build
+
+`<home>` is `$LIVEMIND_HOME`, or `~/.cache/livemind`. Only command-line entry points
+call `default_home`; everything else takes paths as arguments.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+ENGINE_PACKAGE = "llama-cpp-python"
+
+
+def default_home(environ: Mapping[str, str]) -> Path:
+    """Return `$LIVEMIND_HOME`, or `~/.cache/livemind` when it is unset or empty."""
+    configured = environ.get("LIVEMIND_HOME", "")
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "livemind"
+
+
+def probe_cache_dir(home: Path) -> Path:
+    """Return the directory that holds compiled probe binaries."""
+    return home / "probe"
+
+
+def wheel_cache_dir(home: Path, version: str, build_name: str) -> Path:
+    """Return the wheel directory for one engine version and build profile."""
+    return home / "wheels" / f"{ENGINE_PACKAGE}-{version}-{build_name}"
+
+
+def build_log_path(home: Path, version: str, build_name: str) -> Path:
+    """Return the file that keeps the full output of a wheel build."""
+    return home / "logs" / f"{ENGINE_PACKAGE}-{version}-{build_name}.log"

@@ -1,0 +1,52 @@
+"""Shared fixtures: the real model home (pulled by tools/setup.sh) and isolated session folders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from livemind.config import LiveMindConfig, load_config
+from livemind.embeddings import SentenceEmbedder
+from livemind.models import ModelCatalog
+
+MODELS_HOME = Path(os.environ.get("LIVEMIND_HOME", str(Path.home() / ".cache" / "livemind")))
+
+
+@pytest.fixture(scope="session")
+def models_home() -> Path:
+    """The home holding the real pulled models."""
+    catalog = ModelCatalog(MODELS_HOME)
+    missing = [i.name for i in catalog.list() if not i.is_present]
+    if missing:
+        pytest.fail(f"models not pulled: {missing}; run tools/setup.sh (or `livemind models pull`)")
+    return MODELS_HOME
+
+
+@pytest.fixture
+def home(tmp_path: Path, models_home: Path) -> Path:
+    """A fresh LIVEMIND_HOME whose models folder points at the real models."""
+    root = tmp_path / "home"
+    root.mkdir()
+    (root / "models").symlink_to(models_home / "models", target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def catalog(models_home: Path) -> ModelCatalog:
+    """The catalog over the real models."""
+    return ModelCatalog(models_home)
+
+
+@pytest.fixture(scope="session")
+def default_config(catalog: ModelCatalog) -> LiveMindConfig:
+    """The shipped expert configuration."""
+    return load_config(None, catalog)
+
+
+@pytest.fixture(scope="session")
+def embedder(catalog: ModelCatalog) -> Iterator[SentenceEmbedder]:
+    """The real all-MiniLM-L6-v2 embedder, loaded once per test session."""
+    yield SentenceEmbedder(catalog.path_of(catalog.entry("all-minilm-l6-v2")))

@@ -1,0 +1,94 @@
+"""Configuration: the shipped default loads; invalid files fail naming expert, field and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from livemind.config import load_config, parse_config, parse_size
+from livemind.errors import ConfigError
+from livemind.models import ModelCatalog
+
+
+def _expert(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {"name": "alpha", "model": "smollm2-135m", "persona": "p", "description": "d"}
+    base.update(overrides)
+    return base
+
+
+def _doc(*experts: dict[str, object], **extra: object) -> dict[str, object]:
+    names = [e["name"] for e in experts]
+    doc: dict[str, object] = {"experts": list(experts), "router": {"fallback": names[0]},
+                              "debate": {"synthesizer": names[0]}}
+    doc.update(extra)
+    return doc
+
+
+def test_default_config_has_personas_sharing_smollm2(catalog: ModelCatalog) -> None:
+    config = load_config(None, catalog)
+    smol = [e for e in config.experts if e.model == "smollm2-135m"]
+    assert len(smol) >= 3
+    assert {"generalist", "coder", "mathematician", "ethicist"} <= set(config.expert_names)
+    assert all(e.engine.kv_type == "q8_0" and e.engine.flash_attn for e in config.experts)
+
+
+def test_unknown_model_is_rejected_with_expert_field_and_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_doc(_expert(model="llama-9000")), ModelCatalog(tmp_path))
+    err = info.value
+    assert err.expert == "alpha" and err.field == "model"
+    assert "unknown model 'llama-9000'" in str(err) and "smollm2-135m" in err.hint
+
+
+def test_bad_kv_type_is_rejected_with_the_valid_types(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_doc(_expert(engine={"kv_type": "fp8"})), ModelCatalog(tmp_path), check_files=False)
+    assert info.value.expert == "alpha"
+    assert "kv_type" in info.value.field
+    assert "f16, q8_0, q4_0" in info.value.hint
+
+
+def test_quantized_v_cache_without_flash_attention_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_doc(_expert(engine={"kv_type": "q8_0", "flash_attn": False})), ModelCatalog(tmp_path),
+                     check_files=False)
+    assert info.value.field == "engine.flash_attn"
+    assert "flash_attn = true" in info.value.hint
+
+
+def test_missing_model_file_is_rejected(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.gguf"
+    with pytest.raises(ConfigError) as info:
+        parse_config(_doc(_expert(model=str(missing))), ModelCatalog(tmp_path))
+    assert info.value.expert == "alpha" and "model file missing" in str(info.value)
+
+
+def test_catalog_model_not_yet_pulled_says_to_pull(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_doc(_expert()), ModelCatalog(tmp_path / "empty-home"))
+    assert "livemind models pull" in info.value.hint
+
+
+def test_unknown_synthesizer_is_rejected(tmp_path: Path) -> None:
+    doc = _doc(_expert(), debate={"synthesizer": "nobody"})
+    with pytest.raises(ConfigError, match="synthesizer 'nobody'"):
+        parse_config(doc, ModelCatalog(tmp_path), check_files=False)
+
+
+def test_config_file_with_bad_toml_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[experts]\nname=", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad, ModelCatalog(tmp_path))
+
+
+@pytest.mark.parametrize(("text", "expected"), [("600MiB", 600 * 2**20), ("2GB", 2 * 10**9), ("1.5GiB", int(1.5 * 2**30)),
+                                                 ("4096", 4096)])
+def test_sizes_parse_in_binary_and_decimal_units(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+def test_unreadable_size_says_how_to_write_it() -> None:
+    with pytest.raises(ConfigError, match="600MiB"):
+        parse_size("lots")

@@ -1,0 +1,143 @@
+"""Model pool with scripted backends: lazy loads, warm cap, LRU eviction, TTL, locks, refusals."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from livemind.backends.base import LoadTarget
+from livemind.errors import ModelCorruptError, RamBudgetExceeded
+from livemind.pool import ModelPool
+from livemind.ram import MemoryReading, RamGuard
+from livemind.types import EngineSettings
+from tests.fakes import ScriptedLoader
+
+MiB = 2**20
+
+
+def target(name: str) -> LoadTarget:
+    return LoadTarget(model=name, path=Path(f"/models/{name}.gguf"), engine=EngineSettings())
+
+
+def guard(budget: int | None = None) -> RamGuard:
+    return RamGuard(budget_bytes=budget, reader=lambda: MemoryReading(64 * 2**30, 1 * 2**30, 63 * 2**30, "test"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_models_load_lazily_on_first_lease() -> None:
+    loader = ScriptedLoader()
+    pool = ModelPool(loader, guard())
+    assert loader.loaded == []
+    with pool.lease(target("a")):
+        pass
+    assert [b.target.model for b in loader.loaded] == ["a"]
+    with pool.lease(target("a")):
+        pass
+    assert len(loader.loaded) == 1, "a warm model is reused, not reloaded"
+
+
+def test_warm_set_is_capped_and_evicts_least_recently_used() -> None:
+    loader = ScriptedLoader()
+    pool = ModelPool(loader, guard(), max_warm=2)
+    for name in ("a", "b", "a", "c"):
+        with pool.lease(target(name)):
+            pass
+    assert sorted(pool.loaded_models()) == ["a", "c"]
+    evictions = [e for e in pool.events if e.kind == "evict"]
+    assert [e.model for e in evictions] == ["b"]
+    assert loader.loaded[1].closed
+
+
+def test_eviction_never_hits_a_model_that_is_generating() -> None:
+    loader = ScriptedLoader(sizes={"a": 300 * MiB, "b": 300 * MiB})
+    pool = ModelPool(loader, guard(budget=500 * MiB), max_warm=2)
+    with pool.lease(target("a")), pytest.raises(RamBudgetExceeded) as info:
+        pool._acquire(target("b"))
+    assert "a" in pool.loaded_models()
+    err = info.value
+    assert err.needed == 300 * MiB and err.available == 200 * MiB and err.limit == 500 * MiB
+    assert "mode=turns" in err.hint
+    assert [e.kind for e in pool.events] == ["load", "refuse"]
+
+
+def test_small_budget_evicts_idle_model_to_load_another() -> None:
+    loader = ScriptedLoader(sizes={"a": 300 * MiB, "b": 300 * MiB})
+    pool = ModelPool(loader, guard(budget=500 * MiB), max_warm=2)
+    with pool.lease(target("a")):
+        pass
+    with pool.lease(target("b")):
+        assert pool.loaded_models() == ["b"]
+    assert pool.peak_pool_bytes <= 500 * MiB
+    assert pool.max_loaded_at_once == 1
+
+
+def test_idle_models_unload_after_the_ttl() -> None:
+    clock = Clock()
+    pool = ModelPool(ScriptedLoader(), guard(), idle_ttl_s=300, clock=clock)
+    with pool.lease(target("a")):
+        pass
+    clock.now += 299
+    assert pool.unload_idle() == []
+    clock.now += 2
+    assert pool.unload_idle() == ["a"]
+    assert pool.loaded_models() == []
+
+
+def test_one_lock_per_model_serialises_generation_but_not_other_models() -> None:
+    pool = ModelPool(ScriptedLoader(), guard(), max_warm=2)
+    inside = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def hold_a() -> None:
+        with pool.lease(target("a")):
+            inside.set()
+            release.wait(5)
+            order.append("first a done")
+
+    worker = threading.Thread(target=hold_a)
+    worker.start()
+    assert inside.wait(5)
+    with pool.lease(target("b")):  # another model is not blocked by a's lock
+        order.append("b")
+    second = threading.Thread(target=lambda: (pool.lease(target("a")).__enter__(), order.append("second a")))
+    second.start()
+    second.join(0.2)
+    assert "second a" not in order, "a second lease of 'a' must wait for the first"
+    release.set()
+    worker.join(5)
+    second.join(5)
+    assert order == ["b", "first a done", "second a"]
+
+
+def test_failed_load_is_recorded_and_other_models_keep_serving() -> None:
+    loader = ScriptedLoader(fail={"broken"})
+    pool = ModelPool(loader, guard())
+    with pool.lease(target("good")):
+        pass
+    with pytest.raises(ModelCorruptError):
+        pool._acquire(target("broken"))
+    with pool.lease(target("good")) as backend:
+        assert backend.generate  # still served
+    assert [e.kind for e in pool.events] == ["load", "load_failed"]
+
+
+def test_status_reports_loaded_models_and_counters() -> None:
+    pool = ModelPool(ScriptedLoader(), guard(budget=900 * MiB), max_warm=1)
+    with pool.lease(target("a")):
+        busy = pool.status()
+    with pool.lease(target("b")):
+        pass
+    status = pool.status()
+    assert busy.loaded[0].is_generating
+    assert [m.model for m in status.loaded] == ["b"]
+    assert status.loads == 2 and status.evictions == 1 and status.budget_bytes == 900 * MiB

@@ -245,6 +245,10 @@ def ensure_engine(
     wheel_dir = wheel_cache_dir(home, version, build_name)
     built = False
     with _build_lock(wheel_dir, out):
+        # Holding the lock means no build of this wheel is running: staging dirs are leftovers
+        # of a build that was killed before it could clean up.
+        for leftover in wheel_dir.parent.glob(f".build-{wheel_dir.name}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         if rebuild and wheel_dir.exists():
             for stale in wheel_dir.glob("*.whl"):
                 stale.unlink()

@@ -169,6 +169,20 @@ def test_ensure_engine_builds_once_installs_once_and_rebuild_starts_over(tmp_pat
     assert list(first.wheel.parent.glob("*.whl")) == [rebuilt.wheel]
 
 
+def test_ensure_engine_clears_staging_left_by_a_killed_build(tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path)
+    home = tmp_path / "home"
+    wheel_dir = wheel_cache_dir(home, VERSION, "x86_64-avx2")
+    leftover = wheel_dir.parent / f".build-{wheel_dir.name}-k1ll3d"
+    leftover.mkdir(parents=True)
+    (leftover / "partial.whl").write_bytes(b"PK")
+    other = wheel_dir.parent / f".build-{wheel_cache_dir(home, VERSION, 'generic').name}-running"
+    other.mkdir()
+    ensure_engine(venv, home, VERSION, get_profile("x86_64-avx2"), out=io.StringIO())
+    assert not leftover.exists()
+    assert other.exists(), "a build of another profile may still be running: leave it alone"
+
+
 def test_switching_profile_reinstalls_even_for_the_same_version(tmp_path: Path) -> None:
     venv = fake_venv(tmp_path)
     home = tmp_path / "home"

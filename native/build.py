@@ -91,6 +91,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _staging_prefix(wheel_dir: Path) -> str:
+    # "~" never occurs in profile names, so one build's prefix never matches another's.
+    return f".build-{wheel_dir.name}~"
+
+
 @contextmanager
 def _build_lock(wheel_dir: Path, out: TextIO) -> Iterator[None]:
     """Hold an exclusive lock so two builds of the same wheel never run at once."""
@@ -121,7 +126,7 @@ def build_wheel(
     wheel_dir.parent.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # Built next to the cache so the final move is a same-filesystem rename.
-    staging = Path(tempfile.mkdtemp(prefix=f".build-{wheel_dir.name}-", dir=wheel_dir.parent))
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(wheel_dir), dir=wheel_dir.parent))
     command = [
         str(python), "-m", "pip", "wheel", "--no-cache-dir", "--no-deps", "-v",
         f"{ENGINE_PACKAGE}=={version}", "-w", str(staging),
@@ -247,7 +252,7 @@ def ensure_engine(
     with _build_lock(wheel_dir, out):
         # Holding the lock means no build of this wheel is running: staging dirs are leftovers
         # of a build that was killed before it could clean up.
-        for leftover in wheel_dir.parent.glob(f".build-{wheel_dir.name}-*"):
+        for leftover in wheel_dir.parent.glob(f"{_staging_prefix(wheel_dir)}*"):
             shutil.rmtree(leftover, ignore_errors=True)
         if rebuild and wheel_dir.exists():
             for stale in wheel_dir.glob("*.whl"):

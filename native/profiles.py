@@ -4,6 +4,7 @@ The profiles themselves live in `profiles.toml`, in order from most to least
 specific. `select_profile` takes the first one that fits a probe result.
 """
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -18,6 +19,8 @@ KLEIDIAI_SUFFIX = "-kleidiai"
 KLEIDIAI_FLAG = "KLEIDIAI"
 
 _ARCHES = ("x86_64", "aarch64", "any")
+# Profile names become directory names in the wheel cache.
+_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _FIELDS = {
     "name",
     "arch",
@@ -119,6 +122,8 @@ def _parse_profile(entry: object, path: Path) -> Profile:
         raise ProfileError(
             f"{path}: profile {name} is missing {missing or 'nothing'} and has unknown {unknown or 'nothing'}"
         )
+    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
+        raise ProfileError(f"{path}: profile name {name!r} must be lowercase letters, digits, '.', '_' or '-'")
     if entry["arch"] not in _ARCHES:
         raise ProfileError(f"{path}: profile {name} has arch {entry['arch']!r}, not one of {_ARCHES}")
     cmake_args = _strings(entry, "cmake_args", path)

@@ -173,10 +173,11 @@ def test_ensure_engine_clears_staging_left_by_a_killed_build(tmp_path: Path) -> 
     venv = fake_venv(tmp_path)
     home = tmp_path / "home"
     wheel_dir = wheel_cache_dir(home, VERSION, "x86_64-avx2")
-    leftover = wheel_dir.parent / f".build-{wheel_dir.name}-k1ll3d"
+    leftover = wheel_dir.parent / f".build-{wheel_dir.name}~k1ll3d"
     leftover.mkdir(parents=True)
     (leftover / "partial.whl").write_bytes(b"PK")
-    other = wheel_dir.parent / f".build-{wheel_cache_dir(home, VERSION, 'generic').name}-running"
+    # Another profile whose name starts the same way, with its build still running.
+    other = wheel_dir.parent / f".build-{wheel_dir.name}-kleidiai~running"
     other.mkdir()
     ensure_engine(venv, home, VERSION, get_profile("x86_64-avx2"), out=io.StringIO())
     assert not leftover.exists()

@@ -16,6 +16,7 @@ import operator
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +142,8 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
         _emit({"event": "route", "selected": list(decision.selected), "mode": mode, "reason": reason,
                "scores": [s.model_dump() for s in decision.scores]})
         return {"routing": decision.model_dump(mode="json"), "experts": list(decision.selected), "mode": mode,
-                "mode_reason": reason, "round": 0, "started_at": state.get("started_at") or time.time()}
+                "mode_reason": reason, "round": 0, "started_at": state.get("started_at") or time.time(),
+                "session_id": state.get("session_id") or uuid.uuid4().hex[:12]}
 
     def dispatch(state: DebateState) -> list[Send] | str:
         if state["mode"] == "turns":

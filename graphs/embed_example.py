@@ -1,0 +1,38 @@
+"""An app that embeds LiveMind: the Python API, then the compiled graph with its stream modes.
+
+Run: .venv/bin/python graphs/embed_example.py "Is Rust faster than Go?"
+"""
+
+from __future__ import annotations
+
+import sys
+
+from livemind import LiveMind
+from livemind.graph import run_config
+
+
+def main(question: str) -> None:
+    """Ask with the Python API, then drive the compiled graph directly."""
+    mind = LiveMind.open()
+    try:
+        # 1. The Python API: no LangGraph knowledge needed.
+        result = mind.consensus(question, experts=["generalist", "coder"], max_tokens=64)
+        print(f"consensus ({result.agreement:.2f} agreement): {result.answer}\n")
+
+        # 2. The compiled graph, for LangGraph users: tokens via `messages`, events via `custom`.
+        inputs = {"question": question, "session_id": "embed-demo", "requested_mode": "parallel",
+                  "requested_experts": ["generalist", "coder"], "max_rounds": 1, "max_tokens": 48}
+        for mode, payload in mind.graph.stream(inputs, run_config("embed-demo"), stream_mode=["messages", "custom"]):
+            if mode == "messages":
+                chunk, meta = payload
+                print(chunk.content, end="", flush=True)
+            else:
+                print(f"\n[{payload['event']}]", {k: v for k, v in payload.items() if k not in ("event", "scores")})
+        final = mind.graph.get_state(run_config("embed-demo")).values["result"]
+        print("\nfinal:", final["answer"])
+    finally:
+        mind.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "Is Rust faster than Go?")

@@ -50,6 +50,7 @@ class ExpertChatModel(BaseChatModel):
     max_tokens: int | None = None
     timeout_s: float | None = None
     cancel: CancelSignal | None = None
+    conversation: str | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -62,7 +63,7 @@ class ExpertChatModel(BaseChatModel):
     def _run(self, messages: list[BaseMessage], on_token: Any = None) -> Completion:
         return self.runner.generate(
             self.expert, to_chat_messages(messages), seed=self.seed, max_tokens=self.max_tokens,
-            on_token=on_token, cancel=self.cancel, timeout_s=self.timeout_s,
+            on_token=on_token, cancel=self.cancel, timeout_s=self.timeout_s, conversation=self.conversation,
         )
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,

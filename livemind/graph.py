@@ -173,7 +173,8 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
         cancel = runtime.cancel_event(state["session_id"])
         _emit({"event": "expert_started", "expert": name, "round": r})
         model = ExpertChatModel(runner=runtime.runner, expert=spec, seed=expert_seed(state.get("seed"), name, r),
-                                max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s, cancel=cancel)
+                                max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s, cancel=cancel,
+                                conversation=f"{state['session_id']}:{name}")
         try:
             message = model.with_config(metadata={"expert": name, "round": r}, tags=[f"expert:{name}"]).invoke(
                 _to_langchain(messages))

@@ -49,6 +49,7 @@ class ExpertRunner:
         on_token: TokenCallback | None = None,
         cancel: CancelSignal | None = None,
         timeout_s: float | None = None,
+        conversation: str | None = None,
     ) -> Completion:
         """Generate one answer; raise ExpertTimeout or GenerationCancelled when stopped early."""
         sampling = expert.sampling
@@ -59,7 +60,7 @@ class ExpertRunner:
             updates["max_tokens"] = max_tokens
         if updates:
             sampling = sampling.model_copy(update=updates)
-        request = GenerationRequest(messages=tuple(messages), sampling=sampling)
+        request = GenerationRequest(messages=tuple(messages), sampling=sampling, conversation=conversation)
         timed_out = threading.Event()
         timer = threading.Timer(timeout_s, timed_out.set) if timeout_s else None
         if timer is not None:

@@ -73,10 +73,15 @@ class ExpertSpec(Value):
 
 
 class GenerationRequest(Value):
-    """What a backend is asked to generate."""
+    """What a backend is asked to generate.
+
+    `conversation` names a conversation that grows across calls (e.g. one expert in one
+    debate); a backend may keep its KV cache under that name and read only the new tokens.
+    """
 
     messages: tuple[ChatMessage, ...]
     sampling: SamplingSettings = SamplingSettings()
+    conversation: str | None = None
 
 
 class Completion(Value):

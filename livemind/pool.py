@@ -42,7 +42,7 @@ class _Slot:
     backend: Backend
     estimate: MemoryEstimate
     last_used: float
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(1))
     leases: int = 0
     uses: int = 0
 
@@ -105,7 +105,7 @@ class ModelPool:
 
         Room counts what is free now plus what evicting every idle model would free.
         """
-        unique = {t.key: t for t in targets}
+        unique = {t.key: t for t in targets if not t.is_remote}
         if len(unique) > self.max_warm:
             return False, 0, 0
         with self._cond:
@@ -192,7 +192,10 @@ class ModelPool:
                 self._record("load_failed", target, estimate.total, str(exc))
                 raise
             with self._cond:
-                slot = _Slot(target=target, backend=backend, estimate=estimate, last_used=self._clock(), leases=1)
+                # a remote server may take several requests at once; a local context takes one
+                concurrency = int(getattr(backend, "max_concurrency", 1)) if target.is_remote else 1
+                slot = _Slot(target=target, backend=backend, estimate=estimate, last_used=self._clock(), leases=1,
+                             lock=threading.Semaphore(concurrency))
                 self._slots[key] = slot
                 self.peak_pool_bytes = max(self.peak_pool_bytes, self._pool_bytes_locked())
                 self.max_loaded_at_once = max(self.max_loaded_at_once, len(self._slots))
@@ -201,8 +204,10 @@ class ModelPool:
 
     def _make_room(self, target: LoadTarget, estimate: MemoryEstimate) -> None:
         """Evict idle models until the new one fits; wait for busy ones only for the warm cap."""
+        if target.is_remote:
+            return  # remote experts take no local memory and no warm slot
         deadline = self._clock() + self._wait_timeout_s
-        while len(self._slots) >= self.max_warm:
+        while self._warm_count_locked() >= self.max_warm:
             if not self._evict_lru_locked(f"warm set full ({self.max_warm}) loading {target.model}"):
                 remaining = deadline - self._clock()
                 if remaining <= 0:
@@ -222,9 +227,12 @@ class ModelPool:
             if not self._evict_lru_locked(f"soft target {self.guard.soft_target_percent:.0f}% loading {target.model}"):
                 break
 
+    def _warm_count_locked(self) -> int:
+        return sum(1 for s in self._slots.values() if not s.target.is_remote)
+
     def _evict_lru_locked(self, reason: str) -> bool:
         for key, slot in self._slots.items():
-            if slot.leases == 0:
+            if slot.leases == 0 and not slot.target.is_remote:
                 self._unload_locked(key, "evict", reason)
                 return True
         return False

@@ -30,8 +30,7 @@ class ExpertRunner:
         if cached is not None:
             return cached
         if expert.remote is not None:
-            target = LoadTarget(model=expert.model, path=None, engine=expert.engine,
-                                remote_url=expert.remote.base_url)
+            target = LoadTarget(model=expert.model, path=None, engine=expert.engine, remote=expert.remote)
         else:
             resolved = self.catalog.resolve(expert.model)
             target = LoadTarget(model=resolved.name, path=resolved.path, engine=expert.engine,

@@ -31,7 +31,7 @@ from typing import TextIO
 
 from .errors import BuildError, NativeError
 from .home import ENGINE_PACKAGE, build_log_path, default_home, probe_cache_dir, wheel_cache_dir
-from .marker import EngineMarker, read_marker, write_marker
+from .marker import EngineMarker, marker_path, read_marker, write_marker
 from .probe import ProbeResult, probe
 from .profiles import Profile, explain_selection, fit_problems, get_profile, select_profile
 from .progress import StatusLine
@@ -221,6 +221,8 @@ def install_wheel(venv: Path, wheel: Path, marker: EngineMarker) -> None:
     command = [
         str(venv_python(venv)), "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel),
     ]  # fmt: skip
+    # --force-reinstall uninstalls first: until the new marker is written, the old one would lie.
+    marker_path(venv).unlink(missing_ok=True)
     try:
         completed = subprocess.run(
             command, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT_SECONDS, check=False
@@ -261,6 +263,8 @@ def ensure_engine(
         wheel = find_cached_wheel(wheel_dir, version)
         if wheel is None:
             out.write(f"CMAKE_ARGS={' '.join(cmake_args)}\n")
+            if kleidiai:
+                out.write("note: KleidiAI's CMake fetches its sources from GitHub while configuring\n")
             out.write(f"no cached wheel in {wheel_dir}; building (about 5 min on 2 cores)\n")
             out.flush()
             wheel = build_wheel(python, version, cmake_args, wheel_dir, build_log_path(home, version, build_name), out)

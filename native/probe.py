@@ -124,9 +124,12 @@ def compile_probe(cache_dir: Path, *, compiler: str | None = None) -> Path:
     chosen = compiler or shutil.which("gcc") or shutil.which("cc")
     if chosen is None:
         raise _ProbeFailure("no C compiler (gcc or cc) on PATH to build cpuprobe.c")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     # Compile under a private name and rename: concurrent probes never run a half-written file.
-    handle, partial = tempfile.mkstemp(prefix=".cpuprobe-", dir=cache_dir)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=".cpuprobe-", dir=cache_dir)
+    except OSError as error:
+        raise _ProbeFailure(f"cannot write the probe binary to {cache_dir}: {error.strerror}") from error
     os.close(handle)
     try:
         completed = subprocess.run(

@@ -11,9 +11,38 @@ from collections.abc import Callable
 from typing import TextIO
 
 _SPINNER = "|/-\\"
-_CMAKE_PROGRESS = re.compile(r"^\s*\[\s*\d+%\]")
+_MAKE_STEP = re.compile(r"^\[\s*\d+%\]")
+_NINJA_STEP = re.compile(r"^\[(\d+)/(\d+)\]\s+(.*)$")
+_COMPILED_SOURCE = re.compile(r"\s-c\s+(\S+)")
+_LINKED_OUTPUT = re.compile(r"\s-o\s+(\S+)")
 # Compiler command lines are thousands of characters of flags; they say nothing at a glance.
 _LONGEST_USEFUL_LINE = 200
+
+
+def summarize_build_line(line: str) -> tuple[str, bool] | None:
+    """Shorten one line of build output to (text, is_step), or None if it says nothing useful.
+
+    Make prints "[ 42%] Building CXX object ..."; verbose Ninja prints "[27/193] <compiler
+    command>", which becomes "[27/193] 14% ops.cpp".
+    """
+    text = line.strip()
+    if _MAKE_STEP.match(text):
+        return text, True
+    ninja = _NINJA_STEP.match(text)
+    if ninja:
+        done, total, command = int(ninja.group(1)), int(ninja.group(2)), ninja.group(3)
+        source = _COMPILED_SOURCE.search(command)
+        output = _LINKED_OUTPUT.search(command)
+        if source:
+            what = source.group(1).rsplit("/", 1)[-1]
+        elif output:
+            what = "linking " + output.group(1).rsplit("/", 1)[-1]
+        else:
+            what = command[:60]
+        return f"[{done}/{total}] {100 * done // max(total, 1)}% {what}", True
+    if text and len(text) <= _LONGEST_USEFUL_LINE:
+        return text, False
+    return None
 
 
 class StatusLine:
@@ -36,6 +65,7 @@ class StatusLine:
         self._started = clock()
         self._last_drawn = float("-inf")
         self._frame = 0
+        self._seen_step = False
         self.last_line = ""
 
     @property
@@ -45,12 +75,11 @@ class StatusLine:
 
     def feed(self, line: str) -> None:
         """Take one line of build output; remember it if it says where the build is."""
-        text = line.strip()
-        if _CMAKE_PROGRESS.match(text) or (text and len(text) <= _LONGEST_USEFUL_LINE):
-            if _CMAKE_PROGRESS.match(self.last_line) and not _CMAKE_PROGRESS.match(text):
-                # Keep showing "[ 42%] Building ..." rather than noise between two steps.
-                return
-            self.last_line = text
+        summary = summarize_build_line(line)
+        # Once the build shows steps, keep the last step rather than chatter between steps.
+        if summary is not None and (summary[1] or not self._seen_step):
+            self.last_line, is_step = summary
+            self._seen_step = self._seen_step or is_step
         self.refresh()
 
     def refresh(self) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from livemind.types import ChatMessage, Completion, EngineSettings, GenerationRequest
+from livemind.types import ChatMessage, Completion, EngineSettings, GenerationRequest, RemoteSpec
 
 TokenCallback = Callable[[str], None]
 """Receives each piece of text as soon as the engine produces it."""
@@ -51,13 +51,18 @@ class LoadTarget:
     path: Path | None
     engine: EngineSettings
     chat_format: str | None = None
-    remote_url: str | None = None
+    remote: RemoteSpec | None = None
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the model runs on another server (no local memory)."""
+        return self.remote is not None
 
     @property
     def key(self) -> str:
         """Models with the same file and engine settings share one loaded copy."""
         e = self.engine
-        where = self.remote_url or str(self.path)
+        where = f"{self.remote.base_url}#{self.remote.model}" if self.remote else str(self.path)
         return f"{self.model}|{where}|ctx{e.n_ctx}|{e.kv_type}|fa{int(e.flash_attn)}|t{e.n_threads}|b{e.n_batch}/{e.n_ubatch}|s{e.n_seq_max}"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from livemind.backends.base import Backend, BackendLoader, LoadTarget, MemoryEstimate
 from livemind.backends.llama_cpp import LlamaCppLoader
+from livemind.backends.remote import RemoteLoader
 
 
 class RoutingLoader:
@@ -14,7 +15,7 @@ class RoutingLoader:
         self._remote = remote
 
     def _pick(self, target: LoadTarget) -> BackendLoader:
-        if target.remote_url is not None and self._remote is not None:
+        if target.remote is not None and self._remote is not None:
             return self._remote
         return self._local
 
@@ -28,5 +29,5 @@ class RoutingLoader:
 
 
 def default_loader() -> BackendLoader:
-    """llama.cpp for local models."""
-    return RoutingLoader(LlamaCppLoader())
+    """llama.cpp for local models, OpenAI-compatible HTTP for remote experts."""
+    return RoutingLoader(LlamaCppLoader(), RemoteLoader())

@@ -53,7 +53,7 @@ def make_wheel(directory: Path, version: str, marker_text: str) -> Path:
     return wheel
 
 
-def fake_venv(root: Path, *, build_fails: bool = False) -> Path:
+def fake_venv(root: Path, *, build_fails: bool = False, install_fails: bool = False) -> Path:
     """A venv whose `python` imitates `pip wheel` (printing cmake progress) and `pip install`."""
     venv = root / "venv"
     (venv / "bin").mkdir(parents=True)
@@ -76,6 +76,8 @@ def fake_venv(root: Path, *, build_fails: bool = False) -> Path:
                 version = args[args.index("-v") + 1].split("==")[1]
                 make_wheel(Path(args[args.index("-w") + 1]), version, os.environ["CMAKE_ARGS"])
             elif args[:3] == ["-m", "pip", "install"]:
+                if {install_fails!r}:
+                    sys.exit("ERROR: Could not install packages due to an OSError: disk full")
                 wheel = Path(args[-1])
                 version = wheel.name.split("-")[1]
                 site = venv / "lib" / "python3.11" / "site-packages"
@@ -182,6 +184,17 @@ def test_ensure_engine_clears_staging_left_by_a_killed_build(tmp_path: Path) -> 
     ensure_engine(venv, home, VERSION, get_profile("x86_64-avx2"), out=io.StringIO())
     assert not leftover.exists()
     assert other.exists(), "a build of another profile may still be running: leave it alone"
+
+
+def test_failed_install_raises_and_leaves_no_stale_marker(tmp_path: Path) -> None:
+    working = fake_venv(tmp_path / "first")
+    home = tmp_path / "home"
+    ensure_engine(working, home, VERSION, get_profile("x86_64-avx2"), out=io.StringIO())
+    broken = fake_venv(tmp_path / "second", install_fails=True)
+    (broken / "livemind-engine.json").write_bytes((working / "livemind-engine.json").read_bytes())
+    with pytest.raises(BuildError, match="disk full"):
+        ensure_engine(broken, home, VERSION, get_profile("generic"), out=io.StringIO())
+    assert read_marker(broken) is None
 
 
 def test_switching_profile_reinstalls_even_for_the_same_version(tmp_path: Path) -> None:

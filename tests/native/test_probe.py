@@ -43,6 +43,12 @@ def test_probe_agrees_with_proc_cpuinfo_flags(host_probe: ProbeResult, host_cpui
             assert probed[name], f"/proc/cpuinfo lists {name} but cpuprobe does not"
 
 
+def test_this_machine_gets_the_same_profile_from_cpuprobe_and_from_proc_cpuinfo(
+    host_probe: ProbeResult, host_cpuinfo: ProbeResult
+) -> None:
+    assert select_profile(host_probe).name == select_profile(host_cpuinfo).name
+
+
 def test_probe_reports_the_same_feature_names_as_the_fallback(
     host_probe: ProbeResult, host_cpuinfo: ProbeResult
 ) -> None:
@@ -93,6 +99,14 @@ def test_probe_falls_back_when_the_compiler_fails(tmp_path: Path, host_cpuinfo: 
     assert result["source"] == "proc-cpuinfo"
     assert "failed: cc1: internal compiler error" in result["note"]
     assert result["features"] == host_cpuinfo["features"]
+
+
+def test_probe_falls_back_when_the_cache_dir_cannot_be_written(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    result = probe(blocker / "probe")
+    assert result["source"] == "proc-cpuinfo"
+    assert f"cannot write the probe binary to {blocker / 'probe'}" in result["note"]
 
 
 def test_fallback_reads_the_features_line_of_an_aarch64_cpuinfo(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 import io
 
-from native.progress import StatusLine, format_elapsed
+from native.progress import StatusLine, format_elapsed, summarize_build_line
 
 COMPILER_COMMAND = "/usr/bin/g++ " + "-DGGML_AVX2 " * 60 + "-c ggml-cpu.cpp"
 
@@ -59,3 +59,15 @@ def test_status_line_keeps_the_last_build_step_over_chatter_between_steps() -> N
 def test_elapsed_time_is_minutes_and_seconds() -> None:
     assert format_elapsed(0) == "0:00"
     assert format_elapsed(305.9) == "5:05"
+
+
+def test_verbose_ninja_steps_become_step_count_percentage_and_file() -> None:
+    compile_step = (
+        "  [27/193] /usr/bin/g++ -DGGML_AVX2 -O3 -mavx2 -o vendor/llama.cpp/ggml/src/ops.cpp.o "
+        "-c /tmp/pip-wheel-x/llama-cpp-python/vendor/llama.cpp/ggml/src/ggml-cpu/ops.cpp"
+    )
+    link_step = "[193/193] : && /usr/bin/g++ -fPIC -O3 -shared -o vendor/llama.cpp/src/libllama.so obj.o && :"
+    assert summarize_build_line(compile_step) == ("[27/193] 13% ops.cpp", True)
+    assert summarize_build_line(link_step) == ("[193/193] 100% linking libllama.so", True)
+    assert summarize_build_line(COMPILER_COMMAND) is None
+    assert summarize_build_line("*** Building project with Ninja...") == ("*** Building project with Ninja...", False)

@@ -1,0 +1,74 @@
+"""Budget matching: how many self-consistency samples cost as many tokens as the council.
+
+Self-consistency samples the best expert k times per question. Samples are drawn in rounds
+(one more sample for every question), so the generated tokens of the first k samples,
+summed over all questions, rise with k. The matched k is the one whose total lies closest to
+the council's total; the match is *within tolerance* when the gap is at most `tolerance`
+of the council's tokens. One more sample per question moves the total by about 1/k of it,
+so the closest k is off by at most about 1/(2k): with k of 4 or more, within the default 15%.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import Field
+
+from livemind.types import Value
+
+DEFAULT_TOLERANCE = 0.15
+
+
+class BudgetMatch(Value):
+    """The chosen k for one council method, and how close its tokens came."""
+
+    against: str
+    k: int = Field(ge=1)
+    tokens: int
+    target_tokens: int
+    tolerance: float
+
+    @property
+    def relative_gap(self) -> float:
+        """(voting tokens − council tokens) / council tokens."""
+        return (self.tokens - self.target_tokens) / self.target_tokens if self.target_tokens else 0.0
+
+    @property
+    def is_within_tolerance(self) -> bool:
+        """Whether the two budgets differ by at most the tolerance."""
+        return abs(self.relative_gap) <= self.tolerance
+
+
+def tokens_of_first(k: int, sample_tokens: Sequence[Sequence[int]]) -> int:
+    """Generated tokens of the first k samples, summed over every question."""
+    return sum(sum(per_question[:k]) for per_question in sample_tokens)
+
+
+def samples_drawn(sample_tokens: Sequence[Sequence[int]]) -> int:
+    """How many samples every question has (the rounds drawn so far)."""
+    return min((len(per_question) for per_question in sample_tokens), default=0)
+
+
+def needs_more_samples(sample_tokens: Sequence[Sequence[int]], target_tokens: int, max_samples: int) -> bool:
+    """Whether another round of samples is needed to reach the target (and allowed)."""
+    drawn = samples_drawn(sample_tokens)
+    return drawn < max_samples and (drawn == 0 or tokens_of_first(drawn, sample_tokens) < target_tokens)
+
+
+def first_guess(target_tokens: int, greedy_tokens: int, max_samples: int) -> int:
+    """Samples per question to draw at once, from the greedy answers' total length.
+
+    It errs low (floor), so matching rarely draws a round that it then leaves unused.
+    """
+    return max(1, min(max_samples, target_tokens // max(1, greedy_tokens)))
+
+
+def match_budget(sample_tokens: Sequence[Sequence[int]], target_tokens: int, *, against: str,
+                 tolerance: float = DEFAULT_TOLERANCE) -> BudgetMatch:
+    """The k (up to the samples drawn) whose total tokens lie closest to the target; ties take the smaller k."""
+    drawn = samples_drawn(sample_tokens)
+    if drawn == 0:
+        raise ValueError("no samples drawn yet")
+    best = min(range(1, drawn + 1), key=lambda k: (abs(tokens_of_first(k, sample_tokens) - target_tokens), k))
+    return BudgetMatch(against=against, k=best, tokens=tokens_of_first(best, sample_tokens),
+                       target_tokens=target_tokens, tolerance=tolerance)

@@ -1,0 +1,124 @@
+"""Scoring: each method's per-question outcome, accuracy with a Wilson interval, and paired tests.
+
+Methods are scored on the same questions, so two methods are compared with an exact McNemar
+test on the questions where exactly one of them was right.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from livemind.evaluation.results import METHOD_ORDER, Attempt, EvalRun, MethodKey, ProblemRun
+from livemind.evaluation.voting import majority_vote
+from livemind.types import Value
+
+Z_95 = 1.959963984540054
+
+
+class MethodOutcome(Value):
+    """One method's answer to one problem, judged, with what it cost."""
+
+    method: MethodKey
+    problem_id: str
+    predicted: int | None
+    is_correct: bool
+    tokens: int
+    seconds: float
+
+
+class MethodScore(Value):
+    """One method over all problems."""
+
+    method: MethodKey
+    label: str
+    n: int
+    correct: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    unanswered: int
+    tokens: int
+    tokens_per_question: float
+    seconds: float
+    correct_per_1k_tokens: float
+
+
+def wilson_interval(correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval for a proportion (95% by default); (0, 1) when n is 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mcnemar_p(only_first: int, only_second: int) -> float:
+    """Exact two-sided McNemar p-value from the two discordant counts."""
+    discordant = only_first + only_second
+    if discordant == 0:
+        return 1.0
+    tail = sum(math.comb(discordant, i) for i in range(min(only_first, only_second) + 1))
+    return min(1.0, 2 * tail / 2**discordant)
+
+
+def _outcome(method: MethodKey, run: ProblemRun, predicted: int | None, tokens: int, seconds: float) -> MethodOutcome:
+    return MethodOutcome(method=method, problem_id=run.problem.id, predicted=predicted,
+                         is_correct=predicted is not None and predicted == run.problem.answer,
+                         tokens=tokens, seconds=round(seconds, 3))
+
+
+def _vote(method: MethodKey, run: ProblemRun, samples: Sequence[Attempt]) -> MethodOutcome:
+    return _outcome(method, run, majority_vote([s.extracted for s in samples]),
+                    sum(s.tokens for s in samples), sum(s.seconds for s in samples))
+
+
+def method_outcomes(run: EvalRun) -> dict[MethodKey, list[MethodOutcome]]:
+    """Every method's outcome on every problem; self-consistency votes over its first k samples."""
+    k_consensus, k_debate = run.budget("consensus").k, run.budget("debate").k
+    outcomes: dict[MethodKey, list[MethodOutcome]] = {m: [] for m in METHOD_ORDER}
+    for p in run.problems:
+        outcomes["single"].append(_outcome("single", p, p.single.extracted, p.single.tokens, p.single.seconds))
+        outcomes["sc_consensus"].append(_vote("sc_consensus", p, p.samples[:k_consensus]))
+        outcomes["consensus"].append(_outcome("consensus", p, p.consensus.reply.extracted, p.consensus.reply.tokens,
+                                              p.consensus.reply.seconds))
+        outcomes["sc_debate"].append(_vote("sc_debate", p, p.samples[:k_debate]))
+        outcomes["debate"].append(_outcome("debate", p, p.debate.reply.extracted, p.debate.reply.tokens,
+                                           p.debate.reply.seconds))
+    return outcomes
+
+
+def method_label(method: MethodKey, run: EvalRun) -> str:
+    """A plain name for a method in this run."""
+    council = len(run.council)
+    labels: dict[MethodKey, str] = {
+        "single": f"best single expert ({run.choice.expert}, greedy)",
+        "sc_consensus": f"self-consistency, k={run.budget('consensus').k} (consensus budget)",
+        "consensus": f"parallel consensus + synthesis ({council} experts)",
+        "sc_debate": f"self-consistency, k={run.budget('debate').k} (debate budget)",
+        "debate": f"debate, {run.settings.rounds} rounds + synthesis ({council} experts)",
+    }
+    return labels[method]
+
+
+def score(method: MethodKey, label: str, outcomes: Sequence[MethodOutcome]) -> MethodScore:
+    """Accuracy with its 95% Wilson interval, tokens, wall time and correct answers per 1k tokens."""
+    n = len(outcomes)
+    correct = sum(o.is_correct for o in outcomes)
+    tokens = sum(o.tokens for o in outcomes)
+    low, high = wilson_interval(correct, n)
+    return MethodScore(
+        method=method, label=label, n=n, correct=correct, accuracy=round(correct / n, 4) if n else 0.0,
+        ci_low=round(low, 4), ci_high=round(high, 4), unanswered=sum(o.predicted is None for o in outcomes),
+        tokens=tokens, tokens_per_question=round(tokens / n, 1) if n else 0.0,
+        seconds=round(sum(o.seconds for o in outcomes), 2),
+        correct_per_1k_tokens=round(1000 * correct / tokens, 3) if tokens else 0.0,
+    )
+
+
+def score_run(run: EvalRun) -> tuple[MethodScore, ...]:
+    """Every method's score, in the report's order."""
+    outcomes = method_outcomes(run)
+    return tuple(score(m, method_label(m, run), outcomes[m]) for m in METHOD_ORDER)

@@ -1,0 +1,69 @@
+"""The `livemind` command as a user runs it: a real process, real models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LIVEMIND_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "livemind.interfaces.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+
+
+def test_ask_json_answers_with_expert_tokens_and_timings(home: Path) -> None:
+    done = run(home, "ask", "What is the capital of France?", "--expert", "generalist", "--json", "--seed", "1")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert "paris" in answer["answer"].lower()
+    assert answer["expert"] == "generalist" and answer["tokens"] > 0
+    assert answer["ttft_s"] > 0 and answer["tok_s"] > 0
+
+
+def test_ask_streams_tokens_to_stdout_and_stats_to_stderr(home: Path) -> None:
+    done = run(home, "ask", "What is the capital of France?", "--expert", "generalist", "--max-tokens", "24")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() and "tok/s" in done.stderr
+
+
+def test_status_json_reports_ram_and_limits(home: Path) -> None:
+    done = run(home, "status", "--json")
+    status = json.loads(done.stdout)
+    assert status["hard_limit_percent"] == 90 and status["max_warm"] == 2
+    assert status["ram_total_bytes"] > status["ram_used_bytes"] > 0
+
+
+def test_unknown_expert_is_an_error_that_lists_the_valid_ones(home: Path) -> None:
+    done = run(home, "ask", "hi", "--expert", "nobody")
+    assert done.returncode == 2
+    assert "unknown expert 'nobody'" in done.stderr and "generalist" in done.stderr
+
+
+def test_bad_config_fails_at_start_naming_expert_and_field(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[experts]]\nname = "x"\nmodel = "smollm2-135m"\npersona = "p"\ndescription = "d"\n'
+                   'engine = { kv_type = "q8_0", flash_attn = false }\n[router]\nfallback = "x"\n[debate]\nsynthesizer = "x"\n')
+    done = run(home, "--config", str(bad), "status")
+    assert done.returncode == 2
+    assert "expert 'x', field 'engine.flash_attn'" in done.stderr
+
+
+def test_debate_json_has_answer_agreement_positions_routing(home: Path) -> None:
+    done = run(home, "debate", "Can humans be replaced by AI within 20 years?", "--experts", "generalist,ethicist",
+               "--rounds", "1", "--max-tokens", "32", "--seed", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for key in ("answer", "agreement", "rounds", "positions", "session_id", "routing"):
+        assert key in result
+    assert len(result["positions"]) == 2
+    assert Path(result["transcript"]["markdown"]).exists() and Path(result["transcript"]["json"]).exists()
+    listed = run(home, "sessions", "list", "--json")
+    assert result["session_id"] in listed.stdout

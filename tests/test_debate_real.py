@@ -1,0 +1,104 @@
+"""Debates on the real default models: end to end, turn-based under a small budget, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from livemind.config import LiveMindConfig, load_config
+from livemind.models import ModelCatalog
+from livemind.orchestrator import LiveMind
+
+pytestmark = pytest.mark.slow
+QUESTION = "Can humans be replaced by AI within 20 years?"
+
+
+def test_end_to_end_debate_records_agreement_every_round(home: Path, default_config: LiveMindConfig) -> None:
+    mind = LiveMind(default_config, home=home)
+    try:
+        events = list(mind.stream(QUESTION, experts=["generalist", "ethicist", "coder"], rounds=1, mode="parallel",
+                                  seed=11, max_tokens=48))
+    finally:
+        mind.close()
+    result = events[-1].result
+    assert result is not None and result.answer.strip()
+    assert len(result.history) == result.rounds + 1 and all(0 <= h.agreement <= 1 for h in result.history)
+    assert {p.expert for p in result.positions} == {"generalist", "ethicist", "coder"}
+    assert [s.expert for s in result.routing.scores]  # every expert scored
+    kinds = [e.kind for e in events]
+    assert kinds.index("token") < kinds.index("round_done"), "tokens stream before the round ends"
+    assert 0.0 <= result.agreement <= 1.0 and result.tokens > 0
+
+
+def test_turn_based_debate_under_a_small_budget_holds_one_model_at_a_time(home: Path,
+                                                                          default_config: LiveMindConfig) -> None:
+    probe = LiveMind(default_config, home=home)
+    sizes = [probe.pool.estimate(probe.runner.target_for(default_config.expert(n))).total
+             for n in ("generalist", "futurist")]
+    probe.close()
+    budget = max(sizes) + min(sizes) // 2  # either model fits, both never do
+    mind = LiveMind(default_config, home=home, ram_budget_bytes=budget)
+    try:
+        result = mind.debate(QUESTION, experts=["generalist", "futurist"], rounds=1, mode="parallel", seed=5,
+                             max_tokens=32)
+    finally:
+        mind.close()
+    assert result.mode == "turns" and "switched to turn-based" in result.mode_reason
+    assert mind.pool.max_loaded_at_once == 1
+    assert mind.pool.peak_pool_bytes <= budget
+    assert any(e.kind == "evict" for e in mind.pool.events)
+    assert {p.expert for p in result.positions} == {"generalist", "futurist"}
+
+
+RUNNER = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from livemind.config import load_config
+    from livemind.models import ModelCatalog
+    from livemind.orchestrator import LiveMind
+    home = Path(sys.argv[1])
+    mind = LiveMind(load_config(None, ModelCatalog(home)), home=home)
+    for event in mind.stream(sys.argv[2], experts=["generalist", "ethicist", "coder"], rounds=2, mode="parallel",
+                             seed=9, max_tokens=40, session_id="killme"):
+        if event.kind != "token":
+            print(json.dumps({"kind": event.kind, "round": event.round, "expert": event.expert}), flush=True)
+""")
+
+
+def test_debate_killed_mid_round_resumes_without_redoing_or_losing_rounds(home: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-c", RUNNER, str(home), QUESTION], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert process.stdout is not None
+    seen: list[dict[str, object]] = []
+    for line in process.stdout:  # ends when the child dies; the test timeout bounds it
+        event = json.loads(line)
+        seen.append(event)
+        if event["kind"] == "expert_started" and event["round"] == 1:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert any(e["kind"] == "round_done" and e["round"] == 0 for e in seen)
+
+    mind = LiveMind(load_config(None, ModelCatalog(home)), home=home)
+    try:
+        before = mind.graph.get_state({"configurable": {"thread_id": "killme"}}).values
+        round0 = [p["text"] for p in before["history"][0]["positions"]]
+        assert mind.session("killme").status in ("running", "interrupted")
+        events = list(mind.resume("killme"))
+    finally:
+        mind.close()
+    result = events[-1].result
+    assert result is not None
+    started = [(e.expert, e.round) for e in events if e.kind == "expert_started"]
+    assert all(r != 0 for _, r in started), f"round 0 was redone: {started}"
+    assert [p.text for p in result.history[0].positions] == round0, "round 0 was lost or changed"
+    assert [h.round for h in result.history] == list(range(len(result.history)))
+    assert mind.session("killme").status == "done"

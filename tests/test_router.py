@@ -1,0 +1,67 @@
+"""The router with real all-MiniLM-L6-v2 embeddings: clear questions reach the matching expert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from livemind.config import LiveMindConfig, RouterSettings
+from livemind.embeddings import SentenceEmbedder
+from livemind.router import Router
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def router(default_config: LiveMindConfig, embedder: SentenceEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Router:
+    return Router(default_config.experts, embedder, default_config.router, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.mark.parametrize(("question", "expert"), [
+    ("How do I fix a null pointer exception in my Java code?", "coder"),
+    ("Write a Python script that parses a CSV file.", "coder"),
+    ("What is the integral of 3x squared?", "mathematician"),
+    ("What is 48 divided by 6 plus 7?", "mathematician"),
+    ("Is it morally acceptable to lie to protect someone?", "ethicist"),
+    ("Will self-driving trucks replace truck drivers by 2040?", "futurist"),
+    ("What is the tallest mountain in Africa?", "generalist"),
+])
+def test_router_sends_each_question_to_the_matching_expert(router: Router, question: str, expert: str) -> None:
+    decision = router.route(question, mode="single")
+    assert decision.selected == (expert,), [(s.expert, s.score) for s in decision.scores]
+
+
+def test_router_scores_every_expert_with_its_best_matching_text(router: Router, default_config: LiveMindConfig) -> None:
+    scores = router.score("Sort a list in Python")
+    assert {s.expert for s in scores} == set(default_config.expert_names)
+    assert scores == tuple(sorted(scores, key=lambda s: s.score, reverse=True))
+    top = scores[0]
+    assert top.expert == "coder" and top.best_match  # the text that explains the score
+    assert all(-1.0 <= s.score <= 1.0 for s in scores)
+
+
+def test_question_below_the_threshold_goes_to_the_fallback(default_config: LiveMindConfig, embedder: SentenceEmbedder) -> None:
+    strict = Router(default_config.experts, embedder, RouterSettings(threshold=0.99, fallback="generalist"))
+    decision = strict.route("How do I write a loop in Rust?", mode="single")
+    assert decision.selected == ("generalist",) and "fallback" in decision.reason
+
+
+def test_auto_mode_convenes_several_experts_when_the_top_scores_are_close(default_config: LiveMindConfig,
+                                                                          embedder: SentenceEmbedder) -> None:
+    wide_margin = Router(default_config.experts, embedder, RouterSettings(auto_margin=2.0, top_k=3))
+    decision = wide_margin.route("Can humans be replaced by AI within 20 years?", mode="auto")
+    assert decision.mode == "parallel" and len(decision.selected) == 3
+    assert "convening" in decision.reason
+    no_margin = Router(default_config.experts, embedder, RouterSettings(auto_margin=0.0, threshold=0.0))
+    assert no_margin.route("What is 2 plus 2?", mode="auto").mode == "single"
+
+
+def test_expert_embeddings_are_cached_on_disk(default_config: LiveMindConfig, embedder: SentenceEmbedder,
+                                              tmp_path: Path) -> None:
+    first = Router(default_config.experts, embedder, default_config.router, cache_dir=tmp_path)
+    first.warm()
+    cached = list(tmp_path.glob("router-*.npy"))
+    assert len(cached) == 1
+    second = Router(default_config.experts, embedder, default_config.router, cache_dir=tmp_path)
+    assert second.score("hello") == first.score("hello")

@@ -24,7 +24,7 @@ def main(question: str) -> None:
                   "requested_experts": ["generalist", "coder"], "max_rounds": 1, "max_tokens": 48}
         for mode, payload in mind.graph.stream(inputs, run_config("embed-demo"), stream_mode=["messages", "custom"]):
             if mode == "messages":
-                chunk, meta = payload
+                chunk, _meta = payload
                 print(chunk.content, end="", flush=True)
             else:
                 print(f"\n[{payload['event']}]", {k: v for k, v in payload.items() if k not in ("event", "scores")})

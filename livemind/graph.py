@@ -112,9 +112,9 @@ def _active(state: DebateState) -> list[str]:
 def _latest(positions: Sequence[Position], names: Sequence[str], up_to_round: int) -> list[Position]:
     latest: dict[str, Position] = {}
     for p in positions:
-        if p.round <= up_to_round and p.expert in names:
-            if p.expert not in latest or p.round >= latest[p.expert].round:
-                latest[p.expert] = p
+        if p.round <= up_to_round and p.expert in names and (
+                p.expert not in latest or p.round >= latest[p.expert].round):
+            latest[p.expert] = p
     return [latest[n] for n in names if n in latest]
 
 

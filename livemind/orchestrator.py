@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field
+
 from livemind.backends.base import BackendLoader, CancelSignal, TokenCallback
 from livemind.backends.factory import default_loader
-from livemind.debate import first_answer_messages
 from livemind.config import LiveMindConfig, load_config
+from livemind.debate import first_answer_messages
 from livemind.embeddings import Embedder, SentenceEmbedder
 from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
 from livemind.graph import GraphRuntime, build_graph, open_checkpointer, run_config
@@ -42,7 +44,7 @@ class DebateEvent(Value):
     expert: str | None = None
     round: int | str | None = None
     text: str = ""
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = Field(default_factory=dict)
     result: DebateResult | None = None
 
 

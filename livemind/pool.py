@@ -183,7 +183,11 @@ class ModelPool:
                     slot.leases += 1
                     self._slots.move_to_end(key)
                     return slot
-            estimate = self._loader.estimate(target)
+            try:
+                estimate = self._loader.estimate(target)
+            except LiveMindError as exc:
+                self._record("load_failed", target, 0, str(exc))
+                raise
             with self._cond:
                 self._make_room(target, estimate)
             try:

@@ -1,4 +1,4 @@
-"""ExpertRunner: one expert's generation through the pool, with streaming, timeout and cancel."""
+"""ExpertRunner: one expert's generation through the scheduler and the pool, with streaming, timeout and cancel."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from livemind.backends.base import AnyOf, CancelSignal, LoadTarget, TokenCallbac
 from livemind.errors import GenerationCancelled
 from livemind.models import ModelCatalog
 from livemind.pool import ModelPool
+from livemind.scheduler import ScheduleMode, Scheduler
 from livemind.types import ChatMessage, Completion, ExpertSpec, GenerationRequest
 
 
@@ -19,9 +20,10 @@ class ExpertTimeout(GenerationCancelled):
 class ExpertRunner:
     """Turns (expert, messages) into a completion using the shared model pool."""
 
-    def __init__(self, pool: ModelPool, catalog: ModelCatalog) -> None:
+    def __init__(self, pool: ModelPool, catalog: ModelCatalog, *, mode: ScheduleMode = "latency") -> None:
         self.pool = pool
         self.catalog = catalog
+        self.scheduler = Scheduler(pool, mode=mode)
         self._targets: dict[str, LoadTarget] = {}
 
     def target_for(self, expert: ExpertSpec) -> LoadTarget:
@@ -66,8 +68,9 @@ class ExpertRunner:
             timer.daemon = True
             timer.start()
         try:
-            with self.pool.lease(self.target_for(expert)) as backend:
-                completion = backend.generate(request, on_token=on_token, cancel=AnyOf(cancel, timed_out))
+            # concurrent calls for one model (the personas of a round) decode as one batch
+            completion = self.scheduler.generate(self.target_for(expert), request, on_token=on_token,
+                                                 cancel=AnyOf(cancel, timed_out))
         finally:
             if timer is not None:
                 timer.cancel()

@@ -85,7 +85,11 @@ class GenerationRequest(Value):
 
 
 class Completion(Value):
-    """A finished generation with its token counts and timings."""
+    """A finished generation with its token counts and timings.
+
+    `prompt_tokens` counts the prompt tokens the engine evaluated for this call;
+    `cached_prompt_tokens` those it reused from the conversation's KV cache instead.
+    """
 
     text: str
     prompt_tokens: int
@@ -94,6 +98,7 @@ class Completion(Value):
     total_s: float
     decode_tok_s: float
     finish_reason: FinishReason
+    cached_prompt_tokens: int = 0
 
 
 class Answer(Value):

@@ -141,8 +141,7 @@ def build_wheel(
         if returncode != 0:
             status.finish(f"build failed with exit status {returncode}")
             raise BuildError(
-                f"pip wheel {ENGINE_PACKAGE}=={version} failed (exit status {returncode}); "
-                f"full log: {log_path}\n" + "".join(tail)
+                f"pip wheel {ENGINE_PACKAGE}=={version} failed (exit status {returncode}); full log: {log_path}\n" + "".join(tail)
             )
         built = find_cached_wheel(staging, version)
         if built is None:
@@ -224,9 +223,7 @@ def install_wheel(venv: Path, wheel: Path, marker: EngineMarker) -> None:
     # --force-reinstall uninstalls first: until the new marker is written, the old one would lie.
     marker_path(venv).unlink(missing_ok=True)
     try:
-        completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT_SECONDS, check=False
-        )
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT_SECONDS, check=False)
     except subprocess.TimeoutExpired as error:
         raise BuildError(f"pip install {wheel.name} did not finish in {_INSTALL_TIMEOUT_SECONDS} s") from error
     if completed.returncode != 0:
@@ -315,13 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     """Probe the CPU, choose a build profile, and build and install the matching engine."""
     parser = argparse.ArgumentParser(prog=f"python3 -m {__package__}.build", description=main.__doc__)
     parser.add_argument("--venv", type=Path, required=True, help="virtualenv to install the engine into")
-    parser.add_argument(
-        "--cache-dir", type=Path, help="LiveMind cache directory (default: $LIVEMIND_HOME or ~/.cache/livemind)"
-    )
+    parser.add_argument("--cache-dir", type=Path, help="LiveMind cache directory (default: $LIVEMIND_HOME or ~/.cache/livemind)")
     parser.add_argument("--profile", help="build profile to use instead of the probe's choice")
-    parser.add_argument(
-        "--version", default=DEFAULT_VERSION, help=f"{ENGINE_PACKAGE} version (default {DEFAULT_VERSION})"
-    )
+    parser.add_argument("--version", default=DEFAULT_VERSION, help=f"{ENGINE_PACKAGE} version (default {DEFAULT_VERSION})")
     parser.add_argument(
         "--kleidiai", action="store_true", help="add Arm KleidiAI kernels (aarch64; fetches KleidiAI at build time)"
     )
@@ -339,9 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         if "note" in probe_result:
             out.write(f"  note: {probe_result['note']}\n")
         profile = choose_profile(probe_result, args.profile, force=args.force, out=out)
-        result = ensure_engine(
-            args.venv, home, args.version, profile, kleidiai=args.kleidiai, rebuild=args.rebuild, out=out
-        )
+        result = ensure_engine(args.venv, home, args.version, profile, kleidiai=args.kleidiai, rebuild=args.rebuild, out=out)
     except NativeError as error:
         sys.stderr.write(f"error: {error}\n")
         return 1

@@ -119,9 +119,7 @@ def _parse_profile(entry: object, path: Path) -> Profile:
     missing = sorted(_FIELDS - entry.keys())
     unknown = sorted(entry.keys() - _FIELDS)
     if missing or unknown:
-        raise ProfileError(
-            f"{path}: profile {name} is missing {missing or 'nothing'} and has unknown {unknown or 'nothing'}"
-        )
+        raise ProfileError(f"{path}: profile {name} is missing {missing or 'nothing'} and has unknown {unknown or 'nothing'}")
     if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
         raise ProfileError(f"{path}: profile name {name!r} must be lowercase letters, digits, '.', '_' or '-'")
     if entry["arch"] not in _ARCHES:

@@ -113,9 +113,7 @@ def run_smoke(
     profile = marker.profile if marker else None
 
     def finish(ok: bool, status: str, message: str, **fields: Any) -> SmokeResult:
-        return SmokeResult(
-            ok=ok, status=status, python=str(python), model=str(model), profile=profile, message=message, **fields
-        )
+        return SmokeResult(ok=ok, status=status, python=str(python), model=str(model), profile=profile, message=message, **fields)
 
     if not model.is_file():
         return finish(False, "missing-model", f"model file missing: {model}")
@@ -123,9 +121,7 @@ def run_smoke(
     command = [str(python), "-c", _CHILD_SCRIPT, str(model), PROMPT, str(MIN_PROMPT_TOKENS), str(DECODE_TOKENS)]
     started = time.monotonic()
     try:
-        completed = subprocess.run(
-            command, capture_output=True, text=True, errors="replace", timeout=timeout, check=False
-        )
+        completed = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
     except FileNotFoundError:
         return finish(False, "not-installed", f"no Python at {python}")
     except subprocess.TimeoutExpired:

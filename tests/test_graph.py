@@ -97,7 +97,7 @@ def test_revision_rounds_show_the_others_under_anonymous_labels(tmp_path: Path) 
 
     mind, _ = _mind(tmp_path, script)
     mind.debate("q", experts=list(EXPERTS), rounds=1, mode="parallel")
-    revision = [p for p in prompts if _round(p) == 1 and not _is_synthesis(p) and _who(p) == "alpha"][0]
+    revision = next(p for p in prompts if _round(p) == 1 and not _is_synthesis(p) and _who(p) == "alpha")
     last = revision.messages[-1].content
     assert "Expert B: beta believes" in last and "Expert C: gamma believes" in last
     assert "alpha believes" not in last, "an expert is not shown its own answer as someone else's"
@@ -165,7 +165,7 @@ def test_losing_the_quorum_stops_the_debate_and_says_so(tmp_path: Path) -> None:
 
 def test_models_that_do_not_fit_together_switch_the_graph_to_turns(tmp_path: Path) -> None:
     MiB = 2**20
-    mind, loader = _mind(tmp_path, stubborn, budget=400 * MiB,
+    mind, _ = _mind(tmp_path, stubborn, budget=400 * MiB,
                          sizes={"smollm2-135m": 300 * MiB, "gemma3-270m": 300 * MiB},
                          models={"beta": "gemma3-270m"})
     result = mind.debate("q", experts=list(EXPERTS), rounds=1, mode="parallel")

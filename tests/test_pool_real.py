@@ -82,7 +82,7 @@ def test_corrupt_model_fails_clearly_and_the_pool_keeps_serving(tmp_path: Path, 
     try:
         with pool.lease(good) as backend:
             backend.generate(_hello(4))
-        with pytest.raises(ModelCorruptError, match="half.gguf"):
+        with pytest.raises(ModelCorruptError, match=r"half\.gguf"):
             pool._acquire(bad)
         with pool.lease(good) as backend:
             assert backend.generate(_hello(4)).completion_tokens > 0

@@ -5,15 +5,21 @@ generates chat completions, streaming each token to a callback and checking a ca
 between tokens. `generate_many` takes several requests at once so that an engine that can
 decode several sequences in one batch (personas sharing one model) may do so; the default
 implementation may simply run them one after another.
+
+A `SequenceBackend` goes further: it decodes one step at a time for every sequence it holds,
+and admits new sequences between steps. The scheduler drives it that way, so requests that
+arrive while a batch is running (the other personas of a round, other clients) join it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from livemind.errors import LiveMindError
 from livemind.types import ChatMessage, Completion, EngineSettings, GenerationRequest, RemoteSpec
 
 TokenCallback = Callable[[str], None]
@@ -21,6 +27,14 @@ TokenCallback = Callable[[str], None]
 
 IndexedTokenCallback = Callable[[int, str], None]
 """Receives (request index, piece) for multi-sequence generation."""
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (respects affinity and cpusets)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
 
 
 @runtime_checkable
@@ -115,6 +129,51 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release the model's memory."""
+        ...
+
+
+@dataclass(frozen=True)
+class SequenceJob:
+    """One request inside a multi-sequence batch, with its own token stream and cancel signal."""
+
+    request: GenerationRequest
+    on_token: TokenCallback | None = None
+    cancel: CancelSignal | None = None
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    """A finished sequence: its completion, or the error that ended it (other sequences go on)."""
+
+    job: SequenceJob
+    completion: Completion | None = None
+    error: LiveMindError | None = None
+
+
+@runtime_checkable
+class SequenceBackend(Backend, Protocol):
+    """A backend that decodes several sequences as one batch, one step (token) at a time."""
+
+    @property
+    def max_sequences(self) -> int:
+        """How many sequences may decode together."""
+        ...
+
+    @property
+    def active_sequences(self) -> int:
+        """Sequences admitted and not yet finished."""
+        ...
+
+    def admit(self, job: SequenceJob) -> bool:
+        """Start a sequence at the next step; False when there is no free sequence or KV room now."""
+        ...
+
+    def step(self) -> list[SequenceResult]:
+        """Decode one step for every active sequence; return the sequences that finished."""
+        ...
+
+    def set_threads(self, n_threads: int) -> None:
+        """Use this many CPU threads from the next step on."""
         ...
 
 

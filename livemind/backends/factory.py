@@ -1,9 +1,9 @@
-"""Chooses the loader for each target: llama.cpp for local files, HTTP for remote experts."""
+"""Chooses the loader for each target: multi-sequence llama.cpp for local files, HTTP for remote experts."""
 
 from __future__ import annotations
 
 from livemind.backends.base import Backend, BackendLoader, LoadTarget, MemoryEstimate
-from livemind.backends.llama_cpp import LlamaCppLoader
+from livemind.backends.llama_batch import LlamaBatchLoader
 from livemind.backends.remote import RemoteLoader
 
 
@@ -29,5 +29,5 @@ class RoutingLoader:
 
 
 def default_loader() -> BackendLoader:
-    """llama.cpp for local models, OpenAI-compatible HTTP for remote experts."""
-    return RoutingLoader(LlamaCppLoader(), RemoteLoader())
+    """Batched llama.cpp contexts for local models, OpenAI-compatible HTTP for remote experts."""
+    return RoutingLoader(LlamaBatchLoader(), RemoteLoader())

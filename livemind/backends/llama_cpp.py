@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -10,7 +9,14 @@ from typing import Any
 
 import llama_cpp
 
-from livemind.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, MemoryEstimate, TokenCallback
+from livemind.backends.base import (
+    CancelSignal,
+    IndexedTokenCallback,
+    LoadTarget,
+    MemoryEstimate,
+    TokenCallback,
+    available_cores,
+)
 from livemind.errors import EngineError, ModelCorruptError, ModelLoadError, ModelNotFoundError, PromptTooLongError
 from livemind.models import check_gguf_header
 from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason, GenerationRequest
@@ -23,14 +29,6 @@ KV_BYTES_PER_ELEMENT = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 # at n_ctx 2048 (tens of MiB); kept generous so the guard errs towards refusing.
 COMPUTE_MARGIN_BYTES = 96 * 1024 * 1024
 COMPUTE_MARGIN_PER_CTX_TOKEN = 16 * 1024
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (respects affinity and cpusets)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 def system_info() -> str:

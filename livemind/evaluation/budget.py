@@ -1,11 +1,13 @@
 """Budget matching: how many self-consistency samples cost as many tokens as the council.
 
 Self-consistency samples the best expert k times per question. Samples are drawn in rounds
-(one more sample for every question), so the generated tokens of the first k samples,
-summed over all questions, rise with k. The matched k is the one whose total lies closest to
+(one more sample for every question) until their tokens reach the council's, so the
+generated tokens of the first k samples, summed over all questions, rise with k and at
+most one round is drawn past the target. The matched k is the one whose total lies closest to
 the council's total; the match is *within tolerance* when the gap is at most `tolerance`
-of the council's tokens. One more sample per question moves the total by about 1/k of it,
-so the closest k is off by at most about 1/(2k): with k of 4 or more, within the default 15%.
+of the council's tokens. The closest k misses by at most half of one round of samples, which
+is about 1/(2k) of the total when samples have similar lengths: with k of 4 or more, inside
+the default 15%. Every report says whether its match is within tolerance.
 """
 
 from __future__ import annotations
@@ -53,14 +55,6 @@ def needs_more_samples(sample_tokens: Sequence[Sequence[int]], target_tokens: in
     """Whether another round of samples is needed to reach the target (and allowed)."""
     drawn = samples_drawn(sample_tokens)
     return drawn < max_samples and (drawn == 0 or tokens_of_first(drawn, sample_tokens) < target_tokens)
-
-
-def first_guess(target_tokens: int, greedy_tokens: int, max_samples: int) -> int:
-    """Samples per question to draw at once, from the greedy answers' total length.
-
-    It errs low (floor), so matching rarely draws a round that it then leaves unused.
-    """
-    return max(1, min(max_samples, target_tokens // max(1, greedy_tokens)))
 
 
 def match_budget(sample_tokens: Sequence[Sequence[int]], target_tokens: int, *, against: str,

@@ -92,13 +92,13 @@ def method_outcomes(run: EvalRun) -> dict[MethodKey, list[MethodOutcome]]:
 
 def method_label(method: MethodKey, run: EvalRun) -> str:
     """A plain name for a method in this run."""
-    council = len(run.council)
+    council, rounds = len(run.council), run.settings.rounds
     labels: dict[MethodKey, str] = {
         "single": f"best single expert ({run.choice.expert}, greedy)",
         "sc_consensus": f"self-consistency, k={run.budget('consensus').k} (consensus budget)",
         "consensus": f"parallel consensus + synthesis ({council} experts)",
         "sc_debate": f"self-consistency, k={run.budget('debate').k} (debate budget)",
-        "debate": f"debate, {run.settings.rounds} rounds + synthesis ({council} experts)",
+        "debate": f"debate, {rounds} round{'' if rounds == 1 else 's'} + synthesis ({council} experts)",
     }
     return labels[method]
 

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -16,6 +15,7 @@ from rich.table import Table
 from livemind.config import load_config
 from livemind.errors import LiveMindError
 from livemind.interfaces.environment import EdgeSettings, read_environment
+from livemind.interfaces.eval_cli import add_eval_parser
 from livemind.interfaces.live_view import DebateView, result_panel, routing_table
 from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
@@ -224,6 +224,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(_settings(args), as_json=args.json, smoke=not args.no_smoke, console=out)
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from livemind.interfaces.mcp import main as serve_mcp  # the MCP SDK and uvicorn load only for this command
+
+    return serve_mcp(_settings(args), http=args.http, host=args.host, port=args.port)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from livemind.interfaces.http import main as serve_http  # starlette, uvicorn and MCP load only for this command
+
+    return serve_http(_settings(args), host=args.host, port=args.port)
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session_id", nargs="?")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("mcp", help="serve the MCP tools for coding agents (stdio, or streamable HTTP with --http)")
+    p.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    p.set_defaults(func=cmd_mcp)
+
+    p = sub.add_parser("serve", help="serve the OpenAI-compatible HTTP API, council streams, MCP, health and metrics")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need LIVEMIND_API_KEY)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.set_defaults(func=cmd_serve)
+
+    add_eval_parser(sub)
     return parser
 
 

@@ -59,7 +59,7 @@ def test_remote_backend_gives_up_after_max_retries_with_a_clear_error() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused")
 
-    with pytest.raises(RemoteExpertError, match="remote expert at http://remote.test/v1 failed"):
+    with pytest.raises(RemoteExpertError, match=r"remote expert at http://remote\.test/v1 failed"):
         _backend(handler, max_retries=1).generate(REQUEST)
 
 

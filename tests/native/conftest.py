@@ -116,9 +116,7 @@ SAMPLE_CPUS: dict[str, ProbeResult] = {
     "xeon-icelake": _cpu("x86_64", _X86_ALL, (*_X86_BASE, *_AVX512_BASE, "avx512vnni", "avx512vbmi")),
     "epyc-zen3": _cpu("x86_64", _X86_ALL, _X86_BASE),
     "x86-sse-only": _cpu("x86_64", _X86_ALL, ("sse3", "ssse3")),
-    "graviton4": _cpu(
-        "aarch64", _ARM_ALL, ("asimd", "fphp", "asimdhp", "asimddp", "i8mm", "sve", "sve2", "svei8mm", "bf16")
-    ),
+    "graviton4": _cpu("aarch64", _ARM_ALL, ("asimd", "fphp", "asimdhp", "asimddp", "i8mm", "sve", "sve2", "svei8mm", "bf16")),
     "graviton3": _cpu("aarch64", _ARM_ALL, ("asimd", "fphp", "asimdhp", "asimddp", "i8mm", "sve", "svei8mm", "bf16")),
     "graviton2": _cpu("aarch64", _ARM_ALL, ("asimd", "fphp", "asimdhp", "asimddp")),
     "arm-dotprod-no-fp16": _cpu("aarch64", _ARM_ALL, ("asimd", "asimddp")),

@@ -235,9 +235,7 @@ def test_choose_profile_refuses_a_profile_this_cpu_cannot_run_unless_forced(
     assert "building anyway because of --force" in out.getvalue()
 
 
-def test_build_cli_prints_the_choice_and_why_then_installs_from_the_cache(
-    tmp_path: Path, host_probe: ProbeResult
-) -> None:
+def test_build_cli_prints_the_choice_and_why_then_installs_from_the_cache(tmp_path: Path, host_probe: ProbeResult) -> None:
     venv = fake_venv(tmp_path)
     home = tmp_path / "home"
     expected = select_profile(host_probe)
@@ -269,9 +267,7 @@ def test_build_cli_fails_clearly_without_a_venv(tmp_path: Path) -> None:
 def test_environment_of_the_build_carries_the_profile_cmake_args(tmp_path: Path) -> None:
     # The fake build echoes CMAKE_ARGS into the wheel: the installed module proves what was built.
     venv = fake_venv(tmp_path)
-    result = ensure_engine(
-        venv, tmp_path / "home", VERSION, get_profile("neoverse-v2"), kleidiai=True, out=io.StringIO()
-    )
+    result = ensure_engine(venv, tmp_path / "home", VERSION, get_profile("neoverse-v2"), kleidiai=True, out=io.StringIO())
     with zipfile.ZipFile(result.wheel) as archive:
         built_with = archive.read("llama_cpp/__init__.py").decode()
     assert "-DGGML_CPU_ARM_ARCH=armv9-a+sve2+i8mm+bf16+fp16+dotprod -DGGML_CPU_KLEIDIAI=ON" in built_with

@@ -32,9 +32,7 @@ def test_cpuprobe_under_qemu_reports_the_cpu_models_features_and_picks_its_profi
     assert select_profile(result).name == profile
 
 
-def test_cpuprobe_reports_the_raw_hwcap_words_under_qemu(
-    aarch64_probe: Path, aarch64_toolchain: tuple[str, str]
-) -> None:
+def test_cpuprobe_reports_the_raw_hwcap_words_under_qemu(aarch64_probe: Path, aarch64_toolchain: tuple[str, str]) -> None:
     _, emulator = aarch64_toolchain
     result = run_probe(aarch64_probe, runner=(emulator, "-cpu", "cortex-a53"))
     hwcap = int(str(result["detail"]["hwcap"]), 16)

@@ -49,9 +49,7 @@ def test_this_machine_gets_the_same_profile_from_cpuprobe_and_from_proc_cpuinfo(
     assert select_profile(host_probe).name == select_profile(host_cpuinfo).name
 
 
-def test_probe_reports_the_same_feature_names_as_the_fallback(
-    host_probe: ProbeResult, host_cpuinfo: ProbeResult
-) -> None:
+def test_probe_reports_the_same_feature_names_as_the_fallback(host_probe: ProbeResult, host_cpuinfo: ProbeResult) -> None:
     assert list(host_probe["features"]) == list(host_cpuinfo["features"])
 
 
@@ -137,7 +135,5 @@ def test_native_layer_imports_with_the_standard_library_alone() -> None:
     modules = ["probe", "profiles", "build", "smoke", "diagnosis", "marker", "progress", "home", "errors"]
     code = "; ".join(f"import native.{module}" for module in modules)
     # -S drops site-packages: what imports here runs on a bare system python3.
-    completed = subprocess.run(
-        [sys.executable, "-S", "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
-    )
+    completed = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr

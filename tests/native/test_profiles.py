@@ -210,15 +210,11 @@ def test_fit_problems_explain_why_a_profile_cannot_run(sample_cpus: dict[str, Pr
 
 
 def test_rebuild_command_is_a_complete_shell_command() -> None:
-    assert rebuild_command("x86_64-avx2", ".venv") == (
-        "python3 -m native.build --venv .venv --profile x86_64-avx2 --rebuild"
-    )
+    assert rebuild_command("x86_64-avx2", ".venv") == ("python3 -m native.build --venv .venv --profile x86_64-avx2 --rebuild")
 
 
 @pytest.mark.parametrize("name", [p.name for p in load_profiles() if p.arch == "aarch64"])
-def test_arm_profile_march_compiles_to_exactly_its_expected_system_info(
-    name: str, aarch64_toolchain: tuple[str, str]
-) -> None:
+def test_arm_profile_march_compiles_to_exactly_its_expected_system_info(name: str, aarch64_toolchain: tuple[str, str]) -> None:
     compiler, _ = aarch64_toolchain
     profile = get_profile(name)
     (march,) = [arg.split("=", 1)[1] for arg in profile.cmake_args if arg.startswith("-DGGML_CPU_ARM_ARCH=")]

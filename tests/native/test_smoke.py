@@ -29,9 +29,7 @@ def venv_with(tmp_path: Path, body: str, profile: str | None) -> Path:
     if profile is not None:
         write_marker(
             venv,
-            EngineMarker(
-                "0.3.36", profile, False, "w.whl", "0" * 64, ("-DGGML_NATIVE=OFF",), "2026-01-01T00:00:00+00:00"
-            ),
+            EngineMarker("0.3.36", profile, False, "w.whl", "0" * 64, ("-DGGML_NATIVE=OFF",), "2026-01-01T00:00:00+00:00"),
         )
     return python
 

@@ -1,0 +1,185 @@
+"""The eval report: scores, conformity and verdict, written as Markdown, JSON and a PNG plot."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from livemind.evaluation.conformity import Conformity, measure_conformity
+from livemind.evaluation.plot import plot_accuracy_vs_tokens
+from livemind.evaluation.results import METHOD_ORDER, EvalRun, MethodKey
+from livemind.evaluation.scoring import MethodOutcome, MethodScore, method_outcomes, score_run
+from livemind.evaluation.tasks import task_family
+from livemind.evaluation.verdict import Verdict, judge
+from livemind.types import Value
+
+MARKDOWN_NAME = "report.md"
+JSON_NAME = "report.json"
+PLOT_NAME = "accuracy_vs_tokens.png"
+STOP_KINDS = (("agreement", "agreement"), ("reached the maximum", "the round limit"),
+              ("no expert changed", "no change between rounds"), ("quorum lost", "quorum lost"), ("failed", "failure"))
+SHORT_NAMES: dict[MethodKey, str] = {"single": "single", "sc_consensus": "SC (cons.)", "consensus": "consensus",
+                                     "sc_debate": "SC (debate)", "debate": "debate"}
+
+
+class EvalReport(Value):
+    """Everything the report shows, as one value (report.json is its JSON form)."""
+
+    run: EvalRun
+    scores: tuple[MethodScore, ...]
+    outcomes: dict[MethodKey, tuple[MethodOutcome, ...]]
+    conformity: Conformity
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where a report was written."""
+
+    markdown: Path
+    json: Path
+    plot: Path
+
+
+def build_report(run: EvalRun) -> EvalReport:
+    """Score every method, count debate conformity and write the verdict."""
+    outcomes = method_outcomes(run)
+    scores = score_run(run)
+    conformity = measure_conformity(run.problems)
+    verdict = judge(run, scores, outcomes, conformity)
+    return EvalReport(run=run, scores=scores, outcomes={m: tuple(o) for m, o in outcomes.items()},
+                      conformity=conformity, verdict=verdict)
+
+
+def score_table(scores: tuple[MethodScore, ...]) -> str:
+    """The Markdown table of methods: accuracy with CI, unanswered, tokens, wall time, accuracy per 1k tokens."""
+    rows = ["| method | correct | accuracy (95% CI) | no answer | tokens | tokens / question | wall time | "
+            "correct / 1k tokens |",
+            "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for s in scores:
+        rows.append(f"| {s.label} | {s.correct}/{s.n} | {100 * s.accuracy:.1f}% "
+                    f"({100 * s.ci_low:.1f}–{100 * s.ci_high:.1f}) | {s.unanswered} | {s.tokens:,} | "
+                    f"{s.tokens_per_question:.0f} | {s.seconds:.1f} s | {s.correct_per_1k_tokens:.2f} |")
+    return "\n".join(rows)
+
+
+def _setup_lines(report: EvalReport) -> list[str]:
+    run = report.run
+    s = run.settings
+    lines = [
+        f"- Task: **{s.task}**, {task_family(s.task).description}; {s.n} questions, seed {s.seed}.",
+        f"- Every reply is capped at {s.max_tokens} generated tokens and must end with `Answer: <number>`; "
+        "a reply without a well-formed answer line counts as wrong.",
+        f"- Best single expert: **{run.choice.expert}** ({run.choice.how}): {run.choice.reason}.",
+        f"- Council: **{', '.join(run.council)}** ({run.council_reason}); synthesiser **{run.synthesizer}**; "
+        f"debate runs up to {s.rounds} revision round(s) after the first answers and stops early when the "
+        "experts agree or nobody changes their answer.",
+        f"- Self-consistency samples {run.choice.expert} at temperature {s.sc_temperature} and majority-votes "
+        f"the extracted answers; the council experts keep their configured sampling.",
+        "- Models: " + ", ".join(f"{e} → {m}" for e, m in run.models.items()) + ".",
+        f"- Total wall time {run.total_seconds:.0f} s, of which choosing the expert took {run.pilot_seconds:.0f} s "
+        f"({run.pilot_tokens:,} pilot tokens, not counted in any method). Started {run.started_at}.",
+    ]
+    debates = [p.debate for p in run.problems]
+    stops = Counter(_stop_kind(d.stop_reason) for d in debates)
+    lines.append(f"- Debates ran {sum(d.rounds for d in debates) / len(debates):.1f} revision rounds on average; "
+                 "they stopped on " + ", ".join(f"{kind} ({count})" for kind, count in stops.most_common()) + ".")
+    if run.choice.pilot:
+        pilot = "; ".join(f"{p.expert} {p.correct}/{p.n}" for p in run.choice.pilot)
+        lines.append(f"- Pilot on held-out questions (greedy): {pilot}.")
+    return lines
+
+
+def _stop_kind(reason: str) -> str:
+    """A debate's stop reason without its numbers, so equal reasons count together."""
+    for prefix, kind in STOP_KINDS:
+        if reason.startswith(prefix):
+            return kind
+    return reason or "unknown"
+
+
+def _budget_table(report: EvalReport) -> str:
+    rows = ["| council method | council tokens | voting k | voting tokens | gap | within tolerance |",
+            "|---|---:|---:|---:|---:|---|"]
+    for b in report.run.budgets:
+        rows.append(f"| {b.against} | {b.target_tokens:,} | {b.k} | {b.tokens:,} | {100 * b.relative_gap:+.1f}% | "
+                    f"{'yes' if b.is_within_tolerance else 'NO'} (±{100 * b.tolerance:.0f}%) |")
+    return "\n".join(rows)
+
+
+def _conformity_lines(c: Conformity) -> list[str]:
+    return [
+        "| transitions | right → wrong | wrong → right | right → right | wrong → wrong | answer changed |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {c.transitions} | {c.right_to_wrong} | {c.wrong_to_right} | {c.right_to_right} | {c.wrong_to_wrong} | "
+        f"{c.changed_answer} |",
+        "",
+        f"Of the answers that were right, {100 * c.right_to_wrong_rate:.0f}% turned wrong in the next round; "
+        f"of those that were wrong, {100 * c.wrong_to_right_rate:.0f}% turned right.",
+    ]
+
+
+def _cell(outcome: MethodOutcome) -> str:
+    shown = "—" if outcome.predicted is None else str(outcome.predicted)
+    return f"{shown} {'✓' if outcome.is_correct else '✗'}"
+
+
+def _question_table(report: EvalReport) -> list[str]:
+    header = "| # | question | key | " + " | ".join(SHORT_NAMES[m] for m in METHOD_ORDER) + " |"
+    rows = [header, "|---:|---|---:|" + "---|" * len(METHOD_ORDER)]
+    for i, p in enumerate(report.run.problems):
+        question = p.problem.question.replace("|", "\\|")
+        cells = " | ".join(_cell(report.outcomes[m][i]) for m in METHOD_ORDER)
+        rows.append(f"| {i + 1} | {question} | {p.problem.answer} | {cells} |")
+    return rows
+
+
+def render_markdown(report: EvalReport) -> str:
+    """The human-readable report."""
+    s = report.run.settings
+    parts = [
+        f"# LiveMind eval: {s.task}, {s.n} questions, seed {s.seed}",
+        "",
+        f"**Verdict: {report.verdict.headline}**",
+        "",
+        *[f"- {sentence}" for sentence in report.verdict.sentences],
+        "",
+        score_table(report.scores),
+        "",
+        f"![accuracy against tokens]({PLOT_NAME})",
+        "",
+        "## Setup",
+        "",
+        *_setup_lines(report),
+        "",
+        "## Same-budget matching",
+        "",
+        "Self-consistency's k is the number of samples per question whose generated tokens, summed over all "
+        "questions, come closest to the council method's.",
+        "",
+        _budget_table(report),
+        "",
+        "## Debate conformity",
+        "",
+        *_conformity_lines(report.conformity),
+        "",
+        "## Per question",
+        "",
+        "Extracted answer and ✓/✗ per method; — means no well-formed `Answer:` line.",
+        "",
+        *_question_table(report),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(report: EvalReport, out_dir: Path) -> ReportFiles:
+    """Write report.md, report.json and accuracy_vs_tokens.png into out_dir (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(markdown=out_dir / MARKDOWN_NAME, json=out_dir / JSON_NAME, plot=out_dir / PLOT_NAME)
+    s = report.run.settings
+    plot_accuracy_vs_tokens(report.scores, files.plot, title=f"LiveMind eval: {s.task}, n={s.n}, seed {s.seed}")
+    files.json.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    files.markdown.write_text(render_markdown(report), encoding="utf-8")
+    return files

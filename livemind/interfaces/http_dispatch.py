@@ -1,0 +1,188 @@
+"""From a validated request to admitted work: resolve the model, route, queue, run, measure.
+
+    model name ── plan() ──▶ Plan(kind, experts, models, routing)      (routing happens here,
+                                 │                                      so admission knows which
+                                 ▼                                      models a council needs)
+                  start() ── Admission.enter(models) ──▶ 429 when a lane is full
+                                 │
+                                 ▼
+                  worker thread: wait its turn → mind.ask / mind.stream → Finished | Failed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from livemind.admission import Admission, Ticket
+from livemind.errors import (
+    BusyError,
+    GenerationCancelled,
+    InvalidRequestError,
+    LiveMindError,
+    RamBudgetExceeded,
+    RequestError,
+)
+from livemind.interfaces.http_errors import HttpProblem
+from livemind.interfaces.http_jobs import Failed, Finished, Job, JobRegistry
+from livemind.interfaces.http_openai import AUTO_MODEL, CONSENSUS_MODEL, DEBATE_MODEL, VIRTUAL_MODELS, council_mode
+from livemind.metrics import Metrics, RequestTracker
+from livemind.orchestrator import DebateEvent, LiveMind
+from livemind.types import ConsensusMode, DebateResult, RouteDecision
+
+PlanKind = Literal["expert", "consensus", "debate"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one request will run: which experts, on which models, and why they were chosen."""
+
+    kind: PlanKind
+    label: str
+    question: str
+    experts: tuple[str, ...]
+    models: tuple[str, ...]
+    routing: RouteDecision | None
+    mode: ConsensusMode = "single"
+    rounds: int = 0
+    max_tokens: int | None = None
+    seed: int | None = None
+
+
+def outcome_of(error: LiveMindError, job: Job) -> str:
+    """The metrics outcome of a failed request."""
+    if isinstance(error, GenerationCancelled) and job.is_cancelled:
+        return "cancelled"
+    if isinstance(error, BusyError):
+        return "busy"
+    if isinstance(error, RequestError):
+        return "invalid"
+    if isinstance(error, RamBudgetExceeded):
+        return "ram_refused"
+    return "error"
+
+
+class Dispatcher:
+    """Plans requests against the configured experts and runs them through admission."""
+
+    def __init__(self, mind: LiveMind, admission: Admission, metrics: Metrics, jobs: JobRegistry) -> None:
+        self.mind = mind
+        self.admission = admission
+        self.metrics = metrics
+        self.jobs = jobs
+
+    @property
+    def model_ids(self) -> list[str]:
+        """Every name a client may put in `model`: the experts, then the virtual models."""
+        return [*self.mind.config.expert_names, *VIRTUAL_MODELS]
+
+    def _model_of(self, expert: str) -> str:
+        return self.mind.config.expert(expert).model
+
+    def plan(self, model: str, question: str, *, experts: list[str] | None = None, rounds: int | None = None,
+             mode: str | None = None, max_tokens: int | None = None, seed: int | None = None) -> Plan:
+        """Resolve `model` and route the question (blocking: embeds it)."""
+        names = self.mind.config.expert_names
+        if model in names or model == AUTO_MODEL:
+            if experts or rounds is not None or mode is not None:
+                raise InvalidRequestError(f"'livemind' council options apply to {CONSENSUS_MODEL} and {DEBATE_MODEL}, "
+                                          f"not to '{model}'", hint="drop the 'livemind' field or pick a virtual model")
+            routing = self.mind.route(question, mode="single") if model == AUTO_MODEL else None
+            expert = routing.selected[0] if routing is not None else model
+            return Plan(kind="expert", label=model, question=question, experts=(expert,),
+                        models=(self._model_of(expert),), routing=routing, max_tokens=max_tokens, seed=seed)
+        if model not in (CONSENSUS_MODEL, DEBATE_MODEL):
+            raise HttpProblem(404, "model_not_found", f"unknown model '{model}'",
+                              f"use one of: {', '.join(self.model_ids)} (GET /v1/models lists them)")
+        is_debate = model == DEBATE_MODEL
+        if not is_debate and rounds:
+            raise InvalidRequestError(f"{CONSENSUS_MODEL} runs no debate rounds, got rounds={rounds}",
+                                      hint=f"use {DEBATE_MODEL} for rounds")
+        chosen_mode = council_mode(mode, is_debate=is_debate)
+        routing = self.mind.route(question, mode=chosen_mode, experts=experts)
+        kind: PlanKind = "debate" if is_debate else "consensus"
+        return Plan(kind=kind, label=model, question=question, experts=routing.selected,
+                    models=tuple(dict.fromkeys(self._model_of(e) for e in routing.selected)), routing=routing,
+                    mode=chosen_mode, rounds=(self.mind.config.debate.max_rounds if rounds is None else rounds)
+                    if is_debate else 0, max_tokens=max_tokens, seed=seed)
+
+    def start(self, plan: Plan, endpoint: str) -> Job:
+        """Queue the plan (BusyError when its lanes are full) and start it on a worker thread."""
+        tracker = self.metrics.track(endpoint, plan.label)
+        try:
+            ticket = self.admission.enter(plan.models)
+        except BusyError:
+            tracker.finish("busy")
+            raise
+        job = Job(plan.label, asyncio.get_running_loop())
+        job.on_cancel(ticket.abandon)
+        job.on_cancel(tracker.cancel_requested)
+        if plan.kind == "expert":
+            self.jobs.start(job, lambda j: self._run_expert(j, plan, ticket, tracker))
+        else:
+            self.jobs.start(job, lambda j: self._run_council(j, plan, ticket, tracker))
+        return job
+
+    def _run_expert(self, job: Job, plan: Plan, ticket: Ticket, tracker: RequestTracker) -> None:
+        expert = plan.experts[0]
+
+        def on_token(piece: str) -> None:
+            tracker.token()
+            job.emit(DebateEvent(kind="token", expert=expert, round=0, text=piece))
+
+        try:
+            ticket.wait(job.cancel_event)
+            answer = self.mind.ask(plan.question, expert=expert, max_tokens=plan.max_tokens, seed=plan.seed,
+                                   on_token=on_token, cancel=job.cancel_event)
+            if plan.routing is not None:
+                answer = answer.model_copy(update={"routing": plan.routing})
+            tracker.finish("ok", tok_s=answer.tok_s)
+            job.emit(Finished(answer))
+        except LiveMindError as exc:
+            tracker.finish(outcome_of(exc, job))
+            job.emit(Failed(exc))
+        finally:
+            ticket.release()  # after the metrics: whoever runs next sees this request counted
+
+    def _run_council(self, job: Job, plan: Plan, ticket: Ticket, tracker: RequestTracker) -> None:
+        session_id = uuid.uuid4().hex[:12]
+        is_streaming = False
+
+        def stop_session() -> None:
+            if is_streaming:
+                self.mind.cancel(session_id)
+
+        job.on_cancel(stop_session)
+        try:
+            ticket.wait(job.cancel_event)
+            is_streaming = True
+            events = self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds, mode=plan.mode,
+                                      seed=plan.seed, max_tokens=plan.max_tokens, session_id=session_id)
+            for event in events:
+                if job.is_cancelled:  # a cancel that came before the session began was cleared by it
+                    self.mind.cancel(session_id)
+                if event.result is not None:
+                    result = _with_routing(event.result, plan.routing)
+                    tracker.finish("ok", tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
+                    job.emit(Finished(result))
+                    continue
+                if event.kind == "token":
+                    tracker.token()
+                elif event.kind == "route" and plan.routing is not None:
+                    event = event.model_copy(update={"data": {**event.data, "router": plan.routing.model_dump(mode="json")}})
+                job.emit(event)
+        except LiveMindError as exc:
+            tracker.finish(outcome_of(exc, job))
+            job.emit(Failed(exc))
+        finally:
+            is_streaming = False
+            ticket.release()
+
+
+def _with_routing(result: DebateResult, routing: RouteDecision | None) -> DebateResult:
+    """The result with the router's own decision (the graph only saw the experts it was given)."""
+    if routing is None:
+        return result
+    return result.model_copy(update={"routing": routing})

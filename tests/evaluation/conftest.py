@@ -1,0 +1,105 @@
+"""A scripted LiveMind for the eval: fake models that 'solve' the arithmetic, with controllable mistakes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from livemind.backends.base import LoadTarget
+from livemind.config import parse_config
+from livemind.models import ModelCatalog
+from livemind.orchestrator import LiveMind
+from livemind.types import GenerationRequest
+from tests.fakes import HashEmbedder, ScriptedLoader
+
+EXPERTS = ("alpha", "beta", "gamma")
+_EXPRESSION = re.compile(r"What is the result of ([0-9+*\-]+)\?")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a scripted model was asked, read back from its request."""
+
+    kind: str  # "first", "revision", "synthesis" or "warm-up"
+    expert: str
+    key: int | None
+    temperature: float
+    seed: int | None
+    round: int
+
+
+def read_turn(request: GenerationRequest) -> Turn:
+    """Classify a request the way the eval's prompts are built."""
+    text = "\n".join(m.content for m in request.messages)
+    last = request.messages[-1].content
+    found = _EXPRESSION.search(text)
+    key = eval(found.group(1)) if found else None  # the fake model's own arithmetic, independent of tasks.py
+    expert = request.messages[0].content.removeprefix("You are ").rstrip(".") if request.messages[0].role == "system" else ""
+    if found is None:
+        kind = "warm-up"
+    elif "Final positions of the experts" in last:
+        kind = "synthesis"
+    elif last.startswith("Other experts answered"):
+        kind = "revision"
+    else:
+        kind = "first"
+    rounds = sum(1 for m in request.messages if m.role == "assistant")
+    return Turn(kind, expert, key, request.sampling.temperature, request.sampling.seed, rounds)
+
+
+Answerer = Callable[[Turn], int | None]
+"""Decides a scripted model's answer for one turn (None: reply without an answer line)."""
+
+
+def always_right(turn: Turn) -> int | None:
+    return turn.key
+
+
+@dataclass
+class ScriptedCouncil:
+    """A LiveMind over scripted models, and every turn they were asked."""
+
+    mind: LiveMind
+    turns: list[Turn] = field(default_factory=list)
+
+
+@pytest.fixture
+def scripted_council(tmp_path: Path) -> Iterator[Callable[..., ScriptedCouncil]]:
+    """Build a LiveMind whose models answer by `answerer`, with a length that varies by seed."""
+    made: list[LiveMind] = []
+
+    def build(answerer: Answerer = always_right) -> ScriptedCouncil:
+        turns: list[Turn] = []
+
+        def script(target: LoadTarget, request: GenerationRequest) -> str:
+            turn = read_turn(request)
+            turns.append(turn)
+            if turn.kind == "warm-up":
+                return "Hi"
+            seed = turn.seed or 0
+            # Words unique to the seed keep the experts' replies apart, so debates run their rounds.
+            padding = " ".join(f"s{seed % 9973}w{i}" for i in range(4 + seed % 23))
+            value = answerer(turn)
+            return f"Working {padding}." if value is None else f"Working {padding}.\nAnswer: {value}"
+
+        doc = {
+            "experts": [{"name": n, "model": "smollm2-135m", "persona": f"You are {n}.", "description": f"{n} topics",
+                         "examples": [f"a question about {n}"]} for n in EXPERTS],
+            "router": {"fallback": "alpha", "top_k": 3},
+            "debate": {"synthesizer": "alpha", "max_rounds": 2, "agreement_threshold": 0.99},
+        }
+        models_dir = tmp_path / "models"
+        models_dir.mkdir(exist_ok=True)
+        (models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
+        config = parse_config(doc, ModelCatalog(tmp_path), check_files=False)
+        mind = LiveMind(config, home=tmp_path, loader=ScriptedLoader(script), embedder=HashEmbedder())
+        made.append(mind)
+        return ScriptedCouncil(mind=mind, turns=turns)
+
+    yield build
+    for mind in made:
+        mind.close()

@@ -1,0 +1,483 @@
+"""`livemind serve` as users meet it: a real server process on 127.0.0.1, real models, real clients.
+
+Every test here talks to a process started with `python -m livemind.interfaces.cli serve` over
+an isolated LIVEMIND_HOME whose `models` link to the pulled models. Waits are bounded: start-up
+is followed through the server's own log lines (no polling), requests carry timeouts. Real
+generations stay short (max_tokens <= 48): CI machines have two cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from mcp import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_S = 240.0
+REQUEST_S = 300.0
+EXIT_S = 90.0
+API_KEY = "test-key-4b1d"
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+# -- the server process ---------------------------------------------------------------------
+
+@dataclass
+class ServerProcess:
+    """A running `livemind serve` and what it has logged so far."""
+
+    base_url: str
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    health_while_starting: httpx.Response | None = None
+    follower: threading.Thread | None = None
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def client(self, api_key: str = "unused", **options: object) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=api_key, max_retries=0, timeout=REQUEST_S,
+                             **options)  # type: ignore[arg-type]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(EXIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(EXIT_S)
+            raise AssertionError(f"the server did not exit within {EXIT_S} s of SIGTERM\n{self.log[-3000:]}") from None
+        finally:
+            if self.follower is not None:
+                self.follower.join(EXIT_S)  # the log reaches EOF once the process is gone
+            if self.process.stderr is not None:
+                self.process.stderr.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(home: Path, *, api_key: str | None = None) -> ServerProcess:
+    """Start `livemind serve` and return once it reports ready (bounded by STARTUP_S)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMIND_")}
+    env["LIVEMIND_HOME"] = str(home)
+    if api_key:
+        env["LIVEMIND_API_KEY"] = api_key
+    process = subprocess.Popen([sys.executable, "-m", "livemind.interfaces.cli", "serve", "--port", str(port)],
+                               cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    server = ServerProcess(f"http://127.0.0.1:{port}", process)
+    listening, ready = threading.Event(), threading.Event()
+
+    def follow_log() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            server.lines.append(line)
+            if "Uvicorn running on" in line:
+                listening.set()
+            if "livemind.http: ready:" in line:
+                ready.set()
+        listening.set()  # the process ended: stop waiting
+        ready.set()
+
+    server.follower = threading.Thread(target=follow_log, daemon=True)
+    server.follower.start()
+    try:
+        assert listening.wait(STARTUP_S), f"no 'Uvicorn running' within {STARTUP_S} s\n{server.log[-3000:]}"
+        if process.poll() is None and not ready.is_set():
+            server.health_while_starting = httpx.get(f"{server.base_url}/health", timeout=30)
+        assert ready.wait(STARTUP_S), f"not ready within {STARTUP_S} s\n{server.log[-3000:]}"
+        assert process.poll() is None, f"the server exited with {process.returncode}\n{server.log[-3000:]}"
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _home(root: Path, models_home: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "models").symlink_to(models_home / "models", target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -> Iterator[ServerProcess]:
+    """One server without auth, shared by this module's tests."""
+    running = start_server(_home(tmp_path_factory.mktemp("http") / "home", models_home))
+    yield running
+    assert running.stop() == 0, running.log[-3000:]
+
+
+@pytest.fixture(scope="module")
+def guarded_server(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -> Iterator[ServerProcess]:
+    """A server with LIVEMIND_API_KEY set."""
+    running = start_server(_home(tmp_path_factory.mktemp("http-auth") / "home", models_home), api_key=API_KEY)
+    yield running
+    assert running.stop() == 0, running.log[-3000:]
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def scrape(server: ServerProcess) -> Samples:
+    """Every sample /metrics exposes, keyed by name and labels."""
+    response = httpx.get(f"{server.base_url}/metrics", timeout=30)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(response.text) for s in family.samples}
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, object]]]:
+    """(event name, JSON data) for each Server-Sent Event."""
+    name, data = "message", ""
+    for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")
+        elif not line and data:
+            yield name, json.loads(data) if data != "[DONE]" else {"done": True}
+            name, data = "message", ""
+
+
+def chat(model: str, content: str, **fields: object) -> dict[str, object]:
+    return {"model": model, "messages": [{"role": "user", "content": content}], **fields}
+
+
+# -- start-up -------------------------------------------------------------------------------
+
+def test_health_is_503_while_starting_and_200_once_ready(server: ServerProcess) -> None:
+    starting = server.health_while_starting
+    assert starting is not None, "the router warmed up before /health could be asked"
+    assert starting.status_code == 503 and starting.json()["status"] == "starting"
+    assert int(starting.headers["retry-after"]) >= 1
+    ready = httpx.get(f"{server.base_url}/health", timeout=30)
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+# -- the OpenAI client ----------------------------------------------------------------------
+
+def test_openai_client_streams_an_expert_answer_while_it_is_generated(server: ServerProcess) -> None:
+    stream = server.client().chat.completions.create(
+        model="generalist", messages=[{"role": "user", "content": "Name the seven colours of the rainbow."}],
+        max_tokens=40, stream=True)
+    arrivals: list[float] = []
+    pieces: list[str] = []
+    final = None
+    for chunk in stream:
+        choice = chunk.choices[0]
+        if choice.delta.content:
+            arrivals.append(time.perf_counter())
+            pieces.append(choice.delta.content)
+        if choice.finish_reason:
+            final = chunk
+    assert final is not None and final.choices[0].finish_reason in ("stop", "length")
+    extra = final.model_extra["livemind"]
+    assert extra["expert"] == "generalist" and extra["model"] == "smollm2-135m"
+    assert len(pieces) >= 3 and "".join(pieces).strip()
+    # chunks are spread over the decode time the engine reports, not delivered in one burst at the end
+    decode_s = (extra["tokens"] - 1) / extra["tok_s"]
+    assert arrivals[-1] - arrivals[0] >= 0.5 * decode_s, (arrivals[-1] - arrivals[0], decode_s)
+
+
+def test_openai_client_gets_a_complete_answer_from_an_expert(server: ServerProcess) -> None:
+    completion = server.client().chat.completions.create(
+        model="mathematician", messages=[{"role": "user", "content": "What is 12 plus 30?"}], max_tokens=24)
+    assert completion.model == "mathematician"
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.choices[0].message.content and completion.choices[0].message.content.strip()
+    assert completion.usage is not None and 0 < completion.usage.completion_tokens <= 24
+    extra = completion.model_extra["livemind"]
+    assert extra["expert"] == "mathematician" and extra["ttft_s"] > 0
+
+
+def test_livemind_auto_routes_to_one_expert_and_says_why(server: ServerProcess) -> None:
+    completion = server.client().chat.completions.create(
+        model="livemind-auto", messages=[{"role": "user", "content": "Write a Python function that reverses a list."}],
+        max_tokens=24)
+    extra = completion.model_extra["livemind"]
+    routing = extra["routing"]
+    assert extra["expert"] == routing["selected"][0]
+    assert routing["reason"] and len(routing["scores"]) == 5
+    assert completion.choices[0].message.content
+
+
+def test_openai_client_gets_a_consensus_answer_with_agreement_and_positions(server: ServerProcess) -> None:
+    completion = server.client().chat.completions.create(
+        model="livemind-consensus", messages=[{"role": "user", "content": "Is it healthy to drink water every day?"}],
+        max_tokens=24, extra_body={"livemind": {"experts": ["generalist", "ethicist"]}})
+    assert completion.choices[0].message.content and completion.choices[0].message.content.strip()
+    extra = completion.model_extra["livemind"]
+    assert extra["kind"] == "consensus" and extra["rounds"] == 0
+    assert {p["expert"] for p in extra["positions"]} == {"generalist", "ethicist"}
+    assert -1.0 <= extra["agreement"] <= 1.0
+    assert extra["routing"]["selected"] == ["generalist", "ethicist"]
+    assert completion.usage is not None and completion.usage.completion_tokens > 0
+
+
+def test_openai_client_streams_a_routed_consensus_with_progress_before_the_answer(server: ServerProcess) -> None:
+    stream = server.client().chat.completions.create(
+        model="livemind-consensus", messages=[{"role": "user", "content": "Will robots take most jobs by 2045?"}],
+        max_tokens=20, stream=True)
+    progress: list[tuple[str, float]] = []
+    pieces: list[str] = []
+    final = None
+    for chunk in stream:
+        choice = chunk.choices[0]
+        extra = (chunk.model_extra or {}).get("livemind")
+        if choice.finish_reason:
+            final = (chunk, time.perf_counter())
+        elif extra:
+            progress.append((extra["event"], time.perf_counter()))
+        if choice.delta.content:
+            pieces.append(choice.delta.content)
+    assert final is not None
+    result = final[0].model_extra["livemind"]
+    assert progress[0][0] == "route" and "round_done" in [kind for kind, _ in progress]
+    assert "".join(pieces).strip()
+    assert len(result["positions"]) >= 1 and "agreement" in result
+    # the route chunk left the server long before the council finished
+    assert final[1] - progress[0][1] >= 0.5 * result["total_s"], (final[1] - progress[0][1], result["total_s"])
+
+
+def test_models_lists_every_expert_and_the_virtual_models(server: ServerProcess) -> None:
+    ids = [m.id for m in server.client().models.list()]
+    assert ids == ["generalist", "coder", "mathematician", "ethicist", "futurist",
+                   "livemind-auto", "livemind-consensus", "livemind-debate"]
+
+
+# -- native council streams -----------------------------------------------------------------
+
+def test_debate_endpoint_streams_tokens_rounds_agreement_and_the_result(server: ServerProcess) -> None:
+    body = {"question": "Should homework be banned?", "experts": ["generalist", "ethicist"], "rounds": 1,
+            "max_tokens": 16}
+    with httpx.stream("POST", f"{server.base_url}/v1/livemind/debate", json=body, timeout=REQUEST_S) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = list(sse_events(response.iter_lines()))
+    kinds = [name for name, _ in events]
+    assert kinds[0] == "route" and kinds[-1] == "result"
+    token_experts = {data["expert"] for name, data in events if name == "token"}
+    assert {"generalist", "ethicist"} <= token_experts
+    rounds = [data for name, data in events if name == "round_done"]
+    assert rounds and all(-1.0 <= float(r["data"]["agreement"]) <= 1.0 for r in rounds)  # type: ignore[index]
+    assert kinds.index("token") < kinds.index("round_done"), "tokens arrive before the round closes"
+    result = events[-1][1]
+    assert result["answer"] and result["routing"]["selected"] == ["generalist", "ethicist"]  # type: ignore[index]
+
+
+def test_consensus_endpoint_without_stream_returns_the_result(server: ServerProcess) -> None:
+    response = httpx.post(f"{server.base_url}/v1/livemind/consensus", timeout=REQUEST_S,
+                          json={"question": "Name a prime number.", "experts": ["mathematician", "generalist"],
+                                "max_tokens": 12, "stream": False})
+    assert response.status_code == 200
+    result = response.json()
+    assert result["answer"] and len(result["positions"]) == 2 and result["rounds"] == 0
+
+
+# -- admission, disconnects, limits ---------------------------------------------------------
+
+def test_many_simultaneous_requests_each_complete_or_get_429_and_the_server_stays_healthy(
+        server: ServerProcess) -> None:
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=REQUEST_S) as client:
+            calls = [client.post("/v1/chat/completions", json=chat("coder", f"Say the number {i}.", max_tokens=8))
+                     for i in range(20)]
+            return await asyncio.wait_for(asyncio.gather(*calls), REQUEST_S)
+
+    responses = asyncio.run(burst())
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {200, 429}, statuses
+    done = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code == 429]
+    assert done and refused, statuses  # 1 running + 8 waiting fit; the rest are told to come back
+    for r in done:
+        assert r.json()["choices"][0]["message"]["content"] is not None
+    for r in refused:
+        assert int(r.headers["retry-after"]) >= 1
+        error = r.json()["error"]
+        assert error["code"] == "queue_full" and "queue for model 'smollm2-135m' is full" in error["message"]
+        assert error["type"] == "rate_limit_error" and error["hint"].startswith("retry after")
+    assert httpx.get(f"{server.base_url}/health", timeout=30).status_code == 200
+    after = server.client().chat.completions.create(model="coder", messages=[{"role": "user", "content": "Hi"}],
+                                                    max_tokens=4)
+    assert after.choices[0].message.content is not None
+
+
+def test_a_client_disconnecting_mid_stream_stops_the_generation(server: ServerProcess) -> None:
+    before = scrape(server)
+    request = chat("generalist", "Count from 1 to 100, separated by commas.", max_tokens=48, stream=True)
+    with httpx.stream("POST", f"{server.base_url}/v1/chat/completions", json=request, timeout=REQUEST_S) as response:
+        assert response.status_code == 200
+        received = 0
+        for name, data in sse_events(response.iter_lines()):
+            choices = data.get("choices") or [{}]
+            if choices[0].get("delta", {}).get("content"):  # type: ignore[union-attr]
+                received += 1
+            if received == 2:
+                break  # leaving the block closes the connection mid-stream
+    # Same model, same FIFO lane: this request runs only once the abandoned one has ended and
+    # been counted, so no waiting or polling is needed before reading the metrics.
+    follow_up = httpx.post(f"{server.base_url}/v1/chat/completions", json=chat("generalist", "Hi", max_tokens=1),
+                           timeout=REQUEST_S)
+    assert follow_up.status_code == 200
+    after = scrape(server)
+    cancelled = (sample(after, "livemind_requests_total", endpoint="chat.completions", model="generalist",
+                        outcome="cancelled")
+                 - sample(before, "livemind_requests_total", endpoint="chat.completions", model="generalist",
+                          outcome="cancelled"))
+    assert cancelled == 1
+    tokens = (sample(after, "livemind_generated_tokens_total", model="generalist", outcome="cancelled")
+              - sample(before, "livemind_generated_tokens_total", model="generalist", outcome="cancelled"))
+    assert 2 <= tokens < 48, f"{tokens} tokens were generated for a client that left after 2"
+    late = (sample(after, "livemind_tokens_after_cancel_sum", model="generalist")
+            - sample(before, "livemind_tokens_after_cancel_sum", model="generalist"))
+    assert late <= 2, f"{late} tokens were generated after the disconnect was noticed"
+    status = httpx.get(f"{server.base_url}/v1/livemind/status", timeout=30).json()
+    assert not any(m["is_generating"] for m in status["pool"]["loaded"])
+
+
+@pytest.mark.parametrize(("body", "status", "says"), [
+    (b"{\"model\": \"generalist\", \"messages\": [", 400, "not valid JSON"),
+    (json.dumps({"model": "generalist", "messages": "hello"}).encode(), 400, "field 'messages'"),
+    (json.dumps(chat("generalist", "hi", max_tokens="12")).encode(), 400, "field 'max_tokens'"),
+    (json.dumps(chat("gpt-4o", "hi")).encode(), 404, "unknown model 'gpt-4o'"),
+    (json.dumps({"model": "generalist", "messages": []}).encode(), 400, "'messages' is empty"),
+    (json.dumps(chat("generalist", "x" * 20_000)).encode(), 413, "over the limit of 16000 characters"),
+    (json.dumps(chat("generalist", "x" * (2 * 2**20))).encode(), 413, "over the limit of 1048576 bytes"),
+    (json.dumps(chat("livemind-consensus", "hi", livemind={"rounds": 2})).encode(), 400, "runs no debate rounds"),
+], ids=["bad-json", "wrong-type", "string-number", "unknown-model", "empty-messages", "long-prompt", "huge-body",
+        "consensus-rounds"])
+def test_malformed_requests_get_a_4xx_that_says_what_is_wrong(server: ServerProcess, body: bytes, status: int,
+                                                              says: str) -> None:
+    response = httpx.post(f"{server.base_url}/v1/chat/completions", content=body, timeout=60,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert says in error["message"], error
+    if status == 404:
+        assert "livemind-consensus" in error["hint"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_prompt_longer_than_the_context_window_gets_413_naming_the_limit(server: ServerProcess,
+                                                                           stream: bool) -> None:
+    words = " ".join(["word"] * 2600)  # under the character limit, over 2048 tokens
+    response = httpx.post(f"{server.base_url}/v1/chat/completions", timeout=REQUEST_S,
+                          json=chat("generalist", words, max_tokens=8, stream=stream))
+    assert response.status_code == 413, response.text
+    error = response.json()["error"]
+    assert error["code"] == "prompt_too_long" and "over the limit of 2047" in error["message"]
+
+
+def test_the_openai_client_raises_a_clear_error_for_an_unknown_model(server: ServerProcess) -> None:
+    with pytest.raises(openai.NotFoundError) as refused:
+        server.client().chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert "unknown model 'gpt-4o'" in str(refused.value)
+
+
+# -- metrics, MCP ---------------------------------------------------------------------------
+
+def test_metrics_count_the_requests_served_and_show_the_pool(server: ServerProcess) -> None:
+    before = scrape(server)
+    server.client().chat.completions.create(model="coder", messages=[{"role": "user", "content": "Say hi."}],
+                                            max_tokens=6)
+    after = scrape(server)
+    served = ("livemind_requests_total", {"endpoint": "chat.completions", "model": "coder", "outcome": "ok"})
+    assert sample(after, served[0], **served[1]) - sample(before, served[0], **served[1]) == 1
+    http_ok = {"method": "POST", "path": "/v1/chat/completions", "status": "200"}
+    assert (sample(after, "livemind_http_requests_total", **http_ok)
+            - sample(before, "livemind_http_requests_total", **http_ok)) == 1
+    assert (sample(after, "livemind_time_to_first_token_seconds_count", model="coder")
+            - sample(before, "livemind_time_to_first_token_seconds_count", model="coder")) == 1
+    assert sample(after, "livemind_tokens_per_second_count", model="coder") >= 1
+    assert sample(after, "livemind_models_loaded") >= 1
+    assert sample(after, "livemind_model_bytes", model="smollm2-135m") > 0
+    assert 0 < sample(after, "livemind_ram_used_bytes") < sample(after, "livemind_ram_total_bytes")
+    assert sample(after, "livemind_ram_limit_bytes") > 0
+    assert sample(after, "livemind_queue_capacity", model="smollm2-135m") == 9
+    assert ("livemind_pool_evictions_total", frozenset()) in after
+    assert ("livemind_pool_refusals_total", frozenset()) in after
+    assert sample(after, "livemind_ready") == 1
+
+
+def test_mcp_is_served_at_slash_mcp_by_the_same_process(server: ServerProcess) -> None:
+    async def tools() -> list[str]:
+        async with Client(f"{server.base_url}/mcp") as client:
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    names = asyncio.run(asyncio.wait_for(tools(), 60))
+    assert {"ask", "consensus", "debate", "status"} <= set(names)
+
+
+# -- auth -----------------------------------------------------------------------------------
+
+def test_without_an_api_key_every_endpoint_is_open_on_loopback(server: ServerProcess) -> None:
+    assert httpx.get(f"{server.base_url}/v1/models", timeout=30).status_code == 200
+    assert httpx.get(f"{server.base_url}/metrics", timeout=30).status_code == 200
+
+
+def test_with_an_api_key_everything_but_health_needs_the_bearer_token(guarded_server: ServerProcess) -> None:
+    base = guarded_server.base_url
+    assert httpx.get(f"{base}/health", timeout=30).status_code == 200
+    for method, path in (("GET", "/v1/models"), ("GET", "/metrics"), ("POST", "/v1/chat/completions"),
+                         ("POST", "/v1/livemind/debate"), ("GET", "/v1/livemind/status"), ("POST", "/mcp")):
+        refused = httpx.request(method, f"{base}{path}", timeout=30, json={})
+        assert refused.status_code == 401, (path, refused.text)
+        assert "LIVEMIND_API_KEY" in refused.json()["error"]["message"]
+    with pytest.raises(openai.AuthenticationError):
+        guarded_server.client(api_key="wrong").models.list()
+    completion = guarded_server.client(api_key=API_KEY).chat.completions.create(
+        model="generalist", messages=[{"role": "user", "content": "Hello"}], max_tokens=4)
+    assert completion.choices[0].message.content is not None
+
+
+# -- shutdown -------------------------------------------------------------------------------
+
+def test_sigterm_drains_the_running_stream_unloads_models_and_exits_cleanly(tmp_path: Path,
+                                                                             models_home: Path) -> None:
+    running = start_server(_home(tmp_path / "home", models_home))
+    try:
+        request = chat("generalist", "List five animals.", max_tokens=32, stream=True)
+        with httpx.stream("POST", f"{running.base_url}/v1/chat/completions", json=request,
+                          timeout=REQUEST_S) as response:
+            assert response.status_code == 200
+            events = sse_events(response.iter_lines())
+            first = next(events)
+            assert first[1]["choices"][0]["delta"]["role"] == "assistant"  # type: ignore[index]
+            running.process.send_signal(signal.SIGTERM)
+            rest = list(events)
+        finish = [d for _, d in rest if d.get("choices") and d["choices"][0].get("finish_reason")]  # type: ignore[index]
+        assert finish and rest[-1][1] == {"done": True}, "the stream in flight ran to its end"
+        assert running.process.wait(EXIT_S) == 0, running.log[-3000:]
+    finally:
+        running.stop()
+    assert "stopping: 1 requests in flight" in running.log
+    assert "models still loaded: none" in running.log, running.log[-3000:]

@@ -22,6 +22,7 @@ exits with status 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -102,6 +103,7 @@ class Service:
         self.dispatcher = Dispatcher(mind, self.admission, self.metrics, self.jobs)
         self._stop = asyncio.Event()
         self._background: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def is_ready(self) -> bool:
         """Whether requests are served now."""
@@ -114,6 +116,7 @@ class Service:
 
     async def start(self, mcp_server: MCPServer) -> None:
         """Warm up and open MCP in the background, so /health can say 'starting' meanwhile."""
+        self._loop = asyncio.get_running_loop()
         self._background = asyncio.create_task(self._serve_background(mcp_server), name="livemind-http-background")
 
     async def _serve_background(self, mcp_server: MCPServer) -> None:
@@ -132,11 +135,19 @@ class Service:
             self.phase = "failed"
             self.failure = str(exc)
 
-    def begin_stopping(self) -> None:
-        """SIGTERM: refuse new work now; cancel what still runs after the drain period (thread-safe)."""
+    def request_stop(self) -> None:
+        """SIGTERM: refuse new work from now on and start the drain.
+
+        Runs inside a signal handler, which may interrupt code holding a lock: it only sets the
+        phase and hands the rest to the event loop.
+        """
         if self.phase == "stopping":
             return
         self.phase = "stopping"
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
         LOG.info("stopping: %d requests in flight get %.0f s to finish", len(self.jobs.live()), self.options.drain_s)
         timer = threading.Timer(self.options.drain_s, self.jobs.cancel_all, args=("the server is shutting down",))
         timer.daemon = True
@@ -322,7 +333,7 @@ class _Server(uvicorn.Server):
         if self.should_exit:
             self.force_exit = True
             return
-        self._service.begin_stopping()
+        self._service.request_stop()
         self.should_exit = True
 
 
@@ -348,4 +359,7 @@ def main(settings: EdgeSettings, *, host: str = DEFAULT_HOST, port: int = DEFAUL
     server = _Server(config, service)
     LOG.info("serving http://%s:%d (auth %s)", host, port, "on" if settings.api_key else "off")
     server.run()
+    # The interpreter's final collection walks the torch and LangGraph heaps: seconds, for
+    # memory the process is about to hand back anyway. Frozen objects are left out of it.
+    gc.freeze()
     return 1 if service.phase == "failed" else 0

@@ -175,12 +175,12 @@ async def test_http_rejects_a_body_over_the_size_limit(http_server: ServerProces
 
 
 async def test_the_sdk_http_client_with_the_token_lists_tools_and_asks(http_server: ServerProcess) -> None:
-    async with create_mcp_http_client(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
-        async with Client(streamable_http_client(http_server.url, http_client=http)) as client:
-            assert {t.name for t in (await client.list_tools()).tools} == TOOLS
-            progress = ProgressLog()
-            result = await client.call_tool("ask", {"question": QUESTION, "expert": "generalist", "max_tokens": 40},
-                                            progress_callback=progress)
+    async with (create_mcp_http_client(headers={"Authorization": f"Bearer {API_KEY}"}) as http,
+                Client(streamable_http_client(http_server.url, http_client=http)) as client):
+        assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+        progress = ProgressLog()
+        result = await client.call_tool("ask", {"question": QUESTION, "expert": "generalist", "max_tokens": 40},
+                                        progress_callback=progress)
     assert not result.is_error, result.content
     answer = Answer.model_validate(result.structured_content)
     assert answer.expert == "generalist" and answer.answer.strip() and 0 < answer.tokens <= 40

@@ -118,11 +118,13 @@ class LiveMind:
         return self.router.route(self._check_question(question), mode=mode, experts=self._check_experts(experts))
 
     def ask(self, question: str, *, expert: str | None = None, max_tokens: int | None = None, seed: int | None = None,
-            on_token: TokenCallback | None = None, cancel: CancelSignal | None = None) -> Answer:
+            temperature: float | None = None, on_token: TokenCallback | None = None, cancel: CancelSignal | None = None) -> Answer:
         """One expert answers (routed unless named), streaming tokens to on_token."""
         question = self._check_question(question)
         if max_tokens is not None and not 1 <= max_tokens <= 4096:
             raise InvalidRequestError(f"max_tokens {max_tokens} is out of range", hint="use 1-4096")
+        if temperature is not None and not 0.0 <= temperature <= 2.0:
+            raise InvalidRequestError(f"temperature {temperature} is out of range", hint="use 0-2 (0 is greedy)")
         routing: RouteDecision | None = None
         if expert is None:
             routing = self.router.route(question, mode="single")
@@ -131,7 +133,8 @@ class LiveMind:
             raise UnknownExpertError(expert, self.config.expert_names)
         spec = self.config.expert(expert)
         completion = self.runner.generate(spec, first_answer_messages(spec, question), seed=seed,
-                                          max_tokens=max_tokens, on_token=on_token, cancel=cancel)
+                                          max_tokens=max_tokens, temperature=temperature, on_token=on_token,
+                                          cancel=cancel)
         return Answer(answer=completion.text, expert=expert, model=spec.model, tokens=completion.completion_tokens,
                       prompt_tokens=completion.prompt_tokens, ttft_s=round(completion.ttft_s, 4),
                       total_s=round(completion.total_s, 4), tok_s=round(completion.decode_tok_s, 2),

@@ -47,6 +47,7 @@ class ExpertRunner:
         *,
         seed: int | None = None,
         max_tokens: int | None = None,
+        temperature: float | None = None,
         on_token: TokenCallback | None = None,
         cancel: CancelSignal | None = None,
         timeout_s: float | None = None,
@@ -59,6 +60,8 @@ class ExpertRunner:
             updates["seed"] = seed
         if max_tokens is not None:
             updates["max_tokens"] = max_tokens
+        if temperature is not None:
+            updates["temperature"] = temperature
         if updates:
             sampling = sampling.model_copy(update=updates)
         request = GenerationRequest(messages=tuple(messages), sampling=sampling, conversation=conversation)

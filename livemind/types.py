@@ -45,7 +45,7 @@ class EngineSettings(Value):
     n_threads: int | None = Field(None, ge=1, le=512)
     n_batch: int = Field(256, ge=8, le=8192)
     n_ubatch: int = Field(256, ge=8, le=8192)
-    n_seq_max: int = Field(1, ge=1, le=64)
+    n_seq_max: int = Field(4, ge=1, le=64)
 
 
 class RemoteSpec(Value):

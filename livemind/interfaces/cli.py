@@ -46,7 +46,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     mind = _open(args)
     try:
         if args.json:
-            answer = mind.ask(args.question, expert=args.expert, max_tokens=args.max_tokens, seed=args.seed)
+            answer = mind.ask(args.question, expert=args.expert, max_tokens=args.max_tokens, seed=args.seed,
+                              temperature=args.temperature)
             _print_json(answer.model_dump(mode="json"))
             return 0
 
@@ -54,7 +55,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             sys.stdout.write(piece)
             sys.stdout.flush()
 
-        answer = mind.ask(args.question, expert=args.expert, max_tokens=args.max_tokens, seed=args.seed, on_token=show)
+        answer = mind.ask(args.question, expert=args.expert, max_tokens=args.max_tokens, seed=args.seed,
+                          temperature=args.temperature, on_token=show)
         sys.stdout.write("\n")
         err.print(f"[dim]{answer.expert} ({answer.model}) · {answer.tokens} tokens · TTFT {answer.ttft_s * 1000:.0f} ms · "
                   f"{answer.tok_s:.1f} tok/s · {answer.total_s:.2f} s[/]")
@@ -251,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expert", help="answer with this expert instead of routing")
     p.add_argument("--max-tokens", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--temperature", type=float, help="override the expert's temperature (0 = greedy)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     p.set_defaults(func=cmd_ask)
 

@@ -10,7 +10,8 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from pydantic import Field
 
 from livemind.errors import SessionError
-from livemind.interfaces.mcp_tools import SESSION_URI, MindRef, expert_list
+from livemind.interfaces.mcp_results import SESSION_URI, expert_list
+from livemind.interfaces.mcp_tools import MindRef
 from livemind.sessions import SessionRecord, render_markdown
 
 EXPERTS_URI = "livemind://experts"
@@ -23,14 +24,14 @@ def register_resources(server: MCPServer, ref: MindRef) -> None:
     @server.resource(EXPERTS_URI, name="experts", mime_type="application/json",
                      description="The experts: names, models, what each knows, whether loaded.")
     async def experts() -> str:
-        mind = await ref.ready()
+        mind = ref.now()
         listing = await anyio.to_thread.run_sync(expert_list, mind)
         return listing.model_dump_json(indent=2)
 
     @server.resource(SESSION_URI, name="session", mime_type="text/markdown",
                      description="Transcript of a consensus or debate: routing, rounds, answer, dissent.")
     async def session(session_id: str) -> str:
-        mind = await ref.ready()
+        mind = ref.now()
         try:
             record = await anyio.to_thread.run_sync(mind.session, session_id)
         except SessionError as exc:

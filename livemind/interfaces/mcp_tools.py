@@ -1,10 +1,6 @@
 """The MCP tools: bounded arguments in, LiveMind's own result models out, errors that say what to do.
 
-Every tool returns a `CallToolResult` whose `structured_content` is a LiveMind value (`Answer`,
-`DebateResult`, `RouteDecision`, `PoolStatus`, or the `ExpertList` / `SessionView` views defined
-here), so clients get an `outputSchema`. Its text content is a short summary written for the
-agent's context window, not the whole JSON again: the full record is in `structured_content`
-and, for sessions, at `livemind://sessions/{id}`.
+Results (structured content plus a short text) are built in `mcp_results`.
 
 Blocking work runs off the event loop: `ask` in a worker thread with a cancel event, consensus
 and debate through `LiveMind.astream`, whose closing cancels the debate between tokens.
@@ -16,7 +12,7 @@ import logging
 import threading
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from contextlib import aclosing, contextmanager
+from contextlib import aclosing, contextmanager, suppress
 from functools import partial
 from typing import Annotated, Literal, cast
 
@@ -24,19 +20,30 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
 
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
+from livemind.interfaces.mcp_results import (
+    ExpertList,
+    SessionView,
+    answer_result,
+    debate_result,
+    expert_list,
+    experts_result,
+    route_result,
+    session_result,
+    session_view,
+    status_result,
+)
 from livemind.orchestrator import MAX_QUESTION_CHARS, DebateEvent, LiveMind
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Value
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision
 
 LOG = logging.getLogger("livemind.mcp")
 MAX_EXPERTS = 5
 MAX_ROUNDS = 5
 MAX_TOKENS = 1024
 TOKENS_PER_TICK = 16
-SESSION_URI = "livemind://sessions/{session_id}"
 
 Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS,
                                 description="The question; put code or a diff inline.")]
@@ -80,11 +87,15 @@ class MindRef:
         """Stop serving the LiveMind (the lifespan ended)."""
         self._mind = None
 
-    async def ready(self) -> LiveMind:
-        """The LiveMind, once the router is warm (concurrent first embeddings would race)."""
-        mind = self._mind
-        if mind is None:
+    def now(self) -> LiveMind:
+        """The LiveMind, for calls that do not route (status, sessions, the catalog)."""
+        if self._mind is None:
             raise ToolError("LiveMind is not running; restart the MCP server")
+        return self._mind
+
+    async def ready(self) -> LiveMind:
+        """The LiveMind once the router is warm: concurrent first embeddings would race on its cache file."""
+        mind = self.now()
         if not self._warm.is_set():
             await anyio.to_thread.run_sync(self._warm.wait)
         return mind
@@ -223,7 +234,8 @@ class LiveMindTools:
             nonlocal produced
             produced += 1
             if produced % TOKENS_PER_TICK == 0 and not cancel.is_set():
-                anyio.from_thread.run(ctx.report_progress, produced, max_tokens, f"{produced} tokens")
+                with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):  # the client left: cancel follows
+                    anyio.from_thread.run(ctx.report_progress, produced, max_tokens, f"{produced} tokens")
 
         work = partial(mind.ask, question, expert=expert, max_tokens=max_tokens, seed=seed,
                        on_token=on_token, cancel=cancel)
@@ -233,7 +245,7 @@ class LiveMindTools:
                 answer = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
             finally:
                 cancel.set()
-        return _result(answer, _answer_text(answer))
+        return answer_result(answer)
 
     async def consensus(self, question: Question, ctx: Context, experts: Experts = None,
                         mode: ConsensusStyle = "parallel",
@@ -241,7 +253,7 @@ class LiveMindTools:
         """Independent answers plus synthesis, with progress per expert and synthesis."""
         result = await self._debate(ctx, question, experts=experts, rounds=0, mode=mode, max_tokens=max_tokens,
                                     seed=seed, tool="consensus")
-        return _result(result, _debate_text(result))
+        return debate_result(result)
 
     async def debate(self, question: Question, ctx: Context, experts: Experts = None,
                      rounds: Rounds = None, mode: DebateMode = "auto",
@@ -249,7 +261,7 @@ class LiveMindTools:
         """Rounds until agreement or the limit, with progress per expert, round and synthesis."""
         result = await self._debate(ctx, question, experts=experts, rounds=rounds, mode=mode, max_tokens=max_tokens,
                                     seed=seed, tool="debate")
-        return _result(result, _debate_text(result))
+        return debate_result(result)
 
     async def _debate(self, ctx: Context, question: str, *, experts: list[str] | None, rounds: int | None,
                       mode: ConsensusMode, max_tokens: int | None, seed: int | None, tool: str) -> DebateResult:
@@ -279,23 +291,23 @@ class LiveMindTools:
         mind = await self.ref.ready()
         with translated_errors("route"):
             decision = await anyio.to_thread.run_sync(partial(mind.route, question, mode=mode))
-        return _result(decision, _route_text(decision))
+        return route_result(decision)
 
     async def list_experts(self) -> Annotated[CallToolResult, ExpertList]:
         """The configured experts."""
-        mind = await self.ref.ready()
+        mind = self.ref.now()
         listing = await anyio.to_thread.run_sync(expert_list, mind)
-        return _result(listing, _experts_text(listing))
+        return experts_result(listing)
 
     async def status(self) -> Annotated[CallToolResult, PoolStatus]:
         """RAM and the model pool."""
-        mind = await self.ref.ready()
+        mind = self.ref.now()
         status = await anyio.to_thread.run_sync(mind.status)
-        return _result(status, _status_text(status))
+        return status_result(status)
 
     async def get_session(self, session_id: SessionId) -> Annotated[CallToolResult, SessionView]:
         """A stored session."""
-        mind = await self.ref.ready()
+        mind = self.ref.now()
         with translated_errors("get_session"):
             view = await anyio.to_thread.run_sync(session_view, mind, session_id)
-        return _result(view, _session_text(view))
+        return session_result(view)

@@ -17,7 +17,7 @@ from mcp.types import CallToolResult, TextContent, TextResourceContents
 from livemind.backends.base import LoadTarget
 from livemind.config import LiveMindConfig, parse_config
 from livemind.interfaces.mcp import create_mcp_server
-from livemind.interfaces.mcp_tools import ExpertList, SessionView
+from livemind.interfaces.mcp_results import ExpertList, SessionView
 from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import Answer, DebateResult, GenerationRequest, PoolStatus, RouteDecision
@@ -313,6 +313,8 @@ async def test_cancelling_a_consensus_stops_generation_and_marks_the_session_can
                     await anyio.to_thread.run_sync(started.wait)
                 tasks.cancel_scope.cancel()
             session_id = mind.list_sessions()[0].session_id
+            # over JSON-RPC the cancel is a notification: wait until the server has acted on it
+            assert await anyio.to_thread.run_sync(mind.runtime.cancel_event(session_id).wait, 10)
             worker = next(t for t in threading.enumerate() if t.name == f"debate-{session_id}")
             release.set()
             await anyio.to_thread.run_sync(worker.join, 10)

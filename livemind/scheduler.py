@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -227,7 +227,7 @@ class Scheduler:
                         self._drive(lane, backend)
                     else:
                         self._serve_one(lane, backend)
-            except BaseException as exc:  # noqa: BLE001 - a lease or engine failure belongs to the waiting callers
+            except BaseException as exc:  # a lease or engine failure belongs to the waiting callers
                 self._fail_waiting(lane, exc)
 
     def _fail_waiting(self, lane: _Lane, exc: BaseException) -> None:
@@ -247,7 +247,7 @@ class Scheduler:
         try:
             with self.cores.turn(self.mode):
                 completion = backend.generate(ticket.request, on_token=job.on_token, cancel=job.cancel)
-        except BaseException as exc:  # noqa: BLE001 - the engine's error is this caller's, raised in its thread
+        except BaseException as exc:  # the engine's error is this caller's, raised in its thread
             ticket.events.put(("error", exc))
             return
         ticket.events.put(("done", completion))

@@ -6,9 +6,8 @@
                └─ self-consistency: the best expert sampled in rounds until │
                   its tokens reach the council's, then majority-voted ──────┘
 
-Single answers and self-consistency samples use the same prompt `LiveMind.ask` builds
-(`first_answer_messages`) but go through the expert runner directly, because `ask` has no
-temperature override: greedy needs temperature 0 and voting needs diverse samples.
+Single answers and self-consistency samples are `LiveMind.ask` with the expert named and the
+temperature set: 0 for greedy, `sc_temperature` for voting.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from livemind.debate import expert_seed, first_answer_messages
+from livemind.debate import expert_seed
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
 from livemind.evaluation.budget import match_budget, needs_more_samples
 from livemind.evaluation.extraction import extract_answer
@@ -35,13 +34,12 @@ from livemind.evaluation.results import (
 from livemind.evaluation.selection import choose_best_expert, most_common
 from livemind.evaluation.tasks import TASKS, Problem, generate_problems, held_out_problems
 from livemind.orchestrator import LiveMind
-from livemind.runner import ExpertTimeout
-from livemind.types import ChatMessage, DebateResult, ExpertSpec
+from livemind.types import DebateResult
 
 Progress = Callable[[str], None]
 """Receives one line of progress at a time."""
 
-PER_QUESTION_ERRORS = (EngineError, PromptTooLongError, RemoteExpertError, ExpertTimeout)
+PER_QUESTION_ERRORS = (EngineError, PromptTooLongError, RemoteExpertError)
 """Failures that cost one question its answer (recorded as wrong) rather than ending the eval."""
 
 
@@ -82,28 +80,23 @@ class EvalRunner:
 
     # -- generation ----------------------------------------------------------------------------
 
-    def _with_temperature(self, name: str, temperature: float) -> ExpertSpec:
-        spec = self.mind.config.expert(name)
-        return spec.model_copy(update={"sampling": spec.sampling.model_copy(update={"temperature": temperature})})
-
-    def _reply(self, spec: ExpertSpec, problem: Problem, seed: int | None) -> Attempt:
+    def _reply(self, name: str, problem: Problem, *, temperature: float, seed: int) -> Attempt:
         start = time.perf_counter()
         try:
-            completion = self.mind.runner.generate(
-                spec, first_answer_messages(spec, problem.prompt), seed=seed, max_tokens=self.settings.max_tokens,
-                timeout_s=self.mind.config.debate.expert_timeout_s)
+            answer = self.mind.ask(problem.prompt, expert=name, max_tokens=self.settings.max_tokens, seed=seed,
+                                   temperature=temperature)
         except PER_QUESTION_ERRORS as exc:
             return _failed(exc, time.perf_counter() - start)
-        return _judged(completion.text, completion.completion_tokens, time.perf_counter() - start)
+        return _judged(answer.answer, answer.tokens, time.perf_counter() - start)
 
     def greedy(self, name: str, problem: Problem) -> Attempt:
         """One expert's answer at temperature 0."""
-        return self._reply(self._with_temperature(name, 0.0), problem, expert_seed(self.settings.seed, name, 0))
+        return self._reply(name, problem, temperature=0.0, seed=expert_seed(self.settings.seed, name, 0) or 0)
 
     def sample(self, name: str, problem: Problem, index: int) -> Attempt:
         """The index-th self-consistency sample of one expert on one problem (seeded, reproducible)."""
-        spec = self._with_temperature(name, self.settings.sc_temperature)
-        return self._reply(spec, problem, expert_seed(self.settings.seed, f"self-consistency/{problem.id}", index))
+        seed = expert_seed(self.settings.seed, f"self-consistency/{problem.id}", index) or 0
+        return self._reply(name, problem, temperature=self.settings.sc_temperature, seed=seed)
 
     def council(self, kind: CouncilKind, experts: Sequence[str], problem: Problem) -> CouncilAttempt:
         """A consensus or a debate of the council on one problem, its answer and positions judged."""
@@ -165,9 +158,8 @@ class EvalRunner:
 
     def _warm(self, names: Sequence[str]) -> None:
         """Load every model before the clock runs, so no method pays for a load."""
-        hello = [ChatMessage(role="user", content="Hello")]
         for name in dict.fromkeys(names):
-            self.mind.runner.generate(self.mind.config.expert(name), hello, max_tokens=1)
+            self.mind.ask("Hello", expert=name, max_tokens=1)
 
     # -- the run -------------------------------------------------------------------------------
 

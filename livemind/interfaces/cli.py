@@ -14,6 +14,7 @@ from rich.table import Table
 
 from livemind.config import load_config
 from livemind.errors import LiveMindError
+from livemind.interfaces.bench_cli import add_bench_parser
 from livemind.interfaces.environment import EdgeSettings, read_environment
 from livemind.interfaces.eval_cli import add_eval_parser
 from livemind.interfaces.live_view import DebateView, result_panel, routing_table
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     add_eval_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

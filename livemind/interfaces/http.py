@@ -96,8 +96,7 @@ class Service:
         self.options = options
         self.phase: Phase = "starting"
         self.failure = ""
-        concurrency = {s.model: s.remote.max_concurrency for s in mind.config.experts if s.remote is not None}
-        self.admission = Admission(max_queue=options.max_queue, concurrency=concurrency)
+        self.admission = Admission(max_queue=options.max_queue, concurrency=lane_concurrency(mind))
         self.jobs = JobRegistry()
         self.metrics = Metrics(pool_status=mind.status, lanes=self.admission.status, is_ready=self.is_ready)
         self.dispatcher = Dispatcher(mind, self.admission, self.metrics, self.jobs)
@@ -168,6 +167,21 @@ class Service:
                  cancelled, ", ".join(left) or "none", len(stuck))
 
 
+def lane_concurrency(mind: LiveMind) -> dict[str, int]:
+    """How many requests may run at once on each model; the rest wait in its admission lane.
+
+    A remote server takes what its spec allows. A local model takes one request at a time,
+    unless the scheduler batches different requests together (throughput mode), in which case
+    as many as it has sequences.
+    """
+    batches = mind.runner.scheduler.mode == "throughput"
+    lanes: dict[str, int] = {}
+    for spec in mind.config.experts:
+        room = spec.remote.max_concurrency if spec.remote is not None else (spec.engine.n_seq_max if batches else 1)
+        lanes[spec.model] = min(room, lanes.get(spec.model, room))
+    return lanes
+
+
 def _not_ready(phase: Phase, failure: str) -> HttpProblem:
     if phase == "starting":
         return HttpProblem(503, "starting", "LiveMind is starting (warming up the router)",
@@ -200,7 +214,7 @@ def _routes(service: Service, mcp_app: ASGIApp) -> list[Route]:
         plan = await asyncio.to_thread(
             dispatcher.plan, body.model, question, experts=council.experts if council else None,
             rounds=council.rounds if council else None, mode=council.mode if council else None,
-            max_tokens=body.token_limit, seed=body.seed)
+            max_tokens=body.token_limit, seed=body.seed, temperature=body.temperature)
         job = dispatcher.start(plan, "chat.completions")
         renderer = OpenAIRenderer(model=body.model, kind=plan.kind, routing=plan.routing,
                                   include_usage=bool(body.stream_options and body.stream_options.include_usage))

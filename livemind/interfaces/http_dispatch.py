@@ -49,6 +49,7 @@ class Plan:
     rounds: int = 0
     max_tokens: int | None = None
     seed: int | None = None
+    temperature: float | None = None
 
 
 def outcome_of(error: LiveMindError, job: Job) -> str:
@@ -82,8 +83,12 @@ class Dispatcher:
         return self.mind.config.expert(expert).model
 
     def plan(self, model: str, question: str, *, experts: list[str] | None = None, rounds: int | None = None,
-             mode: str | None = None, max_tokens: int | None = None, seed: int | None = None) -> Plan:
-        """Resolve `model` and route the question (blocking: embeds it)."""
+             mode: str | None = None, max_tokens: int | None = None, seed: int | None = None,
+             temperature: float | None = None) -> Plan:
+        """Resolve `model` and route the question (blocking: embeds it).
+
+        temperature applies to single experts; a council samples as each expert is configured.
+        """
         names = self.mind.config.expert_names
         if model in names or model == AUTO_MODEL:
             if experts or rounds is not None or mode is not None:
@@ -92,7 +97,8 @@ class Dispatcher:
             routing = self.mind.route(question, mode="single") if model == AUTO_MODEL else None
             expert = routing.selected[0] if routing is not None else model
             return Plan(kind="expert", label=model, question=question, experts=(expert,),
-                        models=(self._model_of(expert),), routing=routing, max_tokens=max_tokens, seed=seed)
+                        models=(self._model_of(expert),), routing=routing, max_tokens=max_tokens, seed=seed,
+                        temperature=temperature)
         if model not in (CONSENSUS_MODEL, DEBATE_MODEL):
             raise HttpProblem(404, "model_not_found", f"unknown model '{model}'",
                               f"use one of: {', '.join(self.model_ids)} (GET /v1/models lists them)")
@@ -135,7 +141,7 @@ class Dispatcher:
         try:
             ticket.wait(job.cancel_event)
             answer = self.mind.ask(plan.question, expert=expert, max_tokens=plan.max_tokens, seed=plan.seed,
-                                   on_token=on_token, cancel=job.cancel_event)
+                                   temperature=plan.temperature, on_token=on_token, cancel=job.cancel_event)
             if plan.routing is not None:
                 answer = answer.model_copy(update={"routing": plan.routing})
             tracker.finish("ok", tok_s=answer.tok_s)

@@ -79,7 +79,7 @@ class CouncilOptions(_Strict):
 
 
 class ChatCompletionRequest(_Strict):
-    """POST /v1/chat/completions. Unknown OpenAI fields are accepted and ignored."""
+    """POST /v1/chat/completions. Unknown OpenAI fields (top_p, stop, user...) are accepted and ignored."""
 
     model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
 
@@ -89,6 +89,7 @@ class ChatCompletionRequest(_Strict):
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     seed: int | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
     n: int = Field(1, ge=1, le=1)
     stream_options: StreamOptions | None = None
     livemind: CouncilOptions | None = None
@@ -227,8 +228,8 @@ class ChatCompletionChunk(BaseModel):
     created: int
     model: str
     choices: list[ChunkChoice]
-    usage: Usage | None = Field(None, exclude_if=lambda v: v is None)
-    livemind: ExtraJson | None = Field(None, exclude_if=lambda v: v is None)
+    usage: Usage | None = Field(default=None, exclude_if=lambda v: v is None)
+    livemind: ExtraJson | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ModelCard(BaseModel):

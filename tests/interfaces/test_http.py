@@ -337,7 +337,7 @@ def test_a_client_disconnecting_mid_stream_stops_the_generation(server: ServerPr
     with httpx.stream("POST", f"{server.base_url}/v1/chat/completions", json=request, timeout=REQUEST_S) as response:
         assert response.status_code == 200
         received = 0
-        for name, data in sse_events(response.iter_lines()):
+        for _, data in sse_events(response.iter_lines()):
             choices = data.get("choices") or [{}]
             if choices[0].get("delta", {}).get("content"):  # type: ignore[union-attr]
                 received += 1
@@ -357,9 +357,11 @@ def test_a_client_disconnecting_mid_stream_stops_the_generation(server: ServerPr
     tokens = (sample(after, "livemind_generated_tokens_total", model="generalist", outcome="cancelled")
               - sample(before, "livemind_generated_tokens_total", model="generalist", outcome="cancelled"))
     assert 2 <= tokens < 48, f"{tokens} tokens were generated for a client that left after 2"
+    # counted as they reach the request's thread: the step in progress plus any still in the
+    # scheduler's hand-off queue, an upper bound on what the engine decoded after the cancel
     late = (sample(after, "livemind_tokens_after_cancel_sum", model="generalist")
             - sample(before, "livemind_tokens_after_cancel_sum", model="generalist"))
-    assert late <= 2, f"{late} tokens were generated after the disconnect was noticed"
+    assert late <= 3, f"{late} tokens were generated after the disconnect was noticed"
     status = httpx.get(f"{server.base_url}/v1/livemind/status", timeout=30).json()
     assert not any(m["is_generating"] for m in status["pool"]["loaded"])
 

@@ -1,0 +1,82 @@
+"""Council-level figures: warm routing latency, and a real debate's prompt tokens with and without KV reuse."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from livemind.backends.llama_batch import LlamaBatchBackend
+from livemind.bench.prompts import PERSONAS, PROMPTS, ROUTING_QUESTIONS
+from livemind.bench.stats import ratio, summarize
+from livemind.bench.workbench import Workbench
+from livemind.embeddings import Embedder, SentenceEmbedder
+from livemind.orchestrator import LiveMind
+from livemind.router import Router
+from livemind.types import DebateResult
+
+
+def embedder_for(bench: Workbench) -> SentenceEmbedder:
+    """The configured sentence-transformers model (loaded on first use)."""
+    entry = bench.catalog.entry(bench.config.router.embedding_model)
+    return SentenceEmbedder(bench.catalog.path_of(entry))
+
+
+def routing(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
+    """Milliseconds to score every expert for a question, once the router is warm."""
+    router = Router(bench.config.experts, embedder, bench.config.router, cache_dir=bench.scratch / "router-cache")
+    start = time.perf_counter()
+    router.warm()
+    warm_s = time.perf_counter() - start
+    count = 20 if bench.options.quick else 100
+    times = []
+    for i in range(count):
+        question = ROUTING_QUESTIONS[i % len(ROUTING_QUESTIONS)]
+        t0 = time.perf_counter()
+        router.route(question)
+        times.append((time.perf_counter() - t0) * 1000)
+    ordered = sorted(times)
+    return {"p50_ms": summarize(times).median, "p95_ms": ordered[int(0.95 * (len(ordered) - 1))],
+            "ms": summarize(times).as_dict(), "queries": count, "warm_up_s": round(warm_s, 2)}
+
+
+def _mind(bench: Workbench, embedder: Embedder, name: str) -> LiveMind:
+    home = bench.scratch / name
+    home.mkdir(parents=True, exist_ok=True)
+    models = home / "models"
+    if not models.exists():
+        models.symlink_to(bench.catalog.models_dir, target_is_directory=True)
+    debate = bench.config.debate.model_copy(update={"agreement_threshold": 1.0})  # run every round
+    return LiveMind(bench.config.model_copy(update={"debate": debate}), home=home, embedder=embedder)
+
+
+def _per_round(result: DebateResult) -> list[int]:
+    return [sum(p.prompt_tokens for p in record.positions) for record in result.history]
+
+
+def debate_tokens(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
+    """A real debate through the graph, twice with the same seed: conversations kept in KV, and re-read."""
+    rounds = 1 if bench.options.quick else 2
+    out: dict[str, Any] = {}
+    for reuse in (True, False):
+        mind = _mind(bench, embedder, "debate-reuse" if reuse else "debate-reread")
+        try:
+            target = mind.runner.target_for(mind.config.expert(PERSONAS[0]))
+            with mind.pool.lease(target) as backend:
+                if isinstance(backend, LlamaBatchBackend):
+                    backend.reuse_kv = reuse
+            start = time.perf_counter()
+            result = mind.debate(PROMPTS[0], experts=list(PERSONAS), rounds=rounds, mode="parallel", seed=7,
+                                 max_tokens=bench.options.max_tokens)
+            wall = time.perf_counter() - start
+        finally:
+            mind.close()
+        out["with_reuse" if reuse else "without_reuse"] = {
+            "prompt_tokens_per_round": _per_round(result), "wall_s": round(wall, 2), "rounds": result.rounds,
+            "answers": [[p.text for p in record.positions] for record in result.history],
+        }
+    with_reuse = out["with_reuse"]["prompt_tokens_per_round"]
+    without = out["without_reuse"]["prompt_tokens_per_round"]
+    out["ratio_per_round"] = [ratio(a, b) for a, b in zip(with_reuse, without, strict=False)]
+    out["round2_ratio"] = out["ratio_per_round"][1] if len(out["ratio_per_round"]) > 1 else None
+    out["same_answers"] = out["with_reuse"]["answers"] == out["without_reuse"]["answers"]
+    return out

@@ -1,0 +1,281 @@
+"""Engine-level figures: overhead against raw llama-cpp-python, batching, KV memory, defaults, baseline.
+
+Every ratio compares two measurements taken in the same run, alternating their order, so the
+noise of a shared machine hits both sides alike.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from livemind.backends.base import LoadTarget, available_cores
+from livemind.backends.factory import RoutingLoader
+from livemind.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
+from livemind.backends.llama_cpp import LlamaCppLoader
+from livemind.bench.peers import RawLlama
+from livemind.bench.prompts import LONG_PROMPT, PERSONAS, ROUTING_QUESTIONS, SINGLE_EXPERT
+from livemind.bench.stats import MiB, peak_rss, ratio, summarize
+from livemind.bench.workbench import Workbench, concurrent_round, engine_label, sequential_round
+from livemind.runner import ExpertRunner
+from livemind.types import ChatMessage, Completion, ExpertSpec, GenerationRequest, SamplingSettings
+
+
+def forget_kv(runner: ExpertRunner, targets: Sequence[LoadTarget]) -> None:
+    """Drop kept conversations, so a repeated prompt is read again rather than found in the cache."""
+    for target in targets:
+        with runner.pool.lease(target) as backend:
+            if isinstance(backend, LlamaBatchBackend):
+                backend.forget()
+
+
+def _warm(runner: ExpertRunner, spec: ExpertSpec) -> None:
+    runner.generate(spec, [ChatMessage(role="user", content="Hi")], max_tokens=2, seed=1)
+
+
+# -- LiveMind against raw llama-cpp-python ------------------------------------------------------
+
+def overhead(bench: Workbench) -> dict[str, Any]:
+    """One expert through LiveMind (runner → scheduler → pool → batch backend) against bare Llama."""
+    spec = bench.spec(SINGLE_EXPERT)
+    target = bench.target(spec)
+    runner = bench.runner()
+    raw = RawLlama(target.path, spec.engine, target.chat_format)  # type: ignore[arg-type]
+    rows: list[dict[str, Any]] = []
+    try:
+        _warm(runner, spec)
+        raw.chat([ChatMessage(role="user", content="Hi")], spec.sampling.model_copy(update={"max_tokens": 2, "seed": 1}))
+        for run in range(bench.options.runs):
+            for i in range(len(bench.prompts)):
+                messages = bench.messages(spec, i)
+                sampling = spec.sampling.model_copy(update={"seed": bench.seed(i, spec.name),
+                                                            "max_tokens": bench.options.max_tokens})
+                sides = ("livemind", "raw") if run % 2 == 0 else ("raw", "livemind")
+                measured: dict[str, dict[str, Any]] = {}
+                for side in sides:
+                    if side == "raw":
+                        timing = raw.chat(messages, sampling)
+                        text, ttft, first, last = timing.text, timing.ttft_s, timing.first_piece_s, timing.last_piece_s
+                    else:
+                        forget_kv(runner, [runner.target_for(spec)])
+                        text, ttft, first, last = _livemind_stream(runner, spec, messages, sampling)
+                    tokens = raw.count_tokens(text)
+                    measured[side] = {"text": text, "tokens": tokens, "ttft_s": ttft,
+                                      "tok_s": (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0}
+                rows.append({"prompt": i, "run": run, **{f"{k}_{side}": v for side, m in measured.items()
+                                                        for k, v in m.items() if k != "text"},
+                             "identical": measured["raw"]["text"] == measured["livemind"]["text"]})
+    finally:
+        raw.close()
+        runner.pool.unload_all()
+    lm = summarize([r["tok_s_livemind"] for r in rows])
+    rw = summarize([r["tok_s_raw"] for r in rows])
+    return {
+        "livemind_tok_s": lm.as_dict(), "raw_tok_s": rw.as_dict(),
+        "livemind_ttft_s": summarize([r["ttft_s_livemind"] for r in rows]).as_dict(),
+        "raw_ttft_s": summarize([r["ttft_s_raw"] for r in rows]).as_dict(),
+        "identical_texts": sum(r["identical"] for r in rows), "pairs": len(rows),
+        "ratio": ratio(lm.mean, rw.mean), "engine": engine_label(spec.engine), "rows": rows,
+    }
+
+
+def _livemind_stream(runner: ExpertRunner, spec: ExpertSpec, messages: list[ChatMessage],
+                     sampling: SamplingSettings) -> tuple[str, float, float, float]:
+    times: list[float] = []
+    start = time.perf_counter()
+    completion = runner.generate(spec, messages, seed=sampling.seed, max_tokens=sampling.max_tokens,
+                                 on_token=lambda _piece: times.append(time.perf_counter() - start))
+    end = time.perf_counter() - start
+    first = times[0] if times else end
+    return completion.text, first, first, times[-1] if times else end
+
+
+# -- consensus: batched against sequential ------------------------------------------------------
+
+def consensus(bench: Workbench) -> dict[str, Any]:
+    """Three personas of one model answer at once: one batch, against one sequence at a time."""
+    batched_specs = [bench.spec(n) for n in PERSONAS]
+    sequential_specs = [bench.spec(n, n_seq_max=1) for n in PERSONAS]
+    batched, sequential = bench.runner(), bench.runner()
+    rows = []
+    try:
+        _warm(batched, batched_specs[0])
+        _warm(sequential, sequential_specs[0])
+        targets = {"batched": [batched.target_for(batched_specs[0])], "sequential": [sequential.target_for(sequential_specs[0])]}
+        for run in range(bench.options.runs):
+            for i in range(len(bench.prompts)):
+                order = ("batched", "sequential") if run % 2 == 0 else ("sequential", "batched")
+                walls: dict[str, Any] = {}
+                for side in order:
+                    runner, specs = (batched, batched_specs) if side == "batched" else (sequential, sequential_specs)
+                    forget_kv(runner, targets[side])
+                    walls[side] = concurrent_round(runner, specs, bench, i, session=f"consensus-{side}-{run}-{i}")
+                rows.append({
+                    "prompt": i, "run": run, "batched_s": walls["batched"].wall_s, "sequential_s": walls["sequential"].wall_s,
+                    "batched_tokens": walls["batched"].tokens, "sequential_tokens": walls["sequential"].tokens,
+                    "identical": [a.text == b.text for a, b in zip(walls["batched"].completions,
+                                                                   walls["sequential"].completions, strict=True)],
+                })
+        report = batched.scheduler.reports()
+    finally:
+        batched.pool.unload_all()
+        sequential.pool.unload_all()
+    b = summarize([r["batched_s"] for r in rows])
+    s = summarize([r["sequential_s"] for r in rows])
+    return {
+        "batched_s": b.as_dict(), "sequential_s": s.as_dict(), "ratio": ratio(b.mean, s.mean),
+        "batched_tok_s": ratio(sum(r["batched_tokens"] for r in rows), sum(r["batched_s"] for r in rows)),
+        "sequential_tok_s": ratio(sum(r["sequential_tokens"] for r in rows), sum(r["sequential_s"] for r in rows)),
+        "identical_texts": sum(sum(r["identical"]) for r in rows),
+        "answers": sum(len(r["identical"]) for r in rows),
+        "widest_batch": max((lane.max_batch for lane in report), default=0), "rows": rows,
+    }
+
+
+# -- KV cache memory ----------------------------------------------------------------------------
+
+def kv_memory(bench: Workbench) -> dict[str, Any]:
+    """KV bytes for the same conversation with an f16 and a q8_0 cache (flash attention on for both)."""
+    figures: dict[str, dict[str, float]] = {}
+    request = GenerationRequest(messages=tuple(bench.messages(bench.spec(SINGLE_EXPERT), 0)),
+                                sampling=SamplingSettings(temperature=0.0, max_tokens=8))
+    loader = LlamaBatchLoader()
+    for kv in ("f16", "q8_0"):
+        target = bench.target(bench.spec(SINGLE_EXPERT, kv_type=kv, flash_attn=True, n_seq_max=1))
+        with peak_rss() as rss:
+            backend = loader.load(target)
+            try:
+                backend.generate(request)
+                state = backend.kv_state_bytes()
+            finally:
+                backend.close()
+        figures[kv] = {"state_bytes": state, "allocated_bytes": loader.estimate(target).kv_cache,
+                       "load_rss_growth_mib": round(rss.growth_bytes / MiB, 1)}
+    return {**figures, "ratio": ratio(figures["q8_0"]["state_bytes"], figures["f16"]["state_bytes"]),
+            "allocated_ratio": ratio(figures["q8_0"]["allocated_bytes"], figures["f16"]["allocated_bytes"])}
+
+
+# -- engine defaults ----------------------------------------------------------------------------
+
+@contextmanager
+def _backend(bench: Workbench, **engine: object) -> Iterator[LlamaBatchBackend]:
+    backend = LlamaBatchLoader().load(bench.target(bench.spec(SINGLE_EXPERT, **engine)))
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _speeds(backend: LlamaBatchBackend, bench: Workbench, repeats: int) -> dict[str, float]:
+    """Median prefill tok/s (a long prompt) and decode tok/s (one sequence, greedy)."""
+    request = GenerationRequest(messages=(ChatMessage(role="user", content=LONG_PROMPT),),
+                                sampling=SamplingSettings(temperature=0.0, max_tokens=bench.options.max_tokens))
+    prefill, decode = [], []
+    for _ in range(repeats):
+        backend.forget()
+        c = backend.generate(request)
+        prefill.append(c.prompt_tokens / c.ttft_s if c.ttft_s > 0 else 0.0)
+        decode.append(c.decode_tok_s)
+    return {"prefill_tok_s": round(summarize(prefill).median, 1), "decode_tok_s": round(summarize(decode).median, 1)}
+
+
+def _width(backend: LlamaBatchBackend, bench: Workbench, width: int) -> float:
+    """Aggregate generated tok/s with `width` sequences in one batch."""
+    requests = [GenerationRequest(messages=(ChatMessage(role="user", content=ROUTING_QUESTIONS[i]),),
+                                  sampling=SamplingSettings(temperature=0.0, max_tokens=bench.options.max_tokens))
+                for i in range(width)]
+    backend.forget()
+    start = time.perf_counter()
+    done: list[Completion] = backend.generate_many(requests)
+    return round(sum(c.completion_tokens for c in done) / (time.perf_counter() - start), 1)
+
+
+def defaults(bench: Workbench) -> dict[str, Any]:
+    """The figures behind each engine default: threads, batch width, flash attention, KV type, ubatch."""
+    quick = bench.options.quick
+    repeats = 1 if quick else 3
+    cores = available_cores()
+    engine = bench.spec(SINGLE_EXPERT).engine
+    out: dict[str, Any] = {"configured": engine.model_dump(), "cores": cores}
+    with _backend(bench) as backend:
+        out["threads"] = {}
+        for threads in sorted({1, cores}):
+            backend.set_threads(threads)
+            out["threads"][str(threads)] = _speeds(backend, bench, repeats)
+        backend.set_threads(engine.n_threads or cores)
+        out["batch_width"] = {str(w): _width(backend, bench, w) for w in ((1, 3) if quick else (1, 2, 3, 4))}
+    out["attention_and_kv"] = {}
+    for label, kv, fa in (("f16 · flash-attn off", "f16", False), ("f16 · flash-attn on", "f16", True),
+                          ("q8_0 · flash-attn on", "q8_0", True)):
+        with _backend(bench, kv_type=kv, flash_attn=fa) as backend:
+            out["attention_and_kv"][label] = _speeds(backend, bench, repeats)
+    out["ubatch"] = {}
+    for size in ((64, 256) if quick else (64, 128, 256, 512)):
+        with _backend(bench, n_batch=size, n_ubatch=size) as backend:
+            out["ubatch"][str(size)] = _speeds(backend, bench, repeats)
+    return out
+
+
+# -- baseline against optimised -----------------------------------------------------------------
+
+def llama_cpp_python_default_threads() -> int:
+    """llama-cpp-python's own default: half the CPUs."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def baseline_vs_optimised(bench: Workbench) -> dict[str, Any]:
+    """Three personas answer each prompt: the pre-issue engine cold and sequential, against today's.
+
+    Baseline: llama-cpp-python's high-level API, f16 KV, no flash attention, its default threads
+    and batch sizes, a cold pool (the load is part of the latency) and one expert after another.
+    Optimised: the shipped engine settings, a warm pool and the personas batched.
+    """
+    base_specs = [bench.spec(n, kv_type="f16", flash_attn=False, n_threads=llama_cpp_python_default_threads(),
+                             n_batch=512, n_ubatch=512, n_seq_max=1) for n in PERSONAS]
+    opt_specs = [bench.spec(n) for n in PERSONAS]
+    sides: dict[str, dict[str, list[float]]] = {s: {"latency": [], "ttft": [], "tok_s": [], "rss": []}
+                                               for s in ("baseline", "optimised")}
+    optimised = bench.runner()
+    try:
+        _warm(optimised, opt_specs[0])
+        opt_target = optimised.target_for(opt_specs[0])
+        runs = bench.options.runs
+        for run in range(runs):
+            i = run % len(bench.prompts)
+            for side in (("baseline", "optimised") if run % 2 == 0 else ("optimised", "baseline")):
+                if side == "baseline":
+                    runner = bench.runner(RoutingLoader(LlamaCppLoader()))
+                    with peak_rss() as rss:
+                        timing = sequential_round(runner, base_specs, bench, i)
+                    runner.pool.unload_all()
+                else:
+                    forget_kv(optimised, [opt_target])
+                    with peak_rss() as rss:
+                        timing = concurrent_round(optimised, opt_specs, bench, i, session=f"optimised-{run}")
+                figures = sides[side]
+                figures["latency"].append(timing.wall_s)
+                figures["ttft"].extend(c.ttft_s for c in timing.completions)
+                figures["tok_s"].append(timing.tokens / timing.wall_s)
+                figures["rss"].append(rss.peak_bytes / MiB)
+    finally:
+        optimised.pool.unload_all()
+    loader = LlamaBatchLoader()
+    kv = {"baseline": LlamaCppLoader().estimate(bench.target(base_specs[0])).kv_cache,
+          "optimised": loader.estimate(bench.target(opt_specs[0])).kv_cache}
+    result: dict[str, Any] = {}
+    for side, figures in sides.items():
+        specs = base_specs if side == "baseline" else opt_specs
+        result[side] = {
+            "engine": engine_label(specs[0].engine), "latency_s": summarize(figures["latency"]).as_dict(),
+            "ttft_s": summarize(figures["ttft"]).as_dict(), "tok_s": summarize(figures["tok_s"]).as_dict(),
+            "peak_rss_mib": round(max(figures["rss"]), 1), "kv_cache_mib": round(kv[side] / MiB, 1),
+            "kv_cache_per_sequence_mib": round(kv[side] / specs[0].engine.n_seq_max / MiB, 1),
+            "latencies_s": [round(x, 3) for x in figures["latency"]],
+        }
+    base_mean = summarize(sides["baseline"]["latency"]).mean
+    opt_mean = summarize(sides["optimised"]["latency"]).mean
+    result["reduction"] = 1 - opt_mean / base_mean if base_mean else None
+    return result

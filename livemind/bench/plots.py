@@ -1,0 +1,97 @@
+"""The bench's PNG plots: matplotlib's object API, so no display and no global pyplot state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+
+def write_plots(doc: dict[str, Any], out: Path) -> list[str]:
+    """Write every plot the document has data for; return the file names."""
+    written = []
+    s = doc["sections"]
+    for name, draw, needs in (("latency.png", _latency, "baseline_vs_optimised"), ("batching.png", _batching, "consensus"),
+                              ("round_tokens.png", _round_tokens, "debate_tokens"), ("defaults.png", _defaults, "defaults")):
+        if needs not in s:
+            continue
+        draw(doc).savefig(out / name, dpi=110, bbox_inches="tight")
+        written.append(name)
+    return written
+
+
+def _latency(doc: dict[str, Any]) -> Figure:
+    data = doc["sections"]["baseline_vs_optimised"]
+    fig = Figure(figsize=(9, 3.6))
+    left, right = fig.subplots(1, 2)
+    names = ["baseline", "optimised"]
+    for i, name in enumerate(names):
+        runs = data[name]["latencies_s"]
+        left.scatter([i] * len(runs), runs, alpha=0.6, color="C0" if i == 0 else "C2")
+    left.bar([0, 1], [data[n]["latency_s"]["mean"] for n in names], yerr=[data[n]["latency_s"]["stdev"] for n in names],
+             color=["C0", "C2"], alpha=0.35, capsize=6)
+    left.set_xticks([0, 1], names)
+    left.set_ylabel("seconds for three personas")
+    reduction = data.get("reduction")
+    left.set_title("latency" + (f" (−{reduction:.0%})" if reduction is not None else ""))
+    right.bar([0, 1], [data[n]["ttft_s"]["mean"] for n in names], yerr=[data[n]["ttft_s"]["stdev"] for n in names],
+              color=["C0", "C2"], alpha=0.7, capsize=6)
+    right.set_xticks([0, 1], names)
+    right.set_ylabel("seconds")
+    right.set_title("time to first token")
+    return fig
+
+
+def _batching(doc: dict[str, Any]) -> Figure:
+    s = doc["sections"]
+    fig = Figure(figsize=(9, 3.6))
+    left, right = fig.subplots(1, 2)
+    c = s["consensus"]
+    left.bar(["sequential", "batched"], [c["sequential_s"]["mean"], c["batched_s"]["mean"]],
+             yerr=[c["sequential_s"]["stdev"], c["batched_s"]["stdev"]], color=["C0", "C2"], capsize=6)
+    left.set_ylabel("seconds for three personas")
+    left.set_title(f"consensus round (ratio {c['ratio']:.2f})" if c.get("ratio") else "consensus round")
+    width = s.get("defaults", {}).get("batch_width", {})
+    if width:
+        xs = [int(k) for k in width]
+        right.plot(xs, list(width.values()), marker="o")
+        right.set_xticks(xs)
+        right.set_xlabel("sequences in one batch")
+        right.set_ylabel("generated tok/s (all sequences)")
+        right.set_title("batch width")
+    return fig
+
+
+def _round_tokens(doc: dict[str, Any]) -> Figure:
+    d = doc["sections"]["debate_tokens"]
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
+    with_reuse = d["with_reuse"]["prompt_tokens_per_round"]
+    without = d["without_reuse"]["prompt_tokens_per_round"]
+    xs = range(len(without))
+    ax.bar([x - 0.2 for x in xs], without, width=0.4, label="re-read every round", color="C0")
+    ax.bar([x + 0.2 for x in xs[: len(with_reuse)]], with_reuse, width=0.4, label="conversation kept in KV", color="C2")
+    ax.set_xticks(list(xs), [f"round {x + 1}" for x in xs])
+    ax.set_ylabel("prompt tokens evaluated (3 experts)")
+    ax.legend()
+    return fig
+
+
+def _defaults(doc: dict[str, Any]) -> Figure:
+    d = doc["sections"]["defaults"]
+    groups = [("threads", {f"{k} thread{'s' if k != '1' else ''}": v for k, v in d["threads"].items()}),
+              ("KV cache and attention", d["attention_and_kv"]),
+              ("batch = ubatch", {f"{k}": v for k, v in d["ubatch"].items()})]
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, len(groups))
+    for ax, (title, rows) in zip(axes, groups, strict=True):
+        labels = list(rows)
+        xs = range(len(labels))
+        ax.bar([x - 0.2 for x in xs], [rows[k]["prefill_tok_s"] for k in labels], width=0.4, label="prefill", color="C1")
+        ax.bar([x + 0.2 for x in xs], [rows[k]["decode_tok_s"] for k in labels], width=0.4, label="decode", color="C2")
+        ax.set_xticks(list(xs), labels, fontsize=8)
+        ax.set_title(title)
+        ax.set_ylabel("tok/s")
+    axes[0].legend()
+    return fig

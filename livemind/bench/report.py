@@ -1,0 +1,140 @@
+"""Writes a bench document as DIR/bench.json, DIR/report.md and DIR/*.png."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from livemind.bench.plots import write_plots
+from livemind.bench.suite import KEYS
+
+EXPLAIN = {
+    "overhead_ratio": "LiveMind single-expert decode tok/s ÷ raw llama-cpp-python tok/s (same prompts, seeds, settings)",
+    "consensus_batched_vs_sequential": "wall time of 3 personas batched ÷ the same 3 one sequence at a time",
+    "round2_prompt_tokens_ratio": "debate round 2 prompt tokens evaluated with KV reuse ÷ re-reading the conversation",
+    "kv_q8_vs_f16_memory": "KV bytes of the same conversation, q8_0 cache ÷ f16 cache",
+    "routing_p50_ms": "median milliseconds to score every expert for a question, warm",
+    "http_ttft_vs_peer": "`livemind serve` TTFT ÷ `python -m llama_cpp.server` TTFT, same model and prompt",
+    "latency_reduction_vs_baseline": "1 − optimised mean latency ÷ baseline mean latency (3 personas per prompt)",
+}
+
+
+def write_report(doc: dict[str, Any], out: Path) -> list[Path]:
+    """Write the JSON, the plots and the Markdown report; return the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "bench.json"
+    json_path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    plots = write_plots(doc, out)
+    md_path = out / "report.md"
+    md_path.write_text(render_markdown(doc, plots), encoding="utf-8")
+    return [json_path, md_path, *(out / p for p in plots)]
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
+    """The human-readable report: headline table with targets, then every section's figures."""
+    m = doc["machine"]
+    s = doc["sections"]
+    lines = [
+        f"# LiveMind bench ({'quick' if doc['quick'] else 'full'})", "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(doc['started_at']))} in {doc['duration_s']} s on "
+        f"{m['cpu']}, {m['cores_available']} cores, {m['ram_gib']} GiB RAM; llama-cpp-python {m['llama_cpp_python']}; "
+        f"load average {m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at end.",
+        f"Each figure below comes from this one run; ratios compare measurements taken alternately in the same run. "
+        f"{doc['options']['runs']} run(s) × {doc['options']['prompts']} prompt(s), {doc['options']['max_tokens']} tokens.",
+        "", "| figure | value | target | met | what it is |", "|---|---|---|---|---|",
+    ]
+    for key in KEYS:
+        target = doc["targets"][key]
+        met = {True: "yes", False: "**no**", None: "—"}[target["met"]]
+        value = _fmt(doc.get(key))
+        if doc.get(key) is None and key in doc["null_reasons"]:
+            value = f"null ({doc['null_reasons'][key]})"
+        lines.append(f"| `{key}` | {value} | {target['target']} | {met} | {EXPLAIN[key]} |")
+    if "baseline_vs_optimised" in s:
+        b = s["baseline_vs_optimised"]
+        lines += ["", "## Baseline against optimised", "",
+                  "| | engine | latency mean | median | stdev | TTFT mean | tok/s | peak RSS MiB | KV MiB (per sequence) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for side in ("baseline", "optimised"):
+            x = b[side]
+            lines.append(f"| {side} | {x['engine']} | {_fmt(x['latency_s']['mean'])} s | {_fmt(x['latency_s']['median'])} s | "
+                         f"{_fmt(x['latency_s']['stdev'])} s | {_fmt(x['ttft_s']['mean'])} s | {_fmt(x['tok_s']['mean'], 1)} | "
+                         f"{x['peak_rss_mib']} | {x['kv_cache_mib']} ({x['kv_cache_per_sequence_mib']}) |")
+        lines += ["", "Baseline: the pre-batching engine (llama-cpp-python's high-level API), cold pool (load counted), "
+                      "experts one after another. Optimised: shipped engine settings, warm pool, personas batched."]
+    if "overhead" in s:
+        o = s["overhead"]
+        lines += ["", "## LiveMind against raw llama-cpp-python", "",
+                  f"- decode tok/s: LiveMind {_fmt(o['livemind_tok_s']['mean'], 1)} (±{_fmt(o['livemind_tok_s']['stdev'], 1)}), "
+                  f"raw {_fmt(o['raw_tok_s']['mean'], 1)} (±{_fmt(o['raw_tok_s']['stdev'], 1)})",
+                  f"- TTFT: LiveMind {_fmt(o['livemind_ttft_s']['mean'])} s, raw {_fmt(o['raw_ttft_s']['mean'])} s",
+                  f"- identical texts: {o['identical_texts']} of {o['pairs']} (same prompt and seed)",
+                  f"- engine: {o['engine']}"]
+    if "consensus" in s:
+        c = s["consensus"]
+        lines += ["", "## Consensus: batched against sequential", "",
+                  f"- wall time for 3 personas: batched {_fmt(c['batched_s']['mean'])} s, sequential {_fmt(c['sequential_s']['mean'])} s",
+                  f"- generated tok/s: batched {_fmt(c['batched_tok_s'], 1)}, sequential {_fmt(c['sequential_tok_s'], 1)}",
+                  f"- widest batch seen: {c['widest_batch']} sequences; identical answers batched vs sequential: "
+                  f"{c['identical_texts']} of {c['answers']}"]
+    if "debate_tokens" in s:
+        d = s["debate_tokens"]
+        lines += ["", "## Debate: prompt tokens per round", "",
+                  "| | " + " | ".join(f"round {i + 1}" for i in range(len(d["without_reuse"]["prompt_tokens_per_round"]))) + " | wall |",
+                  "|---|" + "---|" * (len(d["without_reuse"]["prompt_tokens_per_round"]) + 1)]
+        for label, key in (("conversation kept in KV", "with_reuse"), ("re-read every round", "without_reuse")):
+            lines.append(f"| {label} | " + " | ".join(str(x) for x in d[key]["prompt_tokens_per_round"]) +
+                         f" | {d[key]['wall_s']} s |")
+        lines += ["", f"Same answers with and without reuse: {'yes' if d['same_answers'] else 'no'}. "
+                      "Round 1 has nothing to reuse; from round 2 on only the new turn is read."]
+    if "kv_memory" in s:
+        k = s["kv_memory"]
+        lines += ["", "## KV cache memory", "",
+                  f"- same conversation: f16 {k['f16']['state_bytes'] / 2**20:.2f} MiB, q8_0 {k['q8_0']['state_bytes'] / 2**20:.2f} MiB "
+                  f"(ratio {_fmt(k['ratio'])}); allocated for a full window: ratio {_fmt(k['allocated_ratio'])}"]
+    if "routing" in s:
+        r = s["routing"]
+        lines += ["", "## Routing", "",
+                  f"- warm: p50 {_fmt(r['p50_ms'], 2)} ms, p95 {_fmt(r['p95_ms'], 2)} ms over {r['queries']} questions "
+                  f"(warm-up {r['warm_up_s']} s)"]
+    if "http" in s:
+        h = s["http"]
+        lines += ["", "## HTTP time to first token", ""]
+        if h.get("ratio") is None:
+            lines.append(f"- not measured: {h.get('reason')}")
+        else:
+            lines.append(f"- LiveMind {_fmt(h['livemind_ttft_s']['mean'])} s (±{_fmt(h['livemind_ttft_s']['stdev'])}), "
+                         f"llama_cpp.server {_fmt(h['peer_ttft_s']['mean'])} s (±{_fmt(h['peer_ttft_s']['stdev'])}) "
+                         f"over {h['requests']} requests each; identical texts {h['identical_texts']}")
+    if "defaults" in s:
+        lines += ["", "## Engine defaults and the figures behind them", "", _defaults_table(s["defaults"])]
+    if doc["errors"]:
+        lines += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in doc["errors"].items()]
+    lines += ["", "## Section times", ""] + [f"- {k}: {v} s" for k, v in doc["section_seconds"].items()]
+    lines += [""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _defaults_table(d: dict[str, Any]) -> str:
+    rows = ["| setting | value | prefill tok/s | decode tok/s |", "|---|---|---|---|"]
+    for threads, x in d["threads"].items():
+        rows.append(f"| threads | {threads} | {x['prefill_tok_s']} | {x['decode_tok_s']} |")
+    for label, x in d["attention_and_kv"].items():
+        rows.append(f"| KV · attention | {label} | {x['prefill_tok_s']} | {x['decode_tok_s']} |")
+    for size, x in d["ubatch"].items():
+        rows.append(f"| batch = ubatch | {size} | {x['prefill_tok_s']} | {x['decode_tok_s']} |")
+    rows.append("")
+    rows.append("| sequences in one batch | " + " | ".join(d["batch_width"]) + " |")
+    rows.append("|---|" + "---|" * len(d["batch_width"]))
+    rows.append("| generated tok/s (all) | " + " | ".join(str(v) for v in d["batch_width"].values()) + " |")
+    return "\n".join(rows)

@@ -1,0 +1,125 @@
+"""`run_bench`: every measurement in a fixed order, each timed, the headline keys derived from them.
+
+Order matters on a small machine: the engine figures run first, before sentence-transformers
+(torch) is imported, and the HTTP servers run last, alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from livemind.backends.base import available_cores
+from livemind.backends.llama_cpp import engine_version, system_info
+from livemind.bench import council_figures, engine_figures, http_figures
+from livemind.bench.workbench import BenchOptions, Workbench
+from livemind.config import LiveMindConfig
+from livemind.models import ModelCatalog
+
+LOG = logging.getLogger("livemind.bench")
+KEYS = ("overhead_ratio", "consensus_batched_vs_sequential", "round2_prompt_tokens_ratio", "kv_q8_vs_f16_memory",
+        "routing_p50_ms", "http_ttft_vs_peer", "latency_reduction_vs_baseline")
+TARGETS: dict[str, tuple[str, float] | None] = {
+    "overhead_ratio": (">=", 0.95),
+    "consensus_batched_vs_sequential": ("<=", 0.65),
+    "round2_prompt_tokens_ratio": ("<=", 0.5),
+    "kv_q8_vs_f16_memory": ("<=", 0.55),
+    "routing_p50_ms": ("<=", 15.0),
+    "http_ttft_vs_peer": ("<=", 1.0),
+    "latency_reduction_vs_baseline": None,  # reported as measured, whatever it is
+}
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores_available": available_cores(), "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "platform": platform.platform(),
+            "python": sys.version.split()[0], "llama_cpp_python": engine_version(), "engine_simd": system_info().strip()}
+
+
+def _meets(key: str, value: float | None) -> bool | None:
+    target = TARGETS[key]
+    if target is None or value is None:
+        return None
+    op, bound = target
+    return value >= bound if op == ">=" else value <= bound
+
+
+def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCatalog, home: Path,
+              config_path: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measure everything and return the bench document (the content of bench.json)."""
+    started = time.time()
+    doc: dict[str, Any] = {"version": 1, "quick": options.quick, "started_at": started, "machine": machine(),
+                           "options": {"runs": options.runs, "max_tokens": options.max_tokens, "prompts": options.prompts},
+                           "sections": {}, "section_seconds": {}, "errors": {}}
+    with tempfile.TemporaryDirectory(prefix="livemind-bench-") as scratch:
+        bench = Workbench(options=options, config=config, catalog=catalog, home=home, config_path=config_path,
+                          scratch=Path(scratch), log=log)
+        embedder = council_figures.embedder_for(bench)
+        sections: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            ("overhead", lambda: engine_figures.overhead(bench)),
+            ("consensus", lambda: engine_figures.consensus(bench)),
+            ("baseline_vs_optimised", lambda: engine_figures.baseline_vs_optimised(bench)),
+            ("kv_memory", lambda: engine_figures.kv_memory(bench)),
+            ("defaults", lambda: engine_figures.defaults(bench)),
+            ("routing", lambda: council_figures.routing(bench, embedder)),
+            ("debate_tokens", lambda: council_figures.debate_tokens(bench, embedder)),
+        ]
+        if options.http:
+            sections.append(("http", lambda: http_figures.http_ttft(bench)))
+        for name, measure in sections:
+            log(f"measuring {name}")
+            t0 = time.perf_counter()
+            try:
+                doc["sections"][name] = measure()
+            except Exception as exc:  # one failed measurement must not cost the others
+                LOG.exception("bench section %s failed", name)
+                doc["errors"][name] = f"{type(exc).__name__}: {exc}"
+            doc["section_seconds"][name] = round(time.perf_counter() - t0, 2)
+    doc["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    doc["duration_s"] = round(time.time() - started, 1)
+    _headline(doc, options)
+    return doc
+
+
+def _headline(doc: dict[str, Any], options: BenchOptions) -> None:
+    s = doc["sections"]
+    reasons: dict[str, str] = {}
+
+    def pick(key: str, section: str, field: str) -> float | None:
+        value = s.get(section, {}).get(field)
+        if value is None:
+            reasons[key] = s.get(section, {}).get("reason") or doc["errors"].get(section) or (
+                "not measured (--no-http)" if section == "http" and not options.http else f"{section} gave no figure")
+        return round(float(value), 4) if value is not None else None
+
+    values = {
+        "overhead_ratio": pick("overhead_ratio", "overhead", "ratio"),
+        "consensus_batched_vs_sequential": pick("consensus_batched_vs_sequential", "consensus", "ratio"),
+        "round2_prompt_tokens_ratio": pick("round2_prompt_tokens_ratio", "debate_tokens", "round2_ratio"),
+        "kv_q8_vs_f16_memory": pick("kv_q8_vs_f16_memory", "kv_memory", "ratio"),
+        "routing_p50_ms": pick("routing_p50_ms", "routing", "p50_ms"),
+        "http_ttft_vs_peer": pick("http_ttft_vs_peer", "http", "ratio"),
+        "latency_reduction_vs_baseline": pick("latency_reduction_vs_baseline", "baseline_vs_optimised", "reduction"),
+    }
+    doc.update(values)
+    doc["targets"] = {k: {"target": f"{TARGETS[k][0]} {TARGETS[k][1]}" if TARGETS[k] else "report",  # type: ignore[index]
+                          "met": _meets(k, values[k])} for k in KEYS}
+    doc["null_reasons"] = reasons

@@ -178,7 +178,8 @@ class LiveMind:
         cancel = self.runtime.cancel_event(session_id)
         cancel.clear()
         try:
-            for mode, payload in self.graph.stream(inputs, run_config(session_id), stream_mode=["messages", "custom"]):
+            for mode, payload in self.graph.stream(inputs, run_config(session_id), stream_mode=["messages", "custom"],
+                                                durability="sync"):  # a kill never loses a finished step
                 if mode == "messages":
                     chunk, meta = payload
                     text = chunk.content if isinstance(chunk.content, str) else ""

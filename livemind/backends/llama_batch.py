@@ -84,6 +84,7 @@ class _Slot:
 
     seq_id: int
     tokens: list[int] = field(default_factory=list)
+    prefilled: int = 0  # leading tokens whose KV was computed as prompt (the rest came from decoding)
     conversation: str | None = None
     last_used: float = 0.0
     is_busy: bool = False
@@ -184,6 +185,7 @@ class LlamaBatchBackend:
         self._piece = ctypes.create_string_buffer(PIECE_BUFFER)
         self._is_closed = False
         self.reuse_kv = True
+        self.reuse_generated = True
         self.decode_calls = 0
 
     def _create_context(self, engine: EngineSettings) -> Any:
@@ -329,6 +331,8 @@ class LlamaBatchBackend:
     def _reuse(self, slot: _Slot, prompt: list[int]) -> int:
         """Keep the slot's KV for the prompt's common prefix; return how many tokens are kept."""
         keep = _common_prefix(slot.tokens, prompt) if self.reuse_kv else 0
+        if not self.reuse_generated:
+            keep = min(keep, slot.prefilled)
         keep = min(keep, len(prompt) - 1)  # the last prompt token is always read: it gives the logits
         if keep > 0 and self._n_swa > 0:
             # a sliding-window cache may have dropped what the kept prefix still needs
@@ -339,6 +343,7 @@ class LlamaBatchBackend:
             keep = 0
             llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
         del slot.tokens[keep:]
+        slot.prefilled = min(slot.prefilled, keep)
         return keep
 
     def _sampler(self, request: GenerationRequest) -> Any:
@@ -411,6 +416,7 @@ class LlamaBatchBackend:
                 seq.pending = None
             elif seq.feeding:
                 seq.slot.tokens.extend(seq.prompt[seq.fed:seq.fed + seq.feeding])
+                seq.slot.prefilled = len(seq.slot.tokens)
                 seq.fed += seq.feeding
             if seq.batch_index >= 0:
                 result = self._sample(seq)
@@ -485,5 +491,6 @@ class LlamaBatchBackend:
             if not slot.is_busy and slot.tokens:
                 llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
                 slot.tokens.clear()
+                slot.prefilled = 0
                 slot.conversation = None
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import llama_cpp
+# llama.cpp's OpenMP workers spin while waiting. When anything else shares the cores (a second
+# process, torch, the HTTP loop) decode fell from ~25 to ~2 tok/s here; passive waiting keeps it.
+# It must be set before libgomp loads, i.e. before llama_cpp is imported. A user's value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import llama_cpp  # noqa: E402
 
 from livemind.backends.base import (
     CancelSignal,

@@ -33,6 +33,7 @@ from livemind.orchestrator import DebateEvent, LiveMind
 from livemind.types import ConsensusMode, DebateResult, RouteDecision
 
 PlanKind = Literal["expert", "consensus", "debate"]
+PINNED_REASON = "experts chosen by the caller"  # the router's reason when it is handed the experts
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ class Dispatcher:
                 if event.kind == "token":
                     tracker.token()
                 elif event.kind == "route" and plan.routing is not None:
-                    event = event.model_copy(update={"data": {**event.data, "router": plan.routing.model_dump(mode="json")}})
+                    reason = _router_reason(str(event.data.get("reason", "")), plan.routing)
+                    event = event.model_copy(update={"data": {**event.data, "reason": reason}})
                 job.emit(event)
         except LiveMindError as exc:
             tracker.finish(outcome_of(exc, job))
@@ -187,8 +189,15 @@ class Dispatcher:
             ticket.release()
 
 
+def _router_reason(graph_reason: str, routing: RouteDecision) -> str:
+    """The graph was handed the routed experts, so it says the caller chose them; say why the router did."""
+    if graph_reason.startswith(PINNED_REASON):
+        return routing.reason + graph_reason.removeprefix(PINNED_REASON)
+    return graph_reason
+
+
 def _with_routing(result: DebateResult, routing: RouteDecision | None) -> DebateResult:
-    """The result with the router's own decision (the graph only saw the experts it was given)."""
+    """The result with the router's own decision and reason."""
     if routing is None:
         return result
-    return result.model_copy(update={"routing": routing})
+    return result.model_copy(update={"routing": routing, "mode_reason": _router_reason(result.mode_reason, routing)})

@@ -17,9 +17,10 @@ Mounting in another Starlette app (the HTTP server), which owns the LiveMind::
     from starlette.applications import Starlette
     from starlette.routing import Mount
     from livemind.interfaces.mcp import create_mcp_server, mcp_http_app
+    from livemind.orchestrator import LiveMind
 
     mcp_server = create_mcp_server(lambda: app.state.mind)   # called once, inside session_manager.run()
-    mcp_app = mcp_http_app(mcp_server, host=host)            # serves /mcp; creates mcp_server.session_manager
+    mcp_app = mcp_http_app(mcp_server, host="127.0.0.1")     # the bind host; creates mcp_server.session_manager
 
     @asynccontextmanager
     async def lifespan(app: Starlette):

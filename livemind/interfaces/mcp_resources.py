@@ -15,7 +15,7 @@ from livemind.interfaces.mcp_tools import MindRef
 from livemind.sessions import SessionRecord, render_markdown
 
 EXPERTS_URI = "livemind://experts"
-LONG_INPUT_CHARS = 3000
+LONG_INPUT_CHARS = 2000
 
 
 def register_resources(server: MCPServer, ref: MindRef) -> None:

@@ -134,8 +134,8 @@ def _answer_text(answer: Answer) -> str:
 
 def _debate_text(result: DebateResult) -> str:
     lines = [result.answer, "",
-             f"agreement {result.agreement:.2f} · {len(result.positions)} experts · mode {result.mode} · "
-             f"{result.rounds} revision rounds ({result.stop_reason}) · {result.tokens} tokens · "
+             f"agreement {result.agreement:.2f} · {_count(len(result.positions), 'expert')} · mode {result.mode} · "
+             f"{_count(result.rounds, 'revision round')} ({result.stop_reason}) · {result.tokens} tokens · "
              f"{result.total_s:.1f} s · synthesiser {result.synthesizer}",
              "positions:"]
     lines += [f"- {p.expert}: {' '.join(p.text.split())}" for p in result.positions]
@@ -176,3 +176,7 @@ def _session_text(view: SessionView) -> str:
     if view.result is None:
         return head
     return f"{head}\n\n{_debate_text(view.result)}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

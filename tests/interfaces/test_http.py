@@ -247,6 +247,7 @@ def test_openai_client_streams_a_routed_consensus_with_progress_before_the_answe
         model="livemind-consensus", messages=[{"role": "user", "content": "Will robots take most jobs by 2045?"}],
         max_tokens=20, stream=True)
     progress: list[tuple[str, float]] = []
+    route: dict[str, object] = {}
     pieces: list[str] = []
     final = None
     for chunk in stream:
@@ -256,6 +257,7 @@ def test_openai_client_streams_a_routed_consensus_with_progress_before_the_answe
             final = (chunk, time.perf_counter())
         elif extra:
             progress.append((extra["event"], time.perf_counter()))
+            route = route or extra
         if choice.delta.content:
             pieces.append(choice.delta.content)
     assert final is not None
@@ -263,6 +265,8 @@ def test_openai_client_streams_a_routed_consensus_with_progress_before_the_answe
     assert progress[0][0] == "route" and "round_done" in [kind for kind, _ in progress]
     assert "".join(pieces).strip()
     assert len(result["positions"]) >= 1 and "agreement" in result
+    assert route["reason"] == result["mode_reason"] and not str(route["reason"]).startswith("experts chosen")
+    assert route["selected"] == result["routing"]["selected"]
     # the route chunk left the server long before the council finished
     assert final[1] - progress[0][1] >= 0.5 * result["total_s"], (final[1] - progress[0][1], result["total_s"])
 

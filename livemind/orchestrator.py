@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,7 +118,8 @@ class LiveMind:
         return self.router.route(self._check_question(question), mode=mode, experts=self._check_experts(experts))
 
     def ask(self, question: str, *, expert: str | None = None, max_tokens: int | None = None, seed: int | None = None,
-            temperature: float | None = None, on_token: TokenCallback | None = None, cancel: CancelSignal | None = None) -> Answer:
+            temperature: float | None = None, on_token: TokenCallback | None = None,
+            cancel: CancelSignal | None = None) -> Answer:
         """One expert answers (routed unless named), streaming tokens to on_token."""
         question = self._check_question(question)
         if max_tokens is not None and not 1 <= max_tokens <= 4096:
@@ -249,7 +250,7 @@ class LiveMind:
         """Async debate."""
         return await asyncio.to_thread(self.debate, question, **options)
 
-    async def astream(self, question: str, **options: Any) -> AsyncIterator[DebateEvent]:
+    async def astream(self, question: str, **options: Any) -> AsyncGenerator[DebateEvent, None]:
         """Async stream of debate events; closing the iterator cancels the debate."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[DebateEvent | BaseException | None] = asyncio.Queue()
@@ -266,14 +267,19 @@ class LiveMind:
 
         worker = threading.Thread(target=work, name=f"debate-{session_id}", daemon=True)
         worker.start()
+        finished = False
         try:
             while (item := await events.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+            finished = True
         finally:
-            self.cancel(session_id)
-            await asyncio.to_thread(worker.join, 30)
+            if not finished:
+                self.cancel(session_id)
+            # shielded: a cancelled caller still waits for the worker to stop generating
+            await asyncio.shield(asyncio.to_thread(worker.join, 30))
+            self.runtime.cancels.pop(session_id, None)
 
     # -- state --------------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,8 +29,13 @@ class Router:
             (e.name, text) for e in self.experts for text in (e.description, *e.examples) if text.strip()
         ]
         self._vectors: Vectors | None = None
+        self._lock = threading.Lock()
 
     def _expert_vectors(self) -> Vectors:
+        with self._lock:  # concurrent first questions compute (and cache) the vectors once
+            return self._expert_vectors_locked()
+
+    def _expert_vectors_locked(self) -> Vectors:
         if self._vectors is not None:
             return self._vectors
         key = hashlib.sha256(
@@ -43,7 +50,7 @@ class Router:
         self._vectors = self._embedder.embed([t for _, t in self._texts])
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npy")
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
             np.save(tmp, self._vectors)
             tmp.replace(path)
         return self._vectors

@@ -12,6 +12,8 @@ Rounds are bounded by `collect` itself (max_rounds), never by LangGraph's recurs
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import operator
 import sqlite3
 import threading
@@ -22,12 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 
+from livemind.backends.base import LoadTarget
 from livemind.chat_model import ExpertChatModel
 from livemind.config import LiveMindConfig
 from livemind.debate import (
@@ -40,7 +46,7 @@ from livemind.debate import (
     turn_messages,
 )
 from livemind.embeddings import Embedder, mean_pairwise_similarity
-from livemind.errors import GenerationCancelled, LiveMindError
+from livemind.errors import GenerationCancelled, LiveMindError, SessionError
 from livemind.router import Router
 from livemind.runner import ExpertRunner
 from livemind.synthesis import central_index, dissent
@@ -54,6 +60,8 @@ from livemind.types import (
     RoundRecord,
     RouteDecision,
 )
+
+LOG = logging.getLogger("livemind")
 
 
 class DebateState(TypedDict, total=False):
@@ -132,7 +140,7 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
                                         experts=state.get("requested_experts") or None)
         mode, reason = decision.mode, decision.reason
         if mode == "parallel" and len(decision.selected) > 1:
-            targets = [runtime.runner.target_for(runtime.spec(n)) for n in decision.selected]
+            targets = _estimable_targets(runtime, decision.selected)
             fits, needed, room = runtime.runner.pool.fits_together(targets)
             if not fits:
                 mode = "turns"
@@ -254,6 +262,8 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
         active = _active(state)
         positions = _positions(state)
         final = _latest(positions, active, state["round"])
+        if not final:  # every expert dropped in a revision round: their last finished answers still stand
+            final = _latest(positions, state.get("experts", []), state["round"])
         routing = RouteDecision(**state["routing"])
         dropped = tuple(DroppedExpert(**d) for d in state.get("dropped", []))
         tokens = sum(p.tokens for p in positions)
@@ -326,18 +336,95 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
     return builder.compile(checkpointer=checkpointer)
 
 
+def _estimable_targets(runtime: GraphRuntime, names: Sequence[str]) -> list[LoadTarget]:
+    """Load targets of the experts whose model can be sized; the others are dropped when they answer, saying why."""
+    targets = []
+    for name in names:
+        try:
+            target = runtime.runner.target_for(runtime.spec(name))
+            runtime.runner.pool.estimate(target)
+        except LiveMindError:  # a missing or corrupt file must not cost the other experts their round
+            continue
+        targets.append(target)
+    return targets
+
+
 def _to_langchain(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
     roles = {"system": "system", "user": "human", "assistant": "ai"}
     return [(roles[m.role], m.content) for m in messages]
 
 
-def open_checkpointer(path: Path) -> SqliteSaver:
+class SessionCheckpointer(SqliteSaver):
+    """SQLite checkpoints that survive restarts; a session whose save fails goes on in memory.
+
+    When the disk is full or read-only, the session's later checkpoints are kept in memory, so
+    its run (and its answer) finishes; a warning names the file and the error. Such a session
+    resumes after a restart only from its last checkpoint on disk. `release` frees the memory.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        super().__init__(connection)
+        self.path = path
+        self._memory = InMemorySaver()
+        self._in_memory: set[str] = set()
+
+    def _fall_back(self, thread_id: str, exc: sqlite3.Error) -> None:
+        with self.lock, contextlib.suppress(sqlite3.Error):
+            self.conn.rollback()  # a failed commit can leave the shared connection inside a transaction
+        self._in_memory.add(thread_id)
+        LOG.warning("cannot save checkpoints of session %s to %s: %s; the session goes on in memory and cannot "
+                    "resume from later steps after a restart; free disk space or make LIVEMIND_HOME writable",
+                    thread_id, self.path, exc)
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
+        """Save to SQLite, or to memory once SQLite has failed for this session."""
+        thread_id = str(config["configurable"]["thread_id"])
+        if thread_id not in self._in_memory:
+            try:
+                return super().put(config, checkpoint, metadata, new_versions)
+            except sqlite3.Error as exc:
+                self._fall_back(thread_id, exc)
+        return self._memory.put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        """Save pending writes to SQLite, or to memory once SQLite has failed for this session."""
+        thread_id = str(config["configurable"]["thread_id"])
+        if thread_id not in self._in_memory:
+            try:
+                super().put_writes(config, writes, task_id, task_path)
+                return
+            except sqlite3.Error as exc:
+                self._fall_back(thread_id, exc)
+        self._memory.put_writes(config, writes, task_id, task_path)
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The newest checkpoint: from memory for a session whose saves failed, else from SQLite."""
+        if str(config["configurable"]["thread_id"]) in self._in_memory:
+            found = self._memory.get_tuple(config)
+            if found is not None:
+                return found
+        return super().get_tuple(config)
+
+    def release(self, thread_id: str) -> None:
+        """Forget a finished session's in-memory checkpoints."""
+        if thread_id in self._in_memory:
+            self._in_memory.discard(thread_id)
+            self._memory.delete_thread(thread_id)
+
+
+def open_checkpointer(path: Path) -> SessionCheckpointer:
     """A SQLite checkpointer that survives restarts (one file, WAL mode, shared across threads)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(str(path), check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    saver = SqliteSaver(connection)
-    saver.setup()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(str(path), check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        saver = SessionCheckpointer(connection, path)
+        saver.setup()
+    except (OSError, sqlite3.Error) as exc:
+        raise SessionError(f"cannot open the checkpoint database {path}: {exc}",
+                           hint="check that LIVEMIND_HOME is writable and the disk is not full") from exc
     return saver
 
 

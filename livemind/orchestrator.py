@@ -196,6 +196,7 @@ class LiveMind:
         finally:
             self.runtime.cancels.pop(session_id, None)
         values = self.graph.get_state(run_config(session_id)).values
+        self._checkpointer.release(session_id)  # in-memory checkpoints of a session whose disk refused them
         result = DebateResult.model_validate(values["result"])
         self._save_quietly(lambda: self.sessions.finish(result))
         yield DebateEvent(kind="result", result=result)

@@ -210,6 +210,13 @@ class ModelPool:
         """Evict idle models until the new one fits; wait for busy ones only for the warm cap."""
         if target.is_remote:
             return  # remote experts take no local memory and no warm slot
+        needed = estimate.total
+        local = sum(s.estimate.total for s in self._slots.values() if not s.target.is_remote)
+        best = self.guard.admit(needed, self._pool_bytes_locked() - local, freeable=local)
+        if not best.fits:  # it would not fit with every other model unloaded: keep them warm and refuse now
+            self._record_locked("refuse", target, needed, best.reason)
+            raise RamBudgetExceeded(model=target.model, needed=needed, available=best.available, limit=best.limit,
+                                    detail=best.reason)
         deadline = self._clock() + self._wait_timeout_s
         while self._warm_count_locked() >= self.max_warm:
             if not self._evict_lru_locked(f"warm set full ({self.max_warm}) loading {target.model}"):
@@ -217,7 +224,6 @@ class ModelPool:
                 if remaining <= 0:
                     raise BusyError(f"all {self.max_warm} warm models are busy; cannot load {target.model}", retry_after_s=5)
                 self._cond.wait(timeout=min(remaining, 1.0))
-        needed = estimate.total
         while True:
             admission = self.guard.admit(needed, self._pool_bytes_locked())
             if admission.fits:

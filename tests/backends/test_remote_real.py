@@ -25,33 +25,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], deadline_s: float = 120.0) -> None:
-    """Poll until the URL answers; fail with the server's output if it dies or the deadline passes."""
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, deadline_s: float = 180.0) -> None:
+    """Poll until the URL answers; fail with the server's log if it dies or the deadline passes."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if process.poll() is not None:
-            out = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            pytest.fail(f"server exited with {process.returncode}: {out[-2000:]}")
+            pytest.fail(f"server exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)  # bounded poll of a server we just started
-    pytest.fail(f"{url} not ready after {deadline_s} s")
+    pytest.fail(f"{url} not ready after {deadline_s} s: {log.read_text(errors='replace')[-2000:]}")
 
 
 @pytest.fixture(scope="module")
-def llama_server(models_home: Path) -> Iterator[str]:
-    """llama-cpp-python's own OpenAI server serving SmolLM2."""
+def llama_server(models_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's own OpenAI server serving SmolLM2 (its log goes to a file, never a full pipe)."""
     port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
     model = ModelCatalog(models_home).resolve("smollm2-135m").path
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
          "--n_ctx", "2048", "--model_alias", "smollm2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
-        wait_for(f"http://127.0.0.1:{port}/v1/models", process)
+        wait_for(f"http://127.0.0.1:{port}/v1/models", process, log)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()

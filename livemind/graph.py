@@ -145,8 +145,12 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
             if not fits:
                 mode = "turns"
                 models = sorted({t.model for t in targets})
-                reason = (f"{reason}; switched to turn-based: models {', '.join(models)} need "
-                          f"{needed / 2**20:.0f} MiB together but only {room / 2**20:.0f} MiB fit under the RAM limit")
+                pool = runtime.runner.pool
+                if len({t.key for t in targets if not t.is_remote}) > pool.max_warm:  # fits_together sized nothing
+                    why = f"are more than the {pool.max_warm} kept loaded at once (max_warm)"
+                else:
+                    why = f"need {needed / 2**20:.0f} MiB together but only {room / 2**20:.0f} MiB fit under the RAM limit"
+                reason = f"{reason}; switched to turn-based: models {', '.join(models)} {why}"
         _emit({"event": "route", "selected": list(decision.selected), "mode": mode, "reason": reason,
                "scores": [s.model_dump() for s in decision.scores]})
         return {"routing": decision.model_dump(mode="json"), "experts": list(decision.selected), "mode": mode,

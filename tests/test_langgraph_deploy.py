@@ -45,7 +45,7 @@ def langgraph_dev(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -
             match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
             if match and not url:
                 url.append(match.group(1))
-            if "Application startup complete" in line or "Server started" in line:
+            if "Application started up" in line or "Application startup complete" in line:
                 ready.set()
 
     threading.Thread(target=read, daemon=True).start()

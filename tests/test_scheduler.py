@@ -236,15 +236,17 @@ def test_cancelling_one_caller_stops_its_sequence_at_the_next_step_and_not_the_o
 
     results: dict[str, Completion] = {}
     callers = [
-        threading.Thread(target=lambda: results.setdefault("cancelled", scheduler.generate(
-            _target(), _request("stop", words=50, conversation="s:a"), on_token=on_token, cancel=cancel))),
         threading.Thread(target=lambda: results.setdefault("other", scheduler.generate(
             _target(), _request("keep", words=5, conversation="s:b")))),
+        threading.Thread(target=lambda: results.setdefault("cancelled", scheduler.generate(
+            _target(), _request("stop", words=50, conversation="s:a"), on_token=on_token, cancel=cancel))),
     ]
-    for caller in callers:
-        caller.start()
+    callers[0].start()
+    backend.wait_admitted(1)
+    callers[1].start()
+    gate.release()  # step 1: "keep" alone; "stop" joins after it
     backend.wait_admitted(2)
-    gate.release()  # one step: each sequence produces one word
+    gate.release()  # step 2: both produce a word; the caller of "stop" cancels on its first
     assert cancel.wait(WAIT_S), "the first token reached the caller"
     for _ in range(10):
         gate.release()

@@ -154,6 +154,8 @@ class LlamaBatchLoader(LlamaCppLoader):
 class LlamaBatchBackend:
     """One model, one context, several sequences. Driven by one thread at a time (the scheduler)."""
 
+    kv_unified = False
+
     def __init__(self, target: LoadTarget) -> None:
         assert target.path is not None
         self.target = target
@@ -196,8 +198,7 @@ class LlamaBatchBackend:
         params.n_seq_max = engine.n_seq_max
         params.n_threads = self._threads
         params.n_threads_batch = self._threads
-        # one shared buffer: sequences of any length fit anywhere, and batches split simply
-        params.kv_unified = True
+        params.kv_unified = self.kv_unified
         params.type_k = params.type_v = KV_TYPE_IDS[engine.kv_type]
         params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if engine.flash_attn
                                   else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
@@ -383,6 +384,7 @@ class LlamaBatchBackend:
             batch.logits[n] = wants_logits
             n += 1
 
+        self._active.sort(key=lambda q: q.slot.seq_id)  # per-sequence KV streams batch in seq-id order
         for seq in self._active:
             seq.batch_index = -1
             if seq.pending is not None:

@@ -27,7 +27,7 @@ import uvicorn
 
 from livemind.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, TokenCallback
 from livemind.config import LiveMindConfig, parse_config
-from livemind.interfaces.http import Service, ServeOptions, _Server, create_app
+from livemind.interfaces.http import ServeOptions, Service, _Server, create_app
 from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import Completion, GenerationRequest

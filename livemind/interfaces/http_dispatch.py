@@ -149,7 +149,7 @@ class Dispatcher:
             job.emit(Finished(answer))
         except LiveMindError as exc:
             tracker.finish(outcome_of(exc, job))
-            job.emit(Failed(exc))
+            job.emit(Failed(_explained(exc, job)))
         finally:
             ticket.release()  # after the metrics: whoever runs next sees this request counted
 
@@ -183,10 +183,18 @@ class Dispatcher:
                 job.emit(event)
         except LiveMindError as exc:
             tracker.finish(outcome_of(exc, job))
-            job.emit(Failed(exc))
+            job.emit(Failed(_explained(exc, job)))
         finally:
             is_streaming = False
             ticket.release()
+
+
+def _explained(error: LiveMindError, job: Job) -> LiveMindError:
+    """A cancellation that says why (the server is shutting down, the client left), not just that it happened."""
+    if isinstance(error, GenerationCancelled) and job.is_cancelled and job.cancel_reason \
+            and job.cancel_reason not in error.message:
+        return GenerationCancelled(f"{error.message}: {job.cancel_reason}", hint=error.hint)
+    return error
 
 
 def _router_reason(graph_reason: str, routing: RouteDecision) -> str:

@@ -1,7 +1,12 @@
 """The multi-sequence llama.cpp backend: experts sharing one model decode as one batch.
 
-One llama.cpp context holds `n_seq_max` sequences in a unified KV cache of n_ctx × n_seq_max
-cells, so every sequence can always grow to a full context window.
+One llama.cpp context holds `n_seq_max` sequences, each in its own KV stream of n_ctx cells
+(`kv_unified` off). A sequence's cache never interleaves with another's, so its logits do not
+depend on what else shares the batch: a conversation continued inside a batch gives the same
+text as the same conversation re-read alone (with one shared stream, cells of different
+sequences interleave and flash attention sums them in a different order, which flipped a
+sampled token now and then). llama.cpp batches across streams only for consecutive sequence
+ids, so each step lists its sequences in id order and new ones take the lowest free id.
 
     admit(job) ── chat template → prompt tokens ── pick a sequence:
                   the one already holding this conversation (only the new suffix is read),
@@ -27,8 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import llama_cpp
-
 from livemind.backends.base import (
     CancelSignal,
     IndexedTokenCallback,
@@ -39,7 +42,8 @@ from livemind.backends.base import (
     TokenCallback,
     available_cores,
 )
-from livemind.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader
+# the engine module sets the OpenMP wait policy before the library loads, so take llama_cpp from it
+from livemind.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader, llama_cpp
 from livemind.errors import EngineError, ModelCorruptError, PromptTooLongError
 from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason, GenerationRequest
 
@@ -154,7 +158,7 @@ class LlamaBatchLoader(LlamaCppLoader):
 class LlamaBatchBackend:
     """One model, one context, several sequences. Driven by one thread at a time (the scheduler)."""
 
-    kv_unified = False
+    kv_unified = False  # one KV stream per sequence; see the module docstring
 
     def __init__(self, target: LoadTarget) -> None:
         assert target.path is not None

@@ -13,7 +13,7 @@ from typing import Any
 # It must be set before libgomp loads, i.e. before llama_cpp is imported. A user's value wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import llama_cpp  # noqa: E402
+import llama_cpp
 
 from livemind.backends.base import (
     CancelSignal,

@@ -1,8 +1,8 @@
 """The peers LiveMind is measured against.
 
 - Raw llama-cpp-python in this process: `Llama.create_chat_completion(stream=True)` with the
-  same model file, engine settings, messages and seeds. This module is the one place outside
-  livemind/backends that imports llama_cpp, because the peer *is* the bare library.
+  same model file, engine settings, messages and seeds. It takes the library from the engine
+  module (which sets its OpenMP wait policy first), so both sides run the same engine build.
 - A server process (LiveMind's `livemind serve` or `python -m llama_cpp.server`), started,
   health-checked and stopped around a measurement.
 """
@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import llama_cpp
 
 from livemind.backends.base import available_cores
-from livemind.backends.llama_cpp import KV_TYPE_IDS
+from livemind.backends.llama_cpp import KV_TYPE_IDS, llama_cpp
 from livemind.errors import LiveMindError
 from livemind.types import ChatMessage, EngineSettings, SamplingSettings
 

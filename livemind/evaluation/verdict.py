@@ -119,7 +119,8 @@ def judge(run: EvalRun, scores: Sequence[MethodScore], outcomes: Mapping[MethodK
     is_too_weak = best <= TOO_WEAK_ACCURACY
     sentences: list[str] = []
     if is_too_weak:
-        sentences.append(f"Every method scored at most {100 * best:.0f}%: these models are too small for this task, "
+        level = "0%" if best == 0 else f"at most {100 * best:.0f}%"
+        sentences.append(f"Every method scored {level}: these models are too small for this task, "
                          "so this run cannot show whether a council helps capable models. "
                          "Run it on a real model (see docs/eval.md).")
     for c in same_budget:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markdown import Markdown
 
 from livemind.config import load_config
 from livemind.errors import InvalidRequestError
@@ -19,7 +19,6 @@ from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
 
 err = Console(stderr=True)
-out = Console()
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:
@@ -60,10 +59,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         mind.close()
     report = build_report(run)
     files = write_report(report, Path(args.out))
-    out.print(Markdown(f"**Verdict: {report.verdict.headline}**"))
-    for sentence in report.verdict.sentences:
-        out.print(f"- {sentence}")
-    out.print(Markdown(score_table(report.scores)))
+    # plain Markdown on stdout: it reads well in a terminal and pastes into an issue unchanged
+    sys.stdout.write(f"Verdict: {report.verdict.headline}\n\n")
+    sys.stdout.writelines(f"- {sentence}\n" for sentence in report.verdict.sentences)
+    sys.stdout.write(f"\n{score_table(report.scores)}\n")
     err.print(f"[dim]report: {files.markdown} · {files.json} · {files.plot}[/]")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -139,3 +140,40 @@ def test_remote_api_key_is_not_written_to_transcripts_or_logs(home: Path, llama_
     for path in (home / "transcripts").iterdir():
         assert "sekret-key-123" not in path.read_text()
     assert "sekret-key-123" not in caplog.text
+
+
+@pytest.fixture(scope="module")
+def livemind_server(models_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second LiveMind process (`livemind serve`) with its own home."""
+    home = tmp_path_factory.mktemp("second-livemind")
+    (home / "models").symlink_to(models_home / "models", target_is_directory=True)
+    log = home / "serve.log"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "LIVEMIND_API_KEY"}
+    process = subprocess.Popen([sys.executable, "-m", "livemind.interfaces.cli", "serve", "--port", str(port)],
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**env, "LIVEMIND_HOME": str(home)})
+    try:
+        wait_for(f"http://127.0.0.1:{port}/v1/models", process, log, deadline_s=300)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_a_second_livemind_server_serves_as_a_remote_expert(home: Path, livemind_server: str) -> None:
+    experts = [
+        {"name": "generalist", "model": "smollm2-135m", "persona": "You are a careful generalist.",
+         "description": "general knowledge", "sampling": {"temperature": 0.0, "max_tokens": 24}},
+        {"name": "peer", "model": "peer-generalist", "persona": "You are a concise expert on another host.",
+         "description": "a remote LiveMind", "sampling": {"temperature": 0.0, "max_tokens": 24},
+         "remote": {"base_url": livemind_server, "model": "generalist", "timeout_s": 120, "max_retries": 1}},
+    ]
+    doc = {"experts": experts, "router": {"fallback": "generalist"}, "debate": {"synthesizer": "generalist", "quorum": 1}}
+    mind = LiveMind(parse_config(doc, ModelCatalog(home)), home=home)
+    try:
+        result = mind.consensus("What is the capital of France?", experts=["generalist", "peer"])
+    finally:
+        mind.close()
+    assert not result.dropped, result.dropped
+    peer = next(p for p in result.positions if p.expert == "peer")
+    assert peer.text.strip() and peer.tokens > 0

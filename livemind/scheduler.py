@@ -298,8 +298,7 @@ class Scheduler:
             ticket = lane.waiting.popleft()
         job = ticket.job()
         try:
-            with self.cores.turn(self.mode):
-                completion = backend.generate(ticket.request, on_token=job.on_token, cancel=job.cancel)
+            completion = backend.generate(ticket.request, on_token=job.on_token, cancel=job.cancel)
         except BaseException as exc:  # the engine's error is this caller's, raised in its thread
             ticket.events.put(("error", exc))
             return
@@ -322,13 +321,15 @@ class Scheduler:
                 steps += 1
                 widest = max(widest, backend.active_sequences + len(results))
                 for result in results:
-                    ticket = running.pop(id(result.job))
-                    ticket.resolve(result)
-                    sequences += 1
+                    ticket = running.pop(id(result.job), None)
+                    if ticket is not None:  # None: a sequence orphaned by an earlier engine failure
+                        ticket.resolve(result)
+                        sequences += 1
                 if not running:
                     group = None
         except BaseException as exc:
             for ticket in running.values():
+                ticket.withdrawn.set()  # its sequence ends as cancelled at the backend's next step
                 ticket.events.put(("error", exc))
             raise
         finally:

@@ -411,6 +411,11 @@ class SessionCheckpointer(SqliteSaver):
                 return found
         return super().get_tuple(config)
 
+    @property
+    def in_memory_sessions(self) -> frozenset[str]:
+        """Sessions whose checkpoints are held in memory because the disk refused them."""
+        return frozenset(self._in_memory)
+
     def release(self, thread_id: str) -> None:
         """Forget a finished session's in-memory checkpoints."""
         if thread_id in self._in_memory:

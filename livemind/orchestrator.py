@@ -32,6 +32,7 @@ DEFAULT_HOME = Path.home() / ".cache" / "livemind"
 MAX_QUESTION_CHARS = 16_000
 MAX_ROUNDS_CAP = 10
 MAX_EXPERTS_CAP = 8
+SEED_RANGE = (-(2**63), 2**63 - 1)  # sessions and checkpoints store the seed as a signed 64-bit integer
 
 EventKind = Literal["route", "expert_started", "token", "expert_finished", "expert_dropped", "round_done",
                     "synthesis_started", "synthesis", "result"]
@@ -100,6 +101,11 @@ class LiveMind:
                                       hint="shorten it")
         return question.strip()
 
+    def _check_seed(self, seed: int | None) -> None:
+        low, high = SEED_RANGE
+        if seed is not None and not low <= seed <= high:
+            raise InvalidRequestError(f"seed {seed} is out of range", hint=f"use an integer from 0 to {high}")
+
     def _check_experts(self, experts: Sequence[str] | None) -> list[str] | None:
         if not experts:
             return None
@@ -122,6 +128,7 @@ class LiveMind:
             cancel: CancelSignal | None = None) -> Answer:
         """One expert answers (routed unless named), streaming tokens to on_token."""
         question = self._check_question(question)
+        self._check_seed(seed)
         if max_tokens is not None and not 1 <= max_tokens <= 4096:
             raise InvalidRequestError(f"max_tokens {max_tokens} is out of range", hint="use 1-4096")
         if temperature is not None and not 0.0 <= temperature <= 2.0:
@@ -149,6 +156,7 @@ class LiveMind:
         """Run a debate, yielding events (tokens included) as they happen; the last one holds the result."""
         question = self._check_question(question)
         chosen = self._check_experts(experts)
+        self._check_seed(seed)
         max_rounds = self.config.debate.max_rounds if rounds is None else rounds
         if not 0 <= max_rounds <= MAX_ROUNDS_CAP:
             raise InvalidRequestError(f"rounds must be between 0 and {MAX_ROUNDS_CAP}, got {max_rounds}",

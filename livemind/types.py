@@ -37,7 +37,15 @@ class SamplingSettings(Value):
 
 
 class EngineSettings(Value):
-    """How the engine loads a model: context, KV cache, attention, threads, batches."""
+    """How the engine loads a model: context, KV cache, attention, threads, batches.
+
+    Each default is backed by a figure from `livemind bench` (docs/performance.md):
+    q8_0 KV holds a conversation in 0.53x the bytes of f16, and needs flash attention for
+    its V cache; `n_threads=None` follows the cores other processes leave idle (a fixed number
+    is kept as given); batch = ubatch = 256 had the best prefill of 64/128/256/512; four
+    sequences per model hold a three-persona round plus the synthesis, or four clients.
+    `n_ctx` is one conversation's window: the context holds n_ctx cells for each sequence.
+    """
 
     n_ctx: int = Field(2048, ge=128, le=131072)
     kv_type: KvType = "q8_0"

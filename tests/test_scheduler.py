@@ -153,9 +153,13 @@ def _request(text: str, words: int = 3, conversation: str | None = None) -> Gene
                              sampling=SamplingSettings(max_tokens=words), conversation=conversation)
 
 
-def _in_threads(scheduler: Scheduler, calls: list[tuple[LoadTarget, GenerationRequest]]) -> tuple[list[threading.Thread], dict[int, Completion], dict[int, list[tuple[str, str]]]]:
+Streams = dict[int, list[tuple[str, str]]]
+
+
+def _in_threads(scheduler: Scheduler, calls: list[tuple[LoadTarget, GenerationRequest]]
+                ) -> tuple[list[threading.Thread], dict[int, Completion], Streams]:
     results: dict[int, Completion] = {}
-    streams: dict[int, list[tuple[str, str]]] = {i: [] for i in range(len(calls))}
+    streams: Streams = {i: [] for i in range(len(calls))}
 
     def call(i: int, target: LoadTarget, request: GenerationRequest) -> None:
         results[i] = scheduler.generate(target, request,

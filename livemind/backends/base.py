@@ -77,7 +77,8 @@ class LoadTarget:
         """Models with the same file and engine settings share one loaded copy."""
         e = self.engine
         where = f"{self.remote.base_url}#{self.remote.model}" if self.remote else str(self.path)
-        return f"{self.model}|{where}|ctx{e.n_ctx}|{e.kv_type}|fa{int(e.flash_attn)}|t{e.n_threads}|b{e.n_batch}/{e.n_ubatch}|s{e.n_seq_max}"
+        return (f"{self.model}|{where}|ctx{e.n_ctx}|{e.kv_type}|fa{int(e.flash_attn)}|t{e.n_threads}"
+                f"|b{e.n_batch}/{e.n_ubatch}|s{e.n_seq_max}")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from livemind.backends.base import (
     TokenCallback,
     available_cores,
 )
+
 # the engine module sets the OpenMP wait policy before the library loads, so take llama_cpp from it
 from livemind.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader, llama_cpp
 from livemind.errors import EngineError, ModelCorruptError, PromptTooLongError
@@ -69,7 +70,7 @@ class _TemplateRecorder(llama_cpp.Llama):
     prompts token-for-token identical to `create_chat_completion`.
     """
 
-    def create_completion(self, prompt: Any, *args: Any, stop: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+    def create_completion(self, prompt: Any, *args: Any, stop: Any = None, **kwargs: Any) -> Any:
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         raise _PromptCaptured(list(prompt), [s for s in stops if s])
 

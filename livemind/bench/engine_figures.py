@@ -32,6 +32,10 @@ def forget_kv(runner: ExpertRunner, targets: Sequence[LoadTarget]) -> None:
                 backend.forget()
 
 
+def _greedy(max_tokens: int) -> SamplingSettings:
+    return SamplingSettings.model_validate({"temperature": 0.0, "max_tokens": max_tokens})
+
+
 def _warm(runner: ExpertRunner, spec: ExpertSpec) -> None:
     runner.generate(spec, [ChatMessage(role="user", content="Hi")], max_tokens=2, seed=1)
 
@@ -141,7 +145,7 @@ def kv_memory(bench: Workbench) -> dict[str, Any]:
     """KV bytes for the same conversation with an f16 and a q8_0 cache (flash attention on for both)."""
     figures: dict[str, dict[str, float]] = {}
     request = GenerationRequest(messages=tuple(bench.messages(bench.spec(SINGLE_EXPERT), 0)),
-                                sampling=SamplingSettings(temperature=0.0, max_tokens=8))
+                                sampling=_greedy(8))
     loader = LlamaBatchLoader()
     for kv in ("f16", "q8_0"):
         target = bench.target(bench.spec(SINGLE_EXPERT, kv_type=kv, flash_attn=True, n_seq_max=1))
@@ -172,7 +176,7 @@ def _backend(bench: Workbench, **engine: object) -> Iterator[LlamaBatchBackend]:
 def _speeds(backend: LlamaBatchBackend, bench: Workbench, repeats: int) -> dict[str, float]:
     """Median prefill tok/s (a long prompt) and decode tok/s (one sequence, greedy)."""
     request = GenerationRequest(messages=(ChatMessage(role="user", content=LONG_PROMPT),),
-                                sampling=SamplingSettings(temperature=0.0, max_tokens=bench.options.max_tokens))
+                                sampling=_greedy(bench.options.max_tokens))
     prefill, decode = [], []
     for _ in range(repeats):
         backend.forget()
@@ -185,7 +189,7 @@ def _speeds(backend: LlamaBatchBackend, bench: Workbench, repeats: int) -> dict[
 def _width(backend: LlamaBatchBackend, bench: Workbench, width: int) -> float:
     """Aggregate generated tok/s with `width` sequences in one batch."""
     requests = [GenerationRequest(messages=(ChatMessage(role="user", content=ROUTING_QUESTIONS[i]),),
-                                  sampling=SamplingSettings(temperature=0.0, max_tokens=bench.options.max_tokens))
+                                  sampling=_greedy(bench.options.max_tokens))
                 for i in range(width)]
     backend.forget()
     start = time.perf_counter()

@@ -67,7 +67,7 @@ class RawLlama:
             temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
             repeat_penalty=sampling.repeat_penalty, max_tokens=sampling.max_tokens, seed=sampling.seed, stream=True)
         for chunk in stream:
-            piece = chunk["choices"][0].get("delta", {}).get("content") or ""  # type: ignore[index, union-attr]
+            piece = str(chunk["choices"][0].get("delta", {}).get("content") or "")  # type: ignore[index, union-attr]
             if piece:
                 last = time.perf_counter() - start
                 first = first if first is not None else last

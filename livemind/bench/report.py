@@ -83,15 +83,17 @@ def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
     if "consensus" in s:
         c = s["consensus"]
         lines += ["", "## Consensus: batched against sequential", "",
-                  f"- wall time for 3 personas: batched {_fmt(c['batched_s']['mean'])} s, sequential {_fmt(c['sequential_s']['mean'])} s",
+                  f"- wall time for 3 personas: batched {_fmt(c['batched_s']['mean'])} s, "
+                  f"sequential {_fmt(c['sequential_s']['mean'])} s",
                   f"- generated tok/s: batched {_fmt(c['batched_tok_s'], 1)}, sequential {_fmt(c['sequential_tok_s'], 1)}",
                   f"- widest batch seen: {c['widest_batch']} sequences; identical answers batched vs sequential: "
                   f"{c['identical_texts']} of {c['answers']}"]
     if "debate_tokens" in s:
         d = s["debate_tokens"]
+        n_rounds = len(d["without_reuse"]["prompt_tokens_per_round"])
         lines += ["", "## Debate: prompt tokens per round", "",
-                  "| | " + " | ".join(f"round {i + 1}" for i in range(len(d["without_reuse"]["prompt_tokens_per_round"]))) + " | wall |",
-                  "|---|" + "---|" * (len(d["without_reuse"]["prompt_tokens_per_round"]) + 1)]
+                  "| | " + " | ".join(f"round {i + 1}" for i in range(n_rounds)) + " | wall |",
+                  "|---|" + "---|" * (n_rounds + 1)]
         for label, key in (("conversation kept in KV", "with_reuse"), ("re-read every round", "without_reuse")):
             lines.append(f"| {label} | " + " | ".join(str(x) for x in d[key]["prompt_tokens_per_round"]) +
                          f" | {d[key]['wall_s']} s |")
@@ -100,7 +102,8 @@ def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
     if "kv_memory" in s:
         k = s["kv_memory"]
         lines += ["", "## KV cache memory", "",
-                  f"- same conversation: f16 {k['f16']['state_bytes'] / 2**20:.2f} MiB, q8_0 {k['q8_0']['state_bytes'] / 2**20:.2f} MiB "
+                  f"- same conversation: f16 {k['f16']['state_bytes'] / 2**20:.2f} MiB, "
+                  f"q8_0 {k['q8_0']['state_bytes'] / 2**20:.2f} MiB "
                   f"(ratio {_fmt(k['ratio'])}); allocated for a full window: ratio {_fmt(k['allocated_ratio'])}"]
     if "routing" in s:
         r = s["routing"]

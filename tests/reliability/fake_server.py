@@ -4,8 +4,9 @@
                                             [--max-queue 8] [--drain-s 10] [--api-key KEY]
 
 Everything above the Backend and Embedder seams is the product: `Service`, `create_app`, the
-admission lanes, the job registry, the SIGTERM drain (`_Server`), the MCP server at /mcp, the
-session store and checkpoints under --home. Below the seams, `PacedLoader` hands out scripted
+admission lanes, the job registry, the SIGTERM drain (`_Server`, private to
+livemind.interfaces.http and reused so that the signal handling under test is the product's),
+the MCP server at /mcp, the session store and checkpoints under --home. Below the seams, `PacedLoader` hands out scripted
 backends that take `--pace-ms` per word (the stand-in for decode time, so requests overlap and
 queue the way real ones do) and weigh 100 MiB each in the RAM guard's eyes. Claims about the
 server (admission, drain, bad input, logging) are tested against this process; claims about

@@ -355,7 +355,7 @@ def test_a_disk_that_fills_up_mid_session_keeps_every_answer_and_says_why(
         _fill(tiny_disk)
         with caplog.at_level(logging.WARNING, logger="livemind"):
             debate, answer, consensus = _every_way_in(mind)
-        in_memory = set(mind._checkpointer._in_memory)
+        in_memory = mind.graph.checkpointer.in_memory_sessions  # type: ignore[union-attr]
     finally:
         mind.close()
     assert debate.answer == "synthesised answer combining everyone" and debate.rounds == 1

@@ -1,0 +1,301 @@
+"""Security at the edge: loopback by default, constant-time tokens, Host/Origin checks, no path
+traversal, per-request caps, and no prompts in the logs.
+
+Behaviour is checked against running servers: `livemind serve` on the real models (the
+`fault_server`) where files and logs matter, the product's server over scripted backends where
+only the HTTP layer does. Two properties are also checked by reading the code, because no
+black-box test can prove them: the token comparison is hmac.compare_digest, and the default
+bind addresses are loopback.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import psutil
+import pytest
+from mcp import Client
+
+from livemind.errors import InvalidRequestError
+from livemind.interfaces import cli, security
+from livemind.interfaces.http import DEFAULT_HOST
+from tests.fakes import ScriptedLoader
+from tests.reliability.conftest import Record
+from tests.reliability.fault_kit import fault_config, open_mind, stubborn
+from tests.reliability.servers import REPO, ServerProcess, clean_env, start_fake_server
+
+API_KEY = "s3cret-key-1234"
+MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "sec", "version": "1"}}}
+TRAVERSALS = ["../../etc/passwd", "/etc/passwd", "hf:../../x", "hf:owner/repo/../../../etc/passwd",
+              "generalist/../../etc/passwd", "..%2f..%2fetc%2fpasswd", "~/.ssh/id_rsa", "file:///etc/passwd",
+              "C:\\Windows\\win.ini", "smollm2-135m/../../../etc/passwd"]
+REFUSALS = ("unknown expert", "should match pattern", "at most 64 characters", "no session")
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The product's server over scripted backends, with an API key."""
+    server = start_fake_server(tmp_path_factory.mktemp("keyed"), api_key=API_KEY)
+    yield server
+    assert server.stop() == 0, server.log[-3000:]
+
+
+# -- binding --------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_servers_bind_loopback_by_default(fault_server: ServerProcess) -> None:
+    assert DEFAULT_HOST == "127.0.0.1"
+    parser = cli.build_parser()
+    assert parser.parse_args(["serve"]).host == "127.0.0.1"
+    assert parser.parse_args(["mcp", "--http"]).host == "127.0.0.1"
+    # the real server, started without --host, listens on loopback only
+    listening = [c.laddr for c in psutil.Process(fault_server.pid).net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert listening and all(address.ip == "127.0.0.1" for address in listening), listening
+
+
+@pytest.mark.slow
+def test_serve_refuses_a_public_bind_without_a_bearer_token(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "livemind.interfaces.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+                          cwd=REPO, env=clean_env(LIVEMIND_HOME=str(tmp_path)), capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 2
+    assert "refusing to serve on 0.0.0.0 without LIVEMIND_API_KEY" in done.stderr, done.stderr[-2000:]
+
+
+# -- the bearer token -----------------------------------------------------------------------
+
+def test_the_bearer_token_is_compared_in_constant_time_by_reading_the_code() -> None:
+    source = textwrap.dedent(inspect.getsource(security.BearerAuth.__call__))
+    tree = ast.parse(source)
+    calls = [ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    assert "hmac.compare_digest" in calls
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(isinstance(op, ast.Eq | ast.NotEq | ast.In | ast.NotIn)
+                                                 for op in node.ops):  # no ==, != or in on the secret
+            text = ast.unparse(node)
+            assert "token" not in text and "_key" not in text, text
+    assert "startswith" not in source and "find(" not in source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("authorization", "is_accepted"), [
+    (f"Bearer {API_KEY}", True),
+    (f"bearer {API_KEY}", True),                          # the scheme is case-insensitive (RFC 7235)
+    (f"Bearer  {API_KEY}", True),
+    ("", False),
+    ("Bearer", False),
+    (API_KEY, False),
+    (f"Basic {API_KEY}", False),
+    (f"Bearer {API_KEY[:-1]}", False),                    # a prefix
+    (f"Bearer {API_KEY}5", False),                        # longer
+    (f"Bearer {API_KEY[:-1]}5", False),                   # same length, last byte differs
+    (f"Bearer {API_KEY.upper()}", False),
+    (f"Bearer {API_KEY}\u00e9".encode(), False),                  # bytes beyond ASCII
+])
+def test_only_the_exact_token_opens_the_api_and_mcp(keyed_server: ServerProcess, authorization: str | bytes,
+                                                    is_accepted: bool) -> None:
+    headers = {"authorization": authorization} if authorization else {}
+    models = httpx.get(f"{keyed_server.base_url}/v1/models", headers=headers, timeout=30)
+    mcp = httpx.post(f"{keyed_server.base_url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **headers}, timeout=30)
+    assert httpx.get(f"{keyed_server.base_url}/health", timeout=30).status_code == 200, "health needs no token"
+    if is_accepted:
+        assert models.status_code == 200 and mcp.status_code == 200, (models.text, mcp.text)
+    else:
+        assert models.status_code == 401 and mcp.status_code == 401, (models.text, mcp.text)
+        assert models.headers["www-authenticate"].startswith("Bearer")
+        assert API_KEY not in models.text, "the refusal never echoes the key"
+
+
+# -- Host and Origin on /mcp ----------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["fake_server", "fault_server"])
+def test_mcp_over_http_keeps_the_host_and_origin_checks(request: pytest.FixtureRequest, which: str,
+                                                        record: Record) -> None:
+    server: ServerProcess = request.getfixturevalue(which)
+    url = f"{server.base_url}/mcp"
+    local = f"http://127.0.0.1:{server.port}"
+    cases = {
+        "foreign origin": ({"origin": "http://evil.example"}, 403),
+        "rebinding origin": ({"origin": "http://127.0.0.1.evil.example"}, 403),
+        "null origin": ({"origin": "null"}, 403),
+        "foreign host": ({"host": "evil.example"}, 421),
+        "rebinding host": ({"host": f"localhost.evil.example:{server.port}"}, 421),
+        "own origin": ({"origin": local}, 200),
+        "no origin": ({}, 200),
+    }
+    for name, (extra, expected) in cases.items():
+        response = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, **extra}, timeout=30)
+        assert response.status_code == expected, (name, response.status_code, response.text[:300])
+    record(kind="security", check=f"Host/Origin on /mcp ({which})", cases=len(cases))
+
+
+# -- path traversal -------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_nothing_from_a_request_can_name_a_file_outside_the_model_folders(
+        fault_server: ServerProcess, tmp_path: Path, models_home: Path, record: Record) -> None:
+    canary = tmp_path / "canary.gguf"  # a loadable model outside every configured folder
+    canary.symlink_to(models_home / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    names = [*TRAVERSALS, str(canary), f"hf:{canary}"]
+    before = httpx.get(f"{fault_server.base_url}/v1/livemind/status", timeout=30).json()["pool"]
+    tried = 0
+    for name in names:
+        chat = {"model": name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+        response = httpx.post(f"{fault_server.base_url}/v1/chat/completions", json=chat, timeout=60)
+        assert response.status_code == 404 and f"unknown model '{name}'" in response.json()["error"]["message"]
+        council = {"question": "hi", "experts": ["generalist", name], "stream": False, "max_tokens": 2}
+        response = httpx.post(f"{fault_server.base_url}/v1/livemind/consensus", json=council, timeout=60)
+        assert response.status_code == 404 and f"unknown expert '{name}'" in response.json()["error"]["message"]
+        tried += 2
+
+    async def over_mcp() -> int:
+        calls = 0
+        with anyio.fail_after(120):
+            async with Client(f"{fault_server.base_url}/mcp") as client:
+                for name in names:
+                    for tool, arguments in (("ask", {"question": "hi", "expert": name, "max_tokens": 2}),
+                                            ("consensus", {"question": "hi", "experts": [name], "max_tokens": 2}),
+                                            ("get_session", {"session_id": name})):
+                        result = await client.call_tool(tool, arguments)
+                        text = " ".join(getattr(b, "text", "") for b in result.content)
+                        assert result.is_error and any(refusal in text for refusal in REFUSALS), (tool, name, text)
+                        assert "root:" not in text
+                        calls += 1
+                    try:
+                        resource = await client.read_resource(f"livemind://sessions/{name}")
+                        contents = " ".join(getattr(c, "text", "") for c in resource.contents)
+                    except Exception as exc:  # the SDK raises the server's refusal: its text must not leak the file
+                        contents = str(exc)
+                    assert "root:" not in contents and "GGUF" not in contents
+                    calls += 1
+        return calls
+
+    tried += anyio.run(over_mcp)
+    after = httpx.get(f"{fault_server.base_url}/v1/livemind/status", timeout=30).json()["pool"]
+    assert after["loads"] == before["loads"], "no request made the pool load anything"
+    assert not any(str(canary) in m["key"] for m in after["loaded"])
+    record(kind="security", check="path traversal via HTTP model/experts and MCP expert/experts/session/resource",
+           cases=tried)
+
+
+# -- per-request caps -----------------------------------------------------------------------
+
+def _chat(**fields: Any) -> dict[str, Any]:
+    return {"model": "livemind-debate", "messages": [{"role": "user", "content": "q"}], **fields}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("path", "body", "status", "says"), [
+    ("/v1/chat/completions", _chat(livemind={"rounds": 11}), 400, "livemind.rounds"),
+    ("/v1/chat/completions", _chat(livemind={"experts": ["alpha"] * 9}), 400, "livemind.experts"),
+    ("/v1/chat/completions", _chat(max_tokens=4097), 400, "max_tokens"),
+    ("/v1/chat/completions", _chat(max_completion_tokens=4097), 400, "max_completion_tokens"),
+    ("/v1/chat/completions", _chat(n=2), 400, "field 'n'"),
+    ("/v1/chat/completions", _chat(temperature=2.5), 400, "temperature"),
+    ("/v1/chat/completions", {"model": "alpha", "messages": [{"role": "user", "content": "x" * 16_001}]}, 413,
+     "over the limit of 16000 characters"),
+    ("/v1/livemind/debate", {"question": "q", "rounds": 11}, 400, "rounds"),
+    ("/v1/livemind/debate", {"question": "q", "experts": ["alpha"] * 9}, 400, "experts"),
+    ("/v1/livemind/consensus", {"question": "q", "max_tokens": 4097}, 400, "max_tokens"),
+    ("/v1/livemind/consensus", {"question": "q", "seed": 2**64}, 400, "seed"),
+], ids=["rounds", "experts", "max_tokens", "max_completion_tokens", "n", "temperature", "question", "council-rounds",
+        "council-experts", "council-max_tokens", "council-seed"])
+def test_http_caps_rounds_experts_tokens_and_prompt_size(fake_server: ServerProcess, path: str, body: dict[str, Any],
+                                                         status: int, says: str) -> None:
+    response = httpx.post(f"{fake_server.base_url}{path}", json=body, timeout=60)
+    assert response.status_code == status, response.text
+    assert says in response.json()["error"]["message"], response.json()
+
+
+@pytest.mark.slow
+def test_http_refuses_a_body_over_one_mib_before_reading_it(fake_server: ServerProcess) -> None:
+    response = httpx.post(f"{fake_server.base_url}/v1/chat/completions", content=b"{" + b" " * (2**20 + 1) + b"}",
+                          headers={"content-type": "application/json"}, timeout=60)
+    assert response.status_code == 413 and "over the limit of 1048576 bytes" in response.json()["error"]["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("tool", "arguments", "says"), [
+    ("debate", {"question": "q", "rounds": 6}, "less than or equal to 5"),
+    ("debate", {"question": "q", "experts": ["alpha"] * 6}, "at most 5"),
+    ("ask", {"question": "q", "max_tokens": 1025}, "less than or equal to 1024"),
+    ("ask", {"question": "x" * 16_001}, "at most 16000"),
+    ("consensus", {"question": "q", "seed": 2**31}, "less than or equal to 2147483647"),
+])
+def test_mcp_caps_rounds_experts_tokens_and_question_size(fake_server: ServerProcess, tool: str,
+                                                          arguments: dict[str, Any], says: str) -> None:
+    async def call() -> tuple[bool, str]:
+        with anyio.fail_after(60):
+            async with Client(f"{fake_server.base_url}/mcp") as client:
+                result = await client.call_tool(tool, arguments)
+        return bool(result.is_error), " ".join(getattr(b, "text", "") for b in result.content)
+
+    is_error, text = anyio.run(call)
+    assert is_error and says in text, text
+
+
+@pytest.mark.parametrize(("call", "says"), [
+    (lambda mind: mind.debate("q", rounds=11), "rounds must be between 0 and 10"),
+    (lambda mind: mind.debate("q", experts=["alpha"] * 9), "9 experts requested, the limit is 8"),
+    (lambda mind: mind.debate("q", max_tokens=4097), "max_tokens 4097 is out of range"),
+    (lambda mind: mind.ask("q", max_tokens=0), "max_tokens 0 is out of range"),
+    (lambda mind: mind.ask("x" * 16_001), "over the limit of 16000"),
+    (lambda mind: mind.debate("q", seed=2**64), "seed 18446744073709551616 is out of range"),
+], ids=["rounds", "experts", "debate-max_tokens", "ask-max_tokens", "question", "seed"])
+def test_the_core_caps_every_request_whatever_the_interface(tmp_path: Path, call: Any, says: str) -> None:
+    mind = open_mind(tmp_path, fault_config(tmp_path), ScriptedLoader(stubborn))
+    try:
+        with pytest.raises(InvalidRequestError) as refused:
+            call(mind)
+    finally:
+        mind.close()
+    assert says in str(refused.value)
+
+
+# -- logs -----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_prompts_are_not_written_to_the_log_at_the_default_level(fault_server: ServerProcess, record: Record) -> None:
+    marker = f"PROMPT-MARKER-{uuid.uuid4().hex}"
+    mark = fault_server.mark()
+    base = fault_server.base_url
+    chat = {"messages": [{"role": "user", "content": f"Repeat {marker}"}], "max_tokens": 4}
+    sent = [
+        httpx.post(f"{base}/v1/chat/completions", json={**chat, "model": "generalist"}, timeout=300),
+        httpx.post(f"{base}/v1/chat/completions", json={**chat, "model": "truncated"}, timeout=300),
+        httpx.post(f"{base}/v1/chat/completions", json={**chat, "model": marker}, timeout=300),
+        httpx.post(f"{base}/v1/chat/completions", json={**chat, "model": "generalist", "max_tokens": marker}, timeout=300),
+        httpx.post(f"{base}/v1/livemind/consensus", timeout=300, json={
+            "question": f"Repeat {marker}", "experts": ["generalist", "coder", "futurist"], "max_tokens": 4,
+            "stream": False}),
+        httpx.post(f"{base}/v1/chat/completions", timeout=300,
+                   json={"model": "generalist", "messages": [{"role": "user", "content": f"{marker} " * 3000}]}),
+    ]
+    assert [r.status_code for r in sent] == [200, 503, 404, 400, 200, 413], [r.text[:200] for r in sent]
+
+    async def over_mcp() -> None:
+        with anyio.fail_after(300):
+            async with Client(f"{base}/mcp") as client:
+                await client.call_tool("ask", {"question": f"Repeat {marker}", "expert": "coder", "max_tokens": 4})
+                await client.call_tool("ask", {"question": f"Repeat {marker}", "max_tokens": 5000})
+                await client.call_tool("ask", {"question": f"Repeat {marker}", "expert": "vanishing"})
+
+    anyio.run(over_mcp)
+    logged = fault_server.log_since(mark)
+    assert marker not in logged, [line for line in logged.splitlines() if marker in line][:3]
+    assert "INFO livemind.http: ready:" in fault_server.log, "the server logs at INFO: the default level"
+    record(kind="security", check="prompt marker absent from server log at INFO", cases=len(sent) + 3)

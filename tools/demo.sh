@@ -4,4 +4,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/tools/setup.sh"
 QUESTION="${1:-Can humans be replaced by AI within 20 years?}"
-exec "${LIVEMIND_VENV:-$ROOT/.venv}/bin/livemind" debate "$QUESTION" "${@:2}"
+# --mode parallel: always convene the top experts (auto mode may pick one clear winner)
+exec "${LIVEMIND_VENV:-$ROOT/.venv}/bin/livemind" debate "$QUESTION" --mode parallel "${@:2}"

@@ -153,7 +153,7 @@ def livemind_server(models_home: Path, tmp_path_factory: pytest.TempPathFactory)
     process = subprocess.Popen([sys.executable, "-m", "livemind.interfaces.cli", "serve", "--port", str(port)],
                                stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**env, "LIVEMIND_HOME": str(home)})
     try:
-        wait_for(f"http://127.0.0.1:{port}/v1/models", process, log, deadline_s=300)
+        wait_for(f"http://127.0.0.1:{port}/health", process, log, deadline_s=300)  # 200 only once ready
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()

@@ -174,16 +174,18 @@ def render(run: Run) -> str:
         if f is None:
             return "not run" if key.startswith("soak") and not run.soak else "no figures (see failures)"
         refused = int(f["refused_429"]) + int(f["refused_503"])  # type: ignore[call-overload]
-        return (f"{f['served']} of {f['requests']} served ({f['http']} HTTP attempts + {f['mcp']} MCP calls, "
-                f"{f['concurrency']} concurrent); {refused} refused with Retry-After, {f['clients_gave_up']} clients gave "
-                f"up after 4 tries; incomplete {f['incomplete']}; p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms")
+        return (f"{f['http_clients']} HTTP clients and {f['mcp_calls']} MCP calls, {f['concurrency']} at a time: "
+                f"{f['http_served']} and {f['mcp_served']} served, {f['incomplete']} incomplete; {refused} refusals "
+                f"(429/503), all with Retry-After; {f['clients_gave_up']} clients still refused after 4 tries; "
+                f"p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms")
 
     def rss_line(key: str) -> str:
         f = loads.get(key)
         if f is None:
             return "not run" if key.startswith("soak") and not run.soak else "no figures"
-        return (f"{float(f['rss_growth_mib']):+.1f} MiB ({f['rss_baseline_mib']} → {f['rss_end_mib']} MiB, peak "  # type: ignore[arg-type]
-                f"{f['rss_peak_mib']} MiB, {f['samples']} samples)")
+        return (f"{float(f['rss_growth_mib']):+.1f} MiB from {f['rss_baseline_mib']} to {f['rss_end_mib']} MiB "  # type: ignore[arg-type]
+                f"(peak {f['rss_peak_mib']} MiB, {f['samples']} samples); "
+                f"{float(f['rss_drift_after_first_quarter_mib']):+.1f} MiB after the first quarter")  # type: ignore[arg-type]
 
     def budget_line(key: str) -> str:
         f = loads.get(key)
@@ -202,17 +204,18 @@ def render(run: Run) -> str:
         "| what | figure |",
         "|---|---|",
         f"| faults injected / survived | {len(fault_rows)} / {survived} |",
-        f"| requests under load, scripted engine (CI) | {load_line('ci-fake')} |",
+        f"| requests under load, scripted engine, 6-place lanes (CI) | {load_line('ci-fake')} |",
         f"| requests under load, real models (CI) | {load_line('ci-real')} |",
-        f"| requests under load, soak | {load_line('soak-fake')} |",
-        f"| requests under load, real models, soak | {load_line('soak-real')} |",
+        f"| overload soak, scripted engine, 16 clients on 4-place lanes | {load_line('soak-fake')} |",
+        f"| soak, real models | {load_line('soak-real')} |",
         f"| bad inputs tried | {fuzz_total} generated bodies and tool calls over {len(fuzz)} targets; "
         f"{'none' if not fuzz_failed else len(fuzz_failed)} got a 5xx, a crash or a hang |",
-        f"| RSS drift once warm (CI, scripted engine) | {rss_line('ci-fake')} |",
-        f"| RSS drift (soak) | {rss_line('soak-fake')} |",
-        f"| RSS growth, real models (CI) | {rss_line('ci-real')} |",
-        f"| memory against the budget, sampled every 250 ms | {budget_line('ci-fake')}; real models: "
-        f"{budget_line('ci-real')} |",
+        f"| RSS, scripted engine, once warm (CI; bound 48 MiB) | {rss_line('ci-fake')} |",
+        f"| RSS, overload soak (bound 32 MiB) | {rss_line('soak-fake')} |",
+        f"| RSS, real models, once warm (CI; bound 96 MiB) | {rss_line('ci-real')} |",
+        f"| RSS, real models, from the idle server (soak; bound: the RAM budget) | {rss_line('soak-real')} |",
+        f"| memory against the budget, sampled every 250 ms | scripted: {budget_line('ci-fake')}; real models: "
+        f"{budget_line('ci-real')}; real soak: {budget_line('soak-real')} |",
         f"| data lost | {'none' if not lost else 'CHECK: ' + ', '.join(lost)} |",
         "",
         "## Faults injected",

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -57,7 +58,7 @@ def _post(server: ServerProcess, path: str, body: dict[str, object]) -> httpx.Re
     return httpx.post(f"{server.base_url}{path}", json=body, timeout=REQUEST_S)
 
 
-def _status(server: ServerProcess) -> dict[str, object]:
+def _status(server: ServerProcess) -> dict[str, Any]:
     return httpx.get(f"{server.base_url}/v1/livemind/status", timeout=60).json()
 
 

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -59,6 +60,7 @@ class LoadReport:
 
     http: list[Outcome] = field(default_factory=list)
     mcp: list[Outcome] = field(default_factory=list)
+    clients: int = 0
     gave_up: int = 0
 
     @property
@@ -142,12 +144,13 @@ async def _mcp_session(base_url: str, calls: int, experts: tuple[str, str, str],
     async with Client(f"{base_url}/mcp") as client:
         await client.list_tools()
         for i in range(calls):
-            tool, arguments = [
+            mix: list[tuple[str, dict[str, Any]]] = [
                 ("ask", {"question": f"mcp question {offset + i}", "expert": first, "max_tokens": 12}),
                 ("route", {"question": f"mcp route {offset + i} about {third}"}),
                 ("consensus", {"question": f"mcp consensus {offset + i}", "experts": [first, third], "max_tokens": 12}),
                 ("status", {}),
-            ][i % 4]
+            ]
+            tool, arguments = mix[i % 4]
             started = time.perf_counter()
             result = await client.call_tool(tool, arguments)
             text = " ".join(getattr(block, "text", "") for block in result.content)
@@ -171,6 +174,7 @@ def run_load(server: ServerProcess, *, requests: int, concurrency: int, mcp_sess
                 async with gate:
                     attempts = await _http_request(client, index, experts)
                 report.http.extend(attempts)
+                report.clients += 1
                 report.gave_up += attempts[-1].status != 200
 
             async def all_mcp() -> None:
@@ -187,15 +191,18 @@ def run_load(server: ServerProcess, *, requests: int, concurrency: int, mcp_sess
 
 
 def _figures(report: LoadReport, sampler: RssSampler, *, baseline_rss: int, concurrency: int) -> dict[str, object]:
+    quarter = sampler.samples[len(sampler.samples) // 4].rss  # once the run has settled in
     return {
-        "requests": len(report.http) + len(report.mcp), "http": len(report.http), "mcp": len(report.mcp),
-        "clients_gave_up": report.gave_up,
-        "concurrency": concurrency, "served": len(report.served),
+        "http_clients": report.clients, "http_attempts": len(report.http), "mcp_calls": len(report.mcp),
+        "http_served": sum(1 for o in report.http if o.status == 200),
+        "mcp_served": sum(1 for o in report.mcp if o.status == 200),
+        "clients_gave_up": report.gave_up, "concurrency": concurrency,
         "refused_429": report.statuses[429], "refused_503": report.statuses[503],
         "p50_ms": report.latency_ms(50), "p99_ms": report.latency_ms(99),
         "rss_baseline_mib": round(baseline_rss / MiB, 1), "rss_end_mib": round(sampler.samples[-1].rss / MiB, 1),
         "rss_peak_mib": round(sampler.peak_rss / MiB, 1),
         "rss_growth_mib": round((sampler.samples[-1].rss - baseline_rss) / MiB, 1),
+        "rss_drift_after_first_quarter_mib": round((sampler.samples[-1].rss - quarter) / MiB, 1),
         "pool_peak_mib": round(sampler.peak_pool_bytes / MiB, 1),
         "budget_mib": round((sampler.samples[-1].budget_bytes or 0) / MiB, 1),
         "incomplete": sum(1 for o in report.served if not o.is_complete), "samples": len(sampler.samples),
@@ -265,7 +272,7 @@ def test_soak_http_and_mcp_for_hundreds_of_requests_without_rss_drift(tmp_path: 
     finally:
         assert server.stop() == 0, server.log[-3000:]
     report = LoadReport(http=[o for r in reports for o in r.http], mcp=[o for r in reports for o in r.mcp],
-                        gave_up=sum(r.gave_up for r in reports))
+                        clients=sum(r.clients for r in reports), gave_up=sum(r.gave_up for r in reports))
     _assert_held(report, sampler)
     assert alive == 200
     drift = sampler.samples[-1].rss - baseline

@@ -107,9 +107,11 @@ def test_the_bearer_token_is_compared_in_constant_time_by_reading_the_code() -> 
 ])
 def test_only_the_exact_token_opens_the_api_and_mcp(keyed_server: ServerProcess, authorization: str | bytes,
                                                     is_accepted: bool) -> None:
-    headers = {"authorization": authorization} if authorization else {}
+    value = authorization if isinstance(authorization, bytes) else authorization.encode()
+    headers = [(b"authorization", value)] if value else []
     models = httpx.get(f"{keyed_server.base_url}/v1/models", headers=headers, timeout=30)
-    mcp = httpx.post(f"{keyed_server.base_url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **headers}, timeout=30)
+    mcp_headers = [(k.encode(), v.encode()) for k, v in MCP_HEADERS.items()]
+    mcp = httpx.post(f"{keyed_server.base_url}/mcp", json=INITIALIZE, headers=mcp_headers + headers, timeout=30)
     assert httpx.get(f"{keyed_server.base_url}/health", timeout=30).status_code == 200, "health needs no token"
     if is_accepted:
         assert models.status_code == 200 and mcp.status_code == 200, (models.text, mcp.text)

@@ -176,8 +176,8 @@ def render(run: Run) -> str:
         refused = int(f["refused_429"]) + int(f["refused_503"])  # type: ignore[call-overload]
         return (f"{f['http_clients']} HTTP clients and {f['mcp_calls']} MCP calls, {f['concurrency']} at a time: "
                 f"{f['http_served']} and {f['mcp_served']} served, {f['incomplete']} incomplete; {refused} refusals "
-                f"(429/503), all with Retry-After; {f['clients_gave_up']} clients still refused after 4 tries; "
-                f"p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms")
+                f"(429/503){', all with Retry-After' if refused else ''}; {f['clients_gave_up']} clients still refused "
+                f"after 4 tries; served in p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms")
 
     def rss_line(key: str) -> str:
         f = loads.get(key)

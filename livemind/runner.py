@@ -9,7 +9,7 @@ from livemind.backends.base import AnyOf, CancelSignal, LoadTarget, TokenCallbac
 from livemind.errors import GenerationCancelled
 from livemind.models import ModelCatalog
 from livemind.pool import ModelPool
-from livemind.scheduler import CpuContention, ScheduleMode, Scheduler
+from livemind.scheduler import ScheduleMode, Scheduler
 from livemind.types import ChatMessage, Completion, ExpertSpec, GenerationRequest
 
 
@@ -23,7 +23,7 @@ class ExpertRunner:
     def __init__(self, pool: ModelPool, catalog: ModelCatalog, *, mode: ScheduleMode = "latency") -> None:
         self.pool = pool
         self.catalog = catalog
-        self.scheduler = Scheduler(pool, mode=mode, contention=CpuContention())
+        self.scheduler = Scheduler(pool, mode=mode)
         self._targets: dict[str, LoadTarget] = {}
 
     def target_for(self, expert: ExpertSpec) -> LoadTarget:

@@ -20,17 +20,13 @@ Modes decide who shares a batch and how the cores are shared:
   n_seq_max sequences, whichever client sent it. When several models are busy, the cores are
   divided between them and they decode side by side.
 
-"All cores" means the cores other processes leave idle: `CpuContention` measures how many
-cores the rest of the machine kept busy over the last second (steal time included). On a
-shared 2-core machine, two threads that must meet at every barrier lose whole time slices to
-other processes (measured: 2 threads fell to 1-6 tok/s where 1 thread kept 17-30), so an
-expert engine setting `n_threads = None` follows the idle cores, and a fixed one is kept.
+Threads default to every available core (`n_threads = None`); an expert's explicit
+n_threads is kept. Splitting or taking turns keeps two models from oversubscribing the cores.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import queue
 import threading
 import time
@@ -39,8 +35,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
-
-import psutil
 
 from livemind.backends.base import (
     AnyOf,
@@ -101,42 +95,11 @@ class LaneReport:
     max_batch: int
 
 
-class CpuContention:
-    """Cores kept busy by other processes over the last `period_s` (smoothed), from /proc via psutil."""
-
-    def __init__(self, period_s: float = 1.0) -> None:
-        self._period_s = period_s
-        self._process = psutil.Process()
-        self._lock = threading.Lock()
-        self._at = time.monotonic()
-        self._system, self._own = self._busy()
-        self.other_cores = 0.0
-
-    def _busy(self) -> tuple[float, float]:
-        t = psutil.cpu_times()
-        system = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0)
-        own = self._process.cpu_times()
-        return system, own.user + own.system
-
-    def sample(self) -> float:
-        """Busy cores of everyone else, re-measured when the last measure is older than the period."""
-        with self._lock:
-            now = time.monotonic()
-            elapsed = now - self._at
-            if elapsed >= self._period_s:
-                system, own = self._busy()
-                other = max(0.0, (system - self._system) - (own - self._own)) / elapsed
-                self.other_cores = 0.5 * self.other_cores + 0.5 * other
-                self._at, self._system, self._own = now, system, own
-            return self.other_cores
-
-
 class CoreBudget:
     """Shares the CPU cores between models decoding at the same time."""
 
-    def __init__(self, cores: int, contention: CpuContention | None = None) -> None:
+    def __init__(self, cores: int) -> None:
         self.cores = max(1, cores)
-        self.contention = contention
         self._active: set[str] = set()
         self._lock = threading.Lock()
         self._turns: deque[threading.Event] = deque()
@@ -153,24 +116,17 @@ class CoreBudget:
             with self._lock:
                 self._active.discard(key)
 
-    def idle_cores(self) -> int:
-        """Cores not kept busy by other processes (all of them without a contention probe)."""
-        if self.contention is None:
-            return self.cores
-        return max(1, min(self.cores, math.floor(self.cores - self.contention.sample() + 0.5)))
-
     def threads(self, mode: ScheduleMode, pinned: int | None = None) -> int:
-        """Threads for one model's next step: the idle cores (latency) or an equal share of them (throughput).
+        """Threads for one model's next step: every core (latency) or an equal share (throughput).
 
         `pinned` is an expert's explicit n_threads, which is always kept.
         """
         if pinned:
             return pinned
-        idle = self.idle_cores()
         if mode == "latency":
-            return idle
+            return self.cores
         with self._lock:
-            return max(1, idle // max(1, len(self._active)))
+            return max(1, self.cores // max(1, len(self._active)))
 
     @contextmanager
     def turn(self, mode: ScheduleMode) -> Iterator[None]:
@@ -199,13 +155,12 @@ class CoreBudget:
 class Scheduler:
     """Runs generations for the runner: batched per model when the backend can, one by one otherwise."""
 
-    def __init__(self, pool: ModelPool, *, mode: ScheduleMode = "latency", cores: int | None = None,
-                 contention: CpuContention | None = None) -> None:
+    def __init__(self, pool: ModelPool, *, mode: ScheduleMode = "latency", cores: int | None = None) -> None:
         if mode not in SCHEDULE_MODES:
             raise ValueError(f"unknown schedule mode {mode!r}; use one of {', '.join(SCHEDULE_MODES)}")
         self.pool = pool
         self._mode: ScheduleMode = mode
-        self.cores = CoreBudget(cores or available_cores(), contention)
+        self.cores = CoreBudget(cores or available_cores())
         self._lanes: dict[str, _Lane] = {}
         self._cond = threading.Condition()
         self._reports: dict[str, LaneReport] = {}
@@ -377,4 +332,4 @@ def _cancelled() -> Completion:
                       finish_reason="cancelled")
 
 
-__all__ = ["SCHEDULE_MODES", "CoreBudget", "CpuContention", "LaneReport", "ScheduleMode", "Scheduler"]
+__all__ = ["SCHEDULE_MODES", "CoreBudget", "LaneReport", "ScheduleMode", "Scheduler"]

@@ -39,12 +39,13 @@ class SamplingSettings(Value):
 class EngineSettings(Value):
     """How the engine loads a model: context, KV cache, attention, threads, batches.
 
-    Each default is backed by a figure from `livemind bench` (docs/performance.md):
-    q8_0 KV holds a conversation in 0.53x the bytes of f16, and needs flash attention for
-    its V cache; `n_threads=None` follows the cores other processes leave idle (a fixed number
-    is kept as given); batch = ubatch = 256 had the best prefill of 64/128/256/512; four
-    sequences per model hold a three-persona round plus the synthesis, or four clients.
-    `n_ctx` is one conversation's window: the context holds n_ctx cells for each sequence.
+    Each default is backed by a figure from `livemind bench` (docs/performance.md): q8_0 KV
+    holds a conversation in 0.53x the bytes of f16 and decodes as fast, and a quantized V
+    cache needs flash attention; `n_threads=None` uses every available core (2 threads
+    prefill about 1.4x faster than 1); batch = ubatch = 256 reads a whole debate turn in one
+    ubatch, and 64-512 measured within the noise of each other; four sequences per model hold
+    a three-persona round plus the synthesis, or four clients at once. `n_ctx` is one
+    conversation's window: the context keeps n_ctx cells for each of its n_seq_max sequences.
     """
 
     n_ctx: int = Field(2048, ge=128, le=131072)

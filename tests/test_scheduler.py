@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from livemind.backends.base import (
     SequenceJob,
     SequenceResult,
     TokenCallback,
-    available_cores,
 )
 from livemind.config import LiveMindConfig
 from livemind.debate import revision_messages
@@ -26,7 +24,7 @@ from livemind.errors import ModelCorruptError, PromptTooLongError
 from livemind.orchestrator import LiveMind
 from livemind.pool import ModelPool
 from livemind.ram import MemoryReading, RamGuard
-from livemind.scheduler import CoreBudget, CpuContention, Scheduler
+from livemind.scheduler import CoreBudget, Scheduler
 from livemind.types import ChatMessage, Completion, EngineSettings, GenerationRequest, SamplingSettings
 from tests.fakes import ScriptedLoader
 
@@ -304,33 +302,8 @@ def test_core_budget_gives_all_cores_in_latency_mode_and_shares_them_in_throughp
         with budget.lane("b"):
             assert budget.threads("throughput") == 2
             assert budget.threads("latency") == 4
+            assert budget.threads("throughput", pinned=3) == 3, "an expert's explicit n_threads is kept"
     assert budget.threads("throughput") == 4
-
-
-class BusyNeighbours(CpuContention):
-    """Other processes keep a fixed number of cores busy."""
-
-    def __init__(self, busy: float) -> None:
-        super().__init__()
-        self.busy = busy
-
-    def sample(self) -> float:
-        return self.busy
-
-
-@pytest.mark.parametrize(("busy", "threads"), [(0.0, 4), (0.4, 4), (1.6, 2), (3.9, 1), (7.0, 1)])
-def test_threads_follow_the_cores_other_processes_leave_idle(busy: float, threads: int) -> None:
-    budget = CoreBudget(4, BusyNeighbours(busy))
-    assert budget.threads("latency") == threads
-    assert budget.threads("latency", pinned=3) == 3, "an expert's explicit n_threads is kept"
-
-
-def test_contention_probe_measures_other_processes_not_this_one() -> None:
-    probe = CpuContention(period_s=0.0)
-    deadline = time.monotonic() + 0.3
-    while time.monotonic() < deadline:  # keep this process busy: it must not count as contention
-        sum(range(1000))
-    assert 0.0 <= probe.sample() <= available_cores()
 
 
 def test_latency_mode_lets_one_model_step_at_a_time() -> None:

@@ -51,6 +51,7 @@ from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason
 MIN_P = 0.05  # create_chat_completion's default; kept so a seed means the same thing here and there
 PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size
 PIECE_BUFFER = 64
+MIN_SHARED_PREFIX = 16  # tokens a free sequence must share with a prompt to be picked for it
 
 
 class _PromptCaptured(Exception):
@@ -306,12 +307,12 @@ class LlamaBatchBackend:
 
         Raises PromptTooLongError when the prompt cannot fit one context window.
         """
-        slot = self._pick_slot(job.request.conversation)
-        if slot is None:
+        if all(s.is_busy for s in self._slots):
             return False
         prompt, stops = self._template.chat_prompt(job.request.messages)
         if len(prompt) + 1 > self._n_ctx:
             raise PromptTooLongError(tokens=len(prompt), limit=self._n_ctx - 1)
+        slot = self._pick_slot(job.request.conversation, prompt)
         reused = self._reuse(slot, prompt)
         sampling = job.request.sampling
         slot.is_busy = True
@@ -323,15 +324,19 @@ class LlamaBatchBackend:
             sampler=self._sampler(job.request), started=time.perf_counter()))
         return True
 
-    def _pick_slot(self, conversation: str | None) -> _Slot | None:
+    def _pick_slot(self, conversation: str | None, prompt: list[int]) -> _Slot:
+        """The conversation's own sequence; else a free one already holding most of this prompt
+        (a prefix cache across requests); else an empty one (lowest id); else the least recently used."""
         idle = [s for s in self._slots if not s.is_busy]
-        if not idle:
-            return None
         if conversation is not None:
             for slot in idle:
                 if slot.conversation == conversation:
                     return slot
-        # empty first, then the idle conversation used longest ago
+        if self.reuse_kv:
+            shared, best = max(((_common_prefix(s.tokens, prompt), s) for s in idle if s.conversation is None),
+                               key=lambda pair: pair[0], default=(0, None))
+            if best is not None and shared >= MIN_SHARED_PREFIX:
+                return best
         return min(idle, key=lambda s: (len(s.tokens) > 0, s.last_used))
 
     def _reuse(self, slot: _Slot, prompt: list[int]) -> int:

@@ -76,6 +76,10 @@ class RawLlama:
         return StreamTiming(text="".join(pieces).strip(), ttft_s=first if first is not None else end, total_s=end,
                             first_piece_s=first or end, last_piece_s=last or end, pieces=len(pieces))
 
+    def forget(self) -> None:
+        """Drop the cached prompt, so the next call reads its prompt from the start."""
+        self._llm.reset()
+
     def close(self) -> None:
         """Free the model."""
         self._llm.close()

@@ -58,7 +58,7 @@ def _batching(doc: dict[str, Any]) -> Figure:
         right.plot(xs, list(width.values()), marker="o")
         right.set_xticks(xs)
         right.set_xlabel("sequences in one batch")
-        right.set_ylabel("generated tok/s (all sequences)")
+        right.set_ylabel("decode tok/s, all sequences")
         right.set_title("batch width")
     return fig
 

@@ -26,12 +26,14 @@ ROUTING_QUESTIONS: tuple[str, ...] = (
     "Summarise the causes of the French Revolution.",
     "What is the probability of three heads in a row?",
 )
+STORY_PROMPTS: tuple[str, ...] = tuple(f"Write a long story about a {thing}." for thing in ("dragon", "robot", "ship", "garden"))
+"""Prompts with long answers, for decode throughput at several batch widths."""
 LONG_PROMPT = " ".join([
     "The history of computing spans mechanical calculators, vacuum tubes, transistors, integrated circuits",
     "and the microprocessor. Each step made machines smaller, cheaper and faster, and each changed who could",
     "use them: first governments and universities, then companies, then households, then everyone with a phone.",
-] * 6) + " Summarise this history in two sentences."
-"""A prompt of a few hundred tokens, for prefill (batch and ubatch) measurements."""
+] * 4) + " Summarise this history in two sentences."
+"""A prompt of about two hundred tokens, for prefill (batch and ubatch) measurements."""
 
 
 def seed_for(prompt_index: int, expert: str) -> int:

@@ -139,5 +139,5 @@ def _defaults_table(d: dict[str, Any]) -> str:
     rows.append("")
     rows.append("| sequences in one batch | " + " | ".join(d["batch_width"]) + " |")
     rows.append("|---|" + "---|" * len(d["batch_width"]))
-    rows.append("| generated tok/s (all) | " + " | ".join(str(v) for v in d["batch_width"].values()) + " |")
+    rows.append("| decode tok/s, all sequences | " + " | ".join(str(v) for v in d["batch_width"].values()) + " |")
     return "\n".join(rows)

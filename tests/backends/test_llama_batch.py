@@ -112,6 +112,19 @@ def test_a_conversation_keeps_its_own_sequence_while_others_come_and_go(smol: Ll
     assert again.cached_prompt_tokens >= first.prompt_tokens
 
 
+def test_a_repeated_prompt_finds_its_prefix_in_a_free_sequence_without_taking_a_conversations(
+        smol: LlamaBatchBackend) -> None:
+    smol.forget()
+    kept = smol.generate(_request(QUESTIONS[1], conversation="s:generalist"))
+    first = smol.generate(_request(QUESTIONS[0]))
+    again = smol.generate(_request(QUESTIONS[0]))
+    assert first.cached_prompt_tokens < again.cached_prompt_tokens == first.prompt_tokens + first.cached_prompt_tokens - 1
+    assert again.text == first.text
+    follow = smol.generate(GenerationRequest(messages=_round_two(kept.text), sampling=SamplingSettings(temperature=0.0),
+                                             conversation="s:generalist"))
+    assert follow.cached_prompt_tokens >= kept.prompt_tokens, "the conversation's sequence was left alone"
+
+
 def test_each_sequence_streams_its_own_pieces(smol: LlamaBatchBackend) -> None:
     smol.forget()
     pieces: dict[int, list[str]] = {0: [], 1: [], 2: []}

@@ -105,7 +105,8 @@ def load_config(path: Path | None, catalog: ModelCatalog, *, check_files: bool =
     return parse_config(raw, catalog, check_files=check_files, origin=origin)
 
 
-def parse_config(raw: dict[str, Any], catalog: ModelCatalog, *, check_files: bool = True, origin: str = "config") -> LiveMindConfig:
+def parse_config(raw: dict[str, Any], catalog: ModelCatalog, *, check_files: bool = True,
+                 origin: str = "config") -> LiveMindConfig:
     """Validate a parsed TOML document."""
     experts_raw = raw.get("experts")
     if not isinstance(experts_raw, list) or not experts_raw:
@@ -191,7 +192,8 @@ def _check_expert(spec: ExpertSpec, catalog: ModelCatalog, *, check_files: bool)
             try:
                 catalog.resolve(spec.model)
             except ModelError as exc:
-                raise ConfigError(exc.message, expert=spec.name, field="model", hint="run `livemind models pull`") from exc
+                raise ConfigError(exc.message, expert=spec.name, field="model",
+                                  hint=exc.hint or "run `livemind models pull`") from exc
         return
     path = Path(spec.model).expanduser()
     if path.suffix != ".gguf" and not path.exists():

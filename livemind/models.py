@@ -119,6 +119,10 @@ class ResolvedModel:
     chat_format: str | None
 
 
+_REFERENCE_HINT = ("use a catalog name (" + ", ".join(e.name for e in CATALOG) + "), name:q4_0 for an optimized copy, "
+                   "a path to a .gguf file, or hf:owner/repo/file.gguf")
+
+
 def sha256_file(path: Path, progress: ProgressCallback | None = None) -> str:
     """Return the hex sha256 of a file, reporting progress while reading."""
     digest = hashlib.sha256()
@@ -131,6 +135,11 @@ def sha256_file(path: Path, progress: ProgressCallback | None = None) -> str:
             if progress:
                 progress(f"verify {path.name}", done, total)
     return digest.hexdigest()
+
+
+def optimized_path(models_dir: Path, source: Path, qtype: str) -> Path:
+    """Where `livemind models optimize` writes the `qtype` copy of `source`."""
+    return models_dir / "optimized" / f"{source.stem}.to-{qtype.lower()}.gguf"
 
 
 def check_gguf_header(path: Path) -> None:
@@ -159,7 +168,7 @@ class ModelCatalog:
                 return entry
         raise ModelNotFoundError(
             f"unknown model '{name}'",
-            hint="use a catalog name (" + ", ".join(e.name for e in CATALOG) + "), a path to a .gguf file, or hf:owner/repo/file.gguf",
+            hint=_REFERENCE_HINT,
         )
 
     def path_of(self, entry: CatalogEntry) -> Path:
@@ -177,11 +186,24 @@ class ModelCatalog:
         return infos
 
     def is_catalog_name(self, ref: str) -> bool:
-        """Whether a model reference names a catalog model."""
-        return any(e.name == ref for e in CATALOG)
+        """Whether a model reference names a catalog model, or an optimized copy of one (`name:q4_0`)."""
+        return any(e.name == ref for e in CATALOG) or self.is_optimized_ref(ref)
+
+    def is_optimized_ref(self, ref: str) -> bool:
+        """Whether a reference is `<catalog name>:<type>`, a copy made by `livemind models optimize`."""
+        name, sep, qtype = ref.partition(":")
+        return bool(sep) and bool(qtype) and any(e.name == name and e.kind == "gguf" for e in CATALOG)
 
     def resolve(self, ref: str) -> ResolvedModel:
-        """Turn a model reference (catalog name, path, or hf:...) into a file on disk."""
+        """Turn a model reference (catalog name, `name:type`, path, or hf:...) into a file on disk."""
+        if self.is_optimized_ref(ref):
+            name, _, qtype = ref.partition(":")
+            entry = self.entry(name)
+            path = optimized_path(self.models_dir, Path(entry.filename), qtype)
+            if not path.is_file():
+                raise ModelNotFoundError(f"optimized model missing: {path}",
+                                         hint=f"run `livemind models optimize {name} --type {qtype.lower()}`")
+            return ResolvedModel(ref, path, entry.chat_format)
         if self.is_catalog_name(ref):
             entry = self.entry(ref)
             path = self.path_of(entry)
@@ -200,7 +222,7 @@ class ModelCatalog:
     def _unknown(self, ref: str) -> ModelNotFoundError:
         return ModelNotFoundError(
             f"unknown model '{ref}'",
-            hint="use a catalog name (" + ", ".join(e.name for e in CATALOG) + "), a path to a .gguf file, or hf:owner/repo/file.gguf",
+            hint=_REFERENCE_HINT,
         )
 
     def _download_from_hub(self, spec: str) -> Path:

@@ -28,6 +28,32 @@ ROUTING_QUESTIONS: tuple[str, ...] = (
 )
 STORY_PROMPTS: tuple[str, ...] = tuple(f"Write a long story about a {thing}." for thing in ("dragon", "robot", "ship", "garden"))
 """Prompts with long answers, for decode throughput at several batch widths."""
+FACT_QUESTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("What is the capital of France?", ("Paris",)),
+    ("What is the capital of Japan?", ("Tokyo",)),
+    ("How many days are there in a week?", ("seven", "7")),
+    ("What colour is the sky on a clear day?", ("blue",)),
+    ("Which planet do we live on?", ("Earth",)),
+    ("What is the largest ocean on Earth?", ("Pacific",)),
+    ("What gas do plants absorb from the air?", ("carbon dioxide", "CO2")),
+    ("How many legs does a spider have?", ("eight", "8")),
+    ("What is the boiling point of water in degrees Celsius?", ("100",)),
+    ("Who wrote Romeo and Juliet?", ("Shakespeare",)),
+)
+"""Questions with one right fact each (any listed word counts), for model quality before and after requantizing."""
+PERPLEXITY_TEXT = (
+    "The river starts high in the mountains, where snow melts each spring and runs down through narrow valleys. "
+    "As it moves toward the plains, smaller streams join it, and the water grows wide and slow. Farmers along its "
+    "banks have used the river for thousands of years to water their fields, and towns grew up where it was easy "
+    "to cross. In the nineteenth century, engineers built dams and canals to control floods and to carry goods on "
+    "boats. Today the river supplies drinking water to millions of people, and its wetlands are home to birds, fish "
+    "and insects that live nowhere else. Scientists measure the flow every day, because a dry summer upstream can "
+    "mean empty reservoirs months later. Keeping the river healthy means balancing the needs of cities, farms and "
+    "wildlife, and that balance is argued over in every generation. Some people want more water for crops, others "
+    "want cleaner water for fish, and many simply want the river to look the way it did when they were children. "
+    "Whatever is decided, the snow will keep melting each spring, and the water will keep finding its way to the sea."
+)
+"""A fixed English passage (written for LiveMind) on which each copy of a model is scored by perplexity."""
 LONG_PROMPT = " ".join([
     "The history of computing spans mechanical calculators, vacuum tubes, transistors, integrated circuits",
     "and the microprocessor. Each step made machines smaller, cheaper and faster, and each changed who could",

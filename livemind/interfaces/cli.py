@@ -18,6 +18,7 @@ from livemind.interfaces.bench_cli import add_bench_parser
 from livemind.interfaces.environment import EdgeSettings, read_environment
 from livemind.interfaces.eval_cli import add_eval_parser
 from livemind.interfaces.live_view import DebateView, result_panel, routing_table
+from livemind.interfaces.optimize_cli import add_optimize_arguments
 from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult
@@ -156,6 +157,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                 table.add_row(r["name"], r["kind"], "yes" if r["present"] else "no", f"{r['size_mib']:.0f}", r["path"])
             out.print(table)
         return 0
+    if args.action == "optimize":
+        from livemind.interfaces.optimize_cli import cmd_optimize
+
+        return cmd_optimize(args, catalog, out, err)
     names = args.names or [e.name for e in catalog.list()]
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   console=err) as progress:
@@ -286,10 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-smoke", action="store_true", help="skip the smoke decode")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("models", help="list, pull or verify the embedded default models")
-    p.add_argument("action", choices=["list", "pull", "verify"])
+    p = sub.add_parser("models", help="list, pull or verify the embedded default models; optimize one for this CPU")
+    p.add_argument("action", choices=["list", "pull", "verify", "optimize"])
     p.add_argument("names", nargs="*")
-    p.add_argument("--force", action="store_true", help="download again even if present")
+    p.add_argument("--force", action="store_true", help="download (or requantize) again even if present")
+    add_optimize_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 

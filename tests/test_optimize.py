@@ -68,7 +68,7 @@ def test_a_corrupt_source_gets_a_clear_error_and_no_output(tmp_path: Path, priva
     real = private.resolve(SOURCE).path
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(real.read_bytes()[: 3 * 2**20])
-    with pytest.raises(ModelCorruptError, match="could not quantize truncated.gguf") as info:
+    with pytest.raises(ModelCorruptError, match=r"could not quantize truncated\.gguf") as info:
         optimize_model(private, str(truncated), "q4_0")
     assert "livemind models verify" in info.value.hint
     assert not (private.models_dir / "optimized" / "truncated.to-q4_0.gguf").exists()
@@ -90,7 +90,8 @@ def test_bad_requests_name_the_fix(private: ModelCatalog) -> None:
 
 
 def test_an_expert_configuration_names_an_optimized_copy(private: ModelCatalog) -> None:
-    raw = {"router": {"fallback": "fast"}, "debate": {"synthesizer": "fast", "quorum": 1}, "experts": [{"name": "fast", "model": f"{SOURCE}:iq4_nl", "description": "answers quickly",
+    raw = {"router": {"fallback": "fast"}, "debate": {"synthesizer": "fast", "quorum": 1},
+           "experts": [{"name": "fast", "model": f"{SOURCE}:iq4_nl", "description": "answers quickly",
                         "persona": "You answer briefly."}]}
     with pytest.raises(ConfigError, match="optimized model missing") as info:
         parse_config(raw, private)

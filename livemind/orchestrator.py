@@ -75,7 +75,8 @@ class LiveMind:
         self.pool = ModelPool(loader, guard, max_warm=pool_settings.max_warm, idle_ttl_s=pool_settings.idle_ttl_s)
         self.runner = ExpertRunner(self.pool, self.catalog)
         if embedder is None:
-            embedder = SentenceEmbedder(self.catalog.path_of(self.catalog.entry(config.router.embedding_model)))
+            embedder = SentenceEmbedder(self.catalog.path_of(self.catalog.entry(config.router.embedding_model)),
+                                        backend=config.router.embedding_backend)
         self.embedder = embedder
         self.router = Router(config.experts, embedder, config.router, cache_dir=home / "cache")
         self.runtime = GraphRuntime(config=config, runner=self.runner, router=self.router, embedder=embedder)

@@ -18,7 +18,7 @@ from livemind.types import DebateResult
 def embedder_for(bench: Workbench) -> SentenceEmbedder:
     """The configured sentence-transformers model (loaded on first use)."""
     entry = bench.catalog.entry(bench.config.router.embedding_model)
-    return SentenceEmbedder(bench.catalog.path_of(entry))
+    return SentenceEmbedder(bench.catalog.path_of(entry), backend=bench.config.router.embedding_backend)
 
 
 def routing(bench: Workbench, embedder: Embedder) -> dict[str, Any]:

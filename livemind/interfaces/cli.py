@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -176,7 +177,22 @@ def cmd_models(args: argparse.Namespace) -> int:
                 path = catalog.verify(name, progress=report)
             progress.update(task, description=f"{name}: ok")
             err.print(f"{name}: sha256 ok → {path}")
+            if args.action == "pull" and catalog.entry(name).kind == "embedding":
+                _export_embeddings(path, err)
     return 0
+
+
+def _export_embeddings(model_dir: Path, err: Console) -> None:
+    """Prepare the ONNX copy routing runs on, so the first question does not pay the export."""
+    from livemind.embeddings import ensure_onnx_export
+
+    with err.status(f"{model_dir.name}: exporting to ONNX for fast routing (about 10 s, once)"):
+        try:
+            onnx_file = ensure_onnx_export(model_dir)
+        except Exception as exc:  # routing still works on torch; say so and go on
+            err.print(f"[yellow]{model_dir.name}: ONNX export failed, routing will use torch: {exc}[/]")
+            return
+    err.print(f"{model_dir.name}: ONNX ready → {onnx_file}")
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from livemind.backends.base import apply_engine_wait_policy
 from livemind.errors import LiveMindError, ModelCorruptError
 from livemind.models import ModelCatalog, ProgressCallback, check_gguf_header, optimized_path
 
@@ -120,7 +121,7 @@ def optimize_model(catalog: ModelCatalog, ref: str, qtype: str = DEFAULT_TYPE, *
 
 def _run_worker(source: Path, partial: Path, target: QuantType, threads: int, progress: ProgressCallback | None) -> None:
     command = [sys.executable, "-m", "livemind.optimize", str(source), str(partial), str(target.ftype), str(threads)]
-    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    env = dict(apply_engine_wait_policy(dict(os.environ)))
     tail: deque[str] = deque(maxlen=12)
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
                           env=env) as child:

@@ -8,24 +8,23 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-# llama.cpp's OpenMP workers spin while waiting. When anything else shares the cores (a second
-# process, torch, the HTTP loop) decode fell from ~25 to ~2 tok/s here; passive waiting keeps it.
-# It must be set before libgomp loads, i.e. before llama_cpp is imported. A user's value wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import llama_cpp
-
 from livemind.backends.base import (
     CancelSignal,
     IndexedTokenCallback,
     LoadTarget,
     MemoryEstimate,
     TokenCallback,
+    apply_engine_wait_policy,
     available_cores,
 )
 from livemind.errors import EngineError, ModelCorruptError, ModelLoadError, ModelNotFoundError, PromptTooLongError
 from livemind.models import check_gguf_header
 from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason, GenerationRequest
+
+# Must happen before libgomp loads, i.e. before llama_cpp is imported (figures in backends/base.py).
+apply_engine_wait_policy(os.environ)
+
+import llama_cpp  # noqa: E402
 
 # GGML type ids accepted by Llama(type_k=..., type_v=...).
 KV_TYPE_IDS = {"f16": 1, "q8_0": 8, "q4_0": 2}

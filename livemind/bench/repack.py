@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from livemind.backends.base import apply_engine_wait_policy
 from livemind.bench.prompts import FACT_QUESTIONS, LONG_PROMPT, PERPLEXITY_TEXT, STORY_PROMPTS
 from livemind.models import ModelCatalog
 from livemind.optimize import DEFAULT_TYPE, optimize_model
@@ -89,7 +90,7 @@ def _merge(label: str, path: Path, measured: list[dict[str, Any]]) -> dict[str, 
 def _measure_in_child(path: Path, chat_format: str | None, reference: Path, *, save: bool, quick: bool) -> dict[str, Any]:
     command = [sys.executable, "-m", "livemind.bench.repack", str(path), chat_format or "", str(reference),
                "save" if save else "compare", "quick" if quick else "full"]
-    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    env = dict(apply_engine_wait_policy(dict(os.environ)))
     done = subprocess.run(command, capture_output=True, text=True, errors="replace", env=env, timeout=900, check=False)
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-6:])

@@ -121,6 +121,8 @@ def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
                          f"over {h['requests']} requests each; identical texts {h['identical_texts']}")
     if "defaults" in s:
         lines += ["", "## Engine defaults and the figures behind them", "", _defaults_table(s["defaults"])]
+    if "wait_policy" in s:
+        lines += ["", "## OpenMP wait policy (ms per decode step; lower is better)", "", _wait_policy_table(s["wait_policy"])]
     if doc["errors"]:
         lines += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in doc["errors"].items()]
     lines += ["", "## Section times", ""] + [f"- {k}: {v} s" for k, v in doc["section_seconds"].items()]
@@ -141,3 +143,13 @@ def _defaults_table(d: dict[str, Any]) -> str:
     rows.append("|---|" + "---|" * len(d["batch_width"]))
     rows.append("| decode tok/s, all sequences | " + " | ".join(str(v) for v in d["batch_width"].values()) + " |")
     return "\n".join(rows)
+
+
+def _wait_policy_table(d: dict[str, Any]) -> str:
+    widths = list(next(iter(d["policies"].values()))["alone_ms"])
+    head = " | ".join(f"{w} seq alone | {w} seq beside a 2nd process" for w in widths)
+    rows = [f"| policy | {head} |", "|---|" + "---|---|" * len(widths)]
+    for name, x in d["policies"].items():
+        cells = " | ".join(f"{x['alone_ms'][w]} | {x['beside_ms'][w]}" for w in widths)
+        rows.append(f"| {name} | {cells} |")
+    return "\n".join(rows) + f"\n\n{d['model']}, {d['threads']} threads, median of {d['steps']} steps."

@@ -20,7 +20,8 @@ import psutil
 
 from livemind.backends.base import available_cores
 from livemind.backends.llama_cpp import engine_version, system_info
-from livemind.bench import council_figures, engine_figures, http_figures
+from livemind.bench import council_figures, engine_figures, http_figures, wait_policy
+from livemind.bench.prompts import PERSONAS
 from livemind.bench.workbench import BenchOptions, Workbench
 from livemind.config import LiveMindConfig
 from livemind.models import ModelCatalog
@@ -82,6 +83,9 @@ def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCa
             ("routing", lambda: council_figures.routing(bench, embedder)),
             ("debate_tokens", lambda: council_figures.debate_tokens(bench, embedder)),
         ]
+        if not options.quick:  # three policies, alone and in pairs of processes: about a minute
+            persona_model = bench.target(bench.spec(PERSONAS[0])).path
+            sections.append(("wait_policy", lambda: wait_policy.measure(persona_model, threads=available_cores())))
         if options.http:
             sections.append(("http", lambda: http_figures.http_ttft(bench)))
         for name, measure in sections:

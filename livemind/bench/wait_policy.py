@@ -1,0 +1,110 @@
+"""The figure behind the engine's OpenMP wait policy: decode step time alone and beside a neighbour.
+
+Each policy runs in child processes (`python -m livemind.bench.wait_policy`), because libgomp
+reads its policy once, when it loads. A child loads the model with the shipped engine settings,
+reads a short prompt into `width` sequences and times single decode steps through llama.cpp's
+own batch API. "beside" starts two children at once on the same cores, the case where a long
+spin collapses (two LiveMind processes, or LiveMind next to another llama.cpp server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from livemind.backends.base import ENGINE_SPIN_COUNT
+
+POLICIES: dict[str, dict[str, str]] = {
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+    f"spin {ENGINE_SPIN_COUNT} (default)": {"GOMP_SPINCOUNT": ENGINE_SPIN_COUNT},
+    "spin 10000": {"GOMP_SPINCOUNT": "10000"},
+}
+_STEPS = 24
+
+
+def measure(model: Path, *, threads: int, widths: tuple[int, ...] = (1, 3), timeout_s: float = 240.0) -> dict[str, Any]:
+    """ms per decode step for each policy, alone and with a second copy decoding at the same time."""
+    out: dict[str, Any] = {"model": model.name, "threads": threads, "steps": _STEPS, "policies": {}}
+    for name, setting in POLICIES.items():
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | setting
+        alone = _children(1, model, threads, widths, env, timeout_s)[0]
+        beside = _children(2, model, threads, widths, env, timeout_s)
+        out["policies"][name] = {
+            "alone_ms": alone,
+            "beside_ms": {w: round(statistics.mean(b[w] for b in beside), 2) for w in alone},
+        }
+    return out
+
+
+def _children(count: int, model: Path, threads: int, widths: tuple[int, ...], env: dict[str, str],
+              timeout_s: float) -> list[dict[str, float]]:
+    command = [sys.executable, "-m", "livemind.bench.wait_policy", str(model), str(threads), ",".join(map(str, widths))]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+             for _ in range(count)]
+    results = []
+    for proc in procs:
+        try:
+            stdout, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise RuntimeError(f"a wait-policy child took over {timeout_s:.0f} s") from None
+        if proc.returncode != 0:
+            raise RuntimeError(f"a wait-policy child failed (exit {proc.returncode})")
+        results.append({k: float(v) for k, v in json.loads(stdout).items()})
+    return results
+
+
+def _child(model: str, threads: int, widths: list[int]) -> dict[str, float]:
+    import llama_cpp
+
+    from livemind.backends.llama_cpp import KV_TYPE_IDS
+
+    silence = llama_cpp.llama_log_callback(lambda *_a: None)
+    llama_cpp.llama_log_set(silence, None)
+    loaded = llama_cpp.llama_model_load_from_file(model.encode(), llama_cpp.llama_model_default_params())
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx, params.n_batch, params.n_ubatch, params.n_seq_max = 1024, 256, 256, max(widths)
+    params.n_threads = params.n_threads_batch = threads
+    params.type_k = params.type_v = KV_TYPE_IDS["q8_0"]
+    params.flash_attn_type = 1
+    ctx = llama_cpp.llama_init_from_model(loaded, params)
+    memory = llama_cpp.llama_get_memory(ctx)
+    batch = llama_cpp.llama_batch_init(256, 0, max(widths))
+
+    def decode(tokens: list[tuple[int, int, int]]) -> None:
+        batch.n_tokens = len(tokens)
+        for i, (token, pos, seq) in enumerate(tokens):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
+            batch.seq_id[i][0], batch.logits[i] = seq, True
+        if llama_cpp.llama_decode(ctx, batch) != 0:
+            raise SystemExit("llama_decode failed")
+
+    result = {}
+    try:
+        for width in widths:
+            llama_cpp.llama_memory_clear(memory, True)
+            decode([(100 + p + s, p, s) for s in range(width) for p in range(32)])
+            steps = []
+            for k in range(_STEPS):
+                start = time.perf_counter()
+                decode([(200 + k, 32 + k, s) for s in range(width)])
+                steps.append((time.perf_counter() - start) * 1000)
+            result[str(width)] = round(statistics.median(steps), 2)
+    finally:
+        llama_cpp.llama_batch_free(batch)
+        llama_cpp.llama_free(ctx)
+        llama_cpp.llama_model_free(loaded)
+    return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit("usage: python -m livemind.bench.wait_policy MODEL THREADS WIDTHS (run by `livemind bench`)")
+    print(json.dumps(_child(sys.argv[1], int(sys.argv[2]), [int(w) for w in sys.argv[3].split(",")])))

@@ -160,7 +160,10 @@ def ensure_onnx_export(model_dir: Path, *, timeout_s: float = 600.0) -> Path:
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
+    log.info("exporting %s to ONNX once for fast routing (about 15 s; `livemind models pull` does it ahead)",
+                model_dir.name)
+    # one partial file per writer: two processes exporting at once must not write into the same file
+    partial = target.with_name(f"{target.stem}.{os.getpid()}.{threading.get_ident()}.partial")
     try:
         done = subprocess.run([sys.executable, "-m", "livemind.embeddings", "export", str(model_dir), str(partial)],
                               capture_output=True, text=True, errors="replace", timeout=timeout_s, check=False)

@@ -71,11 +71,14 @@ class EngineError(LiveMindError):
 class RamBudgetExceeded(LiveMindError):
     """Loading a model would pass the RAM limit and nothing more can be evicted."""
 
-    def __init__(self, *, model: str, needed: int, available: int, limit: int, detail: str = "") -> None:
+    def __init__(self, *, model: str, needed: int, available: int, limit: int, detail: str = "",
+                 permanent: bool = False) -> None:
         self.model = model
         self.needed = needed
         self.available = available
         self.limit = limit
+        # True when the model needs more than the limit itself: no eviction and no wait will ever make it fit
+        self.permanent = permanent
         mib = 1024 * 1024
         message = (
             f"RAM budget exceeded loading '{model}': needs {needed / mib:.0f} MiB, "
@@ -83,10 +86,13 @@ class RamBudgetExceeded(LiveMindError):
         )
         if detail:
             message += f" ({detail})"
-        super().__init__(
-            message,
-            hint="use mode=turns, fewer experts, a smaller n_ctx, or raise --ram-budget",
-        )
+        if permanent:
+            message += "; it cannot fit even with every other model unloaded, so retrying will not help"
+            hint = (f"raise --ram-budget / LIVEMIND_RAM_BUDGET above {needed / mib:.0f} MiB, give this expert a "
+                    "smaller n_ctx or model, or ask another expert")
+        else:
+            hint = "use mode=turns, fewer experts, a smaller n_ctx, or raise --ram-budget"
+        super().__init__(message, hint=hint)
 
 
 class RequestError(LiveMindError):

@@ -216,7 +216,7 @@ class ModelPool:
         if not best.fits:  # it would not fit with every other model unloaded: keep them warm and refuse now
             self._record_locked("refuse", target, needed, best.reason)
             raise RamBudgetExceeded(model=target.model, needed=needed, available=best.available, limit=best.limit,
-                                    detail=best.reason)
+                                    detail=best.reason, permanent=needed > best.limit)
         deadline = self._clock() + self._wait_timeout_s
         while self._warm_count_locked() >= self.max_warm:
             if not self._evict_lru_locked(f"warm set full ({self.max_warm}) loading {target.model}"):

@@ -69,6 +69,21 @@ def test_eviction_never_hits_a_model_that_is_generating() -> None:
     assert [e.kind for e in pool.events] == ["load", "refuse"]
 
 
+def test_a_model_bigger_than_the_whole_budget_is_refused_as_permanent() -> None:
+    loader = ScriptedLoader(sizes={"a": 100 * MiB, "huge": 600 * MiB, "b": 450 * MiB})
+    pool = ModelPool(loader, guard(budget=500 * MiB), max_warm=2)
+    with pool.lease(target("a")):
+        pass
+    with pytest.raises(RamBudgetExceeded) as never:
+        pool._acquire(target("huge"))
+    assert never.value.permanent and "retrying will not help" in never.value.message
+    assert "above 600 MiB" in never.value.hint
+    assert pool.loaded_models() == ["a"], "a load that can never fit evicts nothing"
+    with pool.lease(target("a")), pytest.raises(RamBudgetExceeded) as later:
+        pool._acquire(target("b"))  # fits once "a" is idle: temporary
+    assert not later.value.permanent and "mode=turns" in later.value.hint
+
+
 def test_small_budget_evicts_idle_model_to_load_another() -> None:
     loader = ScriptedLoader(sizes={"a": 300 * MiB, "b": 300 * MiB})
     pool = ModelPool(loader, guard(budget=500 * MiB), max_warm=2)

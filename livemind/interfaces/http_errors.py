@@ -4,7 +4,8 @@
     PromptTooLongError   413  invalid_request_error
     UnknownExpertError   404  invalid_request_error
     RequestError         400  invalid_request_error
-    RamBudgetExceeded    503  server_error           + Retry-After
+    RamBudgetExceeded    503  server_error           + Retry-After (fits once others unload)
+                         503  model_exceeds_ram_limit + x-should-retry: false (can never fit)
     ModelError           503  server_error
     GenerationCancelled  503  server_error           (cancelled by a shutdown)
     RemoteExpertError    502  server_error
@@ -39,12 +40,13 @@ class HttpProblem(Exception):
     """A refusal that belongs to HTTP itself (not ready, unknown model, no such route)."""
 
     def __init__(self, status: int, code: str, message: str, hint: str = "", *,
-                 retry_after_s: float | None = None) -> None:
+                 retry_after_s: float | None = None, should_retry: bool = True) -> None:
         self.status = status
         self.code = code
         self.message = message
         self.hint = hint
         self.retry_after_s = retry_after_s
+        self.should_retry = should_retry
         super().__init__(f"{message}; {hint}" if hint else message)
 
 
@@ -59,6 +61,8 @@ def problem_for(exc: LiveMindError) -> HttpProblem:
         return HttpProblem(404, "model_not_found", message, hint)
     if isinstance(exc, RequestError):
         return HttpProblem(400, "invalid_request", message, hint)
+    if isinstance(exc, RamBudgetExceeded) and exc.permanent:  # no Retry-After: waiting will not make it fit
+        return HttpProblem(503, "model_exceeds_ram_limit", message, hint, should_retry=False)
     if isinstance(exc, RamBudgetExceeded):
         return HttpProblem(503, "ram_budget_exceeded", message, hint, retry_after_s=RAM_RETRY_AFTER_S)
     if isinstance(exc, ModelError):
@@ -88,6 +92,8 @@ def error_body(problem: HttpProblem) -> ErrorBody:
 
 def error_headers(problem: HttpProblem) -> dict[str, str]:
     """Retry-After (whole seconds, at least 1) when the client should come back later."""
+    if not problem.should_retry:  # OpenAI SDKs retry 5xx by default unless told not to
+        return {"x-should-retry": "false"}
     if problem.retry_after_s is None:
         return {}
     return {"Retry-After": str(max(1, math.ceil(problem.retry_after_s)))}

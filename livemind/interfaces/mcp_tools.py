@@ -111,6 +111,8 @@ def translated_errors(tool: str) -> Iterator[None]:
     except UnknownExpertError as exc:
         raise ToolError(f"unknown expert '{exc.name}'. Valid experts: {', '.join(exc.valid)}.") from exc
     except RamBudgetExceeded as exc:
+        if exc.permanent:
+            raise ToolError(f"{exc.message}. What to do: {exc.hint}.") from exc
         if tool == "ask":
             advice = ("call status and ask an expert whose model is already loaded, "
                       "or ask the operator to raise LIVEMIND_RAM_BUDGET")

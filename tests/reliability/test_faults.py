@@ -138,7 +138,7 @@ def test_a_model_over_the_budget_is_refused_with_the_numbers_and_the_warm_model_
     assert [m["model"] for m in pool["loaded"]] == ["smollm2-135m"], "a load that cannot fit evicted nothing"
     assert pool["pool_bytes"] <= pool["budget_bytes"]
     record(kind="fault", fault="model larger than the RAM budget",
-           kept="503 with needed/available/limit; the warm model stays loaded")
+           kept="503 with needed/available/limit, no Retry-After (it can never fit); the warm model stays loaded")
 
 
 @pytest.mark.slow

@@ -152,6 +152,11 @@ def _worker(argv: list[str]) -> int:
 
     import llama_cpp  # the engine loads only in the child
 
+    @llama_cpp.llama_log_callback
+    def to_stderr(_level: int, text: bytes, _user: ctypes.c_void_p) -> None:  # the parent reads progress from it
+        sys.stderr.write(text.decode("utf-8", "replace"))
+
+    llama_cpp.llama_log_set(to_stderr, ctypes.c_void_p(0))  # LiveMind's logger would swallow the tensor lines
     source, output, ftype, threads = argv
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = int(ftype)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -114,3 +115,22 @@ def test_corrupt_or_truncated_gguf_gives_a_clear_error(tmp_path: Path, catalog: 
 def test_engine_reports_the_simd_paths_it_was_built_with() -> None:
     info = system_info()
     assert "AVX2 = 1" in info or "NEON = 1" in info
+
+
+def test_engine_log_goes_to_python_logging_with_its_levels(tmp_path: Path, catalog: ModelCatalog,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    source = catalog.resolve("smollm2-135m").path
+    bad = tmp_path / "truncated.gguf"
+    with source.open("rb") as src, bad.open("wb") as dst:
+        dst.write(src.read(source.stat().st_size // 3))
+    with caplog.at_level(logging.DEBUG, logger="livemind.engine"):
+        with pytest.raises(ModelCorruptError):
+            LlamaCppLoader().load(LoadTarget(model="bad", path=bad, engine=EngineSettings()))
+        backend = LlamaCppLoader().load(_target(catalog, "smollm2-135m"))
+        backend.close()
+    engine = [r for r in caplog.records if r.name == "livemind.engine"]
+    errors = [r.getMessage() for r in engine if r.levelno >= logging.ERROR]
+    assert errors, "llama.cpp's load error reaches the logger as an error"
+    assert any("n_ctx_train (0)" in r.getMessage() and r.levelno == logging.DEBUG for r in engine), \
+        "the known-benign context warning is demoted to debug"
+    assert any("load" in r.getMessage() and r.levelno == logging.DEBUG for r in engine), "load chatter is debug"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +27,27 @@ from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason
 apply_engine_wait_policy(os.environ)
 
 import llama_cpp  # noqa: E402
+
+# llama.cpp's own log goes to the "livemind.engine" logger instead of straight to stderr, so a
+# live debate in the terminal shows tokens, not load chatter. Its warnings and errors stay
+# warnings and errors; info is debug. GGUFs without a context_length key make llama.cpp warn
+# "n_ctx_seq (N) > n_ctx_train (0)" on every context: that one is debug too.
+_ENGINE_LOG = logging.getLogger("livemind.engine")
+_GGML_LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}  # 5 continues a line
+_BENIGN = ("> n_ctx_train (0)",)
+_last_level = logging.DEBUG
+
+
+@llama_cpp.llama_log_callback
+def _engine_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    global _last_level
+    _last_level = _last_level if level == 5 else _GGML_LEVELS.get(level, logging.DEBUG)
+    message = text.decode("utf-8", "replace").rstrip()
+    if message:
+        _ENGINE_LOG.log(logging.DEBUG if any(b in message for b in _BENIGN) else _last_level, "%s", message)
+
+
+llama_cpp.llama_log_set(_engine_log, ctypes.c_void_p(0))  # the module keeps _engine_log alive
 
 # GGML type ids accepted by Llama(type_k=..., type_v=...).
 KV_TYPE_IDS = {"f16": 1, "q8_0": 8, "q4_0": 2}

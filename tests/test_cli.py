@@ -56,6 +56,16 @@ def test_bad_config_fails_at_start_naming_expert_and_field(home: Path, tmp_path:
     assert "expert 'x', field 'engine.flash_attn'" in done.stderr
 
 
+def test_a_bad_router_setting_is_named_and_the_hint_prints_as_written(home: Path, tmp_path: Path) -> None:
+    shipped = (Path(__file__).parents[1] / "livemind" / "experts.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(shipped.replace('embedding_backend = "onnx"', 'embedding_backend = "tf"'))
+    done = run(home, "--config", str(bad), "route", "hello")
+    assert done.returncode == 2
+    assert "field 'embedding_backend'" in done.stderr and "'onnx' or 'torch'" in done.stderr
+    assert "[pool], [router] and [debate]" in done.stderr, done.stderr  # not eaten as terminal markup
+
+
 def test_debate_json_has_answer_agreement_positions_routing(home: Path) -> None:
     done = run(home, "debate", "Can humans be replaced by AI within 20 years?", "--experts", "generalist,ethicist",
                "--rounds", "1", "--max-tokens", "32", "--seed", "2", "--json")

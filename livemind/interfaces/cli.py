@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -190,7 +191,7 @@ def _export_embeddings(model_dir: Path, err: Console) -> None:
         try:
             onnx_file = ensure_onnx_export(model_dir)
         except Exception as exc:  # routing still works on torch; say so and go on
-            err.print(f"[yellow]{model_dir.name}: ONNX export failed, routing will use torch: {exc}[/]")
+            err.print(f"[yellow]{model_dir.name}: ONNX export failed, routing will use torch: {escape(str(exc))}[/]")
             return
     err.print(f"{model_dir.name}: ONNX ready → {onnx_file}")
 
@@ -343,9 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except LiveMindError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}")
+        # messages and hints are plain text: "[router]" must print as written, not vanish as markup
+        err.print(f"[bold red]error:[/] {escape(exc.message)}")
         if exc.hint:
-            err.print(f"[yellow]what to do:[/] {exc.hint}")
+            err.print(f"[yellow]what to do:[/] {escape(exc.hint)}")
         return 2
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

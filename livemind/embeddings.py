@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from livemind.backends.base import available_cores
 from livemind.errors import ModelNotFoundError
 
 Vectors = npt.NDArray[np.float32]
@@ -60,7 +61,7 @@ class SentenceEmbedder:
             raise ModelNotFoundError(f"embedding model missing: {model_dir}", hint="run `livemind models pull`")
         self.model_dir = model_dir
         self.requested_backend: EmbeddingBackend = backend
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or available_cores()
         self.backend: EmbeddingBackend | None = None  # what actually runs, known once loaded
         self._encode: Callable[[list[str]], Vectors] | None = None
         self._lock = threading.Lock()
@@ -155,7 +156,7 @@ def onnx_path(model_dir: Path) -> Path:
 
 
 def ensure_onnx_export(model_dir: Path, *, timeout_s: float = 600.0) -> Path:
-    """The ONNX file for this model, exported (in a child process, ~10 s) when missing."""
+    """The ONNX file for this model, exported (in a child process, about 15 s) when missing."""
     target = onnx_path(model_dir)
     if target.exists():
         return target

@@ -121,7 +121,8 @@ def optimize_model(catalog: ModelCatalog, ref: str, qtype: str = DEFAULT_TYPE, *
 
 def _run_worker(source: Path, partial: Path, target: QuantType, threads: int, progress: ProgressCallback | None) -> None:
     command = [sys.executable, "-m", "livemind.optimize", str(source), str(partial), str(target.ftype), str(threads)]
-    env = dict(apply_engine_wait_policy(dict(os.environ)))
+    env = dict(os.environ)
+    apply_engine_wait_policy(env)
     tail: deque[str] = deque(maxlen=12)
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
                           env=env) as child:

@@ -90,7 +90,8 @@ def _merge(label: str, path: Path, measured: list[dict[str, Any]]) -> dict[str, 
 def _measure_in_child(path: Path, chat_format: str | None, reference: Path, *, save: bool, quick: bool) -> dict[str, Any]:
     command = [sys.executable, "-m", "livemind.bench.repack", str(path), chat_format or "", str(reference),
                "save" if save else "compare", "quick" if quick else "full"]
-    env = dict(apply_engine_wait_policy(dict(os.environ)))
+    env = dict(os.environ)
+    apply_engine_wait_policy(env)
     done = subprocess.run(command, capture_output=True, text=True, errors="replace", env=env, timeout=900, check=False)
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-6:])

@@ -187,7 +187,7 @@ def _export_embeddings(model_dir: Path, err: Console) -> None:
     """Prepare the ONNX copy routing runs on, so the first question does not pay the export."""
     from livemind.embeddings import ensure_onnx_export
 
-    with err.status(f"{model_dir.name}: exporting to ONNX for fast routing (about 10 s, once)"):
+    with err.status(f"{model_dir.name}: exporting to ONNX for fast routing (about 15 s, once)"):
         try:
             onnx_file = ensure_onnx_export(model_dir)
         except Exception as exc:  # routing still works on torch; say so and go on

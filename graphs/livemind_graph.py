@@ -16,6 +16,6 @@ from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
 
 _settings = read_environment()
-_mind = LiveMind(load_config(_settings.config_path, ModelCatalog(_settings.home)), home=_settings.home,
+_mind = LiveMind(load_config(_settings.config_path, ModelCatalog(_settings.home), council=_settings.council), home=_settings.home,
                  ram_budget_bytes=_settings.ram_budget_bytes)
 graph = build_graph(_mind.runtime)

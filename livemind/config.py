@@ -1,7 +1,8 @@
 """Expert configuration: a TOML file, validated once at start-up.
 
-The package ships `experts.toml`; `--config` or LIVEMIND_CONFIG (read at the edge) replaces it.
-Every error names the expert, the field and the fix.
+The package ships named councils in `livemind/councils/`: `default` (the capable council) and
+`tiny` (small and fast). `--council NAME` or LIVEMIND_COUNCIL picks one; `--config FILE` or
+LIVEMIND_CONFIG (read at the edge) replaces them. Every error names the expert, the field and the fix.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from livemind.errors import ConfigError, ModelError
 from livemind.models import HUB_PREFIX, ModelCatalog
 from livemind.types import EngineSettings, ExpertSpec, RemoteSpec, SamplingSettings, Value
 
-DEFAULT_CONFIG_NAME = "experts.toml"
+DEFAULT_COUNCIL = "default"
+SHIPPED_COUNCILS: dict[str, str] = {
+    "default": "five personas on Qwen2.5-Coder-1.5B-Instruct (one shared copy, 1.1 GB): the capable council",
+    "tiny": "SmolLM2-135M personas and a Gemma 3 270M futurist (350 MB): fast, for small machines and tests",
+}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -87,15 +92,19 @@ def parse_size(text: str) -> int:
     return int(float(number) * _UNITS[(unit or "b").lower()])
 
 
-def default_config_text() -> str:
-    """The shipped default configuration."""
-    return resources.files("livemind").joinpath(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8")
+def council_text(name: str = DEFAULT_COUNCIL) -> str:
+    """The TOML text of a shipped council."""
+    if name not in SHIPPED_COUNCILS:
+        raise ConfigError(f"unknown council '{name}'",
+                          hint=f"use one of: {', '.join(SHIPPED_COUNCILS)}, or --config FILE for your own")
+    return resources.files("livemind").joinpath("councils", f"{name}.toml").read_text(encoding="utf-8")
 
 
-def load_config(path: Path | None, catalog: ModelCatalog, *, check_files: bool = True) -> LiveMindConfig:
-    """Read, validate and return a configuration (the shipped default when path is None)."""
+def load_config(path: Path | None, catalog: ModelCatalog, *, council: str = DEFAULT_COUNCIL,
+                check_files: bool = True) -> LiveMindConfig:
+    """Read, validate and return a configuration: the file at `path`, else the shipped `council`."""
     if path is None:
-        text, origin = default_config_text(), "the default configuration"
+        text, origin = council_text(council), f"the shipped council '{council}'"
     else:
         if not path.is_file():
             raise ConfigError(f"configuration file not found: {path}", hint="pass --config with an existing TOML file")

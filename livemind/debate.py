@@ -8,7 +8,16 @@ from collections.abc import Sequence
 
 from livemind.types import ChatMessage, ExpertSpec, Position
 
-BREVITY = "Answer in at most four sentences."
+ANSWER_STYLE = ("If the question needs working, reason step by step; otherwise answer directly. "
+                "Keep the whole reply under 200 words and end with your conclusion.")
+"""Leaves room to reason (a brevity rule must not forbid working) but bounds the reply."""
+REVISION_MARKER = "Other experts answered the same question"
+"""Opens every revision request: fakes and tools recognise a debate round by it, not by its wording."""
+SYNTHESIS_MARKER = "Final positions of the experts"
+"""Heads the positions in every synthesis request."""
+SYNTHESIS_FORMAT = ("Format: one paragraph of at most six sentences in plain prose, no headings and no lists, "
+                    "in the language of the question. If the question asks for a single number, end with a final "
+                    "line `Answer: <number>`.")
 
 
 def label_for(index: int) -> str:
@@ -29,7 +38,7 @@ def first_answer_messages(expert: ExpertSpec, question: str) -> list[ChatMessage
     """An independent first answer: the expert sees only the question."""
     return [
         ChatMessage(role="system", content=expert.persona),
-        ChatMessage(role="user", content=f"{question}\n\n{BREVITY}"),
+        ChatMessage(role="user", content=f"{question}\n\n{ANSWER_STYLE}"),
     ]
 
 
@@ -50,10 +59,11 @@ def revision_messages(expert: ExpertSpec, question: str, own: Sequence[Position]
         messages.append(ChatMessage(role="assistant", content=mine.text))
         if index < len(others_by_round):
             messages.append(ChatMessage(role="user", content=(
-                "Other experts answered the same question:\n\n"
+                f"{REVISION_MARKER}:\n\n"
                 f"{others_block(others_by_round[index])}\n\n"
-                "Consider their answers. Keep what you still believe, correct what they showed "
-                f"was wrong, and give your revised answer to: {question}\n{BREVITY}")))
+                "Check their reasoning against yours. Change your answer only where they showed a real "
+                "mistake or a better argument, not because they disagree; keep your own view otherwise. "
+                f"Give your revised answer to: {question}\n{ANSWER_STYLE}")))
     return messages
 
 
@@ -63,9 +73,11 @@ def synthesis_messages(synthesizer: ExpertSpec, question: str, positions: Sequen
     return [
         ChatMessage(role="system", content=synthesizer.persona),
         ChatMessage(role="user", content=(
-            f"Question: {question}\n\nFinal positions of the experts:\n\n{listing}\n\n"
-            "Write one final answer that combines what the experts agree on. "
-            "If they disagree on something important, say so in one sentence. " + BREVITY)),
+            f"Question: {question}\n\n{SYNTHESIS_MARKER}:\n\n{listing}\n\n"
+            f"Write the council's final answer to exactly this question: {question}\n"
+            "Build it from what the experts agree on and from the best-supported arguments. Where they disagree "
+            "on something important, say so in one sentence, naming the two views. Do not invent a new question "
+            "or mention the experts' labels.\n\n" + SYNTHESIS_FORMAT)),
     ]
 
 
@@ -81,5 +93,5 @@ def turn_messages(expert: ExpertSpec, question: str, earlier: Sequence[Position]
     if earlier:
         messages[-1] = ChatMessage(role="user", content=(
             f"{question}\n\nOther experts have answered so far:\n\n{others_block(earlier)}\n\n"
-            f"Give your own answer. {BREVITY}"))
+            f"Give your own answer. {ANSWER_STYLE}"))
     return messages

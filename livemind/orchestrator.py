@@ -14,7 +14,7 @@ from pydantic import Field
 
 from livemind.backends.base import BackendLoader, CancelSignal, TokenCallback
 from livemind.backends.factory import default_loader
-from livemind.config import LiveMindConfig, load_config
+from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
 from livemind.debate import first_answer_messages
 from livemind.embeddings import Embedder, SentenceEmbedder
 from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
@@ -22,7 +22,7 @@ from livemind.graph import GraphRuntime, build_graph, open_checkpointer, run_con
 from livemind.models import ModelCatalog
 from livemind.pool import ModelPool
 from livemind.ram import RamGuard
-from livemind.router import Router
+from livemind.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.runner import ExpertRunner
 from livemind.sessions import SessionRecord, SessionStore
 from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Value
@@ -85,11 +85,11 @@ class LiveMind:
         self.sessions = SessionStore(home / "sessions" / "sessions.sqlite", home / "transcripts")
 
     @classmethod
-    def open(cls, *, home: Path | None = None, config_path: Path | None = None,
+    def open(cls, *, home: Path | None = None, config_path: Path | None = None, council: str = DEFAULT_COUNCIL,
              ram_budget_bytes: int | None = None) -> LiveMind:
-        """Open LiveMind with the shipped configuration (or config_path) under home."""
+        """Open LiveMind with a shipped council (or the file at config_path) under home."""
         root = home or DEFAULT_HOME
-        config = load_config(config_path, ModelCatalog(root))
+        config = load_config(config_path, ModelCatalog(root), council=council)
         return cls(config, home=root, ram_budget_bytes=ram_budget_bytes)
 
     # -- checks ------------------------------------------------------------------------------
@@ -120,9 +120,14 @@ class LiveMind:
 
     # -- single expert -------------------------------------------------------------------------
 
-    def route(self, question: str, *, mode: ConsensusMode = "auto", experts: Sequence[str] | None = None) -> RouteDecision:
-        """Score every expert for a question without generating anything."""
-        return self.router.route(self._check_question(question), mode=mode, experts=self._check_experts(experts))
+    def route(self, question: str, *, mode: ConsensusMode = "auto", experts: Sequence[str] | None = None,
+              is_council: bool = False) -> RouteDecision:
+        """Score every expert for a question without generating anything.
+
+        `is_council` routes as a debate or consensus does: at least two experts in auto mode.
+        """
+        return self.router.route(self._check_question(question), mode=mode, experts=self._check_experts(experts),
+                                 min_experts=COUNCIL_MIN_EXPERTS if is_council else 1)
 
     def ask(self, question: str, *, expert: str | None = None, max_tokens: int | None = None, seed: int | None = None,
             temperature: float | None = None, on_token: TokenCallback | None = None,

@@ -15,6 +15,9 @@ from livemind.embeddings import Embedder, Vectors
 from livemind.errors import UnknownExpertError
 from livemind.types import ConsensusMode, ExpertSpec, RouteDecision, RouteScore
 
+COUNCIL_MIN_EXPERTS = 2
+"""A debate or a consensus convenes at least this many experts unless the caller names them."""
+
 
 class Router:
     """Embeds each expert's description and examples once; scores questions against them."""
@@ -74,8 +77,12 @@ class Router:
         return tuple(sorted(scores, key=lambda s: s.score, reverse=True))
 
     def route(self, question: str, *, mode: ConsensusMode = "auto", experts: Sequence[str] | None = None,
-              top_k: int | None = None) -> RouteDecision:
-        """Decide who answers. `experts` pins the choice; scores are still reported."""
+              top_k: int | None = None, min_experts: int = 1) -> RouteDecision:
+        """Decide who answers. `experts` pins the choice; scores are still reported.
+
+        `min_experts` is for councils: in auto mode a clear leader still answers alone for `ask`,
+        but a debate or a consensus convenes at least this many experts (when that many exist).
+        """
         names = [e.name for e in self.experts]
         scores = self.score(question)
         k = min(top_k or self.settings.top_k, len(names))
@@ -100,7 +107,13 @@ class Router:
         if mode == "auto":
             runner_up = scores[1] if len(scores) > 1 else None
             margin = top.score - runner_up.score if runner_up else 1.0
-            if top.score >= threshold and margin >= self.settings.auto_margin:
+            is_clear_lead = top.score >= threshold and margin >= self.settings.auto_margin
+            if is_clear_lead and min(min_experts, len(names)) > 1:
+                selected = self._convene(ranked, max(k, min_experts))
+                return RouteDecision(scores=scores, selected=selected, mode="parallel",
+                                     reason=f"{top.expert} leads by {margin:.2f}, but a council convenes at least "
+                                            f"{min_experts}: {', '.join(selected)}")
+            if is_clear_lead:
                 return RouteDecision(scores=scores, selected=(top.expert,), mode="single",
                                      reason=f"{top.expert} leads by {margin:.2f} ≥ margin {self.settings.auto_margin:.2f}")
             why = (f"top two within {margin:.2f} < margin {self.settings.auto_margin:.2f}" if top.score >= threshold

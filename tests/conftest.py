@@ -1,4 +1,9 @@
-"""Shared fixtures: the real model home (pulled by tools/setup.sh) and isolated session folders."""
+"""Shared fixtures: the real model home (pulled by tools/setup.sh) and isolated session folders.
+
+The fast tests run on the tiny council: every `livemind` process a test starts inherits
+LIVEMIND_COUNCIL=tiny, and `tiny_config` is that council in process. The tests about the
+default (capable) council ask for it by name (`capable_config`, `--council default`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from livemind.embeddings import SentenceEmbedder
 from livemind.models import ModelCatalog
 
 MODELS_HOME = Path(os.environ.get("LIVEMIND_HOME", str(Path.home() / ".cache" / "livemind")))
+os.environ["LIVEMIND_COUNCIL"] = "tiny"  # child processes of the suite: the fast council unless a test says otherwise
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +47,15 @@ def catalog(models_home: Path) -> ModelCatalog:
 
 
 @pytest.fixture(scope="session")
-def default_config(catalog: ModelCatalog) -> LiveMindConfig:
-    """The shipped expert configuration."""
-    return load_config(None, catalog)
+def tiny_config(catalog: ModelCatalog) -> LiveMindConfig:
+    """The shipped tiny council (SmolLM2 personas and a Gemma 3 270M futurist)."""
+    return load_config(None, catalog, council="tiny")
+
+
+@pytest.fixture(scope="session")
+def capable_config(catalog: ModelCatalog) -> LiveMindConfig:
+    """The shipped default council (personas on Qwen2.5-Coder-1.5B)."""
+    return load_config(None, catalog, council="default")
 
 
 @pytest.fixture(scope="session")

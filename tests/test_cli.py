@@ -19,13 +19,36 @@ def run(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedPro
                           env=env, timeout=timeout, check=False)
 
 
-def test_ask_json_answers_with_expert_tokens_and_timings(home: Path) -> None:
-    done = run(home, "ask", "What is the capital of France?", "--expert", "generalist", "--json", "--temperature", "0")
+def test_ask_json_answers_with_expert_tokens_and_timings_deterministically_at_temperature_zero(home: Path) -> None:
+    # The tiny model's greedy text differs between SIMD builds (on an AVX-512 EPYC it does not say
+    # Paris), so this checks shape and same-machine determinism; test_ask_on_the_default_council
+    # checks that the answer is right.
+    answers = []
+    for _ in range(2):
+        done = run(home, "ask", "What is the capital of France?", "--expert", "generalist", "--json",
+                   "--temperature", "0", "--max-tokens", "24")
+        assert done.returncode == 0, done.stderr
+        answers.append(json.loads(done.stdout))
+    first, second = answers
+    assert first["answer"].strip() and first["answer"] == second["answer"]
+    assert first["expert"] == "generalist" and first["model"] == "smollm2-135m" and 0 < first["tokens"] <= 24
+    assert first["ttft_s"] > 0 and first["tok_s"] > 0
+
+
+def test_ask_on_the_default_council_answers_right_with_the_capable_model(home: Path) -> None:
+    done = run(home, "ask", "What is the capital of France? Answer in one word.", "--council", "default",
+               "--expert", "generalist", "--json", "--temperature", "0", "--max-tokens", "16")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
+    assert answer["model"] == "qwen2.5-coder-1.5b"
     assert "paris" in answer["answer"].lower()
-    assert answer["expert"] == "generalist" and answer["tokens"] > 0
-    assert answer["ttft_s"] > 0 and answer["tok_s"] > 0
+
+
+def test_edge_flags_are_accepted_after_the_subcommand(home: Path) -> None:
+    before = run(home, "--ram-budget", "300MiB", "status", "--json")
+    after = run(home, "status", "--json", "--ram-budget", "300MiB")
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert json.loads(before.stdout)["budget_bytes"] == json.loads(after.stdout)["budget_bytes"] == 300 * 2**20
 
 
 def test_ask_streams_tokens_to_stdout_and_stats_to_stderr(home: Path) -> None:
@@ -57,7 +80,7 @@ def test_bad_config_fails_at_start_naming_expert_and_field(home: Path, tmp_path:
 
 
 def test_a_bad_router_setting_is_named_and_the_hint_prints_as_written(home: Path, tmp_path: Path) -> None:
-    shipped = (Path(__file__).parents[1] / "livemind" / "experts.toml").read_text()
+    shipped = (Path(__file__).parents[1] / "livemind" / "councils" / "tiny.toml").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(shipped.replace('embedding_backend = "onnx"', 'embedding_backend = "tf"'))
     done = run(home, "--config", str(bad), "route", "hello")

@@ -25,12 +25,25 @@ def _doc(*experts: dict[str, object], **extra: object) -> dict[str, object]:
     return doc
 
 
-def test_default_config_has_personas_sharing_smollm2(catalog: ModelCatalog) -> None:
+def test_default_council_seats_every_persona_on_one_shared_capable_model(catalog: ModelCatalog) -> None:
     config = load_config(None, catalog)
+    assert {e.model for e in config.experts} == {"qwen2.5-coder-1.5b"}  # one loaded copy serves them all
+    assert {"generalist", "coder", "mathematician", "ethicist", "futurist"} <= set(config.expert_names)
+    assert all(e.engine.kv_type == "q8_0" and e.engine.flash_attn for e in config.experts)
+    assert config.router.top_k >= 2, "a debate convenes a council, not one expert"
+
+
+def test_tiny_council_stays_shipped_with_personas_sharing_smollm2(catalog: ModelCatalog) -> None:
+    config = load_config(None, catalog, council="tiny")
     smol = [e for e in config.experts if e.model == "smollm2-135m"]
     assert len(smol) >= 3
     assert {"generalist", "coder", "mathematician", "ethicist"} <= set(config.expert_names)
-    assert all(e.engine.kv_type == "q8_0" and e.engine.flash_attn for e in config.experts)
+
+
+def test_an_unknown_council_name_lists_the_shipped_ones(catalog: ModelCatalog) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, catalog, council="huge")
+    assert "unknown council 'huge'" in caught.value.message and "default, tiny" in (caught.value.hint or "")
 
 
 def test_unknown_model_is_rejected_with_expert_field_and_fix(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow
 QUESTION = "Can humans be replaced by AI within 20 years?"
 
 
-def test_end_to_end_debate_records_agreement_every_round(home: Path, default_config: LiveMindConfig) -> None:
-    mind = LiveMind(default_config, home=home)
+def test_end_to_end_debate_records_agreement_every_round(home: Path, tiny_config: LiveMindConfig) -> None:
+    mind = LiveMind(tiny_config, home=home)
     try:
         events = list(mind.stream(QUESTION, experts=["generalist", "ethicist", "coder"], rounds=1, mode="parallel",
                                   seed=11, max_tokens=48))
@@ -38,13 +38,13 @@ def test_end_to_end_debate_records_agreement_every_round(home: Path, default_con
 
 
 def test_turn_based_debate_under_a_small_budget_holds_one_model_at_a_time(home: Path,
-                                                                          default_config: LiveMindConfig) -> None:
-    probe = LiveMind(default_config, home=home)
-    sizes = [probe.pool.estimate(probe.runner.target_for(default_config.expert(n))).total
+                                                                          tiny_config: LiveMindConfig) -> None:
+    probe = LiveMind(tiny_config, home=home)
+    sizes = [probe.pool.estimate(probe.runner.target_for(tiny_config.expert(n))).total
              for n in ("generalist", "futurist")]
     probe.close()
     budget = max(sizes) + min(sizes) // 2  # either model fits, both never do
-    mind = LiveMind(default_config, home=home, ram_budget_bytes=budget)
+    mind = LiveMind(tiny_config, home=home, ram_budget_bytes=budget)
     try:
         result = mind.debate(QUESTION, experts=["generalist", "futurist"], rounds=1, mode="parallel", seed=5,
                              max_tokens=32)
@@ -64,7 +64,7 @@ RUNNER = textwrap.dedent("""
     from livemind.models import ModelCatalog
     from livemind.orchestrator import LiveMind
     home = Path(sys.argv[1])
-    mind = LiveMind(load_config(None, ModelCatalog(home)), home=home)
+    mind = LiveMind(load_config(None, ModelCatalog(home), council="tiny"), home=home)
     for event in mind.stream(sys.argv[2], experts=["generalist", "ethicist", "coder"], rounds=2, mode="parallel",
                              seed=9, max_tokens=40, session_id="killme"):
         if event.kind != "token":
@@ -87,7 +87,7 @@ def test_debate_killed_mid_round_resumes_without_redoing_or_losing_rounds(home: 
     assert process.returncode == -signal.SIGKILL
     assert any(e["kind"] == "round_done" and e["round"] == 0 for e in seen)
 
-    mind = LiveMind(load_config(None, ModelCatalog(home)), home=home)
+    mind = LiveMind(load_config(None, ModelCatalog(home), council="tiny"), home=home)
     try:
         before = mind.graph.get_state({"configurable": {"thread_id": "killme"}}).values
         round0 = [p["text"] for p in before["history"][0]["positions"]]

@@ -8,6 +8,7 @@ import pytest
 
 from livemind.backends.base import LoadTarget
 from livemind.config import LiveMindConfig, parse_config
+from livemind.debate import SYNTHESIS_MARKER
 from livemind.errors import EngineError
 from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
@@ -49,7 +50,7 @@ def _round(request: GenerationRequest) -> int:
 
 
 def _is_synthesis(request: GenerationRequest) -> bool:
-    return "Final positions of the experts" in request.messages[-1].content
+    return SYNTHESIS_MARKER in request.messages[-1].content
 
 
 def stubborn(target: LoadTarget, request: GenerationRequest) -> str:

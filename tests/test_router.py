@@ -8,14 +8,14 @@ import pytest
 
 from livemind.config import LiveMindConfig, RouterSettings
 from livemind.embeddings import SentenceEmbedder
-from livemind.router import Router
+from livemind.router import COUNCIL_MIN_EXPERTS, Router
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def router(default_config: LiveMindConfig, embedder: SentenceEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Router:
-    return Router(default_config.experts, embedder, default_config.router, cache_dir=tmp_path_factory.mktemp("cache"))
+def router(tiny_config: LiveMindConfig, embedder: SentenceEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Router:
+    return Router(tiny_config.experts, embedder, tiny_config.router, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 @pytest.mark.parametrize(("question", "expert"), [
@@ -32,36 +32,54 @@ def test_router_sends_each_question_to_the_matching_expert(router: Router, quest
     assert decision.selected == (expert,), [(s.expert, s.score) for s in decision.scores]
 
 
-def test_router_scores_every_expert_with_its_best_matching_text(router: Router, default_config: LiveMindConfig) -> None:
+def test_router_scores_every_expert_with_its_best_matching_text(router: Router, tiny_config: LiveMindConfig) -> None:
     scores = router.score("Sort a list in Python")
-    assert {s.expert for s in scores} == set(default_config.expert_names)
+    assert {s.expert for s in scores} == set(tiny_config.expert_names)
     assert scores == tuple(sorted(scores, key=lambda s: s.score, reverse=True))
     top = scores[0]
     assert top.expert == "coder" and top.best_match  # the text that explains the score
     assert all(-1.0 <= s.score <= 1.0 for s in scores)
 
 
-def test_question_below_the_threshold_goes_to_the_fallback(default_config: LiveMindConfig, embedder: SentenceEmbedder) -> None:
-    strict = Router(default_config.experts, embedder, RouterSettings(threshold=0.99, fallback="generalist"))
+def test_question_below_the_threshold_goes_to_the_fallback(tiny_config: LiveMindConfig, embedder: SentenceEmbedder) -> None:
+    strict = Router(tiny_config.experts, embedder, RouterSettings(threshold=0.99, fallback="generalist"))
     decision = strict.route("How do I write a loop in Rust?", mode="single")
     assert decision.selected == ("generalist",) and "fallback" in decision.reason
 
 
-def test_auto_mode_convenes_several_experts_when_the_top_scores_are_close(default_config: LiveMindConfig,
+def test_auto_mode_convenes_several_experts_when_the_top_scores_are_close(tiny_config: LiveMindConfig,
                                                                           embedder: SentenceEmbedder) -> None:
-    wide_margin = Router(default_config.experts, embedder, RouterSettings(auto_margin=2.0, top_k=3))
+    wide_margin = Router(tiny_config.experts, embedder, RouterSettings(auto_margin=2.0, top_k=3))
     decision = wide_margin.route("Can humans be replaced by AI within 20 years?", mode="auto")
     assert decision.mode == "parallel" and len(decision.selected) == 3
     assert "convening" in decision.reason
-    no_margin = Router(default_config.experts, embedder, RouterSettings(auto_margin=0.0, threshold=0.0))
+    no_margin = Router(tiny_config.experts, embedder, RouterSettings(auto_margin=0.0, threshold=0.0))
     assert no_margin.route("What is 2 plus 2?", mode="auto").mode == "single"
 
 
-def test_expert_embeddings_are_cached_on_disk(default_config: LiveMindConfig, embedder: SentenceEmbedder,
+def test_a_council_convenes_at_least_two_experts_even_when_one_clearly_leads(capable_config: LiveMindConfig,
+                                                                             embedder: SentenceEmbedder) -> None:
+    clear_lead = Router(capable_config.experts, embedder, RouterSettings(auto_margin=0.0, threshold=0.0, top_k=3))
+    question = "Can humans be replaced by AI within 20 years?"
+    assert clear_lead.route(question, mode="auto").mode == "single", "ask keeps picking one expert"
+    council = clear_lead.route(question, mode="auto", min_experts=COUNCIL_MIN_EXPERTS)
+    assert council.mode == "parallel" and len(council.selected) == 3
+    assert council.selected[0] == clear_lead.route(question, mode="auto").selected[0], "the leader still sits"
+    assert "a council convenes at least 2" in council.reason
+
+
+def test_the_founding_question_convenes_the_ethicist_and_the_futurist(capable_config: LiveMindConfig,
+                                                                     embedder: SentenceEmbedder) -> None:
+    router = Router(capable_config.experts, embedder, capable_config.router)
+    decision = router.route("Can humans be replaced by AI within 20 years?", mode="auto", min_experts=2)
+    assert {"ethicist", "futurist"} <= set(decision.selected) and len(decision.selected) >= 2
+
+
+def test_expert_embeddings_are_cached_on_disk(tiny_config: LiveMindConfig, embedder: SentenceEmbedder,
                                               tmp_path: Path) -> None:
-    first = Router(default_config.experts, embedder, default_config.router, cache_dir=tmp_path)
+    first = Router(tiny_config.experts, embedder, tiny_config.router, cache_dir=tmp_path)
     first.warm()
     cached = list(tmp_path.glob("router-*.npy"))
     assert len(cached) == 1
-    second = Router(default_config.experts, embedder, default_config.router, cache_dir=tmp_path)
+    second = Router(tiny_config.experts, embedder, tiny_config.router, cache_dir=tmp_path)
     assert second.score("hello") == first.score("hello")

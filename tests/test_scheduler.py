@@ -337,15 +337,15 @@ def test_latency_mode_lets_one_model_step_at_a_time() -> None:
 
 @pytest.mark.slow
 def test_a_real_debate_batches_the_personas_and_reads_only_the_new_turn_in_round_two(
-        home: Path, default_config: LiveMindConfig) -> None:
-    mind = LiveMind(default_config, home=home)
+        home: Path, tiny_config: LiveMindConfig) -> None:
+    mind = LiveMind(tiny_config, home=home)
     try:
         result = mind.debate("Can humans be replaced by AI within 20 years?", experts=["generalist", "ethicist", "coder"],
                              rounds=1, mode="parallel", seed=3, max_tokens=16)
         report = mind.runner.scheduler.reports()
         first = {p.expert: p for p in result.history[0].positions}
         second = {p.expert: p for p in result.history[1].positions}
-        spec = default_config.expert("generalist")
+        spec = tiny_config.expert("generalist")
         own = [first["generalist"]]
         others = [[first["ethicist"], first["coder"]]]
         with mind.pool.lease(mind.runner.target_for(spec)) as backend:

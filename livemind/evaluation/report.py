@@ -69,8 +69,10 @@ def _setup_lines(report: EvalReport) -> list[str]:
     s = run.settings
     lines = [
         f"- Task: **{s.task}**, {task_family(s.task).description}; {s.n} questions, seed {s.seed}.",
-        f"- Every reply is capped at {s.max_tokens} generated tokens and must end with `Answer: <number>`; "
-        "a reply without a well-formed answer line counts as wrong.",
+        f"- Every reply is capped at {s.max_tokens} generated tokens. Answers are read by the **{s.extraction}** "
+        "rule (" + ("an `Answer: <integer>` line only" if s.extraction == "strict" else
+                    "`Answer:` lines, `\\boxed{N}`, 'the answer is N', then a final `= N`") + "); a reply with no "
+        "answer counts as wrong, and the *unanswered* column counts them per method.",
         f"- Best single expert: **{run.choice.expert}** ({run.choice.how}): {run.choice.reason}.",
         f"- Council: **{', '.join(run.council)}** ({run.council_reason}); synthesiser **{run.synthesizer}**; "
         f"debate runs up to {s.rounds} revision round(s) after the first answers and stops early when the "

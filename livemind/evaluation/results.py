@@ -8,6 +8,7 @@ from pydantic import Field
 
 from livemind.evaluation.budget import DEFAULT_TOLERANCE, BudgetMatch
 from livemind.evaluation.tasks import Problem
+from livemind.extraction import ExtractionRule
 from livemind.types import Value
 
 MethodKey = Literal["single", "sc_consensus", "consensus", "sc_debate", "debate"]
@@ -22,17 +23,18 @@ class EvalSettings(Value):
     n: int = Field(30, ge=1, le=10_000)
     seed: int = 0
     rounds: int = Field(2, ge=1, le=10)
-    max_tokens: int = Field(96, ge=8, le=4096)
+    max_tokens: int = Field(300, ge=8, le=4096)  # room to work step by step; ~250 tokens suffice here
     experts: tuple[str, ...] | None = None
     best_expert: str | None = None
     pilot_n: int = Field(5, ge=0, le=200)
     sc_temperature: float = Field(0.7, gt=0.0, le=2.0)
     tolerance: float = Field(DEFAULT_TOLERANCE, gt=0.0, lt=1.0)
     max_samples: int = Field(32, ge=1, le=256)
+    extraction: ExtractionRule = "lenient"
 
 
 class Attempt(Value):
-    """One reply judged by strict extraction, with what it cost."""
+    """One reply judged by answer extraction, with what it cost."""
 
     text: str
     extracted: int | None

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from livemind.debate import expert_seed
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
 from livemind.evaluation.budget import match_budget, needs_more_samples
-from livemind.evaluation.extraction import extract_answer
 from livemind.evaluation.results import (
     Attempt,
     CouncilAttempt,
@@ -33,6 +32,7 @@ from livemind.evaluation.results import (
 )
 from livemind.evaluation.selection import choose_best_expert, most_common
 from livemind.evaluation.tasks import TASKS, Problem, generate_problems, held_out_problems
+from livemind.extraction import ExtractionRule, extract_answer
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult
 
@@ -47,8 +47,8 @@ def _quiet(_: str) -> None:
     """Progress sink that discards."""
 
 
-def _judged(text: str, tokens: int, seconds: float) -> Attempt:
-    extraction = extract_answer(text)
+def _judged(text: str, tokens: int, seconds: float, rule: ExtractionRule) -> Attempt:
+    extraction = extract_answer(text, rule)
     return Attempt(text=text, extracted=extraction.value, failure=extraction.failure, tokens=tokens,
                    seconds=round(seconds, 3))
 
@@ -87,7 +87,7 @@ class EvalRunner:
                                    temperature=temperature)
         except PER_QUESTION_ERRORS as exc:
             return _failed(exc, time.perf_counter() - start)
-        return _judged(answer.answer, answer.tokens, time.perf_counter() - start)
+        return _judged(answer.answer, answer.tokens, time.perf_counter() - start, self.settings.extraction)
 
     def greedy(self, name: str, problem: Problem) -> Attempt:
         """One expert's answer at temperature 0."""
@@ -112,17 +112,17 @@ class EvalRunner:
         except PER_QUESTION_ERRORS as exc:
             return CouncilAttempt(reply=_failed(exc, time.perf_counter() - start), session_id=None, rounds=0,
                                   stop_reason=f"failed: {exc}", synthesizer="", synthesis_error=None, positions=())
-        return self._judge_council(result, problem, time.perf_counter() - start)
+        return self._judge_council(result, problem, time.perf_counter() - start, self.settings.extraction)
 
     @staticmethod
-    def _judge_council(result: DebateResult, problem: Problem, seconds: float) -> CouncilAttempt:
+    def _judge_council(result: DebateResult, problem: Problem, seconds: float, rule: ExtractionRule) -> CouncilAttempt:
         positions = []
         for record in result.history:
             for p in record.positions:
-                value = extract_answer(p.text).value
+                value = extract_answer(p.text, rule).value
                 positions.append(JudgedPosition(expert=p.expert, round=p.round, extracted=value,
                                                 is_correct=value == problem.answer))
-        return CouncilAttempt(reply=_judged(result.answer, result.tokens, seconds), session_id=result.session_id,
+        return CouncilAttempt(reply=_judged(result.answer, result.tokens, seconds, rule), session_id=result.session_id,
                               rounds=result.rounds, stop_reason=result.stop_reason, synthesizer=result.synthesizer,
                               synthesis_error=result.synthesis_error, positions=tuple(positions))
 

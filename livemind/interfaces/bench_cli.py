@@ -19,9 +19,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Measure, write DIR/report.md, DIR/bench.json and plots, print the headline figures."""
     from livemind.bench import KEYS, BenchOptions, run_bench, write_report  # matplotlib and the peers load only here
 
-    settings = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home)
+    settings = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home,
+                            council=args.council)
     catalog = ModelCatalog(settings.home)
-    config = load_config(settings.config_path, catalog)
+    config = load_config(settings.config_path, catalog, council=settings.council)
     options = BenchOptions.for_mode(Path(args.out), quick=args.quick, http=not args.no_http)
     if args.runs:
         options = BenchOptions(**{**options.__dict__, "runs": args.runs})

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from livemind.config import load_config
+from livemind.config import SHIPPED_COUNCILS, load_config
 from livemind.errors import LiveMindError
 from livemind.interfaces.bench_cli import add_bench_parser
 from livemind.interfaces.environment import EdgeSettings, read_environment
@@ -30,12 +30,13 @@ err = Console(stderr=True)
 
 
 def _settings(args: argparse.Namespace) -> EdgeSettings:
-    return read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home)
+    return read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home,
+                            council=args.council)
 
 
 def _open(args: argparse.Namespace) -> LiveMind:
     s = _settings(args)
-    config = load_config(s.config_path, ModelCatalog(s.home))
+    config = load_config(s.config_path, ModelCatalog(s.home), council=s.council)
     return LiveMind(config, home=s.home, ram_budget_bytes=s.ram_budget_bytes)
 
 
@@ -150,13 +151,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     catalog = ModelCatalog(s.home)
     if args.action == "list":
         rows = [{"name": i.name, "kind": i.kind, "present": i.is_present, "size_mib": round(i.size / 2**20, 1),
-                 "path": str(i.path), "description": i.description} for i in catalog.list()]
+                 "license": i.license, "path": str(i.path), "description": i.description} for i in catalog.list()]
         if args.json:
             _print_json(rows)
         else:
-            table = Table("name", "kind", "present", "MiB", "path")
+            table = Table("name", "kind", "present", "MiB", "licence", "path")
             for r in rows:
-                table.add_row(r["name"], r["kind"], "yes" if r["present"] else "no", f"{r['size_mib']:.0f}", r["path"])
+                table.add_row(r["name"], r["kind"], "yes" if r["present"] else "no", f"{r['size_mib']:.0f}",
+                              r["license"], r["path"])
             out.print(table)
         return 0
     if args.action == "optimize":
@@ -263,12 +265,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 # -- parser ---------------------------------------------------------------------------------
 
+def _add_edge_flags(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """--config, --council, --ram-budget and --home: accepted before the subcommand and after it."""
+    parser.add_argument("--config", default=default,
+                        help="expert configuration TOML (env LIVEMIND_CONFIG); replaces the shipped council")
+    parser.add_argument("--council", default=default, choices=sorted(SHIPPED_COUNCILS),
+                        help="a shipped council: default (capable, Qwen2.5-Coder-1.5B) or tiny (fast, small models); "
+                             "env LIVEMIND_COUNCIL")
+    parser.add_argument("--ram-budget", default=default,
+                        help="absolute RAM budget for loaded models, e.g. 600MiB (env LIVEMIND_RAM_BUDGET)")
+    parser.add_argument("--home", default=default,
+                        help="cache folder for models and sessions (env LIVEMIND_HOME, default ~/.cache/livemind)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="livemind", description="Local multi-expert consensus on your CPU.")
-    parser.add_argument("--config", help="expert configuration TOML (default: shipped; env LIVEMIND_CONFIG)")
-    parser.add_argument("--ram-budget", help="absolute RAM budget for loaded models, e.g. 600MiB (env LIVEMIND_RAM_BUDGET)")
-    parser.add_argument("--home", help="cache folder for models and sessions (env LIVEMIND_HOME, default ~/.cache/livemind)")
+    _add_edge_flags(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ask", help="one routed expert answers, streaming tokens")
@@ -335,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_parser(sub)
     add_bench_parser(sub)
+    for command in sub.choices.values():
+        _add_edge_flags(command, default=argparse.SUPPRESS)  # only a flag given after the subcommand overrides
     return parser
 
 

@@ -6,21 +6,23 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from livemind.config import parse_size
+from livemind.config import DEFAULT_COUNCIL, parse_size
 from livemind.orchestrator import DEFAULT_HOME
 
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    """What the interfaces pass down: home folder, config file, RAM budget and API key."""
+    """What the interfaces pass down: home folder, config file or shipped council, RAM budget and API key."""
 
     home: Path
     config_path: Path | None
     ram_budget_bytes: int | None
     api_key: str | None
+    council: str = DEFAULT_COUNCIL
 
 
-def read_environment(*, config: str | None = None, ram_budget: str | None = None, home: str | None = None) -> EdgeSettings:
+def read_environment(*, config: str | None = None, ram_budget: str | None = None, home: str | None = None,
+                     council: str | None = None) -> EdgeSettings:
     """Flags win over LIVEMIND_* variables, which win over defaults."""
     env = os.environ
     home_text = home or env.get("LIVEMIND_HOME")
@@ -31,4 +33,5 @@ def read_environment(*, config: str | None = None, ram_budget: str | None = None
         config_path=Path(config_text).expanduser() if config_text else None,
         ram_budget_bytes=parse_size(budget_text) if budget_text else None,
         api_key=env.get("LIVEMIND_API_KEY") or None,
+        council=council or env.get("LIVEMIND_COUNCIL") or DEFAULT_COUNCIL,
     )

@@ -33,7 +33,7 @@ def settings_from(args: argparse.Namespace) -> EvalSettings:
         return EvalSettings(task=args.task, n=args.n, seed=args.seed, rounds=args.rounds, max_tokens=args.max_tokens,
                             experts=_names(args.experts), best_expert=args.best_expert, pilot_n=args.pilot,
                             sc_temperature=args.sc_temperature, tolerance=args.tolerance,
-                            max_samples=args.max_samples)
+                            max_samples=args.max_samples, extraction=args.extraction)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0])
@@ -44,9 +44,10 @@ def settings_from(args: argparse.Namespace) -> EvalSettings:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run the eval, write report.md, report.json and the PNG into --out, print the table."""
-    edge = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home)
+    edge = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home,
+                            council=args.council)
     settings = settings_from(args)
-    mind = LiveMind(load_config(edge.config_path, ModelCatalog(edge.home)), home=edge.home,
+    mind = LiveMind(load_config(edge.config_path, ModelCatalog(edge.home), council=edge.council), home=edge.home,
                     ram_budget_bytes=edge.ram_budget_bytes)
     try:
         with err.status("evaluating…") as status:
@@ -83,7 +84,10 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--best-expert", help="the single expert to compare with (default: a held-out pilot)")
     p.add_argument("--pilot", type=int, default=5,
                    help="held-out questions used to pick the best single expert; 0 uses the router's pick (default 5)")
-    p.add_argument("--max-tokens", type=int, default=96, help="generated tokens per reply (default 96)")
+    p.add_argument("--max-tokens", type=int, default=300, help="generated tokens per reply (default 300: room to work)")
+    p.add_argument("--extraction", choices=["lenient", "strict"], default="lenient",
+                   help="how answers are read: lenient (Answer: lines, \\boxed{N}, 'the answer is N', a final "
+                        "equation) or strict (only an `Answer: <integer>` line); default lenient")
     p.add_argument("--sc-temperature", type=float, default=0.7,
                    help="sampling temperature for self-consistency (default 0.7)")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,

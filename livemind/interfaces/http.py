@@ -361,7 +361,7 @@ def main(settings: EdgeSettings, *, host: str = DEFAULT_HOST, port: int = DEFAUL
         LOG.error("refusing to serve on %s without LIVEMIND_API_KEY: anyone who can reach it could use it", host)
         return 2
     try:
-        mind = LiveMind.open(home=settings.home, config_path=settings.config_path,
+        mind = LiveMind.open(home=settings.home, config_path=settings.config_path, council=settings.council,
                              ram_budget_bytes=settings.ram_budget_bytes)
     except LiveMindError as exc:
         LOG.error("%s%s", exc.message, f"; {exc.hint}" if exc.hint else "")

@@ -108,7 +108,7 @@ class Dispatcher:
             raise InvalidRequestError(f"{CONSENSUS_MODEL} runs no debate rounds, got rounds={rounds}",
                                       hint=f"use {DEBATE_MODEL} for rounds")
         chosen_mode = council_mode(mode, is_debate=is_debate)
-        routing = self.mind.route(question, mode=chosen_mode, experts=experts)
+        routing = self.mind.route(question, mode=chosen_mode, experts=experts, is_council=True)
         kind: PlanKind = "debate" if is_debate else "consensus"
         return Plan(kind=kind, label=model, question=question, experts=routing.selected,
                     models=tuple(dict.fromkeys(self._model_of(e) for e in routing.selected)), routing=routing,

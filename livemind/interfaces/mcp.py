@@ -112,7 +112,7 @@ def build_http_app(server: MCPServer, *, host: str, api_key: str | None,
 
 def main(settings: EdgeSettings, *, http: bool, host: str = "127.0.0.1", port: int = 8765) -> int:
     """Serve MCP on stdio, or on streamable HTTP at http://host:port/mcp; raises LiveMindError on bad setup."""
-    config = load_config(settings.config_path, ModelCatalog(settings.home))  # fail before serving, not in it
+    config = load_config(settings.config_path, ModelCatalog(settings.home), council=settings.council)  # fail first
 
     def open_mind() -> LiveMind:
         return LiveMind(config, home=settings.home, ram_budget_bytes=settings.ram_budget_bytes)

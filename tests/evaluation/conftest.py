@@ -11,6 +11,7 @@ import pytest
 
 from livemind.backends.base import LoadTarget
 from livemind.config import parse_config
+from livemind.debate import REVISION_MARKER, SYNTHESIS_MARKER
 from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
@@ -41,9 +42,9 @@ def read_turn(request: GenerationRequest) -> Turn:
     expert = request.messages[0].content.removeprefix("You are ").rstrip(".") if request.messages[0].role == "system" else ""
     if found is None:
         kind = "warm-up"
-    elif "Final positions of the experts" in last:
+    elif SYNTHESIS_MARKER in last:
         kind = "synthesis"
-    elif last.startswith("Other experts answered"):
+    elif last.startswith(REVISION_MARKER):
         kind = "revision"
     else:
         kind = "first"

@@ -16,6 +16,7 @@ from mcp.types import CallToolResult, TextContent, TextResourceContents
 
 from livemind.backends.base import LoadTarget
 from livemind.config import LiveMindConfig, parse_config
+from livemind.debate import SYNTHESIS_MARKER
 from livemind.interfaces.mcp import create_mcp_server
 from livemind.interfaces.mcp_results import ExpertList, SessionView
 from livemind.models import ModelCatalog
@@ -44,7 +45,7 @@ def _who(request: GenerationRequest) -> str:
 
 
 def _is_synthesis(request: GenerationRequest) -> bool:
-    return "Final positions of the experts" in request.messages[-1].content
+    return SYNTHESIS_MARKER in request.messages[-1].content
 
 
 def opinionated(target: LoadTarget, request: GenerationRequest) -> str:

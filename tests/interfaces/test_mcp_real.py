@@ -52,8 +52,8 @@ def _livemind_command() -> list[str]:
 # -- in memory, real models -----------------------------------------------------------------------
 
 async def test_consensus_on_the_default_models_returns_a_structured_answer(
-        home: Path, default_config: LiveMindConfig, embedder: SentenceEmbedder) -> None:
-    mind = LiveMind(default_config, home=home, embedder=embedder)
+        home: Path, tiny_config: LiveMindConfig, embedder: SentenceEmbedder) -> None:
+    mind = LiveMind(tiny_config, home=home, embedder=embedder)
     try:
         async with Client(create_mcp_server(lambda: mind)) as client:
             progress = ProgressLog()

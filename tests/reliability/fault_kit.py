@@ -15,6 +15,7 @@ from typing import Any
 
 from livemind.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, TokenCallback
 from livemind.config import LiveMindConfig, parse_config
+from livemind.debate import SYNTHESIS_MARKER
 from livemind.errors import ModelCorruptError
 from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
@@ -39,7 +40,7 @@ def round_of(request: GenerationRequest) -> int:
 
 def is_synthesis(request: GenerationRequest) -> bool:
     """Whether a request is the synthesiser's."""
-    return "Final positions of the experts" in request.messages[-1].content
+    return SYNTHESIS_MARKER in request.messages[-1].content
 
 
 def stubborn(target: LoadTarget, request: GenerationRequest) -> str:

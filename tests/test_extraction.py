@@ -1,10 +1,10 @@
-"""Strict answer extraction over a table of tricky replies: a wrong format is no answer."""
+"""Answer extraction: the strict rule over tricky replies, the lenient rule over real replies of the shipped models."""
 
 from __future__ import annotations
 
 import pytest
 
-from livemind.evaluation.extraction import extract_answer
+from livemind.extraction import extract_answer
 
 ANSWERED = [
     ("Answer: 42", 42),
@@ -42,14 +42,14 @@ UNANSWERED = [
 
 
 @pytest.mark.parametrize(("reply", "expected"), ANSWERED)
-def test_a_well_formed_answer_line_is_extracted(reply: str, expected: int) -> None:
-    extraction = extract_answer(reply)
+def test_strict_rule_extracts_a_well_formed_answer_line(reply: str, expected: int) -> None:
+    extraction = extract_answer(reply, "strict")
     assert extraction.value == expected
     assert extraction.is_answered and extraction.failure is None
 
 
 @pytest.mark.parametrize(("reply", "failure"), UNANSWERED)
-def test_a_reply_in_the_wrong_format_has_no_answer(reply: str, failure: str) -> None:
-    extraction = extract_answer(reply)
+def test_strict_rule_gives_no_answer_for_the_wrong_format(reply: str, failure: str) -> None:
+    extraction = extract_answer(reply, "strict")
     assert extraction.value is None and not extraction.is_answered
     assert extraction.failure == failure

@@ -1,0 +1,128 @@
+"""Reading a final answer out of a model's reply: one extractor for the eval, voting and agreement.
+
+Two rules, chosen by name:
+
+`lenient` (the default) reads the forms capable small models really write, in this order, and
+the first that finds an answer wins:
+
+1. **Answer lines.** A line that starts with `Answer:` or `Final answer:` (any case; markdown
+   decoration such as `**Answer:** 42` or `# Answer: 42` is ignored). The last such line that
+   holds a number gives the first number after its colon, or after its last `=` ("Answer: 42
+   apples" is 42, "Answer: 3+4 = 7" is 7).
+2. **`\\boxed{N}`**, LaTeX's way to mark a result (Qwen2.5 writes it even when asked for an
+   answer line). The last box that holds exactly one number wins.
+3. **A closing phrase**: "the final answer is N", "the answer is N", "the result is N"
+   (also with "=" or ":" and markdown or `$` around the number). The last one wins.
+4. **Last resort: the final equation.** When the reply's last line that holds an `=` ends in
+   `= N` (a number, optionally followed by a period), N is the answer: a worked calculation
+   that ends `... - 300 = 14` has answered 14. Nothing else is guessed: a reply whose numbers
+   stand in prose with none of these forms has no answer.
+
+`strict` accepts only an `Answer: <integer>` line, exactly one integer on each such line, and
+all such lines agreeing: "The answer is 42", "Answer: 42 apples" and two conflicting answer
+lines all have no answer. It is the format-following test: `livemind eval --extraction strict`.
+
+Numbers may carry a leading minus (ASCII or Unicode), thousands separators (`1,234`) and a
+trailing `.0`; anything with a non-zero fraction is not an integer answer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from livemind.types import Value
+
+ANSWER_INSTRUCTION = "End your reply with a final line of the form `Answer: <number>`, using digits only."
+
+ExtractionRule = Literal["lenient", "strict"]
+ExtractionFailure = Literal["no answer line", "malformed answer line", "conflicting answer lines", "no answer found"]
+MatchedForm = Literal["answer line", "boxed", "closing phrase", "final equation"]
+
+_DECORATION = str.maketrans("", "", "*_`")
+_MINUSES = str.maketrans({"\u2212": "-", "\u2013": "-"})
+_ANSWER_LINE = re.compile(r"^[#>\s]*answer\s*:", re.IGNORECASE)
+_STRICT = re.compile(r"^[#>\s]*answer\s*:\s*([-\u2212]?\d+)\.?\s*$", re.IGNORECASE)
+_LENIENT_LINE = re.compile(r"^[#>\s\-]*(?:final\s+)?answer\s*(?:is)?\s*[:=]\s*(.*)$", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.])-?\s?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?<![\w.])-?\d+(?:\.\d+)?")
+_BOXED = re.compile(r"\\boxed\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
+_PHRASE = re.compile(
+    r"(?:final\s+answer|the\s+answer|the\s+result|the\s+final\s+result)\s*(?:is|=|:)\s*[:\s$\\(]*"
+    r"(-?\s?\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
+_EQUATION_END = re.compile(r"=\s*[$\\(\[]*\s*(-?\d[\d,]*(?:\.\d+)?)\s*[$\\)\]]*\s*\.?\s*$")
+
+
+class Extraction(Value):
+    """What extraction found in one reply: a number and the form it came in, or why there is none."""
+
+    value: int | None
+    failure: ExtractionFailure | None = None
+    form: MatchedForm | None = None
+
+    @property
+    def is_answered(self) -> bool:
+        """Whether the reply held an answer under the rule used."""
+        return self.value is not None
+
+
+def extract_answer(text: str, rule: ExtractionRule = "lenient") -> Extraction:
+    """Read the final answer of a reply under `rule` (see the module docstring)."""
+    if rule == "strict":
+        return _strict(text)
+    return _lenient(text)
+
+
+def _as_integer(token: str) -> int | None:
+    """An integer from a number token ("1,234", "-7", "14.0"), or None for a real fraction."""
+    cleaned = token.translate(_MINUSES).replace(",", "").replace(" ", "")
+    if "." in cleaned:
+        whole, _, fraction = cleaned.partition(".")
+        if fraction.strip("0"):
+            return None
+        cleaned = whole
+    try:
+        return int(cleaned)
+    except ValueError:
+        return None
+
+
+def _strict(text: str) -> Extraction:
+    lines = [line.translate(_DECORATION) for line in text.splitlines()]
+    answer_lines = [line for line in lines if _ANSWER_LINE.match(line)]
+    if not answer_lines:
+        return Extraction(value=None, failure="no answer line")
+    values: set[int] = set()
+    for line in answer_lines:
+        match = _STRICT.match(line)
+        if match is None:
+            return Extraction(value=None, failure="malformed answer line")
+        values.add(int(match.group(1).replace("\u2212", "-")))
+    if len(values) > 1:
+        return Extraction(value=None, failure="conflicting answer lines")
+    return Extraction(value=values.pop(), form="answer line")
+
+
+def _lenient(text: str) -> Extraction:
+    flat = text.translate(_MINUSES)
+    lines = [line.translate(_DECORATION).replace("$", "") for line in flat.splitlines()]
+    for line in reversed(lines):
+        match = _LENIENT_LINE.match(line)
+        if match:
+            content = match.group(1).rsplit("=", 1)[-1]  # "Answer: 3+4 = 7" answers 7
+            number = _NUMBER.search(content)
+            if number is not None and (value := _as_integer(number.group(0))) is not None:
+                return Extraction(value=value, form="answer line")
+    for content in reversed(_BOXED.findall(flat)):
+        numbers = _NUMBER.findall(content.replace("\\,", "").replace("\\!", ""))
+        if len(numbers) == 1 and (value := _as_integer(numbers[0])) is not None:
+            return Extraction(value=value, form="boxed")
+    phrases = _PHRASE.findall(flat.translate(_DECORATION))
+    for token in reversed(phrases):
+        if (value := _as_integer(token)) is not None:
+            return Extraction(value=value, form="closing phrase")
+    equations = [line for line in lines if "=" in line]
+    if equations:
+        match = _EQUATION_END.search(equations[-1].rstrip())
+        if match and (value := _as_integer(match.group(1))) is not None:
+            return Extraction(value=value, form="final equation")
+    return Extraction(value=None, failure="no answer found")

@@ -48,6 +48,7 @@ class ExpertChatModel(BaseChatModel):
     expert: ExpertSpec
     seed: int | None = None
     max_tokens: int | None = None
+    temperature: float | None = None  # None: the expert's own
     timeout_s: float | None = None
     cancel: CancelSignal | None = None
     conversation: str | None = None
@@ -63,7 +64,8 @@ class ExpertChatModel(BaseChatModel):
     def _run(self, messages: list[BaseMessage], on_token: Any = None) -> Completion:
         return self.runner.generate(
             self.expert, to_chat_messages(messages), seed=self.seed, max_tokens=self.max_tokens,
-            on_token=on_token, cancel=self.cancel, timeout_s=self.timeout_s, conversation=self.conversation,
+            temperature=self.temperature, on_token=on_token, cancel=self.cancel, timeout_s=self.timeout_s,
+            conversation=self.conversation,
         )
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,

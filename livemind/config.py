@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError
 
 from livemind.errors import ConfigError, ModelError
 from livemind.models import HUB_PREFIX, ModelCatalog
-from livemind.types import EngineSettings, ExpertSpec, RemoteSpec, SamplingSettings, Value
+from livemind.types import EngineSettings, ExpertSpec, RemoteSpec, SamplingSettings, Strategy, Value
 
 DEFAULT_COUNCIL = "default"
 SHIPPED_COUNCILS: dict[str, str] = {
@@ -52,7 +52,7 @@ class RouterSettings(Value):
 
 
 class DebateSettings(Value):
-    """Rounds, agreement, quorum and who synthesises."""
+    """The council's strategy, rounds, agreement, quorum and who synthesises."""
 
     max_rounds: int = Field(2, ge=0, le=10)
     agreement_threshold: float = Field(0.9, ge=0.0, le=1.0)
@@ -60,6 +60,11 @@ class DebateSettings(Value):
     synthesizer: str = "generalist"
     dissent_threshold: float = Field(0.6, ge=-1.0, le=1.0)
     expert_timeout_s: float = Field(300.0, gt=0)
+    strategy: Strategy = "debate"
+    # debate only when the first answers disagree (different numbers, or similarity under the threshold)
+    selective: bool = True
+    samples: int = Field(3, ge=2, le=16)  # `select`: answers sampled per expert
+    select_temperature: float = Field(0.7, gt=0.0, le=2.0)  # `select` samples at least this hot
 
 
 class LiveMindConfig(Value):

@@ -13,10 +13,12 @@ the first that finds an answer wins:
    answer line). The last box that holds exactly one number wins.
 3. **A closing phrase**: "the final answer is N", "the answer is N", "the result is N"
    (also with "=" or ":" and markdown or `$` around the number). The last one wins.
-4. **Last resort: the final equation.** When the reply's last line that holds an `=` ends in
-   `= N` (a number, optionally followed by a period), N is the answer: a worked calculation
-   that ends `... - 300 = 14` has answered 14. Nothing else is guessed: a reply whose numbers
-   stand in prose with none of these forms has no answer.
+4. **Last resort: the final equation.** When the reply's last line (LaTeX fences such as `\\]`
+   aside) ends in `= N` (a number, optionally followed by a period), N is the answer: a worked
+   calculation that ends `... - 300 = 14` has answered 14. Only the last line counts, so a reply
+   cut off mid-working (its last line is a step, or prose) is not read as answered by an
+   intermediate result. Nothing else is guessed: numbers in prose with none of these forms are
+   no answer.
 
 `strict` accepts only an `Answer: <integer>` line, exactly one integer on each such line, and
 all such lines agreeing: "The answer is 42", "Answer: 42 apples" and two conflicting answer
@@ -49,6 +51,7 @@ _BOXED = re.compile(r"\\boxed\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 _PHRASE = re.compile(
     r"(?:final\s+answer|the\s+answer|the\s+result|the\s+final\s+result)\s*(?:is|=|:)\s*[:\s$\\(]*"
     r"(-?\s?\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
+_LATEX_FENCES = ("", "\\]", "\\[", "$$", "\\)", "\\(")
 _EQUATION_END = re.compile(r"=\s*[$\\(\[]*\s*(-?\d[\d,]*(?:\.\d+)?)\s*[$\\)\]]*\s*\.?\s*$")
 
 
@@ -120,9 +123,9 @@ def _lenient(text: str) -> Extraction:
     for token in reversed(phrases):
         if (value := _as_integer(token)) is not None:
             return Extraction(value=value, form="closing phrase")
-    equations = [line for line in lines if "=" in line]
-    if equations:
-        match = _EQUATION_END.search(equations[-1].rstrip())
+    meaningful = [line for line in lines if line.strip() not in _LATEX_FENCES]
+    if meaningful and "=" in meaningful[-1]:
+        match = _EQUATION_END.search(meaningful[-1].rstrip())
         if match and (value := _as_integer(match.group(1))) is not None:
             return Extraction(value=value, form="final equation")
     return Extraction(value=None, failure="no answer found")

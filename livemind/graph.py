@@ -12,22 +12,15 @@ Rounds are bounded by `collect` itself (max_rounds), never by LangGraph's recurs
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import operator
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -46,13 +39,16 @@ from livemind.debate import (
     turn_messages,
 )
 from livemind.embeddings import Embedder, mean_pairwise_similarity
-from livemind.errors import GenerationCancelled, LiveMindError, SessionError
+from livemind.errors import GenerationCancelled, LiveMindError
+from livemind.extraction import extract_answer
 from livemind.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.runner import ExpertRunner
+from livemind.strategies import debate_trigger, round_agreement, select_pick, tally, vote_pick
 from livemind.synthesis import central_index, dissent
 from livemind.types import (
     ChatMessage,
     Completion,
+    Consistency,
     DebateResult,
     DroppedExpert,
     ExpertSpec,
@@ -85,8 +81,14 @@ class DebateState(TypedDict, total=False):
     history: list[dict[str, Any]]
     stop_reason: str
     result: dict[str, Any]
-    # Send payload only: which expert a branch runs.
+    strategy: str
+    selective: bool
+    samples: int
+    debate_triggered: bool | None
+    trigger_reason: str
+    # Send payload only: which expert (and which of its samples) a branch runs.
     expert_name: str
+    sample: int
 
 
 @dataclass
@@ -126,6 +128,66 @@ def _latest(positions: Sequence[Position], names: Sequence[str], up_to_round: in
     return [latest[n] for n in names if n in latest]
 
 
+def _is_sampling_round(state: DebateState) -> bool:
+    return state.get("strategy") == "select" and state.get("round", 0) == 0
+
+
+def _slots(state: DebateState) -> list[tuple[str, int]]:
+    """(expert, sample) pairs that answer this round: k samples each in a `select` round, else one."""
+    k = state.get("samples", 1) if _is_sampling_round(state) else 1
+    return [(name, i) for name in _active(state) for i in range(k)]
+
+
+def _waiting(state: DebateState) -> list[tuple[str, int]]:
+    """Slots of this round that have not answered yet (turn-based mode)."""
+    answered = {(p["expert"], p.get("sample", 0)) for p in state.get("positions", []) if p["round"] == state["round"]}
+    return [slot for slot in _slots(state) if slot not in answered]
+
+
+@dataclass
+class _Outcome:
+    """The final answer as it is being decided: its text, who gave it, what it cost."""
+
+    tokens: int
+    prompt_tokens: int
+    text: str = ""
+    by: str = ""
+    error: str | None = None
+    consistency: tuple[Consistency, ...] = ()
+
+
+def _synthesise(runtime: GraphRuntime, state: DebateState, final: Sequence[Position], outcome: _Outcome) -> None:
+    """The synthesiser writes the answer; on failure the most central position stands and the error is kept."""
+    settings = runtime.config.debate
+    name = settings.synthesizer
+    outcome.by = name
+    _emit({"event": "synthesis_started", "synthesizer": name})
+    try:
+        message = ExpertChatModel(
+            runner=runtime.runner, expert=runtime.spec(name),
+            seed=expert_seed(state.get("seed"), "synthesis", state["round"]),
+            max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
+            cancel=runtime.cancel_event(state["session_id"]),
+        ).with_config(metadata={"expert": name, "round": "synthesis"}, tags=["synthesis"]).invoke(
+            _to_langchain(synthesis_messages(runtime.spec(name), state["question"], final)))
+        completion = Completion(**message.response_metadata["livemind_completion"])
+        outcome.tokens += completion.completion_tokens
+        outcome.prompt_tokens += completion.prompt_tokens
+        outcome.text = completion.text
+        if not outcome.text.strip():
+            outcome.error = f"synthesiser '{name}' returned an empty answer"
+    except GenerationCancelled:
+        if runtime.cancel_event(state["session_id"]).is_set():
+            raise
+        outcome.error = f"synthesiser '{name}' timed out"
+    except LiveMindError as exc:
+        outcome.error = f"synthesiser '{name}' failed: {exc}"
+    if outcome.error:
+        central = final[central_index(runtime.embedder.embed([p.text for p in final]))]
+        outcome.text = central.text
+        outcome.by = f"fallback: most central position ({central.expert})"
+
+
 def _emit(event: dict[str, Any]) -> None:
     get_stream_writer()(event)
 
@@ -160,18 +222,19 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
     def dispatch(state: DebateState) -> list[Send] | str:
         if state["mode"] == "turns":
             return "turn"
-        return [Send("expert", {**state, "expert_name": name}) for name in _active(state)]
+        return [Send("expert", {**state, "expert_name": name, "sample": k}) for name, k in _slots(state)]
 
-    def answer(state: DebateState, name: str, earlier_this_round: Sequence[Position]) -> dict[str, Any]:
-        """One expert's answer for the current round, or its drop record."""
+    def answer(state: DebateState, name: str, earlier_this_round: Sequence[Position], sample: int = 0) -> dict[str, Any]:
+        """One expert's answer (or one of its `select` samples) for the current round, or its drop record."""
         spec = runtime.spec(name)
+        is_sampling = state.get("strategy") == "select"
         names = state["experts"]
         r = state["round"]
         positions = _positions(state)
         own = sorted((p for p in positions if p.expert == name), key=lambda p: p.round)
         if r == 0:
             messages = turn_messages(spec, state["question"], earlier_this_round) if earlier_this_round \
-                else first_answer_messages(spec, state["question"])
+                and not is_sampling else first_answer_messages(spec, state["question"])
         else:
             others_by_round = [
                 [p for p in _latest(positions, names, k) if p.expert != name and p.round == k]
@@ -184,9 +247,11 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
             messages = revision_messages(spec, state["question"], own, others_by_round)
         cancel = runtime.cancel_event(state["session_id"])
         _emit({"event": "expert_started", "expert": name, "round": r})
-        model = ExpertChatModel(runner=runtime.runner, expert=spec, seed=expert_seed(state.get("seed"), name, r),
-                                max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s, cancel=cancel,
-                                conversation=f"{state['session_id']}:{name}")
+        model = ExpertChatModel(
+            runner=runtime.runner, expert=spec, max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
+            seed=expert_seed(state.get("seed"), f"{name}#{sample}" if is_sampling else name, r), cancel=cancel,
+            temperature=max(spec.sampling.temperature, settings.select_temperature) if is_sampling else None,
+            conversation=None if is_sampling else f"{state['session_id']}:{name}")
         try:
             message = model.with_config(metadata={"expert": name, "round": r}, tags=[f"expert:{name}"]).invoke(
                 _to_langchain(messages))
@@ -200,7 +265,7 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
         if not completion.text.strip():
             return _drop(name, r, LiveMindError("the expert returned an empty answer"))
         previous = own[-1].text if own else None
-        position = Position(expert=name, label=label_for(names.index(name)), round=r, text=completion.text,
+        position = Position(expert=name, label=label_for(names.index(name)), round=r, text=completion.text, sample=sample,
                             tokens=completion.completion_tokens, prompt_tokens=completion.prompt_tokens,
                             total_s=round(completion.total_s, 3),
                             changed=previous is None or " ".join(previous.split()) != " ".join(completion.text.split()))
@@ -214,48 +279,71 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
         return {"dropped": [DroppedExpert(expert=name, round=r, reason=reason).model_dump()]}
 
     def expert(state: DebateState) -> dict[str, Any]:
-        return answer(state, state["expert_name"], ())
+        return answer(state, state["expert_name"], (), state.get("sample", 0))
 
     def turn(state: DebateState) -> dict[str, Any]:
         r = state["round"]
         done_now = [p for p in _positions(state) if p.round == r]
-        dropped_now = {d["expert"] for d in state.get("dropped", []) if d["round"] == r}
-        waiting = [n for n in _active(state) if n not in {p.expert for p in done_now} and n not in dropped_now]
-        return answer(state, waiting[0], done_now)
+        name, k = _waiting(state)[0]
+        return answer(state, name, done_now, k)
 
     def after_turn(state: DebateState) -> str:
-        r = state["round"]
-        answered = {p["expert"] for p in state.get("positions", []) if p["round"] == r}
-        return "turn" if any(n not in answered for n in _active(state)) else "collect"
+        return "turn" if _waiting(state) else "collect"
 
     def collect(state: DebateState) -> dict[str, Any]:
         r = state["round"]
         active = _active(state)
         positions = _positions(state)
-        current = [p for p in _latest(positions, active, r) if p.round == r]
+        if _is_sampling_round(state):
+            current = [p for p in positions if p.round == r and p.expert in active]
+        else:
+            current = [p for p in _latest(positions, active, r) if p.round == r]
         previous = [p for p in _latest(positions, active, r - 1)] if r > 0 else []
-        agreement = mean_pairwise_similarity(runtime.embedder.embed([p.text for p in current])) if current else 0.0
+        similarity = mean_pairwise_similarity(runtime.embedder.embed([p.text for p in current])) if current else 0.0
+        round_tally = tally([p.text for p in current])
+        agreement = round_agreement(round_tally, similarity)
         unchanged = r > 0 and is_unchanged(previous, current)
-        record = RoundRecord(round=r, agreement=round(agreement, 4), positions=tuple(current), changed=not unchanged)
+        record = RoundRecord(round=r, agreement=round(agreement, 4), positions=tuple(current), changed=not unchanged,
+                             answers=round_tally.values)
         history = [*state.get("history", []), record.model_dump()]
-        _emit({"event": "round_done", "round": r, "agreement": record.agreement, "experts": [p.expert for p in current]})
-        started = len(state.get("experts", []))
-        stop = ""
-        if not current:
-            stop = "no expert answered"
-        elif started >= settings.quorum and len(current) < settings.quorum:
-            stop = f"quorum lost: {len(current)} of {started} experts remain, quorum is {settings.quorum}"
-        elif len(current) == 1:
-            stop = "single expert"
-        elif agreement >= settings.agreement_threshold:
-            stop = f"agreement {agreement:.2f} ≥ {settings.agreement_threshold:.2f}"
-        elif unchanged:
-            stop = "no expert changed its answer"
-        elif r >= state.get("max_rounds", settings.max_rounds):
-            stop = f"reached the maximum of {state.get('max_rounds', settings.max_rounds)} rounds"
+        _emit({"event": "round_done", "round": r, "agreement": record.agreement, "experts": [p.expert for p in current],
+               "answers": list(round_tally.values)})
+        update: dict[str, Any] = {"history": history}
+        stop = _stop_reason(state, current, agreement, unchanged)
+        if not stop and r == 0:
+            triggered, why = (debate_trigger(round_tally, similarity, settings.agreement_threshold)
+                              if state.get("selective", settings.selective)
+                              else (True, "selective debate is off: the revision rounds always run"))
+            update |= {"debate_triggered": triggered, "trigger_reason": why}
+            stop = "" if triggered else why
         if stop:
-            return {"history": history, "stop_reason": stop}
-        return {"history": history, "round": r + 1}
+            return {**update, "stop_reason": stop}
+        return {**update, "round": r + 1}
+
+    def _stop_reason(state: DebateState, current: Sequence[Position], agreement: float, unchanged: bool) -> str:
+        """Why the council stops after this round, or "" to go on."""
+        r, strategy = state["round"], state.get("strategy", "debate")
+        started = len(state.get("experts", []))
+        max_rounds = state.get("max_rounds", settings.max_rounds)
+        if not current:
+            return "no expert answered"
+        if started >= settings.quorum and len({p.expert for p in current}) < settings.quorum:
+            return f"quorum lost: {len({p.expert for p in current})} of {started} experts remain, quorum is {settings.quorum}"
+        if len(current) == 1:
+            return "single expert"
+        if strategy == "vote":
+            return "vote: the first answers decide"
+        if strategy == "select":
+            return f"select: {state.get('samples', settings.samples)} samples per expert decide"
+        if r == 0 and max_rounds == 0:
+            return "no revision rounds requested"
+        if r > 0 and state.get("selective", settings.selective) and agreement >= settings.agreement_threshold:
+            return f"agreement {agreement:.2f} ≥ {settings.agreement_threshold:.2f}"
+        if unchanged:
+            return "no expert changed its answer"
+        if r > 0 and r >= max_rounds:
+            return f"reached the maximum of {max_rounds} rounds"
+        return ""
 
     def after_collect(state: DebateState) -> list[Send] | str:
         if state.get("stop_reason"):
@@ -265,64 +353,48 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
     def synthesize(state: DebateState) -> dict[str, Any]:
         active = _active(state)
         positions = _positions(state)
-        final = _latest(positions, active, state["round"])
+        strategy = state.get("strategy", "debate")
+        if strategy == "select":
+            final = [p for p in positions if p.round == 0 and p.expert in active]
+        else:
+            final = _latest(positions, active, state["round"])
         if not final:  # every expert dropped in a revision round: their last finished answers still stand
             final = _latest(positions, state.get("experts", []), state["round"])
-        routing = RouteDecision(**state["routing"])
         dropped = tuple(DroppedExpert(**d) for d in state.get("dropped", []))
-        tokens = sum(p.tokens for p in positions)
-        prompt_tokens = sum(p.prompt_tokens for p in positions)
         history = [RoundRecord(**h) for h in state.get("history", [])]
-        agreement = history[-1].agreement if history else 0.0
-        synth_name = settings.synthesizer
-        error: str | None = None
-        answer_text = ""
+        outcome = _Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions))
         if not final:
-            error = "no expert produced an answer: " + "; ".join(f"{d.expert}: {d.reason}" for d in dropped)
+            outcome.error = "no expert produced an answer: " + "; ".join(f"{d.expert}: {d.reason}" for d in dropped)
         elif len(final) == 1:
-            answer_text, synth_name = final[0].text, final[0].expert
+            outcome.text, outcome.by = final[0].text, final[0].expert
+        elif strategy in ("vote", "select"):
+            vectors = runtime.embedder.embed([p.text for p in final])
+            if strategy == "vote":
+                pick, _ = vote_pick(final, vectors)
+            else:
+                pick, outcome.consistency = select_pick(final, vectors)
+            outcome.text, outcome.by = pick.text, f"{strategy}: {pick.expert}"
         else:
-            vectors = runtime.embedder.embed([p.text for p in final])
-            _emit({"event": "synthesis_started", "synthesizer": synth_name})
-            try:
-                message = ExpertChatModel(
-                    runner=runtime.runner, expert=runtime.spec(synth_name),
-                    seed=expert_seed(state.get("seed"), "synthesis", state["round"]),
-                    max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
-                    cancel=runtime.cancel_event(state["session_id"]),
-                ).with_config(metadata={"expert": synth_name, "round": "synthesis"}, tags=["synthesis"]).invoke(
-                    _to_langchain(synthesis_messages(runtime.spec(synth_name), state["question"], final)))
-                completion = Completion(**message.response_metadata["livemind_completion"])
-                tokens += completion.completion_tokens
-                prompt_tokens += completion.prompt_tokens
-                answer_text = completion.text
-                if not answer_text.strip():
-                    error = f"synthesiser '{synth_name}' returned an empty answer"
-            except GenerationCancelled:
-                if runtime.cancel_event(state["session_id"]).is_set():
-                    raise
-                error = f"synthesiser '{synth_name}' timed out"
-            except LiveMindError as exc:
-                error = f"synthesiser '{synth_name}' failed: {exc}"
-            if error:
-                central = final[central_index(vectors)]
-                answer_text = central.text
-                synth_name = f"fallback: most central position ({central.expert})"
+            _synthesise(runtime, state, final, outcome)
         dissent_notes: list[str] = []
-        if len(final) > 1 and answer_text:
+        if len(final) > 1 and outcome.text:
             vectors = runtime.embedder.embed([p.text for p in final])
-            answer_vector = runtime.embedder.embed([answer_text])[0]
+            answer_vector = runtime.embedder.embed([outcome.text])[0]
             dissent_notes, _ = dissent(final, vectors, answer_vector, settings.dissent_threshold)
+        first = [p for p in positions if p.round == 0 and p.sample == 0]
         result = DebateResult(
-            session_id=state["session_id"], question=state["question"], answer=answer_text,
-            agreement=round(agreement, 4), positions=tuple(final), dissent=tuple(dissent_notes),
-            rounds=max(0, len(history) - 1), history=tuple(history), routing=routing,
-            mode=state["mode"], mode_reason=state["mode_reason"],  # type: ignore[arg-type]
-            stop_reason=state.get("stop_reason", ""), synthesizer=synth_name, synthesis_error=error,
-            dropped=dropped, tokens=tokens, prompt_tokens=prompt_tokens,
+            session_id=state["session_id"], question=state["question"], answer=outcome.text,
+            agreement=round(history[-1].agreement if history else 0.0, 4), positions=tuple(final),
+            dissent=tuple(dissent_notes), rounds=max(0, len(history) - 1), history=tuple(history),
+            routing=RouteDecision(**state["routing"]), mode=state["mode"],  # type: ignore[arg-type]
+            mode_reason=state["mode_reason"], stop_reason=state.get("stop_reason", ""), synthesizer=outcome.by,
+            synthesis_error=outcome.error, dropped=dropped, tokens=outcome.tokens, prompt_tokens=outcome.prompt_tokens,
             total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=state.get("seed"),
+            strategy=strategy, debate_triggered=state.get("debate_triggered"),  # type: ignore[arg-type]
+            trigger_reason=state.get("trigger_reason", ""), first_vote=tally([p.text for p in first]).winner,
+            answer_value=extract_answer(outcome.text).value if outcome.text else None, consistency=outcome.consistency,
         )
-        _emit({"event": "synthesis", "answer": answer_text, "agreement": result.agreement, "error": error})
+        _emit({"event": "synthesis", "answer": outcome.text, "agreement": result.agreement, "error": outcome.error})
         return {"result": result.model_dump(mode="json")}
 
     builder = StateGraph(DebateState)
@@ -356,85 +428,6 @@ def _estimable_targets(runtime: GraphRuntime, names: Sequence[str]) -> list[Load
 def _to_langchain(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
     roles = {"system": "system", "user": "human", "assistant": "ai"}
     return [(roles[m.role], m.content) for m in messages]
-
-
-class SessionCheckpointer(SqliteSaver):
-    """SQLite checkpoints that survive restarts; a session whose save fails goes on in memory.
-
-    When the disk is full or read-only, the session's later checkpoints are kept in memory, so
-    its run (and its answer) finishes; a warning names the file and the error. Such a session
-    resumes after a restart only from its last checkpoint on disk. `release` frees the memory.
-    """
-
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        super().__init__(connection)
-        self.path = path
-        self._memory = InMemorySaver()
-        self._in_memory: set[str] = set()
-
-    def _fall_back(self, thread_id: str, exc: sqlite3.Error) -> None:
-        with self.lock, contextlib.suppress(sqlite3.Error):
-            self.conn.rollback()  # a failed commit can leave the shared connection inside a transaction
-        self._in_memory.add(thread_id)
-        LOG.warning("cannot save checkpoints of session %s to %s: %s; the session goes on in memory and cannot "
-                    "resume from later steps after a restart; free disk space or make LIVEMIND_HOME writable",
-                    thread_id, self.path, exc)
-
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
-        """Save to SQLite, or to memory once SQLite has failed for this session."""
-        thread_id = str(config["configurable"]["thread_id"])
-        if thread_id not in self._in_memory:
-            try:
-                return super().put(config, checkpoint, metadata, new_versions)
-            except sqlite3.Error as exc:
-                self._fall_back(thread_id, exc)
-        return self._memory.put(config, checkpoint, metadata, new_versions)
-
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:
-        """Save pending writes to SQLite, or to memory once SQLite has failed for this session."""
-        thread_id = str(config["configurable"]["thread_id"])
-        if thread_id not in self._in_memory:
-            try:
-                super().put_writes(config, writes, task_id, task_path)
-                return
-            except sqlite3.Error as exc:
-                self._fall_back(thread_id, exc)
-        self._memory.put_writes(config, writes, task_id, task_path)
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """The newest checkpoint: from memory for a session whose saves failed, else from SQLite."""
-        if str(config["configurable"]["thread_id"]) in self._in_memory:
-            found = self._memory.get_tuple(config)
-            if found is not None:
-                return found
-        return super().get_tuple(config)
-
-    @property
-    def in_memory_sessions(self) -> frozenset[str]:
-        """Sessions whose checkpoints are held in memory because the disk refused them."""
-        return frozenset(self._in_memory)
-
-    def release(self, thread_id: str) -> None:
-        """Forget a finished session's in-memory checkpoints."""
-        if thread_id in self._in_memory:
-            self._in_memory.discard(thread_id)
-            self._memory.delete_thread(thread_id)
-
-
-def open_checkpointer(path: Path) -> SessionCheckpointer:
-    """A SQLite checkpointer that survives restarts (one file, WAL mode, shared across threads)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(str(path), check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        saver = SessionCheckpointer(connection, path)
-        saver.setup()
-    except (OSError, sqlite3.Error) as exc:
-        raise SessionError(f"cannot open the checkpoint database {path}: {exc}",
-                           hint="check that LIVEMIND_HOME is writable and the disk is not full") from exc
-    return saver
 
 
 def run_config(session_id: str) -> dict[str, Any]:

@@ -14,24 +14,27 @@ from pydantic import Field
 
 from livemind.backends.base import BackendLoader, CancelSignal, TokenCallback
 from livemind.backends.factory import default_loader
+from livemind.checkpoint import open_checkpointer
 from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
 from livemind.debate import first_answer_messages
 from livemind.embeddings import Embedder, SentenceEmbedder
 from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
-from livemind.graph import GraphRuntime, build_graph, open_checkpointer, run_config
+from livemind.graph import GraphRuntime, build_graph, run_config
 from livemind.models import ModelCatalog
 from livemind.pool import ModelPool
 from livemind.ram import RamGuard
 from livemind.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.runner import ExpertRunner
 from livemind.sessions import SessionRecord, SessionStore
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Value
+from livemind.strategies import STRATEGIES
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy, Value
 
 LOG = logging.getLogger("livemind")
 DEFAULT_HOME = Path.home() / ".cache" / "livemind"
 MAX_QUESTION_CHARS = 16_000
 MAX_ROUNDS_CAP = 10
 MAX_EXPERTS_CAP = 8
+MAX_SAMPLES_CAP = 16
 SEED_RANGE = (-(2**63), 2**63 - 1)  # sessions and checkpoints store the seed as a signed 64-bit integer
 
 EventKind = Literal["route", "expert_started", "token", "expert_finished", "expert_dropped", "round_done",
@@ -158,8 +161,15 @@ class LiveMind:
 
     def stream(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
                mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
-               session_id: str | None = None) -> Iterator[DebateEvent]:
-        """Run a debate, yielding events (tokens included) as they happen; the last one holds the result."""
+               session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
+               samples: int | None = None) -> Iterator[DebateEvent]:
+        """Run a council, yielding events (tokens included) as they happen; the last one holds the result.
+
+        `strategy` (default: the config's `[debate] strategy`) is `debate` (revision rounds, then
+        synthesis; with `selective`, rounds run only when the first answers disagree), `vote`
+        (the first answers' majority) or `select` (each expert samples `samples` answers; the
+        most self-consistent expert's answer wins).
+        """
         question = self._check_question(question)
         chosen = self._check_experts(experts)
         self._check_seed(seed)
@@ -169,11 +179,22 @@ class LiveMind:
                                       hint="pass fewer rounds")
         if max_tokens is not None and not 1 <= max_tokens <= 4096:
             raise InvalidRequestError(f"max_tokens {max_tokens} is out of range", hint="use 1-4096")
+        debate = self.config.debate
+        strategy = strategy or debate.strategy
+        if strategy not in STRATEGIES:
+            raise InvalidRequestError(f"unknown strategy '{strategy}'", hint=f"use one of: {', '.join(STRATEGIES)}")
+        samples = debate.samples if samples is None else samples
+        if not 2 <= samples <= MAX_SAMPLES_CAP:
+            raise InvalidRequestError(f"samples must be between 2 and {MAX_SAMPLES_CAP}, got {samples}",
+                                      hint="ask for fewer samples per expert")
+        selective = debate.selective if selective is None else selective
         session_id = session_id or uuid.uuid4().hex[:12]
-        params = {"experts": chosen, "rounds": max_rounds, "mode": mode, "seed": seed, "max_tokens": max_tokens}
+        params = {"experts": chosen, "rounds": max_rounds, "mode": mode, "seed": seed, "max_tokens": max_tokens,
+                  "strategy": strategy, "selective": selective, "samples": samples}
         self._save_quietly(lambda: self.sessions.create(session_id, question, params))
         inputs = {"question": question, "session_id": session_id, "seed": seed, "requested_mode": mode,
                   "requested_experts": chosen or [], "max_rounds": max_rounds, "max_tokens": max_tokens,
+                  "strategy": strategy, "selective": selective, "samples": samples,
                   "positions": [], "dropped": [], "history": []}
         yield from self._run(inputs, session_id)
 
@@ -245,7 +266,8 @@ class LiveMind:
         params = dict(record.params)
         return self.debate(record.question, on_event=on_event, experts=params.get("experts"),
                            rounds=params.get("rounds"), mode=params.get("mode", "auto"), seed=params.get("seed"),
-                           max_tokens=params.get("max_tokens"))
+                           max_tokens=params.get("max_tokens"), strategy=params.get("strategy"),
+                           selective=params.get("selective"), samples=params.get("samples"))
 
     def session(self, session_id: str) -> SessionRecord:
         """One stored session."""

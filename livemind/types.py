@@ -10,6 +10,7 @@ KvType = Literal["f16", "q8_0", "q4_0"]
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 ConsensusMode = Literal["auto", "single", "parallel", "turns"]
+Strategy = Literal["debate", "vote", "select"]
 
 
 class Value(BaseModel):
@@ -153,15 +154,31 @@ class Position(Value):
     prompt_tokens: int
     total_s: float
     changed: bool = True
+    sample: int = 0  # `select` draws several samples per expert in round 0
 
 
 class RoundRecord(Value):
-    """What one round produced and how far the experts agreed after it."""
+    """What one round produced and how far the experts agreed after it.
+
+    `answers` holds the number extracted from each position (None where there is none);
+    agreement is the share on the winning number when every position holds one, and the
+    mean pairwise embedding similarity otherwise.
+    """
 
     round: int
     agreement: float
     positions: tuple[Position, ...]
     changed: bool
+    answers: tuple[int | None, ...] = ()
+
+
+class Consistency(Value):
+    """One expert's samples under `select`: its own majority answer and how strongly its samples agree."""
+
+    expert: str
+    samples: int
+    value: int | None
+    consistency: float
 
 
 class DroppedExpert(Value):
@@ -173,7 +190,12 @@ class DroppedExpert(Value):
 
 
 class DebateResult(Value):
-    """The outcome of a consensus or a debate."""
+    """The outcome of a consensus or a debate.
+
+    Every result carries its own control: `first_vote` is what a plain vote of the first answers
+    would have answered (for checkable questions), beside the strategy's `answer_value`, whether
+    the revision rounds ran (`debate_triggered`, `trigger_reason`) and the tokens they cost.
+    """
 
     session_id: str
     question: str
@@ -194,6 +216,12 @@ class DebateResult(Value):
     prompt_tokens: int
     total_s: float
     seed: int | None = None
+    strategy: Strategy = "debate"
+    debate_triggered: bool | None = None
+    trigger_reason: str = ""
+    first_vote: int | None = None
+    answer_value: int | None = None
+    consistency: tuple[Consistency, ...] = ()
 
 
 class LoadedModelStatus(Value):

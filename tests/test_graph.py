@@ -110,7 +110,8 @@ def test_debate_stops_early_when_the_experts_agree(tmp_path: Path) -> None:
 
     mind, _ = _mind(tmp_path, agree)
     result = mind.debate("q", experts=list(EXPERTS), rounds=3, mode="parallel")
-    assert result.rounds == 0 and result.stop_reason.startswith("agreement")
+    assert result.rounds == 0 and result.stop_reason.startswith("first answers agree")
+    assert result.debate_triggered is False and result.trigger_reason == result.stop_reason
     assert result.agreement == pytest.approx(1.0)
 
 

@@ -108,7 +108,8 @@ class EvalRunner:
                                              max_tokens=self.settings.max_tokens)
             else:
                 result = self.mind.debate(problem.prompt, experts=list(experts), rounds=self.settings.rounds,
-                                          mode="parallel", seed=seed, max_tokens=self.settings.max_tokens)
+                                          mode="parallel", seed=seed, max_tokens=self.settings.max_tokens,
+                                          selective=False)
         except PER_QUESTION_ERRORS as exc:
             return CouncilAttempt(reply=_failed(exc, time.perf_counter() - start), session_id=None, rounds=0,
                                   stop_reason=f"failed: {exc}", synthesizer="", synthesis_error=None, positions=())

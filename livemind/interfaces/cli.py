@@ -23,6 +23,7 @@ from livemind.interfaces.live_view import DebateView, result_panel, routing_tabl
 from livemind.interfaces.optimize_cli import add_optimize_arguments
 from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
+from livemind.strategies import STRATEGIES
 from livemind.types import DebateResult
 
 out = Console()
@@ -73,7 +74,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def _run_debate(args: argparse.Namespace, *, consensus: bool) -> int:
     mind = _open(args)
     experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
-    options: dict[str, Any] = {"experts": experts, "mode": args.mode, "seed": args.seed, "max_tokens": args.max_tokens}
+    options: dict[str, Any] = {"experts": experts, "mode": args.mode, "seed": args.seed, "max_tokens": args.max_tokens,
+                               "strategy": args.strategy, "selective": args.selective, "samples": args.samples}
     try:
         view = None if args.json else DebateView(err)
         try:
@@ -301,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "debate":
             p.add_argument("--rounds", type=int, help="maximum debate rounds after the first answers")
         p.add_argument("--mode", choices=["auto", "parallel", "turns"], default="auto" if name == "debate" else "parallel")
+        p.add_argument("--strategy", choices=list(STRATEGIES),
+                       help="debate: revision rounds then synthesis; vote: the first answers' majority; select: each "
+                            "expert samples, the most self-consistent wins (default: the config's [debate] strategy)")
+        p.add_argument("--selective", action=argparse.BooleanOptionalAction, default=None,
+                       help="debate only when the first answers disagree (default on)")
+        p.add_argument("--samples", type=int, help="select: answers sampled per expert (default 3)")
         p.add_argument("--seed", type=int)
         p.add_argument("--max-tokens", type=int)
         p.add_argument("--json", action="store_true")

@@ -214,6 +214,7 @@ def _routes(service: Service, mcp_app: ASGIApp) -> list[Route]:
         plan = await asyncio.to_thread(
             dispatcher.plan, body.model, question, experts=council.experts if council else None,
             rounds=council.rounds if council else None, mode=council.mode if council else None,
+            strategy=council.strategy if council else None, selective=council.selective if council else None,
             max_tokens=body.token_limit, seed=body.seed, temperature=body.temperature)
         job = dispatcher.start(plan, "chat.completions")
         renderer = OpenAIRenderer(model=body.model, kind=plan.kind, routing=plan.routing,
@@ -225,7 +226,8 @@ def _routes(service: Service, mcp_app: ASGIApp) -> list[Route]:
         body = parse_request(CouncilRequest, await request.body())
         _check_prompt_length(body.question)
         plan = await asyncio.to_thread(dispatcher.plan, model, body.question, experts=body.experts, rounds=body.rounds,
-                                       mode=body.mode, max_tokens=body.max_tokens, seed=body.seed)
+                                       mode=body.mode, max_tokens=body.max_tokens, seed=body.seed,
+                                       strategy=body.strategy, selective=body.selective)
         return JobResponse(dispatcher.start(plan, endpoint), CouncilRenderer(), stream=body.stream)
 
     async def consensus(request: Request) -> Response:

@@ -30,7 +30,7 @@ from livemind.interfaces.http_jobs import Failed, Finished, Job, JobRegistry
 from livemind.interfaces.http_openai import AUTO_MODEL, CONSENSUS_MODEL, DEBATE_MODEL, VIRTUAL_MODELS, council_mode
 from livemind.metrics import Metrics, RequestTracker
 from livemind.orchestrator import DebateEvent, LiveMind
-from livemind.types import ConsensusMode, DebateResult, RouteDecision
+from livemind.types import ConsensusMode, DebateResult, RouteDecision, Strategy
 
 PlanKind = Literal["expert", "consensus", "debate"]
 PINNED_REASON = "experts chosen by the caller"  # the router's reason when it is handed the experts
@@ -51,6 +51,8 @@ class Plan:
     max_tokens: int | None = None
     seed: int | None = None
     temperature: float | None = None
+    strategy: Strategy | None = None
+    selective: bool | None = None
 
 
 def outcome_of(error: LiveMindError, job: Job) -> str:
@@ -85,14 +87,15 @@ class Dispatcher:
 
     def plan(self, model: str, question: str, *, experts: list[str] | None = None, rounds: int | None = None,
              mode: str | None = None, max_tokens: int | None = None, seed: int | None = None,
-             temperature: float | None = None) -> Plan:
+             temperature: float | None = None, strategy: Strategy | None = None,
+             selective: bool | None = None) -> Plan:
         """Resolve `model` and route the question (blocking: embeds it).
 
         temperature applies to single experts; a council samples as each expert is configured.
         """
         names = self.mind.config.expert_names
         if model in names or model == AUTO_MODEL:
-            if experts or rounds is not None or mode is not None:
+            if experts or rounds is not None or mode is not None or strategy is not None or selective is not None:
                 raise InvalidRequestError(f"'livemind' council options apply to {CONSENSUS_MODEL} and {DEBATE_MODEL}, "
                                           f"not to '{model}'", hint="drop the 'livemind' field or pick a virtual model")
             routing = self.mind.route(question, mode="single") if model == AUTO_MODEL else None
@@ -113,7 +116,7 @@ class Dispatcher:
         return Plan(kind=kind, label=model, question=question, experts=routing.selected,
                     models=tuple(dict.fromkeys(self._model_of(e) for e in routing.selected)), routing=routing,
                     mode=chosen_mode, rounds=(self.mind.config.debate.max_rounds if rounds is None else rounds)
-                    if is_debate else 0, max_tokens=max_tokens, seed=seed)
+                    if is_debate else 0, max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective)
 
     def start(self, plan: Plan, endpoint: str) -> Job:
         """Queue the plan (BusyError when its lanes are full) and start it on a worker thread."""
@@ -166,7 +169,8 @@ class Dispatcher:
             ticket.wait(job.cancel_event)
             is_streaming = True
             events = self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds, mode=plan.mode,
-                                      seed=plan.seed, max_tokens=plan.max_tokens, session_id=session_id)
+                                      seed=plan.seed, max_tokens=plan.max_tokens, session_id=session_id,
+                                      strategy=plan.strategy, selective=plan.selective)
             for event in events:
                 if job.is_cancelled:  # a cancel that came before the session began was cleared by it
                     self.mind.cancel(session_id)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 
 from livemind.errors import InvalidRequestError
 from livemind.orchestrator import DebateEvent
-from livemind.types import Answer, ConsensusMode, DebateResult, FinishReason, RouteDecision
+from livemind.types import Answer, ConsensusMode, DebateResult, FinishReason, RouteDecision, Strategy
 
 AUTO_MODEL = "livemind-auto"
 CONSENSUS_MODEL = "livemind-consensus"
@@ -76,6 +76,8 @@ class CouncilOptions(_Strict):
     experts: list[str] | None = Field(None, max_length=8)
     rounds: int | None = Field(None, ge=0, le=10)
     mode: Literal["auto", "parallel", "turns"] | None = None
+    strategy: Strategy | None = None
+    selective: bool | None = None
 
 
 class ChatCompletionRequest(_Strict):
@@ -107,6 +109,8 @@ class CouncilRequest(_Strict):
     experts: list[str] | None = Field(None, max_length=8)
     rounds: int | None = Field(None, ge=0, le=10)
     mode: Literal["auto", "parallel", "turns"] | None = None
+    strategy: Strategy | None = None
+    selective: bool | None = None
     seed: int | None = None
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     stream: bool = True

@@ -83,9 +83,18 @@ def result_panel(result: DebateResult) -> Panel:
     """The final answer with agreement, dissent and where the time went."""
     body = Text()
     body.append(result.answer + "\n\n", style="bold")
-    body.append(f"agreement {result.agreement:.2f} · rounds {result.rounds} ({result.stop_reason}) · "
-                f"mode {result.mode} · {result.tokens} tokens · {result.total_s:.1f} s\n")
-    body.append(f"synthesiser: {result.synthesizer}\n")
+    body.append(f"strategy {result.strategy} · agreement {result.agreement:.2f} · rounds {result.rounds} "
+                f"({result.stop_reason}) · mode {result.mode} · {result.prompt_tokens} prompt + {result.tokens} "
+                f"generated tokens · {result.total_s:.1f} s\n")
+    if result.debate_triggered is not None:
+        body.append(f"debate {'ran' if result.debate_triggered else 'skipped'}: {result.trigger_reason}\n")
+    if result.first_vote is not None:
+        same = "same as" if result.first_vote == result.answer_value else "differs from"
+        body.append(f"a plain vote of the first answers: {result.first_vote} ({same} this answer)\n")
+    for c in result.consistency:
+        body.append(f"{c.expert}: {c.samples} samples, self-consistency {c.consistency:.2f}"
+                    + (f" on {c.value}" if c.value is not None else "") + "\n")
+    body.append(f"answered by: {result.synthesizer}\n")
     if result.synthesis_error:
         body.append(f"synthesis error: {result.synthesis_error}\n", style="red")
     for note in result.dissent:

@@ -37,7 +37,7 @@ from livemind.interfaces.mcp_results import (
     status_result,
 )
 from livemind.orchestrator import MAX_QUESTION_CHARS, DebateEvent, LiveMind
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy
 
 LOG = logging.getLogger("livemind.mcp")
 MAX_EXPERTS = 5
@@ -57,6 +57,8 @@ Rounds = Annotated[int | None, Field(ge=0, le=MAX_ROUNDS, description="Revision 
 ConsensusStyle = Annotated[Literal["parallel", "turns"], Field(description="turns: one model in RAM at a time.")]
 DebateMode = Annotated[ConsensusMode, Field(description="auto picks; turns saves RAM.")]
 RouteMode = Annotated[ConsensusMode, Field(description="auto: one expert if one clearly leads.")]
+StrategyArg = Annotated[Strategy | None, Field(description="debate (default), vote, or select (k samples each).")]
+Selective = Annotated[bool | None, Field(description="Debate only if first answers differ. Default true.")]
 SessionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w-]+$")]
 
 
@@ -258,15 +260,17 @@ class LiveMindTools:
         return debate_result(result)
 
     async def debate(self, question: Question, ctx: Context, experts: Experts = None,
-                     rounds: Rounds = None, mode: DebateMode = "auto",
-                     max_tokens: MaxTokens = None, seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
+                     rounds: Rounds = None, mode: DebateMode = "auto", strategy: StrategyArg = None,
+                     selective: Selective = None, max_tokens: MaxTokens = None,
+                     seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
         """Rounds until agreement or the limit, with progress per expert, round and synthesis."""
         result = await self._debate(ctx, question, experts=experts, rounds=rounds, mode=mode, max_tokens=max_tokens,
-                                    seed=seed, tool="debate")
+                                    seed=seed, tool="debate", strategy=strategy, selective=selective)
         return debate_result(result)
 
     async def _debate(self, ctx: Context, question: str, *, experts: list[str] | None, rounds: int | None,
-                      mode: ConsensusMode, max_tokens: int | None, seed: int | None, tool: str) -> DebateResult:
+                      mode: ConsensusMode, max_tokens: int | None, seed: int | None, tool: str,
+                      strategy: Strategy | None = None, selective: bool | None = None) -> DebateResult:
         mind = await self.ref.ready()
         max_rounds = mind.config.debate.max_rounds if rounds is None else rounds
         progress = DebateProgress(ctx, max_rounds)
@@ -276,7 +280,7 @@ class LiveMindTools:
             # astream is an async generator (annotated as an iterator): aclose() runs its cancel
             events = cast(AsyncGenerator[DebateEvent, None], mind.astream(
                 question, session_id=session_id, experts=experts, rounds=max_rounds, mode=mode,
-                max_tokens=max_tokens, seed=seed))
+                max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective))
             # closing the stream (at the end, on an error, or when the call is cancelled) cancels the debate
             async with aclosing(events):
                 async for event in events:

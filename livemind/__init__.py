@@ -5,25 +5,71 @@
 The public API is what `__all__` lists.
 """
 
-from livemind.config import LiveMindConfig, load_config
-from livemind.errors import LiveMindError
+from livemind.config import SHIPPED_COUNCILS, LiveMindConfig, load_config
+from livemind.errors import (
+    BusyError,
+    ConfigError,
+    EngineError,
+    GenerationCancelled,
+    InvalidRequestError,
+    LiveMindError,
+    ModelCorruptError,
+    ModelError,
+    ModelNotFoundError,
+    PromptTooLongError,
+    RamBudgetExceeded,
+    RemoteExpertError,
+    RequestError,
+    SessionError,
+    UnknownExpertError,
+)
+from livemind.extraction import Extraction, extract_answer
 from livemind.graph import build_graph
 from livemind.orchestrator import DebateEvent, LiveMind
-from livemind.types import Answer, DebateResult, ExpertSpec, PoolStatus, Position, RouteDecision, RouteScore
+from livemind.types import (
+    Answer,
+    Consistency,
+    DebateResult,
+    ExpertSpec,
+    PoolStatus,
+    Position,
+    RouteDecision,
+    RouteScore,
+    Strategy,
+)
 
 __all__ = [
+    "SHIPPED_COUNCILS",
     "Answer",
+    "BusyError",
+    "ConfigError",
+    "Consistency",
     "DebateEvent",
     "DebateResult",
+    "EngineError",
     "ExpertSpec",
+    "Extraction",
+    "GenerationCancelled",
+    "InvalidRequestError",
     "LiveMind",
     "LiveMindConfig",
     "LiveMindError",
+    "ModelCorruptError",
+    "ModelError",
+    "ModelNotFoundError",
     "PoolStatus",
     "Position",
+    "PromptTooLongError",
+    "RamBudgetExceeded",
+    "RemoteExpertError",
+    "RequestError",
     "RouteDecision",
     "RouteScore",
+    "SessionError",
+    "Strategy",
+    "UnknownExpertError",
     "build_graph",
+    "extract_answer",
     "load_config",
 ]
 

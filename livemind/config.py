@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from livemind.errors import ConfigError, ModelError
+from livemind.errors import ConfigError, ModelError, UnknownExpertError
 from livemind.models import HUB_PREFIX, ModelCatalog
 from livemind.types import EngineSettings, ExpertSpec, RemoteSpec, SamplingSettings, Strategy, Value
 
@@ -76,11 +76,11 @@ class LiveMindConfig(Value):
     debate: DebateSettings = DebateSettings()
 
     def expert(self, name: str) -> ExpertSpec:
-        """Return an expert by name (raises UnknownExpertError via the caller's check)."""
+        """Return an expert by name; UnknownExpertError (listing the valid names) if there is none."""
         for spec in self.experts:
             if spec.name == name:
                 return spec
-        raise KeyError(name)
+        raise UnknownExpertError(name, self.expert_names)
 
     @property
     def expert_names(self) -> list[str]:

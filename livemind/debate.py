@@ -8,9 +8,14 @@ from collections.abc import Sequence
 
 from livemind.types import ChatMessage, ExpertSpec, Position
 
-ANSWER_STYLE = ("If the question needs working, reason step by step; otherwise answer directly. "
-                "Keep the whole reply under 200 words and end with your conclusion.")
-"""Leaves room to reason (a brevity rule must not forbid working) but bounds the reply."""
+ANSWER_STYLE = ("If the question needs working, reason step by step; otherwise answer directly in at most 150 words. "
+                "End with your conclusion.")
+"""Leaves room to reason (a brevity rule must not forbid working) but bounds the reply.
+
+Chosen by measurement on Qwen2.5-Coder-1.5B (docs/councils.md): with the mathematician's persona
+and the eval's answer-line instruction it got 7 of 9 arithmetic questions in 163 tokens on
+average; without this sentence, 2 of 9 in 248 tokens; an earlier "under 200 words" rule, 2 of 6.
+"""
 REVISION_MARKER = "Other experts answered the same question"
 """Opens every revision request: fakes and tools recognise a debate round by it, not by its wording."""
 SYNTHESIS_MARKER = "Final positions of the experts"

@@ -5,8 +5,9 @@ Two rules, chosen by name:
 `lenient` (the default) reads the forms capable small models really write, in this order, and
 the first that finds an answer wins:
 
-1. **Answer lines.** A line that starts with `Answer:` or `Final answer:` (any case; markdown
-   decoration such as `**Answer:** 42` or `# Answer: 42` is ignored). The last such line that
+1. **Answer lines.** A line that holds `Answer:` or `Final answer:` (any case; markdown
+   decoration such as `**Answer:** 42` is ignored), at its start or after a lead-in such as
+   "Therefore, the result is Answer: 583". The last such line that
    holds a number gives the first number after its colon, or after its last `=` ("Answer: 42
    apples" is 42, "Answer: 3+4 = 7" is 7).
 2. **`\\boxed{N}`**, LaTeX's way to mark a result (Qwen2.5 writes it even when asked for an
@@ -35,7 +36,9 @@ from typing import Literal
 
 from livemind.types import Value
 
-ANSWER_INSTRUCTION = "End your reply with a final line of the form `Answer: <number>`, using digits only."
+ANSWER_INSTRUCTION = "Work it out step by step, then end with a final line of the form `Answer: <number>`."
+"""Asked of every eval question. Asking only for the answer line made Qwen2.5-Coder-1.5B skip the working
+(6 tokens, 0 of 6 right); asking for the working first keeps it."""
 
 ExtractionRule = Literal["lenient", "strict"]
 ExtractionFailure = Literal["no answer line", "malformed answer line", "conflicting answer lines", "no answer found"]
@@ -45,7 +48,7 @@ _DECORATION = str.maketrans("", "", "*_`")
 _MINUSES = str.maketrans({"\u2212": "-", "\u2013": "-"})
 _ANSWER_LINE = re.compile(r"^[#>\s]*answer\s*:", re.IGNORECASE)
 _STRICT = re.compile(r"^[#>\s]*answer\s*:\s*([-\u2212]?\d+)\.?\s*$", re.IGNORECASE)
-_LENIENT_LINE = re.compile(r"^[#>\s\-]*(?:final\s+)?answer\s*(?:is)?\s*[:=]\s*(.*)$", re.IGNORECASE)
+_LENIENT_LINE = re.compile(r"\banswer\s*(?:is)?\s*[:=]\s*(.*)$", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?\s?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?<![\w.])-?\d+(?:\.\d+)?")
 _BOXED = re.compile(r"\\boxed\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 _PHRASE = re.compile(
@@ -109,7 +112,7 @@ def _lenient(text: str) -> Extraction:
     flat = text.translate(_MINUSES)
     lines = [line.translate(_DECORATION).replace("$", "") for line in flat.splitlines()]
     for line in reversed(lines):
-        match = _LENIENT_LINE.match(line)
+        match = _LENIENT_LINE.search(line)
         if match:
             content = match.group(1).rsplit("=", 1)[-1]  # "Answer: 3+4 = 7" answers 7
             number = _NUMBER.search(content)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import uuid
@@ -243,18 +244,26 @@ class LiveMind:
         except SessionError as exc:
             LOG.warning("%s", exc)
 
-    def debate(self, question: str, *, on_event: Callable[[DebateEvent], None] | None = None,
-               **options: Any) -> DebateResult:
-        """Run a debate to the end and return its result."""
-        return _final(self.stream(question, **options), on_event)
+    def debate(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
+               mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
+               session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
+               samples: int | None = None, on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
+        """Run a council to the end and return its result (see `stream` for the options)."""
+        return _final(self.stream(question, experts=experts, rounds=rounds, mode=mode, seed=seed, max_tokens=max_tokens,
+                                  session_id=session_id, strategy=strategy, selective=selective, samples=samples),
+                      on_event)
 
-    def consensus(self, question: str, *, on_event: Callable[[DebateEvent], None] | None = None,
-                  **options: Any) -> DebateResult:
-        """One round of independent answers plus synthesis (no debate)."""
-        options.setdefault("mode", "parallel")
-        if options["mode"] == "auto":
-            options["mode"] = "parallel"
-        return _final(self.stream(question, rounds=0, **options), on_event)
+    def consensus(self, question: str, *, experts: Sequence[str] | None = None, mode: ConsensusMode = "parallel",
+                  seed: int | None = None, max_tokens: int | None = None, session_id: str | None = None,
+                  strategy: Strategy | None = None, samples: int | None = None, rounds: int | None = None,
+                  on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
+        """Independent answers, then the strategy's final answer; no revision rounds (use `debate` for those)."""
+        if rounds:
+            raise InvalidRequestError(f"a consensus runs no revision rounds, got rounds={rounds}",
+                                      hint="call debate(..., rounds=N) for revision rounds")
+        return _final(self.stream(question, experts=experts, rounds=0, mode="parallel" if mode == "auto" else mode,
+                                  seed=seed, max_tokens=max_tokens, session_id=session_id, strategy=strategy,
+                                  samples=samples), on_event)
 
     def cancel(self, session_id: str) -> None:
         """Stop a running session between tokens."""
@@ -279,23 +288,47 @@ class LiveMind:
 
     # -- async --------------------------------------------------------------------------------
 
-    async def aask(self, question: str, **options: Any) -> Answer:
-        """Async ask (the engine runs in a worker thread)."""
-        return await asyncio.to_thread(self.ask, question, **options)
+    async def aask(self, question: str, *, expert: str | None = None, max_tokens: int | None = None,
+                   seed: int | None = None, temperature: float | None = None,
+                   on_token: TokenCallback | None = None) -> Answer:
+        """Async ask: the engine runs in a worker thread, and cancelling the awaiting task stops generation."""
+        cancel = threading.Event()
+        work = functools.partial(self.ask, question, expert=expert, max_tokens=max_tokens, seed=seed,
+                                 temperature=temperature, on_token=on_token, cancel=cancel)
+        try:
+            return await asyncio.to_thread(work)
+        except asyncio.CancelledError:
+            cancel.set()  # the worker stops at its next token and frees the model
+            raise
 
-    async def adebate(self, question: str, **options: Any) -> DebateResult:
-        """Async debate."""
-        return await asyncio.to_thread(self.debate, question, **options)
+    async def adebate(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
+                      mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
+                      strategy: Strategy | None = None, selective: bool | None = None,
+                      samples: int | None = None) -> DebateResult:
+        """Async debate; cancelling the awaiting task cancels the session."""
+        result: DebateResult | None = None
+        async for event in self.astream(question, experts=experts, rounds=rounds, mode=mode, seed=seed,
+                                        max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples):
+            result = event.result or result
+        if result is None:
+            raise LiveMindError("the debate ended without a result", hint="see `livemind sessions show` for its state")
+        return result
 
-    async def astream(self, question: str, **options: Any) -> AsyncGenerator[DebateEvent, None]:
-        """Async stream of debate events; closing the iterator cancels the debate."""
+    async def astream(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
+                      mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
+                      session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
+                      samples: int | None = None) -> AsyncGenerator[DebateEvent, None]:
+        """Async stream of debate events; closing the iterator (or cancelling its task) cancels the debate."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[DebateEvent | BaseException | None] = asyncio.Queue()
-        session_id = options.pop("session_id", None) or uuid.uuid4().hex[:12]
+        session_id = session_id or uuid.uuid4().hex[:12]
+        stream = functools.partial(self.stream, question, experts=experts, rounds=rounds, mode=mode, seed=seed,
+                                   max_tokens=max_tokens, session_id=session_id, strategy=strategy,
+                                   selective=selective, samples=samples)
 
         def work() -> None:
             try:
-                for event in self.stream(question, session_id=session_id, **options):
+                for event in stream():
                     loop.call_soon_threadsafe(events.put_nowait, event)
             except BaseException as exc:  # delivered to the async consumer
                 loop.call_soon_threadsafe(events.put_nowait, exc)

@@ -37,6 +37,24 @@ def test_end_to_end_debate_records_agreement_every_round(home: Path, tiny_config
     assert 0.0 <= result.agreement <= 1.0 and result.tokens > 0
 
 
+def test_the_default_council_debates_the_founding_question_with_one_shared_capable_model(
+        home: Path, capable_config: LiveMindConfig) -> None:
+    mind = LiveMind(capable_config, home=home)
+    try:
+        events = list(mind.stream(QUESTION, rounds=1, seed=3, max_tokens=40, selective=False))
+        loads = [e for e in mind.pool.events if e.kind == "load"]
+    finally:
+        mind.close()
+    result = events[-1].result
+    assert result is not None and result.answer.strip() and result.synthesis_error is None
+    assert len(result.routing.selected) >= 2, "a debate convenes a council, routed without naming anyone"
+    assert {"ethicist", "futurist"} <= set(result.routing.selected)
+    assert result.rounds == 1 and result.debate_triggered is True
+    assert {p.expert for p in result.positions} == set(result.routing.selected)
+    assert [e.model for e in loads] == ["qwen2.5-coder-1.5b"], "every persona speaks through one loaded copy"
+    assert result.prompt_tokens > 0 and result.tokens > 0
+
+
 def test_turn_based_debate_under_a_small_budget_holds_one_model_at_a_time(home: Path,
                                                                           tiny_config: LiveMindConfig) -> None:
     probe = LiveMind(tiny_config, home=home)

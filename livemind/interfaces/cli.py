@@ -75,14 +75,15 @@ def _run_debate(args: argparse.Namespace, *, consensus: bool) -> int:
     mind = _open(args)
     experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
     options: dict[str, Any] = {"experts": experts, "mode": args.mode, "seed": args.seed, "max_tokens": args.max_tokens,
-                               "strategy": args.strategy, "selective": args.selective, "samples": args.samples}
+                               "strategy": args.strategy, "samples": args.samples}
     try:
         view = None if args.json else DebateView(err)
         try:
             if consensus:
                 result = mind.consensus(args.question, on_event=view, **options)
             else:
-                result = mind.debate(args.question, on_event=view, rounds=args.rounds, **options)
+                result = mind.debate(args.question, on_event=view, rounds=args.rounds, selective=args.selective,
+                                     **options)
         finally:
             if view is not None:
                 view.close()
@@ -306,8 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--strategy", choices=list(STRATEGIES),
                        help="debate: revision rounds then synthesis; vote: the first answers' majority; select: each "
                             "expert samples, the most self-consistent wins (default: the config's [debate] strategy)")
-        p.add_argument("--selective", action=argparse.BooleanOptionalAction, default=None,
-                       help="debate only when the first answers disagree (default on)")
+        if name == "debate":
+            p.add_argument("--selective", action=argparse.BooleanOptionalAction, default=None,
+                           help="debate only when the first answers disagree (default on)")
         p.add_argument("--samples", type=int, help="select: answers sampled per expert (default 3)")
         p.add_argument("--seed", type=int)
         p.add_argument("--max-tokens", type=int)

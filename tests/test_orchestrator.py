@@ -1,0 +1,80 @@
+"""The Python API's contract over scripted backends: typed options, clear refusals, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from livemind.backends.base import CancelSignal, LoadTarget, TokenCallback
+from livemind.errors import InvalidRequestError, UnknownExpertError
+from livemind.types import Completion, GenerationRequest
+from tests.fakes import ScriptedBackend
+from tests.test_graph import EXPERTS, _mind
+
+LONG = " ".join(f"word{i}" for i in range(400))
+
+
+def test_consensus_with_rounds_says_to_use_debate(tmp_path: Path) -> None:
+    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    with pytest.raises(InvalidRequestError) as caught:
+        mind.consensus("q", experts=list(EXPERTS), rounds=1)
+    assert "debate(" in (caught.value.hint or "")
+
+
+def test_an_unknown_expert_in_the_config_lookup_lists_the_valid_names(tmp_path: Path) -> None:
+    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    with pytest.raises(UnknownExpertError) as caught:
+        mind.config.expert("nobody")
+    assert "alpha" in (caught.value.hint or "")
+
+
+class _HeldBackend(ScriptedBackend):
+    """Emits its first token, then holds until released; honours cancel before every token."""
+
+    def __init__(self, target: LoadTarget, started: threading.Event, release: threading.Event) -> None:
+        super().__init__(target, lambda t, r: LONG)
+        self.started, self.release, self.produced = started, release, 0
+
+    def generate(self, request: GenerationRequest, *, on_token: TokenCallback | None = None,
+                 cancel: CancelSignal | None = None) -> Completion:
+        finish = "stop"
+        for i, word in enumerate(LONG.split(" ")):
+            if cancel is not None and cancel.is_set():
+                finish = "cancelled"
+                break
+            self.produced += 1
+            if on_token:
+                on_token(word if i == 0 else " " + word)
+            self.started.set()
+            self.release.wait(10)
+        return Completion(text="x", prompt_tokens=1, completion_tokens=self.produced, ttft_s=0.001, total_s=0.002,
+                          decode_tok_s=1.0, finish_reason=finish)  # type: ignore[arg-type]
+
+
+def test_cancelling_an_aask_task_stops_the_expert_generating(tmp_path: Path) -> None:
+    started, release = threading.Event(), threading.Event()
+    mind, loader = _mind(tmp_path, lambda target, request: LONG)
+    backends: list[_HeldBackend] = []
+
+    def load(target: LoadTarget) -> _HeldBackend:
+        backends.append(_HeldBackend(target, started, release))
+        return backends[-1]
+
+    loader.load = load  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(mind.aask("q", expert="alpha"))
+        await asyncio.wait_for(asyncio.to_thread(started.wait, 10), 15)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()  # the engine takes its next step, sees the cancel, and stops
+        async with asyncio.timeout(10):
+            while any(m.is_generating for m in mind.status().loaded):
+                await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert 1 <= backends[0].produced <= 2, f"generation went on after the cancel: {backends[0].produced} of 400 tokens"

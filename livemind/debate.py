@@ -8,21 +8,27 @@ from collections.abc import Sequence
 
 from livemind.types import ChatMessage, ExpertSpec, Position
 
-ANSWER_STYLE = ("If the question needs working, reason step by step; otherwise answer directly in at most 150 words. "
-                "End with your conclusion.")
-"""Leaves room to reason (a brevity rule must not forbid working) but bounds the reply.
+ANSWER_STYLE = ("Unless the question asks you to work something out, state your position in the first sentence, "
+                "then give your strongest reasons, in one paragraph of at most 120 words.")
+"""Bounds opinions without forbidding work: a question that asks for working (every eval question does) gets it.
 
-Chosen by measurement on Qwen2.5-Coder-1.5B (docs/councils.md): with the mathematician's persona
-and the eval's answer-line instruction it got 7 of 9 arithmetic questions in 163 tokens on
-average; without this sentence, 2 of 9 in 248 tokens; an earlier "under 200 words" rule, 2 of 6.
+Measured on Qwen2.5-Coder-1.5B (docs/councils.md): a rule phrased as "if the question needs working, reason
+step by step" sent the generalist into a made-up calculation on the founding question; this one keeps the
+three opinions at 133-189 tokens, each with its own position.
 """
 REVISION_MARKER = "Other experts answered the same question"
 """Opens every revision request: fakes and tools recognise a debate round by it, not by its wording."""
 SYNTHESIS_MARKER = "Final positions of the experts"
 """Heads the positions in every synthesis request."""
-SYNTHESIS_FORMAT = ("Format: one paragraph of at most six sentences in plain prose, no headings and no lists, "
-                    "in the language of the question. If the question asks for a single number, end with a final "
-                    "line `Answer: <number>`.")
+SYNTHESIS_FORMAT = ("Weigh the experts' arguments and write exactly these four lines, each one or two sentences "
+                    "in your own words, in the language of the question:\n"
+                    "Verdict: <the council's answer to the question>\n"
+                    "Because: <the strongest reason for the verdict>\n"
+                    "But: <the strongest reason against it>\n"
+                    "Disagreement: <what the experts still disagree on, or none>\n"
+                    "If the question asks for a number, add a fifth line: Answer: <number>")
+"""The synthesiser fills in a template: asked for "one paragraph, no lists", the 1.5B model copied one
+expert's answer verbatim, lists and all; asked for these lines, it wrote its own verdict and reasons."""
 
 
 def label_for(index: int) -> str:
@@ -73,16 +79,13 @@ def revision_messages(expert: ExpertSpec, question: str, own: Sequence[Position]
 
 
 def synthesis_messages(synthesizer: ExpertSpec, question: str, positions: Sequence[Position]) -> list[ChatMessage]:
-    """Ask the synthesiser for one final answer from the final positions."""
+    """Ask the synthesiser for one final answer from the final positions, ending with the format to follow."""
     listing = "\n\n".join(f"{p.label}: {p.text}" for p in positions)
     return [
         ChatMessage(role="system", content=synthesizer.persona),
         ChatMessage(role="user", content=(
             f"Question: {question}\n\n{SYNTHESIS_MARKER}:\n\n{listing}\n\n"
-            f"Write the council's final answer to exactly this question: {question}\n"
-            "Build it from what the experts agree on and from the best-supported arguments. Where they disagree "
-            "on something important, say so in one sentence, naming the two views. Do not invent a new question "
-            "or mention the experts' labels.\n\n" + SYNTHESIS_FORMAT)),
+            f"Write the council's answer to: {question}\n" + SYNTHESIS_FORMAT)),
     ]
 
 

@@ -2,8 +2,9 @@
 
 Two rules, chosen by name:
 
-`lenient` (the default) reads the forms capable small models really write, in this order, and
-the first that finds an answer wins:
+`lenient` (the default) reads the forms capable small models really write. The first three are
+*stated* answers, and the one stated last in the reply wins, as a careful reader would take it
+(Qwen2.5-Coder-0.5B may open with "Answer: 102", work it out, and close with `\\boxed{-254}`):
 
 1. **Answer lines.** A line that holds `Answer:` or `Final answer:` (any case; markdown
    decoration such as `**Answer:** 42` is ignored), at its start or after a lead-in such as
@@ -16,10 +17,9 @@ the first that finds an answer wins:
    (also with "=" or ":" and markdown or `$` around the number). The last one wins.
 4. **Last resort: the final equation.** When the reply's last line (LaTeX fences such as `\\]`
    aside) ends in `= N` (a number, optionally followed by a period), N is the answer: a worked
-   calculation that ends `... - 300 = 14` has answered 14. Only the last line counts, so a reply
-   cut off mid-working (its last line is a step, or prose) is not read as answered by an
-   intermediate result. Nothing else is guessed: numbers in prose with none of these forms are
-   no answer.
+   calculation that ends `... - 300 = 14` has answered 14. Only the last line counts, and not
+   at all in a reply that was cut off at its token limit (its last line is a step of unfinished
+   working). Nothing else is guessed: numbers in prose with none of these forms are no answer.
 
 `strict` accepts only an `Answer: <integer>` line, exactly one integer on each such line, and
 all such lines agreeing: "The answer is 42", "Answer: 42 apples" and two conflicting answer
@@ -52,7 +52,7 @@ _LENIENT_LINE = re.compile(r"\banswer\s*(?:is)?\s*[:=]\s*(.*)$", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?\s?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?<![\w.])-?\d+(?:\.\d+)?")
 _BOXED = re.compile(r"\\boxed\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 _PHRASE = re.compile(
-    r"(?:final\s+answer|the\s+answer|the\s+result|the\s+final\s+result)\s*(?:is|=|:)\s*[:\s$\\(]*"
+    r"(?:final\s+answer|the\s+answer|the\s+result|the\s+final\s+result)[*_`]*\s*(?:is|=|:)\s*[:\s$\\(*_`]*"
     r"(-?\s?\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
 _LATEX_FENCES = ("", "\\]", "\\[", "$$", "\\)", "\\(")
 _EQUATION_END = re.compile(r"=\s*[$\\(\[]*\s*(-?\d[\d,]*(?:\.\d+)?)\s*[$\\)\]]*\s*\.?\s*$")
@@ -71,11 +71,15 @@ class Extraction(Value):
         return self.value is not None
 
 
-def extract_answer(text: str, rule: ExtractionRule = "lenient") -> Extraction:
-    """Read the final answer of a reply under `rule` (see the module docstring)."""
+def extract_answer(text: str, rule: ExtractionRule = "lenient", *, is_cut_off: bool = False) -> Extraction:
+    """Read the final answer of a reply under `rule` (see the module docstring).
+
+    `is_cut_off` says the reply stopped at its token limit: then the last-resort rule is not
+    applied, since its last line is a step of unfinished working, not a result.
+    """
     if rule == "strict":
         return _strict(text)
-    return _lenient(text)
+    return _lenient(text, is_cut_off=is_cut_off)
 
 
 def _as_integer(token: str) -> int | None:
@@ -108,26 +112,31 @@ def _strict(text: str) -> Extraction:
     return Extraction(value=values.pop(), form="answer line")
 
 
-def _lenient(text: str) -> Extraction:
+def _lenient(text: str, *, is_cut_off: bool) -> Extraction:
     flat = text.translate(_MINUSES)
-    lines = [line.translate(_DECORATION).replace("$", "") for line in flat.splitlines()]
-    for line in reversed(lines):
-        match = _LENIENT_LINE.search(line)
+    stated: list[tuple[int, int, MatchedForm]] = []  # (where in the reply, value, form): the last one stated wins
+    offset = 0
+    for raw in flat.splitlines(keepends=True):
+        match = _LENIENT_LINE.search(raw.translate(_DECORATION).replace("$", ""))
         if match:
             content = match.group(1).rsplit("=", 1)[-1]  # "Answer: 3+4 = 7" answers 7
             number = _NUMBER.search(content)
             if number is not None and (value := _as_integer(number.group(0))) is not None:
-                return Extraction(value=value, form="answer line")
-    for content in reversed(_BOXED.findall(flat)):
-        numbers = _NUMBER.findall(content.replace("\\,", "").replace("\\!", ""))
+                stated.append((offset, value, "answer line"))
+        offset += len(raw)
+    for match in _BOXED.finditer(flat):
+        numbers = _NUMBER.findall(match.group(1).replace("\\,", "").replace("\\!", ""))
         if len(numbers) == 1 and (value := _as_integer(numbers[0])) is not None:
-            return Extraction(value=value, form="boxed")
-    phrases = _PHRASE.findall(flat.translate(_DECORATION))
-    for token in reversed(phrases):
-        if (value := _as_integer(token)) is not None:
-            return Extraction(value=value, form="closing phrase")
+            stated.append((match.start(), value, "boxed"))
+    for match in _PHRASE.finditer(flat):
+        if (value := _as_integer(match.group(1))) is not None:
+            stated.append((match.start(), value, "closing phrase"))
+    if stated:
+        _, value, form = max(stated, key=lambda item: item[0])
+        return Extraction(value=value, form=form)
+    lines = [line.translate(_DECORATION).replace("$", "") for line in flat.splitlines()]
     meaningful = [line for line in lines if line.strip() not in _LATEX_FENCES]
-    if meaningful and "=" in meaningful[-1]:
+    if not is_cut_off and meaningful and "=" in meaningful[-1]:
         match = _EQUATION_END.search(meaningful[-1].rstrip())
         if match and (value := _as_integer(match.group(1))) is not None:
             return Extraction(value=value, form="final equation")

@@ -103,13 +103,12 @@ class Router:
             return RouteDecision(scores=scores, selected=(self.settings.fallback,), mode="single",
                                  reason=f"no expert reached the threshold {threshold:.2f} (best {top.score:.2f}); "
                                         f"fallback {self.settings.fallback}")
-        ranked = [s.expert for s in scores]
         if mode == "auto":
             runner_up = scores[1] if len(scores) > 1 else None
             margin = top.score - runner_up.score if runner_up else 1.0
             is_clear_lead = top.score >= threshold and margin >= self.settings.auto_margin
             if is_clear_lead and min(min_experts, len(names)) > 1:
-                selected = self._convene(ranked, max(k, min_experts))
+                selected = self._convene(scores, max(k, min_experts), min_experts)
                 return RouteDecision(scores=scores, selected=selected, mode="parallel",
                                      reason=f"{top.expert} leads by {margin:.2f}, but a council convenes at least "
                                             f"{min_experts}: {', '.join(selected)}")
@@ -118,12 +117,17 @@ class Router:
                                      reason=f"{top.expert} leads by {margin:.2f} ≥ margin {self.settings.auto_margin:.2f}")
             why = (f"top two within {margin:.2f} < margin {self.settings.auto_margin:.2f}" if top.score >= threshold
                    else f"best score {top.score:.2f} below threshold {threshold:.2f}")
-            selected = self._convene(ranked, k)
+            selected = self._convene(scores, k, max(2, min_experts))
             return RouteDecision(scores=scores, selected=selected, mode="parallel",
                                  reason=f"{why}: convening {', '.join(selected)}")
-        selected = self._convene(ranked, k)
+        selected = self._convene(scores, k, min_experts)
         return RouteDecision(scores=scores, selected=selected, mode=mode,
-                             reason=f"top {len(selected)} by score: {', '.join(selected)}")
+                             reason=f"top {len(selected)} by score (≥ {threshold:.2f}, at least {min_experts}): "
+                                    f"{', '.join(selected)}")
 
-    def _convene(self, ranked: list[str], k: int) -> tuple[str, ...]:
-        return tuple(ranked[:max(1, k)])
+    def _convene(self, scores: Sequence[RouteScore], k: int, min_experts: int = 1) -> tuple[str, ...]:
+        """The top k experts that reach the threshold, topped up by rank to `min_experts` if too few do."""
+        relevant = [s.expert for s in scores[:max(1, k)] if s.score >= self.settings.threshold]
+        wanted = min(max(1, min_experts), len(scores))
+        ranked = [s.expert for s in scores]
+        return tuple(relevant if len(relevant) >= wanted else ranked[:max(wanted, len(relevant))])

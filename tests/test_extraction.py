@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from livemind.extraction import extract_answer
@@ -53,3 +56,51 @@ def test_strict_rule_gives_no_answer_for_the_wrong_format(reply: str, failure: s
     extraction = extract_answer(reply, "strict")
     assert extraction.value is None and not extraction.is_answered
     assert extraction.failure == failure
+
+
+REAL_REPLIES = json.loads((Path(__file__).parent / "fixtures" / "replies.json").read_text(encoding="utf-8"))
+"""Greedy replies of the shipped Qwen models, captured by tools/capture_replies.py; `expected` was filled in
+by a person reading each reply (the number it gives as its final answer, or null when it gives none)."""
+
+
+@pytest.mark.parametrize("record", REAL_REPLIES, ids=lambda r: f"{r['model']}/{r['style']}/{r['key']}")
+def test_lenient_rule_reads_real_replies_as_a_careful_reader_would(record: dict[str, object]) -> None:
+    extraction = extract_answer(str(record["reply"]), is_cut_off=record["finish_reason"] == "length")
+    assert extraction.value == record["expected"], record["reply"]
+    if record["expected"] is None:
+        assert extraction.failure == "no answer found"
+
+
+def test_real_replies_cover_every_form_and_replies_that_must_not_parse() -> None:
+    forms = {extract_answer(str(r["reply"]), is_cut_off=r["finish_reason"] == "length").form for r in REAL_REPLIES}
+    assert {"answer line", "boxed"} <= forms
+    assert any(r["expected"] is None and r["finish_reason"] == "length" for r in REAL_REPLIES)
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    ("Therefore, the result of 13+26*24+15-23*3 is Answer: 583", 583),
+    ("So we get \\(\\boxed{-20}\\).", -20),
+    ("The final answer is $\\boxed{1,234}$.", 1234),
+    ("Thus the answer is **42**.", 42),
+    ("3 * 4 = 12\n12 + 30 = 42", 42),
+    ("Answer: 3+4 = 7", 7),
+    ("\\[\n17 + 5 - 42 = -20\n\\]", -20),
+])
+def test_lenient_rule_reads_each_documented_form(reply: str, expected: int) -> None:
+    assert extract_answer(reply).value == expected
+
+
+@pytest.mark.parametrize("reply", [
+    "First, multiply 6 and 7:\n\\[\n6 \\times 7 = 42\n\\]\n- Finally, add 17 and 5:",  # cut off mid-working
+    "I think it is probably around forty.",
+    "The result is 12.5",
+    "\\boxed{x + 5}",
+])
+def test_lenient_rule_guesses_nothing_from_prose_or_unfinished_working(reply: str) -> None:
+    assert extract_answer(reply).value is None
+
+
+def test_the_answer_stated_last_wins_and_a_cut_off_reply_is_not_read_by_its_last_step() -> None:
+    assert extract_answer("Answer: 102\nworking...\n106 - 360 = -254\nSo the result is \\boxed{-254}.").value == -254
+    cut = "1. First multiply:\n   - Multiplication: \\(24 \\times 14 = 336\\"
+    assert extract_answer(cut).value == 336 and extract_answer(cut, is_cut_off=True).value is None

@@ -49,10 +49,13 @@ def test_question_below_the_threshold_goes_to_the_fallback(tiny_config: LiveMind
 
 def test_auto_mode_convenes_several_experts_when_the_top_scores_are_close(tiny_config: LiveMindConfig,
                                                                           embedder: SentenceEmbedder) -> None:
-    wide_margin = Router(tiny_config.experts, embedder, RouterSettings(auto_margin=2.0, top_k=3))
+    wide_margin = Router(tiny_config.experts, embedder, RouterSettings(auto_margin=2.0, top_k=3, threshold=0.0))
     decision = wide_margin.route("Can humans be replaced by AI within 20 years?", mode="auto")
     assert decision.mode == "parallel" and len(decision.selected) == 3
     assert "convening" in decision.reason
+    relevant_only = Router(tiny_config.experts, embedder, RouterSettings(auto_margin=2.0, top_k=3, threshold=0.5))
+    assert relevant_only.route("Can humans be replaced by AI within 20 years?", mode="auto").selected == (
+        "ethicist", "futurist"), "experts under the threshold are not convened once two are"
     no_margin = Router(tiny_config.experts, embedder, RouterSettings(auto_margin=0.0, threshold=0.0))
     assert no_margin.route("What is 2 plus 2?", mode="auto").mode == "single"
 

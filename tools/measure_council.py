@@ -20,6 +20,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from livemind.extraction import extract_answer
 
 CHILD = r"""
 import json, resource, statistics, sys, time
@@ -108,7 +111,20 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(done, indent=1, ensure_ascii=False) + "\n")
     for row in done.values():
+        _rescore(row)
         print(json.dumps({k: v for k, v in row.items() if k != "replies"}))
+    out.write_text(json.dumps(done, indent=1, ensure_ascii=False) + "\n")
+
+
+def _rescore(row: dict[str, Any]) -> None:
+    """Read the kept replies again with the current extractor (a fixed rule needs no new generation)."""
+    replies = row["replies"]
+    for r in replies:
+        lenient, strict = extract_answer(r["reply"]), extract_answer(r["reply"], "strict")
+        r.update(lenient=lenient.value, form=lenient.form, strict=strict.value)
+    row["arithmetic_right_lenient"] = sum(r["lenient"] == r["answer"] for r in replies)
+    row["arithmetic_right_strict"] = sum(r["strict"] == r["answer"] for r in replies)
+    row["arithmetic_unanswered_lenient"] = sum(r["lenient"] is None for r in replies)
 
 
 if __name__ == "__main__":

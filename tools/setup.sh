@@ -24,7 +24,7 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
 fi
 
 step "engine: llama-cpp-python built for this CPU"
-python3 -m native.build --venv "$VENV"
+python3 -m native.build --venv "$VENV" >&2  # stdout stays free for the command that follows (e.g. demo --json)
 
 STAMP="$VENV/.livemind-install"
 WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
@@ -41,7 +41,7 @@ SMOKE_STAMP="$VENV/.livemind-smoke"
 ENGINE="$(cat "$VENV/livemind-engine.json" 2>/dev/null || echo none)"
 if [ ! -f "$SMOKE_STAMP" ] || [ "$(cat "$SMOKE_STAMP")" != "$ENGINE" ]; then
   step "engine smoke decode (a multi-token prompt through the freshly built engine)"
-  python3 -m native.smoke --python "$PY" --model "$LIVEMIND_HOME/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+  python3 -m native.smoke --python "$PY" --model "$LIVEMIND_HOME/models/SmolLM2-135M-Instruct.Q4_1.gguf" >&2
   echo "$ENGINE" > "$SMOKE_STAMP"
 fi
 step "ready: $VENV/bin/livemind"

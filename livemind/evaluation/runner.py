@@ -47,8 +47,8 @@ def _quiet(_: str) -> None:
     """Progress sink that discards."""
 
 
-def _judged(text: str, tokens: int, seconds: float, rule: ExtractionRule) -> Attempt:
-    extraction = extract_answer(text, rule)
+def _judged(text: str, tokens: int, seconds: float, rule: ExtractionRule, *, is_cut_off: bool = False) -> Attempt:
+    extraction = extract_answer(text, rule, is_cut_off=is_cut_off)
     return Attempt(text=text, extracted=extraction.value, failure=extraction.failure, tokens=tokens,
                    seconds=round(seconds, 3))
 
@@ -87,7 +87,8 @@ class EvalRunner:
                                    temperature=temperature)
         except PER_QUESTION_ERRORS as exc:
             return _failed(exc, time.perf_counter() - start)
-        return _judged(answer.answer, answer.tokens, time.perf_counter() - start, self.settings.extraction)
+        return _judged(answer.answer, answer.tokens, time.perf_counter() - start, self.settings.extraction,
+                       is_cut_off=answer.finish_reason == "length")
 
     def greedy(self, name: str, problem: Problem) -> Attempt:
         """One expert's answer at temperature 0."""
@@ -133,7 +134,7 @@ class EvalRunner:
         """The council: --experts, or the set the router convenes most often for these questions."""
         if self.settings.experts:
             return tuple(dict.fromkeys(self.settings.experts)), "chosen with --experts"
-        picks = [self.mind.route(p.prompt, mode="parallel").selected for p in problems]
+        picks = [self.mind.route(p.prompt, mode="parallel", is_council=True).selected for p in problems]
         members, count = most_common([frozenset(pick) for pick in picks])
         council = next(pick for pick in picks if frozenset(pick) == members)
         return council, f"the router convenes it for {count} of {len(problems)} questions"

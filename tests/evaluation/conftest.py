@@ -90,7 +90,7 @@ def scripted_council(tmp_path: Path) -> Iterator[Callable[..., ScriptedCouncil]]
         doc = {
             "experts": [{"name": n, "model": "smollm2-135m", "persona": f"You are {n}.", "description": f"{n} topics",
                          "examples": [f"a question about {n}"]} for n in EXPERTS],
-            "router": {"fallback": "alpha", "top_k": 3},
+            "router": {"fallback": "alpha", "top_k": 3, "threshold": 0.0},
             "debate": {"synthesizer": "alpha", "max_rounds": 2, "agreement_threshold": 0.99},
         }
         models_dir = tmp_path / "models"

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 
 from livemind.types import ChatMessage, ExpertSpec, Position
 
-ANSWER_STYLE = ("Unless the question asks you to work something out, state your position in the first sentence, "
-                "then give your strongest reasons, in one paragraph of at most 120 words.")
-"""Bounds opinions without forbidding work: a question that asks for working (every eval question does) gets it.
+ANSWER_STYLE = ("If the question needs working, reason step by step; otherwise answer directly in at most 150 words. "
+                "End with your conclusion.")
+"""Leaves room to reason (a brevity rule must not forbid working) and asks opinions to be short.
 
-Measured on Qwen2.5-Coder-1.5B (docs/councils.md): a rule phrased as "if the question needs working, reason
-step by step" sent the generalist into a made-up calculation on the founding question; this one keeps the
-three opinions at 133-189 tokens, each with its own position.
+Measured on Qwen2.5-Coder-1.5B with the mathematician persona (docs/councils.md): 21 of 30 arithmetic
+questions right. Two rewordings that looked better for opinions did worse: "unless the question asks you to
+work something out, state your position first" cut the first 9 questions from 6 right to 3; spelling out
+both branches made the model refuse one question ("I'm sorry, but I cannot assist with that").
 """
 REVISION_MARKER = "Other experts answered the same question"
 """Opens every revision request: fakes and tools recognise a debate round by it, not by its wording."""
@@ -25,8 +26,9 @@ SYNTHESIS_FORMAT = ("Weigh the experts' arguments and write exactly these four l
                     "Verdict: <the council's answer to the question>\n"
                     "Because: <the strongest reason for the verdict>\n"
                     "But: <the strongest reason against it>\n"
-                    "Disagreement: <what the experts still disagree on, or none>\n"
-                    "If the question asks for a number, add a fifth line: Answer: <number>")
+                    "Disagreement: <what the experts still disagree on, or none>")
+NUMERIC_LINE = "\nAnswer: <the number the council settles on, digits only>"
+"""Added to the template when every final position gives a number (a checkable question)."""
 """The synthesiser fills in a template: asked for "one paragraph, no lists", the 1.5B model copied one
 expert's answer verbatim, lists and all; asked for these lines, it wrote its own verdict and reasons."""
 
@@ -78,14 +80,20 @@ def revision_messages(expert: ExpertSpec, question: str, own: Sequence[Position]
     return messages
 
 
-def synthesis_messages(synthesizer: ExpertSpec, question: str, positions: Sequence[Position]) -> list[ChatMessage]:
-    """Ask the synthesiser for one final answer from the final positions, ending with the format to follow."""
+def synthesis_messages(synthesizer: ExpertSpec, question: str, positions: Sequence[Position], *,
+                       is_numeric: bool = False) -> list[ChatMessage]:
+    """Ask the synthesiser for one final answer from the final positions, ending with the format to follow.
+
+    `is_numeric` (every position gives a number) adds an `Answer:` line to the template. Asked
+    for it conditionally ("if the question asks for a number"), the 1.5B model echoed the condition
+    and invented a number for a yes/no question.
+    """
     listing = "\n\n".join(f"{p.label}: {p.text}" for p in positions)
     return [
         ChatMessage(role="system", content=synthesizer.persona),
         ChatMessage(role="user", content=(
             f"Question: {question}\n\n{SYNTHESIS_MARKER}:\n\n{listing}\n\n"
-            f"Write the council's answer to: {question}\n" + SYNTHESIS_FORMAT)),
+            f"Write the council's answer to: {question}\n" + SYNTHESIS_FORMAT + (NUMERIC_LINE if is_numeric else ""))),
     ]
 
 

@@ -169,7 +169,8 @@ def _synthesise(runtime: GraphRuntime, state: DebateState, final: Sequence[Posit
             max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
             cancel=runtime.cancel_event(state["session_id"]),
         ).with_config(metadata={"expert": name, "round": "synthesis"}, tags=["synthesis"]).invoke(
-            _to_langchain(synthesis_messages(runtime.spec(name), state["question"], final)))
+            _to_langchain(synthesis_messages(runtime.spec(name), state["question"], final,
+                                             is_numeric=tally([p.text for p in final]).is_checkable)))
         completion = Completion(**message.response_metadata["livemind_completion"])
         outcome.tokens += completion.completion_tokens
         outcome.prompt_tokens += completion.prompt_tokens

@@ -123,3 +123,24 @@ def test_an_unknown_strategy_or_too_many_samples_is_refused_with_the_choices(tmp
     assert "debate, vote, select" in (caught.value.hint or "")
     with pytest.raises(InvalidRequestError):
         mind.debate("q", strategy="select", samples=99)
+
+
+def test_synthesis_asks_for_an_answer_line_only_when_every_position_gives_a_number(tmp_path: Path) -> None:
+    prompts: list[str] = []
+    answers = {"prose": {"alpha": "It depends on the use.", "beta": "Mostly yes.", "gamma": "No."},
+               "numbers": {"alpha": "Answer: 4", "beta": "Answer: 5", "gamma": "Answer: 4"}}
+    kind = "prose"
+
+    def script(target: LoadTarget, request: GenerationRequest) -> str:
+        if _is_synthesis(request):
+            prompts.append(request.messages[-1].content)
+            return "Verdict: fine"
+        return answers[kind][_who(request)]
+
+    mind, _ = _mind(tmp_path, script)
+    mind.debate("Is it good?", experts=list(EXPERTS), rounds=0, mode="parallel")
+    kind = "numbers"
+    mind.debate("What is 2+2?", experts=list(EXPERTS), rounds=0, mode="parallel")
+    prose, numbers = prompts
+    assert "Verdict:" in prose and "Answer:" not in prose.split("Write the council's answer")[1]
+    assert "Answer: <the number" in numbers

@@ -12,7 +12,7 @@ Two rules, chosen by name:
    holds a number gives the first number after its colon, or after its last `=` ("Answer: 42
    apples" is 42, "Answer: 3+4 = 7" is 7).
 2. **`\\boxed{N}`**, LaTeX's way to mark a result (Qwen2.5 writes it even when asked for an
-   answer line). The last box that holds exactly one number wins.
+   answer line). A box must hold a number (or `x = N`); `\\boxed{x + 5}` is no answer.
 3. **A closing phrase**: "the final answer is N", "the answer is N", "the result is N"
    (also with "=" or ":" and markdown or `$` around the number). The last one wins.
 4. **Last resort: the final equation.** When the reply's last line (LaTeX fences such as `\\]`
@@ -50,6 +50,7 @@ _ANSWER_LINE = re.compile(r"^[#>\s]*answer\s*:", re.IGNORECASE)
 _STRICT = re.compile(r"^[#>\s]*answer\s*:\s*([-\u2212]?\d+)\.?\s*$", re.IGNORECASE)
 _LENIENT_LINE = re.compile(r"\banswer\s*(?:is)?\s*[:=]\s*(.*)$", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?\s?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?<![\w.])-?\d+(?:\.\d+)?")
+_WHOLE_NUMBER = re.compile(r"-?\s?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
 _BOXED = re.compile(r"\\boxed\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 _PHRASE = re.compile(
     r"(?:final\s+answer|the\s+answer|the\s+result|the\s+final\s+result)[*_`]*\s*(?:is|=|:)\s*[:\s$\\(*_`]*"
@@ -125,9 +126,9 @@ def _lenient(text: str, *, is_cut_off: bool) -> Extraction:
                 stated.append((offset, value, "answer line"))
         offset += len(raw)
     for match in _BOXED.finditer(flat):
-        numbers = _NUMBER.findall(match.group(1).replace("\\,", "").replace("\\!", ""))
-        if len(numbers) == 1 and (value := _as_integer(numbers[0])) is not None:
-            stated.append((match.start(), value, "boxed"))
+        content = match.group(1).replace("\\,", "").replace("\\!", "").replace("$", "").rsplit("=", 1)[-1].strip()
+        if _WHOLE_NUMBER.fullmatch(content) and (value := _as_integer(content)) is not None:
+            stated.append((match.start(), value, "boxed"))  # \boxed{x + 5} is an expression, not an answer
     for match in _PHRASE.finditer(flat):
         if (value := _as_integer(match.group(1))) is not None:
             stated.append((match.start(), value, "closing phrase"))

@@ -357,11 +357,38 @@ class LiveMind:
         """RAM, the budget and the loaded models."""
         return self.pool.status()
 
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Warm the router and start unloading idle models after `idle_ttl_s` (idempotent).
+
+        Every long-running entry point (`livemind serve`, `livemind mcp`, an app that embeds
+        LiveMind) calls this once; `close()` stops it.
+        """
+        ttl = self.config.pool.idle_ttl_s
+        self.pool.start_reaper(interval_s=min(15.0, max(0.2, ttl / 4)))  # an idle model goes within ttl * 1.25
+        self.router.warm()
+
     def close(self) -> None:
-        """Unload models and close databases."""
+        """Stop the reaper, unload models and close both databases."""
         self.pool.stop_reaper()
         self.pool.unload_all()
         self.sessions.close()
+        self._checkpointer.conn.close()
+
+    def __enter__(self) -> LiveMind:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> LiveMind:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.close)
 
 
 def _final(events: Iterator[DebateEvent], on_event: Callable[[DebateEvent], None] | None) -> DebateResult:

@@ -121,8 +121,7 @@ class Service:
     async def _serve_background(self, mcp_server: MCPServer) -> None:
         try:
             # sentence-transformers takes seconds to load; the first routed request must not pay it
-            await asyncio.to_thread(self.mind.router.warm)
-            self.mind.pool.start_reaper()
+            await asyncio.to_thread(self.mind.start)
             async with mcp_server.session_manager.run():
                 if self.phase == "starting":
                     self.phase = "ready"

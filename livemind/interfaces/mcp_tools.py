@@ -79,7 +79,7 @@ class MindRef:
 
     def _warm_up(self, mind: LiveMind) -> None:
         try:
-            mind.router.warm()
+            mind.start()  # router warm-up and the idle-model reaper: an idle model unloads under MCP too
         except LiveMindError as exc:  # the first routed call reports it to the client
             LOG.warning("router warm-up failed: %s", exc)
         finally:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
@@ -72,6 +73,26 @@ async def test_consensus_on_the_default_models_returns_a_structured_answer(
     assert debate.answer.strip() and debate.synthesis_error is None
     assert progress.messages[-1] == "synthesis done"
     progress.assert_increasing()
+
+
+async def test_an_idle_model_unloads_under_mcp_after_its_ttl(home: Path, tiny_config: LiveMindConfig,
+                                                           embedder: SentenceEmbedder) -> None:
+    config = tiny_config.model_copy(update={"pool": tiny_config.pool.model_copy(update={"idle_ttl_s": 1.0})})
+    mind = LiveMind(config, home=home, embedder=embedder)
+    try:
+        async with Client(create_mcp_server(lambda: mind)) as client:
+            answered = await client.call_tool("ask", {"question": QUESTION, "expert": "generalist", "max_tokens": 8})
+            assert not answered.is_error, answered.content
+            loaded_after_ask = [m.model for m in mind.status().loaded]
+            with anyio.fail_after(30):  # the reaper runs every ttl/4; no MCP call touches the pool meanwhile
+                while mind.status().loaded:
+                    await anyio.sleep(0.1)
+            status = await client.call_tool("status", {})
+    finally:
+        mind.close()
+    assert loaded_after_ask == ["smollm2-135m"]
+    assert status.structured_content is not None and status.structured_content["loaded"] == []
+    assert any(e.kind == "unload" and "idle" in e.reason for e in mind.pool.events)
 
 
 # -- a real HTTP server process -------------------------------------------------------------------

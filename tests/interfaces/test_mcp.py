@@ -206,6 +206,16 @@ async def test_debate_runs_revision_rounds_and_reports_every_round(client: Clien
     progress.assert_increasing()
 
 
+async def test_debate_takes_a_strategy_and_reports_it_with_its_control(client: Client) -> None:
+    result = await client.call_tool("debate", {"question": "what is true?", "experts": ["alpha", "beta"],
+                                               "strategy": "vote", "mode": "parallel"})
+    debate = DebateResult.model_validate(result.structured_content)
+    assert debate.strategy == "vote" and debate.rounds == 0 and debate.synthesizer.startswith("vote: ")
+    forced = await client.call_tool("debate", {"question": "what is true?", "experts": ["alpha", "beta"],
+                                               "rounds": 1, "selective": False, "mode": "parallel"})
+    assert DebateResult.model_validate(forced.structured_content).debate_triggered is True
+
+
 async def test_route_scores_every_expert_without_loading_a_model(client: Client, loader: ScriptedLoader) -> None:
     result = await client.call_tool("route", {"question": "a question about alpha", "mode": "single"})
     decision = RouteDecision.model_validate(result.structured_content)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +21,9 @@ from livemind.backends.base import Backend, BackendLoader, LoadTarget, MemoryEst
 from livemind.errors import BusyError, LiveMindError, RamBudgetExceeded
 from livemind.ram import RamGuard
 from livemind.types import LoadedModelStatus, PoolStatus
+
+EVENT_LOG_SIZE = 1000
+"""Pool events kept for `events` (the newest); the counts in `status()` cover the whole run."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class ModelPool:
         self._cond = threading.Condition()
         self._load_lock = threading.Lock()
         self._events: list[PoolEvent] = []
+        self._totals: Counter[str] = Counter()  # since start: the event log keeps only the last 1,000
         self._reaper: threading.Thread | None = None
         self._stop_reaper = threading.Event()
         self.peak_pool_bytes = 0
@@ -132,7 +136,7 @@ class ModelPool:
                 )
                 for k, s in self._slots.items()
             )
-            counts = {kind: sum(1 for e in self._events if e.kind == kind) for kind in ("load", "evict", "refuse")}
+            counts = {kind: self._totals[kind] for kind in ("load", "evict", "refuse")}
             pool_bytes = self._pool_bytes_locked()
         return PoolStatus(
             ram_total_bytes=reading.total,
@@ -294,6 +298,7 @@ class ModelPool:
             self._record_locked(kind, target, nbytes, reason)
 
     def _record_locked(self, kind: str, target: LoadTarget, nbytes: int, reason: str) -> None:
+        self._totals[kind] += 1
         self._events.append(PoolEvent(kind, target.model, target.key, nbytes, reason,
                                       tuple(s.target.model for s in self._slots.values()), time.time()))
-        del self._events[:-1000]
+        del self._events[:-EVENT_LOG_SIZE]

@@ -9,7 +9,7 @@ import pytest
 
 from livemind.backends.base import LoadTarget
 from livemind.errors import ModelCorruptError, RamBudgetExceeded
-from livemind.pool import ModelPool
+from livemind.pool import EVENT_LOG_SIZE, ModelPool
 from livemind.ram import MemoryReading, RamGuard
 from livemind.types import EngineSettings
 from tests.fakes import ScriptedLoader
@@ -156,3 +156,14 @@ def test_status_reports_loaded_models_and_counters() -> None:
     assert busy.loaded[0].is_generating
     assert [m.model for m in status.loaded] == ["b"]
     assert status.loads == 2 and status.evictions == 1 and status.budget_bytes == 900 * MiB
+
+
+def test_status_counts_every_load_and_eviction_of_a_long_run_not_just_the_kept_event_log() -> None:
+    pool = ModelPool(ScriptedLoader(), guard(), max_warm=1)
+    cycles = EVENT_LOG_SIZE  # each cycle loads one model and evicts the other: twice the log's size in events
+    for i in range(cycles):
+        with pool.lease(target("a" if i % 2 == 0 else "b")):
+            pass
+    status = pool.status()
+    assert len(pool.events) == EVENT_LOG_SIZE
+    assert status.loads == cycles and status.evictions == cycles - 1, "counters never stall or go down"

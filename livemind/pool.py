@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from livemind.backends.base import Backend, BackendLoader, LoadTarget, MemoryEstimate
 from livemind.errors import BusyError, LiveMindError, RamBudgetExceeded
 from livemind.ram import RamGuard
-from livemind.types import LoadedModelStatus, PoolStatus
+from livemind.types import EngineSettings, LoadedModelStatus, PoolStatus
 
 EVENT_LOG_SIZE = 1000
 """Pool events kept for `events` (the newest); the counts in `status()` cover the whole run."""
@@ -74,6 +75,7 @@ class ModelPool:
         self._load_lock = threading.Lock()
         self._events: list[PoolEvent] = []
         self._totals: Counter[str] = Counter()  # since start: the event log keeps only the last 1,000
+        self._engine_used: dict[str, EngineSettings] = {}  # per target key, when the engine fell back
         self._reaper: threading.Thread | None = None
         self._stop_reaper = threading.Event()
         self.peak_pool_bytes = 0
@@ -100,9 +102,14 @@ class ModelPool:
     def _pool_bytes_locked(self) -> int:
         return sum(s.estimate.total for s in self._slots.values())
 
+    def _estimate(self, target: LoadTarget) -> MemoryEstimate:
+        """The loader's estimate, with the engine settings the model really got if a load changed them."""
+        used = self._engine_used.get(target.key)
+        return self._loader.estimate(target if used is None else dataclasses.replace(target, engine=used))
+
     def estimate(self, target: LoadTarget) -> MemoryEstimate:
         """The bytes a target will take when loaded (zero if it is already loaded)."""
-        return self._loader.estimate(target)
+        return self._estimate(target)
 
     def fits_together(self, targets: Sequence[LoadTarget]) -> tuple[bool, int, int]:
         """Whether these models can all be loaded at once: (fits, needed bytes, room bytes).
@@ -116,7 +123,7 @@ class ModelPool:
             loaded = {k for k in unique if k in self._slots}
             idle_bytes = sum(s.estimate.total for k, s in self._slots.items() if s.leases == 0 and k not in unique)
             pool_bytes = self._pool_bytes_locked() - idle_bytes
-        needed = sum(self._loader.estimate(t).total for k, t in unique.items() if k not in loaded)
+        needed = sum(self._estimate(t).total for k, t in unique.items() if k not in loaded)
         admission = self.guard.admit(needed, pool_bytes, freeable=idle_bytes)
         return admission.fits, needed, admission.available
 
@@ -188,7 +195,7 @@ class ModelPool:
                     self._slots.move_to_end(key)
                     return slot
             try:
-                estimate = self._loader.estimate(target)
+                estimate = self._estimate(target)
             except LiveMindError as exc:
                 self._record("load_failed", target, 0, str(exc))
                 raise
@@ -199,6 +206,10 @@ class ModelPool:
             except LiveMindError as exc:
                 self._record("load_failed", target, estimate.total, str(exc))
                 raise
+            actual = getattr(backend, "engine", target.engine)
+            if actual != target.engine:  # e.g. llama.cpp refused q8_0 KV with flash attention: f16 costs more
+                self._engine_used[key] = actual
+                estimate = self._estimate(target)
             with self._cond:
                 # a remote server may take several requests at once; a local context takes one
                 concurrency = int(getattr(backend, "max_concurrency", 1)) if target.is_remote else 1

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from livemind.backends.base import LoadTarget
+from livemind.backends.base import LoadTarget, MemoryEstimate
 from livemind.errors import ModelCorruptError, RamBudgetExceeded
 from livemind.pool import EVENT_LOG_SIZE, ModelPool
 from livemind.ram import MemoryReading, RamGuard
 from livemind.types import EngineSettings
-from tests.fakes import ScriptedLoader
+from tests.fakes import ScriptedBackend, ScriptedLoader
 
 MiB = 2**20
 
@@ -167,3 +167,26 @@ def test_status_counts_every_load_and_eviction_of_a_long_run_not_just_the_kept_e
     status = pool.status()
     assert len(pool.events) == EVENT_LOG_SIZE
     assert status.loads == cycles and status.evictions == cycles - 1, "counters never stall or go down"
+
+
+class _FallbackLoader(ScriptedLoader):
+    """Sizes the KV cache by its type, and loads models that fall back to f16 KV, as llama.cpp may."""
+
+    def estimate(self, target: LoadTarget) -> MemoryEstimate:
+        kv = {"f16": 200 * MiB, "q8_0": 100 * MiB}[target.engine.kv_type]
+        return MemoryEstimate(weights=100 * MiB, kv_cache=kv, compute=0)
+
+    def load(self, target: LoadTarget) -> ScriptedBackend:
+        backend = super().load(target)
+        backend.engine = target.engine.model_copy(update={"kv_type": "f16", "flash_attn": False})  # type: ignore[attr-defined]
+        return backend
+
+
+def test_a_model_that_falls_back_to_f16_kv_is_counted_at_its_f16_size() -> None:
+    pool = ModelPool(_FallbackLoader(), guard())
+    q8 = LoadTarget(model="a", path=Path("/models/a.gguf"), engine=EngineSettings(kv_type="q8_0", flash_attn=True))
+    assert pool.estimate(q8).total == 200 * MiB, "before the first load the pool believes the configured q8_0"
+    with pool.lease(q8):
+        pass
+    assert [m.estimated_bytes for m in pool.status().loaded] == [300 * MiB]
+    assert pool.estimate(q8).total == 300 * MiB, "later plans size it as it really runs"

@@ -170,6 +170,7 @@ class LlamaBatchBackend:
         self._n_batch = max(engine.n_batch, engine.n_seq_max)
         self._threads = engine.n_threads or available_cores()
         self.engine_note = ""
+        self._engine = engine
         try:
             self._template = _TemplateRecorder(model_path=str(target.path), vocab_only=True,
                                                chat_format=target.chat_format, verbose=False)
@@ -215,6 +216,7 @@ class LlamaBatchBackend:
             params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
             ctx = llama_cpp.llama_init_from_model(self._model, params)
             self.engine_note = f"{engine.kv_type} KV with flash attention is not supported by this model: using f16"
+            self._engine = engine.model_copy(update={"kv_type": "f16", "flash_attn": False})  # the pool re-sizes it
         if not ctx:
             llama_cpp.llama_model_free(self._model)
             self._template.close()
@@ -232,8 +234,8 @@ class LlamaBatchBackend:
 
     @property
     def engine(self) -> EngineSettings:
-        """The settings this model was loaded with."""
-        return self.target.engine
+        """The settings this model really runs with (f16 KV without flash attention after a fallback)."""
+        return self._engine
 
     @property
     def max_sequences(self) -> int:

@@ -82,7 +82,7 @@ def _free_port() -> int:
 def start_server(home: Path, *, api_key: str | None = None) -> ServerProcess:
     """Start `livemind serve` and return once it reports ready (bounded by STARTUP_S)."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMIND_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMIND_") or k == "LIVEMIND_COUNCIL"}
     env["LIVEMIND_HOME"] = str(home)
     if api_key:
         env["LIVEMIND_API_KEY"] = api_key

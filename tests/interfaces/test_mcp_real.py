@@ -240,6 +240,7 @@ def _inspect(inspector: Path, home: Path, tmp_path: Path, *method: str) -> dict[
     env = {**os.environ, "MCP_CATALOG_PATH": str(tmp_path / "catalog.json"),
            "MCP_CLIENT_CONFIG_PATH": str(tmp_path / "client.json")}
     done = subprocess.run([str(inspector), "--cli", str(livemind), "mcp", "-e", f"LIVEMIND_HOME={home}",
+                           "-e", f"LIVEMIND_COUNCIL={os.environ['LIVEMIND_COUNCIL']}",  # a stdio client passes few variables
                            "--connect-timeout", str(int(START_DEADLINE_S * 1000)), *method, "--format", "json"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"inspector exited {done.returncode}:\n{done.stdout}\n{done.stderr}"

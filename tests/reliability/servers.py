@@ -82,8 +82,8 @@ def free_port() -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any LIVEMIND_* setting of the caller, plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMIND_")}
+    """The environment without the caller's LIVEMIND_* settings (but the suite's council), plus extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMIND_") or k == "LIVEMIND_COUNCIL"}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

@@ -28,7 +28,7 @@ from langgraph.types import Send
 
 from livemind.backends.base import LoadTarget
 from livemind.chat_model import ExpertChatModel
-from livemind.config import LiveMindConfig
+from livemind.config import DebateSettings, LiveMindConfig
 from livemind.debate import (
     expert_seed,
     first_answer_messages,
@@ -38,7 +38,7 @@ from livemind.debate import (
     synthesis_messages,
     turn_messages,
 )
-from livemind.embeddings import Embedder, mean_pairwise_similarity
+from livemind.embeddings import Embedder, Vectors, mean_pairwise_similarity
 from livemind.errors import GenerationCancelled, LiveMindError
 from livemind.extraction import extract_answer
 from livemind.router import COUNCIL_MIN_EXPERTS, Router
@@ -156,7 +156,8 @@ class _Outcome:
     consistency: tuple[Consistency, ...] = ()
 
 
-def _synthesise(runtime: GraphRuntime, state: DebateState, final: Sequence[Position], outcome: _Outcome) -> None:
+def _synthesise(runtime: GraphRuntime, state: DebateState, final: Sequence[Position], vectors: Vectors,
+                outcome: _Outcome) -> None:
     """The synthesiser writes the answer; on failure the most central position stands and the error is kept."""
     settings = runtime.config.debate
     name = settings.synthesizer
@@ -184,9 +185,36 @@ def _synthesise(runtime: GraphRuntime, state: DebateState, final: Sequence[Posit
     except LiveMindError as exc:
         outcome.error = f"synthesiser '{name}' failed: {exc}"
     if outcome.error:
-        central = final[central_index(runtime.embedder.embed([p.text for p in final]))]
+        central = final[central_index(vectors)]
         outcome.text = central.text
         outcome.by = f"fallback: most central position ({central.expert})"
+
+
+def _stop_reason(settings: DebateSettings, state: DebateState, current: Sequence[Position], agreement: float,
+                 unchanged: bool) -> str:
+    """Why the council stops after this round, or "" to go on."""
+    r, strategy = state["round"], state.get("strategy", "debate")
+    started = len(state.get("experts", []))
+    max_rounds = state.get("max_rounds", settings.max_rounds)
+    if not current:
+        return "no expert answered"
+    if started >= settings.quorum and len({p.expert for p in current}) < settings.quorum:
+        return f"quorum lost: {len({p.expert for p in current})} of {started} experts remain, quorum is {settings.quorum}"
+    if len(current) == 1:
+        return "single expert"
+    if strategy == "vote":
+        return "vote: the first answers decide"
+    if strategy == "select":
+        return f"select: {state.get('samples', settings.samples)} samples per expert decide"
+    if r == 0 and max_rounds == 0:
+        return "no revision rounds requested"
+    if r > 0 and state.get("selective", settings.selective) and agreement >= settings.agreement_threshold:
+        return f"agreement {agreement:.2f} ≥ {settings.agreement_threshold:.2f}"
+    if unchanged:
+        return "no expert changed its answer"
+    if r > 0 and r >= max_rounds:
+        return f"reached the maximum of {max_rounds} rounds"
+    return ""
 
 
 def _emit(event: dict[str, Any]) -> None:
@@ -228,7 +256,7 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
     def answer(state: DebateState, name: str, earlier_this_round: Sequence[Position], sample: int = 0) -> dict[str, Any]:
         """One expert's answer (or one of its `select` samples) for the current round, or its drop record."""
         spec = runtime.spec(name)
-        is_sampling = state.get("strategy") == "select"
+        is_sampling = _is_sampling_round(state)
         names = state["experts"]
         r = state["round"]
         positions = _positions(state)
@@ -310,7 +338,7 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
         _emit({"event": "round_done", "round": r, "agreement": record.agreement, "experts": [p.expert for p in current],
                "answers": list(round_tally.values)})
         update: dict[str, Any] = {"history": history}
-        stop = _stop_reason(state, current, agreement, unchanged)
+        stop = _stop_reason(settings, state, current, agreement, unchanged)
         if not stop and r == 0:
             triggered, why = (debate_trigger(round_tally, similarity, settings.agreement_threshold)
                               if state.get("selective", settings.selective)
@@ -320,31 +348,6 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
         if stop:
             return {**update, "stop_reason": stop}
         return {**update, "round": r + 1}
-
-    def _stop_reason(state: DebateState, current: Sequence[Position], agreement: float, unchanged: bool) -> str:
-        """Why the council stops after this round, or "" to go on."""
-        r, strategy = state["round"], state.get("strategy", "debate")
-        started = len(state.get("experts", []))
-        max_rounds = state.get("max_rounds", settings.max_rounds)
-        if not current:
-            return "no expert answered"
-        if started >= settings.quorum and len({p.expert for p in current}) < settings.quorum:
-            return f"quorum lost: {len({p.expert for p in current})} of {started} experts remain, quorum is {settings.quorum}"
-        if len(current) == 1:
-            return "single expert"
-        if strategy == "vote":
-            return "vote: the first answers decide"
-        if strategy == "select":
-            return f"select: {state.get('samples', settings.samples)} samples per expert decide"
-        if r == 0 and max_rounds == 0:
-            return "no revision rounds requested"
-        if r > 0 and state.get("selective", settings.selective) and agreement >= settings.agreement_threshold:
-            return f"agreement {agreement:.2f} ≥ {settings.agreement_threshold:.2f}"
-        if unchanged:
-            return "no expert changed its answer"
-        if r > 0 and r >= max_rounds:
-            return f"reached the maximum of {max_rounds} rounds"
-        return ""
 
     def after_collect(state: DebateState) -> list[Send] | str:
         if state.get("stop_reason"):
@@ -364,22 +367,21 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
         dropped = tuple(DroppedExpert(**d) for d in state.get("dropped", []))
         history = [RoundRecord(**h) for h in state.get("history", [])]
         outcome = _Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions))
+        vectors = runtime.embedder.embed([p.text for p in final]) if len(final) > 1 else None
         if not final:
             outcome.error = "no expert produced an answer: " + "; ".join(f"{d.expert}: {d.reason}" for d in dropped)
-        elif len(final) == 1:
+        elif vectors is None:
             outcome.text, outcome.by = final[0].text, final[0].expert
-        elif strategy in ("vote", "select"):
-            vectors = runtime.embedder.embed([p.text for p in final])
-            if strategy == "vote":
-                pick, _ = vote_pick(final, vectors)
-            else:
-                pick, outcome.consistency = select_pick(final, vectors)
-            outcome.text, outcome.by = pick.text, f"{strategy}: {pick.expert}"
+        elif strategy == "vote":
+            pick, _ = vote_pick(final, vectors)
+            outcome.text, outcome.by = pick.text, f"vote: {pick.expert}"
+        elif strategy == "select":
+            pick, outcome.consistency = select_pick(final, vectors)
+            outcome.text, outcome.by = pick.text, f"select: {pick.expert}"
         else:
-            _synthesise(runtime, state, final, outcome)
+            _synthesise(runtime, state, final, vectors, outcome)
         dissent_notes: list[str] = []
-        if len(final) > 1 and outcome.text:
-            vectors = runtime.embedder.embed([p.text for p in final])
+        if vectors is not None and outcome.text:
             answer_vector = runtime.embedder.embed([outcome.text])[0]
             dissent_notes, _ = dissent(final, vectors, answer_vector, settings.dissent_threshold)
         first = [p for p in positions if p.round == 0 and p.sample == 0]

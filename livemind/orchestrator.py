@@ -310,9 +310,7 @@ class LiveMind:
         async for event in self.astream(question, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                         max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples):
             result = event.result or result
-        if result is None:
-            raise LiveMindError("the debate ended without a result", hint="see `livemind sessions show` for its state")
-        return result
+        return _require(result)
 
     async def astream(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
@@ -398,6 +396,10 @@ def _final(events: Iterator[DebateEvent], on_event: Callable[[DebateEvent], None
             on_event(event)
         if event.result is not None:
             result = event.result
+    return _require(result)
+
+
+def _require(result: DebateResult | None) -> DebateResult:
     if result is None:
         raise LiveMindError("the debate ended without a result", hint="see `livemind sessions show` for its state")
     return result

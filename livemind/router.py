@@ -130,4 +130,4 @@ class Router:
         relevant = [s.expert for s in scores[:max(1, k)] if s.score >= self.settings.threshold]
         wanted = min(max(1, min_experts), len(scores))
         ranked = [s.expert for s in scores]
-        return tuple(relevant if len(relevant) >= wanted else ranked[:max(wanted, len(relevant))])
+        return tuple(relevant if len(relevant) >= wanted else ranked[:wanted])

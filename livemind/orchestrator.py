@@ -156,7 +156,8 @@ class LiveMind:
         return Answer(answer=completion.text, expert=expert, model=spec.model, tokens=completion.completion_tokens,
                       prompt_tokens=completion.prompt_tokens, ttft_s=round(completion.ttft_s, 4),
                       total_s=round(completion.total_s, 4), tok_s=round(completion.decode_tok_s, 2),
-                      finish_reason=completion.finish_reason, routing=routing)
+                      finish_reason=completion.finish_reason, routing=routing,
+                      cached_prompt_tokens=completion.cached_prompt_tokens)
 
     # -- consensus and debate ------------------------------------------------------------------
 

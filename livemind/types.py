@@ -124,6 +124,7 @@ class Answer(Value):
     tok_s: float
     finish_reason: FinishReason
     routing: RouteDecision | None = None
+    cached_prompt_tokens: int = 0  # prompt tokens reused from the KV cache (not in prompt_tokens)
 
 
 class RouteScore(Value):

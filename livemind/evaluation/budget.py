@@ -8,10 +8,16 @@ the council's total; the match is *within tolerance* when the gap is at most `to
 of the council's tokens. The closest k misses by at most half of one round of samples, which
 is about 1/(2k) of the total when samples have similar lengths: with k of 4 or more, inside
 the default 15%. Every report says whether its match is within tolerance.
+
+Budgets are counted both ways. The match is made on generated tokens (they cost the time:
+about 7 tokens/s here against hundreds for prompt tokens), and each match also carries the
+prompt tokens on both sides and the k at which self-consistency's prompt tokens would reach the
+council's, which revision rounds (every answer re-read by every expert) push far higher.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from pydantic import Field
@@ -29,6 +35,14 @@ class BudgetMatch(Value):
     tokens: int
     target_tokens: int
     tolerance: float
+    prompt_tokens: int = 0
+    target_prompt_tokens: int = 0
+    k_for_prompt: int = 0  # samples per question whose prompt tokens reach the council's
+
+    @property
+    def prompt_ratio(self) -> float:
+        """Council prompt tokens / self-consistency prompt tokens at the matched k."""
+        return self.target_prompt_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
 
     @property
     def relative_gap(self) -> float:
@@ -58,11 +72,21 @@ def needs_more_samples(sample_tokens: Sequence[Sequence[int]], target_tokens: in
 
 
 def match_budget(sample_tokens: Sequence[Sequence[int]], target_tokens: int, *, against: str,
-                 tolerance: float = DEFAULT_TOLERANCE) -> BudgetMatch:
-    """The k (up to the samples drawn) whose total tokens lie closest to the target; ties take the smaller k."""
+                 tolerance: float = DEFAULT_TOLERANCE, sample_prompt_tokens: Sequence[Sequence[int]] = (),
+                 sample_prompt_lengths: Sequence[Sequence[int]] = (), target_prompt_tokens: int = 0) -> BudgetMatch:
+    """The k (up to the samples drawn) whose total tokens lie closest to the target; ties take the smaller k.
+
+    With prompt tokens given, the match also reports them, and the k whose prompt tokens reach
+    `target_prompt_tokens` if no prompt were cached (every sample of a question has the same
+    prompt, of `sample_prompt_lengths` tokens, so that k need not be drawn).
+    """
     drawn = samples_drawn(sample_tokens)
     if drawn == 0:
         raise ValueError("no samples drawn yet")
     best = min(range(1, drawn + 1), key=lambda k: (abs(tokens_of_first(k, sample_tokens) - target_tokens), k))
+    prompt_tokens = tokens_of_first(best, sample_prompt_tokens) if sample_prompt_tokens else 0
+    per_round = sum(per_question[0] for per_question in (sample_prompt_lengths or sample_prompt_tokens) if per_question)
+    k_for_prompt = max(1, math.ceil(target_prompt_tokens / per_round)) if per_round else 0
     return BudgetMatch(against=against, k=best, tokens=tokens_of_first(best, sample_tokens),
-                       target_tokens=target_tokens, tolerance=tolerance)
+                       target_tokens=target_tokens, tolerance=tolerance, prompt_tokens=prompt_tokens,
+                       target_prompt_tokens=target_prompt_tokens, k_for_prompt=k_for_prompt)

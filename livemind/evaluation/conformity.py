@@ -50,7 +50,7 @@ def transitions_of(positions: Sequence[JudgedPosition]) -> list[tuple[JudgedPosi
 
 def measure_conformity(problems: Sequence[ProblemRun]) -> Conformity:
     """Count every debater's transitions over all debates."""
-    pairs = [pair for p in problems for pair in transitions_of(p.debate.positions)]
+    pairs = [pair for p in problems for pair in transitions_of(p.debate.positions)]  # the full debate: every revision
     return Conformity(
         transitions=len(pairs),
         right_to_wrong=sum(a.is_correct and not b.is_correct for a, b in pairs),

@@ -6,9 +6,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from livemind.evaluation.calibration import Calibration, calibrate
 from livemind.evaluation.conformity import Conformity, measure_conformity
 from livemind.evaluation.plot import plot_accuracy_vs_tokens
-from livemind.evaluation.results import METHOD_ORDER, EvalRun, MethodKey
+from livemind.evaluation.results import COUNCIL_METHODS, METHOD_ORDER, EvalRun, MethodKey
 from livemind.evaluation.scoring import MethodOutcome, MethodScore, method_outcomes, score_run
 from livemind.evaluation.tasks import task_family
 from livemind.evaluation.verdict import Verdict, judge
@@ -19,8 +20,9 @@ JSON_NAME = "report.json"
 PLOT_NAME = "accuracy_vs_tokens.png"
 STOP_KINDS = (("agreement", "agreement"), ("reached the maximum", "the round limit"),
               ("no expert changed", "no change between rounds"), ("quorum lost", "quorum lost"), ("failed", "failure"))
-SHORT_NAMES: dict[MethodKey, str] = {"single": "single", "sc_consensus": "SC (cons.)", "consensus": "consensus",
-                                     "sc_debate": "SC (debate)", "debate": "debate"}
+SHORT_NAMES: dict[MethodKey, str] = {"single": "single", "vote": "vote", "sc_vote": "SC (vote)", "select": "select",
+                                     "sc_select": "SC (select)", "selective": "selective",
+                                     "sc_selective": "SC (sel.)", "debate": "debate", "sc_debate": "SC (debate)"}
 
 
 class EvalReport(Value):
@@ -31,6 +33,7 @@ class EvalReport(Value):
     outcomes: dict[MethodKey, tuple[MethodOutcome, ...]]
     conformity: Conformity
     verdict: Verdict
+    calibration: tuple[Calibration, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,21 @@ def build_report(run: EvalRun) -> EvalReport:
     scores = score_run(run)
     conformity = measure_conformity(run.problems)
     verdict = judge(run, scores, outcomes, conformity)
+    calibration = tuple(calibrate(kind, outcomes[kind]) for kind in COUNCIL_METHODS)
     return EvalReport(run=run, scores=scores, outcomes={m: tuple(o) for m, o in outcomes.items()},
-                      conformity=conformity, verdict=verdict)
+                      conformity=conformity, verdict=verdict, calibration=calibration)
 
 
 def score_table(scores: tuple[MethodScore, ...]) -> str:
-    """The Markdown table of methods: accuracy with CI, unanswered, tokens, wall time, accuracy per 1k tokens."""
-    rows = ["| method | correct | accuracy (95% CI) | no answer | tokens | tokens / question | wall time | "
-            "correct / 1k tokens |",
+    """The Markdown table of methods: accuracy with CI, unanswered, tokens both ways, wall time, accuracy per 1k tokens."""
+    rows = ["| method | correct | accuracy (95% CI) | no answer | generated tokens / question | "
+            "prompt tokens / question | wall time | correct / 1k generated tokens |",
             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for s in scores:
         rows.append(f"| {s.label} | {s.correct}/{s.n} | {100 * s.accuracy:.1f}% "
-                    f"({100 * s.ci_low:.1f}–{100 * s.ci_high:.1f}) | {s.unanswered} | {s.tokens:,} | "
-                    f"{s.tokens_per_question:.0f} | {s.seconds:.1f} s | {s.correct_per_1k_tokens:.2f} |")
+                    f"({100 * s.ci_low:.1f}–{100 * s.ci_high:.1f}) | {s.unanswered} | "
+                    f"{s.tokens_per_question:.0f} | {s.prompt_tokens / max(s.n, 1):.0f} | {s.seconds:.0f} s | "
+                    f"{s.correct_per_1k_tokens:.2f} |")
     return "\n".join(rows)
 
 
@@ -75,18 +80,27 @@ def _setup_lines(report: EvalReport) -> list[str]:
         "answer counts as wrong, and the *unanswered* column counts them per method.",
         f"- Best single expert: **{run.choice.expert}** ({run.choice.how}): {run.choice.reason}.",
         f"- Council: **{', '.join(run.council)}** ({run.council_reason}); synthesiser **{run.synthesizer}**; "
-        f"debate runs up to {s.rounds} revision round(s) after the first answers and stops early when the "
-        "experts agree or nobody changes their answer.",
+        f"debate runs {s.rounds} revision round(s) after the first answers; selective debate runs them only when "
+        f"the first answers differ; select samples {s.samples} answers per expert; vote is the selective debate's "
+        "first round, majority-voted (the same prompts and seeds `strategy=\"vote\"` runs).",
         f"- Self-consistency samples {run.choice.expert} at temperature {s.sc_temperature} and majority-votes "
         f"the extracted answers; the council experts keep their configured sampling.",
         "- Models: " + ", ".join(f"{e} → {m}" for e, m in run.models.items()) + ".",
         f"- Total wall time {run.total_seconds:.0f} s, of which choosing the expert took {run.pilot_seconds:.0f} s "
         f"({run.pilot_tokens:,} pilot tokens, not counted in any method). Started {run.started_at}.",
+        f"- Samples of one model are drawn {s.batch} at a time, so the engine decodes them as one batch; a sample's "
+        "seconds are its batch's wall time shared out.",
     ]
-    debates = [p.debate for p in run.problems]
-    stops = Counter(_stop_kind(d.stop_reason) for d in debates)
-    lines.append(f"- Debates ran {sum(d.rounds for d in debates) / len(debates):.1f} revision rounds on average; "
-                 "they stopped on " + ", ".join(f"{kind} ({count})" for kind, count in stops.most_common()) + ".")
+    for part in run.parts:
+        lines.append(f"- Part {part.index}: started {part.started_at}, {part.seconds:.0f} s, "
+                     f"{part.questions} question(s) answered.")
+    selective = [p.selective for p in run.problems]
+    triggered = sum(bool(c.debate_triggered) for c in selective)
+    lines.append(f"- Selective debate was triggered on {triggered} of {len(selective)} questions (first answers "
+                 "differed); on the others the first answers agreed and went straight to synthesis.")
+    stops = Counter(_stop_kind(p.debate.stop_reason) for p in run.problems)
+    lines.append("- Full debates stopped on " + ", ".join(f"{kind} ({count})" for kind, count in stops.most_common())
+                 + ".")
     if run.choice.pilot:
         pilot = "; ".join(f"{p.expert} {p.correct}/{p.n}" for p in run.choice.pilot)
         lines.append(f"- Pilot on held-out questions (greedy): {pilot}.")
@@ -102,12 +116,30 @@ def _stop_kind(reason: str) -> str:
 
 
 def _budget_table(report: EvalReport) -> str:
-    rows = ["| council method | council tokens | voting k | voting tokens | gap | within tolerance |",
-            "|---|---:|---:|---:|---:|---|"]
+    rows = ["| council method | council generated | voting k | voting generated | gap | within tolerance | "
+            "council prompt | voting prompt at k | k to match prompt tokens |",
+            "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
     for b in report.run.budgets:
         rows.append(f"| {b.against} | {b.target_tokens:,} | {b.k} | {b.tokens:,} | {100 * b.relative_gap:+.1f}% | "
-                    f"{'yes' if b.is_within_tolerance else 'NO'} (±{100 * b.tolerance:.0f}%) |")
+                    f"{'yes' if b.is_within_tolerance else 'NO'} (±{100 * b.tolerance:.0f}%) | "
+                    f"{b.target_prompt_tokens:,} | {b.prompt_tokens:,} | {b.k_for_prompt} |")
     return "\n".join(rows)
+
+
+def _target_lines(report: EvalReport) -> list[str]:
+    return [f"- {'MET' if t.is_met else 'NOT MET'}: {t.name}: {t.detail}." for t in report.verdict.targets]
+
+
+def _calibration_lines(report: EvalReport) -> list[str]:
+    rows = ["| strategy | mean agreement | unanimous: right | accuracy (95% CI) | split: right | accuracy (95% CI) | "
+            "ECE |", "|---|---:|---:|---|---:|---|---:|"]
+    for c in report.calibration:
+        cells = []
+        for band in (c.high, c.low):
+            cells.append(f"{band.correct}/{band.n} | " + (f"{100 * band.accuracy:.0f}% ({100 * band.ci_low:.0f}–"
+                                                          f"{100 * band.ci_high:.0f})" if band.n else "—"))
+        rows.append(f"| {c.method} | {c.mean_agreement:.2f} | {cells[0]} | {cells[1]} | {c.ece:.3f} |")
+    return rows
 
 
 def _conformity_lines(c: Conformity) -> list[str]:
@@ -147,6 +179,10 @@ def render_markdown(report: EvalReport) -> str:
         "",
         *[f"- {sentence}" for sentence in report.verdict.sentences],
         "",
+        "## Targets",
+        "",
+        *_target_lines(report),
+        "",
         score_table(report.scores),
         "",
         f"![accuracy against tokens]({PLOT_NAME})",
@@ -158,9 +194,19 @@ def render_markdown(report: EvalReport) -> str:
         "## Same-budget matching",
         "",
         "Self-consistency's k is the number of samples per question whose generated tokens, summed over all "
-        "questions, come closest to the council method's.",
+        "questions, come closest to the council method's. Prompt tokens are counted too, as the engine processed "
+        "them: a sample repeats its question's prompt, which the KV cache then reuses, so self-consistency's prompt "
+        "tokens are nearly free; the last column is the k at which it would read as many prompt tokens as the "
+        "council with no cache at all.",
         "",
         _budget_table(report),
+        "",
+        "## Does agreement predict a right answer?",
+        "",
+        "Agreement is the share of the council on its answer (select: the winning expert's self-consistency). "
+        "ECE is the expected calibration error over 5 equal-width bins (0 is perfect).",
+        "",
+        *_calibration_lines(report),
         "",
         "## Debate conformity",
         "",
@@ -168,7 +214,7 @@ def render_markdown(report: EvalReport) -> str:
         "",
         "## Per question",
         "",
-        "Extracted answer and ✓/✗ per method; — means no well-formed `Answer:` line.",
+        "Extracted answer and ✓/✗ per method; — means no answer could be read.",
         "",
         *_question_table(report),
         "",

@@ -11,9 +11,14 @@ from livemind.evaluation.tasks import Problem
 from livemind.extraction import ExtractionRule
 from livemind.types import Value
 
-MethodKey = Literal["single", "sc_consensus", "consensus", "sc_debate", "debate"]
-METHOD_ORDER: tuple[MethodKey, ...] = ("single", "sc_consensus", "consensus", "sc_debate", "debate")
-CouncilKind = Literal["consensus", "debate"]
+CouncilKind = Literal["vote", "select", "selective", "debate"]
+COUNCIL_METHODS: tuple[CouncilKind, ...] = ("vote", "select", "selective", "debate")
+MethodKey = Literal["single", "vote", "sc_vote", "select", "sc_select", "selective", "sc_selective", "debate",
+                    "sc_debate"]
+METHOD_ORDER: tuple[MethodKey, ...] = ("single", "vote", "sc_vote", "select", "sc_select", "selective",
+                                       "sc_selective", "debate", "sc_debate")
+SAME_BUDGET: dict[CouncilKind, MethodKey] = {"vote": "sc_vote", "select": "sc_select", "selective": "sc_selective",
+                                             "debate": "sc_debate"}
 
 
 class EvalSettings(Value):
@@ -22,7 +27,8 @@ class EvalSettings(Value):
     task: str = "arithmetic"
     n: int = Field(30, ge=1, le=10_000)
     seed: int = 0
-    rounds: int = Field(2, ge=1, le=10)
+    rounds: int = Field(1, ge=1, le=10)
+    samples: int = Field(2, ge=2, le=16)  # `select`: answers sampled per expert
     max_tokens: int = Field(300, ge=8, le=4096)  # room to work step by step; ~250 tokens suffice here
     experts: tuple[str, ...] | None = None
     best_expert: str | None = None
@@ -31,6 +37,7 @@ class EvalSettings(Value):
     tolerance: float = Field(DEFAULT_TOLERANCE, gt=0.0, lt=1.0)
     max_samples: int = Field(32, ge=1, le=256)
     extraction: ExtractionRule = "lenient"
+    batch: int = Field(4, ge=1, le=64)  # answers from one model drawn at once (its n_seq_max)
 
 
 class Attempt(Value):
@@ -41,6 +48,8 @@ class Attempt(Value):
     failure: str | None
     tokens: int
     seconds: float
+    prompt_tokens: int = 0  # prompt tokens the engine processed (a cached prefix costs nothing)
+    prompt_length: int = 0  # the whole prompt, cached or not
 
 
 class JudgedPosition(Value):
@@ -53,7 +62,12 @@ class JudgedPosition(Value):
 
 
 class CouncilAttempt(Value):
-    """A consensus or debate on one question: its final answer and every round's positions."""
+    """One council strategy on one question: its final answer, its agreement and every round's positions.
+
+    `source` says how it was obtained: "run" (its own call), or read from another call that ran
+    exactly the same steps (the vote is the selective debate's first round; with one revision
+    round, a triggered selective debate is the full debate).
+    """
 
     reply: Attempt
     session_id: str | None
@@ -62,6 +76,11 @@ class CouncilAttempt(Value):
     synthesizer: str
     synthesis_error: str | None
     positions: tuple[JudgedPosition, ...]
+    agreement: float = 0.0
+    first_vote: int | None = None
+    debate_triggered: bool | None = None
+    trigger_reason: str = ""
+    source: str = "run"
 
 
 class ProblemRun(Value):
@@ -70,8 +89,25 @@ class ProblemRun(Value):
     problem: Problem
     single: Attempt
     samples: tuple[Attempt, ...]
-    consensus: CouncilAttempt
+    vote: CouncilAttempt
+    select: CouncilAttempt
+    selective: CouncilAttempt
     debate: CouncilAttempt
+    seconds: float = 0.0
+    part: int = 1
+
+    def council(self, kind: CouncilKind) -> CouncilAttempt:
+        """The attempt of one council strategy."""
+        return {"vote": self.vote, "select": self.select, "selective": self.selective, "debate": self.debate}[kind]
+
+
+class RunPart(Value):
+    """One stretch of an eval run between a start and an interruption (or the end)."""
+
+    index: int
+    started_at: str
+    seconds: float
+    questions: int
 
 
 class PilotScore(Value):
@@ -107,6 +143,7 @@ class EvalRun(Value):
     pilot_seconds: float
     total_seconds: float
     started_at: str
+    parts: tuple[RunPart, ...] = ()
 
     def budget(self, against: CouncilKind) -> BudgetMatch:
         """The self-consistency budget match against one council method."""

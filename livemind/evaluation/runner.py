@@ -1,25 +1,35 @@
-"""EvalRunner: the same questions through every method, on one LiveMind.
+"""EvalRunner: the same questions through every method, on one LiveMind, resumable question by question.
 
-    questions ─┬─ best single expert, greedy ───────────────────────────────┐
-               ├─ parallel consensus: council answers once, then synthesis ─┤
-               ├─ debate: council answers, revises R rounds, synthesis ─────┼─→ EvalRun
-               └─ self-consistency: the best expert sampled in rounds until │
-                  its tokens reach the council's, then majority-voted ──────┘
+    plan (once): questions · council (router) · best single expert (held-out pilot, batched)
+    per question, kept on disk when done:
+        best single expert, greedy
+        selective debate ─┬─ its first round, majority-voted ─────────────── vote
+                          └─ triggered? with one revision round it *is* the full debate
+        full debate (selective off; run only when the selective one stopped early)
+        select (each expert samples k answers; the most self-consistent expert's answer)
+        self-consistency samples of the best expert, drawn in batches up to the costliest council
+    at the end: samples topped up (batched across questions) until every council method's total
+    generated tokens can be matched; then the budgets are matched.
 
 Single answers and self-consistency samples are `LiveMind.ask` with the expert named and the
-temperature set: 0 for greedy, `sc_temperature` for voting.
+temperature set (0 greedy, `sc_temperature` for voting); samples of one model are asked for
+concurrently, so the engine decodes them as one batch.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 
 from livemind.debate import expert_seed
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
-from livemind.evaluation.budget import match_budget, needs_more_samples
+from livemind.evaluation.budget import match_budget, needs_more_samples, samples_drawn
 from livemind.evaluation.results import (
+    COUNCIL_METHODS,
     Attempt,
     CouncilAttempt,
     CouncilKind,
@@ -29,9 +39,12 @@ from livemind.evaluation.results import (
     JudgedPosition,
     PilotScore,
     ProblemRun,
+    RunPart,
 )
 from livemind.evaluation.selection import choose_best_expert, most_common
+from livemind.evaluation.store import RunPlan, RunStore
 from livemind.evaluation.tasks import TASKS, Problem, generate_problems, held_out_problems
+from livemind.evaluation.voting import majority_vote
 from livemind.extraction import ExtractionRule, extract_answer
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult
@@ -39,31 +52,52 @@ from livemind.types import DebateResult
 Progress = Callable[[str], None]
 """Receives one line of progress at a time."""
 
+Advance = Callable[[int, int], None]
+"""Told (questions done, questions in all) whenever a question finishes: drives a progress bar."""
+
 PER_QUESTION_ERRORS = (EngineError, PromptTooLongError, RemoteExpertError)
 """Failures that cost one question its answer (recorded as wrong) rather than ending the eval."""
 
 
-def _quiet(_: str) -> None:
+def _quiet(*_: object) -> None:
     """Progress sink that discards."""
 
 
-def _judged(text: str, tokens: int, seconds: float, rule: ExtractionRule, *, is_cut_off: bool = False) -> Attempt:
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _judged(text: str, tokens: int, seconds: float, rule: ExtractionRule, *, prompt_tokens: int = 0,
+            prompt_length: int = 0, is_cut_off: bool = False) -> Attempt:
     extraction = extract_answer(text, rule, is_cut_off=is_cut_off)
     return Attempt(text=text, extracted=extraction.value, failure=extraction.failure, tokens=tokens,
-                   seconds=round(seconds, 3))
+                   seconds=round(seconds, 3), prompt_tokens=prompt_tokens, prompt_length=prompt_length or prompt_tokens)
 
 
 def _failed(exc: Exception, seconds: float) -> Attempt:
     return Attempt(text="", extracted=None, failure=f"error: {exc}", tokens=0, seconds=round(seconds, 3))
 
 
-class EvalRunner:
-    """Runs one task through the best single expert, self-consistency, consensus and debate."""
+def _share_on(values: Sequence[int | None], winner: int | None) -> float:
+    """Agreement of a checkable round: the share of answers on the winning number."""
+    return round(sum(v == winner for v in values) / len(values), 4) if values and winner is not None else 0.0
 
-    def __init__(self, mind: LiveMind, settings: EvalSettings, *, on_progress: Progress = _quiet) -> None:
+
+def _failed_council(exc: Exception, seconds: float) -> CouncilAttempt:
+    return CouncilAttempt(reply=_failed(exc, seconds), session_id=None, rounds=0, stop_reason=f"failed: {exc}",
+                          synthesizer="", synthesis_error=None, positions=())
+
+
+class EvalRunner:
+    """Runs one task through the best single expert, self-consistency, vote, select and (selective) debate."""
+
+    def __init__(self, mind: LiveMind, settings: EvalSettings, *, on_progress: Progress = _quiet,
+                 on_advance: Advance = _quiet, store: RunStore | None = None) -> None:
         self.mind = mind
         self.settings = settings
         self._say = on_progress
+        self._advance = on_advance
+        self.store = store
         self._check()
 
     def _check(self) -> None:
@@ -88,7 +122,8 @@ class EvalRunner:
         except PER_QUESTION_ERRORS as exc:
             return _failed(exc, time.perf_counter() - start)
         return _judged(answer.answer, answer.tokens, time.perf_counter() - start, self.settings.extraction,
-                       is_cut_off=answer.finish_reason == "length")
+                       prompt_tokens=answer.prompt_tokens, is_cut_off=answer.finish_reason == "length",
+                       prompt_length=answer.prompt_tokens + answer.cached_prompt_tokens)
 
     def greedy(self, name: str, problem: Problem) -> Attempt:
         """One expert's answer at temperature 0."""
@@ -99,34 +134,102 @@ class EvalRunner:
         seed = expert_seed(self.settings.seed, f"self-consistency/{problem.id}", index) or 0
         return self._reply(name, problem, temperature=self.settings.sc_temperature, seed=seed)
 
-    def council(self, kind: CouncilKind, experts: Sequence[str], problem: Problem) -> CouncilAttempt:
-        """A consensus or a debate of the council on one problem, its answer and positions judged."""
-        seed = expert_seed(self.settings.seed, f"council/{problem.id}", 0)
+    def batched(self, work: Sequence[Callable[[], Attempt]]) -> list[Attempt]:
+        """Run replies of one model concurrently, `batch` at a time, so the engine decodes them together.
+
+        Each reply's seconds is its batch's wall time shared out, so the seconds add up to wall time.
+        """
+        results: list[Attempt] = []
+        with ThreadPoolExecutor(max_workers=self.settings.batch, thread_name_prefix="eval-batch") as pool:
+            for at in range(0, len(work), self.settings.batch):
+                chunk = work[at:at + self.settings.batch]
+                start = time.perf_counter()
+                done = list(pool.map(lambda job: job(), chunk))
+                share = round((time.perf_counter() - start) / len(done), 3)
+                results.extend(a.model_copy(update={"seconds": share}) for a in done)
+        return results
+
+    def council(self, kind: CouncilKind, experts: Sequence[str], problem: Problem) -> tuple[CouncilAttempt, DebateResult | None]:
+        """One council strategy on one problem: `select`, `selective` or `debate` (selective off), judged."""
+        s = self.settings
+        seed = expert_seed(s.seed, f"council/{problem.id}", 0)
         start = time.perf_counter()
         try:
-            if kind == "consensus":
-                result = self.mind.consensus(problem.prompt, experts=list(experts), seed=seed,
-                                             max_tokens=self.settings.max_tokens)
+            if kind == "select":
+                result = self.mind.consensus(problem.prompt, experts=list(experts), mode="parallel", seed=seed,
+                                             max_tokens=s.max_tokens, strategy="select", samples=s.samples)
             else:
-                result = self.mind.debate(problem.prompt, experts=list(experts), rounds=self.settings.rounds,
-                                          mode="parallel", seed=seed, max_tokens=self.settings.max_tokens,
-                                          selective=False)
+                result = self.mind.debate(problem.prompt, experts=list(experts), rounds=s.rounds, mode="parallel",
+                                          seed=seed, max_tokens=s.max_tokens, strategy="debate",
+                                          selective=kind == "selective")
         except PER_QUESTION_ERRORS as exc:
-            return CouncilAttempt(reply=_failed(exc, time.perf_counter() - start), session_id=None, rounds=0,
-                                  stop_reason=f"failed: {exc}", synthesizer="", synthesis_error=None, positions=())
-        return self._judge_council(result, problem, time.perf_counter() - start, self.settings.extraction)
+            return _failed_council(exc, time.perf_counter() - start), None
+        return self._judge_council(result, problem, time.perf_counter() - start), result
+
+    def _judge_council(self, result: DebateResult, problem: Problem, seconds: float) -> CouncilAttempt:
+        rule = self.settings.extraction
+        positions = [JudgedPosition(expert=p.expert, round=p.round, extracted=(value := extract_answer(p.text, rule).value),
+                                    is_correct=value == problem.answer)
+                     for record in result.history for p in record.positions]
+        reply = _judged(result.answer, result.tokens, seconds, rule, prompt_tokens=result.prompt_tokens)
+        if result.strategy == "select":
+            agreement = max((c.consistency for c in result.consistency), default=0.0)
+        else:
+            final = [p.extracted for p in positions if p.round == result.rounds]
+            agreement = _share_on(final, majority_vote(final))
+        first = [p.extracted for p in positions if p.round == 0]
+        return CouncilAttempt(reply=reply, session_id=result.session_id, rounds=result.rounds,
+                              stop_reason=result.stop_reason, synthesizer=result.synthesizer,
+                              synthesis_error=result.synthesis_error, positions=tuple(positions),
+                              agreement=agreement, first_vote=majority_vote(first),
+                              debate_triggered=result.debate_triggered, trigger_reason=result.trigger_reason)
 
     @staticmethod
-    def _judge_council(result: DebateResult, problem: Problem, seconds: float, rule: ExtractionRule) -> CouncilAttempt:
-        positions = []
-        for record in result.history:
-            for p in record.positions:
-                value = extract_answer(p.text, rule).value
-                positions.append(JudgedPosition(expert=p.expert, round=p.round, extracted=value,
-                                                is_correct=value == problem.answer))
-        return CouncilAttempt(reply=_judged(result.answer, result.tokens, seconds, rule), session_id=result.session_id,
-                              rounds=result.rounds, stop_reason=result.stop_reason, synthesizer=result.synthesizer,
-                              synthesis_error=result.synthesis_error, positions=tuple(positions))
+    def vote_of(attempt: CouncilAttempt, result: DebateResult | None) -> CouncilAttempt:
+        """`vote` read from a debate's first round: the same prompts and seeds `strategy="vote"` runs, then stops."""
+        if result is None or not result.history:
+            return attempt.model_copy(update={"source": "the selective debate failed before its first round"})
+        first = [p for p in result.history[0].positions if p.sample == 0]
+        judged = tuple(p for p in attempt.positions if p.round == 0)
+        winner = attempt.first_vote
+        text = next((p.text for p, j in zip(first, judged, strict=False) if j.extracted == winner), first[0].text)
+        reply = Attempt(text=text, extracted=winner, failure=None if winner is not None else "no first answer held a number",
+                        tokens=sum(p.tokens for p in first), prompt_tokens=sum(p.prompt_tokens for p in first),
+                        seconds=round(max(p.total_s for p in first), 3))
+        return CouncilAttempt(reply=reply, session_id=attempt.session_id, rounds=0, stop_reason="vote of the first answers",
+                              synthesizer="vote", synthesis_error=None, positions=judged,
+                              agreement=_share_on([j.extracted for j in judged], winner), first_vote=winner,
+                              source="the selective debate's first round (same prompts and seeds)")
+
+    # -- one question --------------------------------------------------------------------------
+
+    def question(self, problem: Problem, council: Sequence[str], expert: str) -> ProblemRun:
+        """Every method on one problem; self-consistency samples drawn up to the costliest council method."""
+        start = time.perf_counter()
+        single = self.greedy(expert, problem)
+        selective, selective_result = self.council("selective", council, problem)
+        vote = self.vote_of(selective, selective_result)
+        if self.settings.rounds == 1 and selective.debate_triggered:
+            debate = selective.model_copy(update={"source": "the selective debate, which was triggered: with one "
+                                                            "revision round it ran the full debate's steps"})
+        else:
+            debate, _ = self.council("debate", council, problem)
+        select, _ = self.council("select", council, problem)
+        costliest = max(vote.reply.tokens, select.reply.tokens, selective.reply.tokens, debate.reply.tokens)
+        samples = self._samples_up_to(expert, problem, [], costliest)
+        return ProblemRun(problem=problem, single=single, samples=tuple(samples), vote=vote, select=select,
+                          selective=selective, debate=debate, seconds=round(time.perf_counter() - start, 2))
+
+    def _samples_up_to(self, expert: str, problem: Problem, have: list[Attempt], target_tokens: int) -> list[Attempt]:
+        """Draw samples in batches until their tokens reach the target (or max_samples)."""
+        samples = list(have)
+        while len(samples) < self.settings.max_samples and sum(a.tokens for a in samples) < target_tokens:
+            mean = (sum(a.tokens for a in samples) / len(samples)) if samples else self.settings.max_tokens / 2
+            missing = target_tokens - sum(a.tokens for a in samples)
+            want = min(self.settings.batch, self.settings.max_samples - len(samples), max(1, math.ceil(missing / max(mean, 1))))
+            first = len(samples)
+            samples += self.batched([partial(self.sample, expert, problem, first + j) for j in range(want)])
+        return samples
 
     # -- choices -------------------------------------------------------------------------------
 
@@ -140,7 +243,7 @@ class EvalRunner:
         return council, f"the router convenes it for {count} of {len(problems)} questions"
 
     def choose_expert(self, problems: Sequence[Problem]) -> tuple[ExpertChoice, int, float]:
-        """The best single expert, with the tokens and seconds the pilot spent choosing it."""
+        """The best single expert, with the tokens and seconds the (batched) pilot spent choosing it."""
         if self.settings.best_expert:
             return ExpertChoice(expert=self.settings.best_expert, how="given", reason="named with --best-expert"), 0, 0.0
         picks = [self.mind.route(p.prompt, mode="single").selected[0] for p in problems]
@@ -151,7 +254,7 @@ class EvalRunner:
         pilot = held_out_problems(self.settings.task, self.settings.pilot_n, self.settings.seed, list(problems))
         scores, tokens, start = [], 0, time.perf_counter()
         for name in self.mind.config.expert_names:
-            attempts = [self.greedy(name, p) for p in pilot]
+            attempts = self.batched([partial(self.greedy, name, p) for p in pilot])
             correct = sum(a.extracted == p.answer for a, p in zip(attempts, pilot, strict=True))
             scores.append(PilotScore(expert=name, correct=correct, n=len(pilot), tokens=sum(a.tokens for a in attempts)))
             tokens += scores[-1].tokens
@@ -163,54 +266,92 @@ class EvalRunner:
         for name in dict.fromkeys(names):
             self.mind.ask("Hello", expert=name, max_tokens=1)
 
-    # -- the run -------------------------------------------------------------------------------
-
-    def run(self) -> EvalRun:
-        """Run every method on the task's questions and return the judged run."""
-        s = self.settings
-        started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        clock = time.perf_counter()
-        problems = generate_problems(s.task, s.n, s.seed)
+    def plan(self, problems: Sequence[Problem]) -> RunPlan:
+        """The council and the baseline expert (from the store when resuming)."""
+        saved = self.store.plan(self.settings) if self.store else None
+        if saved is not None:
+            self._say(f"resuming: council {', '.join(saved.council)}, best single expert {saved.choice.expert}")
+            return saved
+        started_at = _now()
         council, council_reason = self.choose_council(problems)
         self._say(f"council: {', '.join(council)} ({council_reason})")
         choice, pilot_tokens, pilot_seconds = self.choose_expert(problems)
         self._say(f"best single expert: {choice.expert} ({choice.reason})")
         synthesizer = self.mind.config.debate.synthesizer
-        self._warm([choice.expert, *council, synthesizer])
+        used = dict.fromkeys([choice.expert, *council, synthesizer])
+        plan = RunPlan(settings=self.settings, council=council, council_reason=council_reason, choice=choice,
+                       synthesizer=synthesizer, models={n: self.mind.config.expert(n).model for n in used},
+                       pilot_tokens=pilot_tokens, pilot_seconds=round(pilot_seconds, 2), started_at=started_at)
+        if self.store:
+            self.store.save_plan(plan)
+        return plan
 
-        singles, consensus, debates = [], [], []
-        for i, problem in enumerate(problems, 1):
-            singles.append(self.greedy(choice.expert, problem))
-            consensus.append(self.council("consensus", council, problem))
-            debates.append(self.council("debate", council, problem))
-            marks = " ".join(f"{name} {'✓' if a.extracted == problem.answer else '✗'}" for name, a in
-                             (("single", singles[-1]), ("consensus", consensus[-1].reply), ("debate", debates[-1].reply)))
-            self._say(f"[{i}/{len(problems)}] {marks}")
+    # -- the run -------------------------------------------------------------------------------
 
-        targets: dict[CouncilKind, int] = {"consensus": sum(c.reply.tokens for c in consensus),
-                                           "debate": sum(d.reply.tokens for d in debates)}
-        samples = self._sample_until(choice.expert, problems, max(targets.values()))
-        sample_tokens = [[a.tokens for a in per_problem] for per_problem in samples]
-        budgets = tuple(match_budget(sample_tokens, targets[kind], against=kind, tolerance=s.tolerance)
-                        for kind in ("consensus", "debate"))
+    def run(self) -> EvalRun:
+        """Run every method on the task's questions (skipping those already kept) and return the judged run."""
+        s = self.settings
+        problems = generate_problems(s.task, s.n, s.seed)
+        parts = self.store.parts() if self.store else []
+        part = RunPart(index=len(parts) + 1, started_at=_now(), seconds=0.0, questions=0)
+        clock = time.perf_counter()
+        plan = self.plan(problems)
+        self._warm([plan.choice.expert, *plan.council, plan.synthesizer])
+
+        def record(questions: int) -> None:
+            nonlocal part
+            part = part.model_copy(update={"seconds": round(time.perf_counter() - clock, 1), "questions": questions})
+            if self.store:
+                self.store.save_parts([*parts, part])
+
+        runs: list[ProblemRun] = []
+        for i, problem in enumerate(problems):
+            kept = self.store.question(i) if self.store else None
+            if kept is None:
+                kept = self.question(problem, plan.council, plan.choice.expert).model_copy(update={"part": part.index})
+                if self.store:
+                    self.store.save_question(i, kept)
+                record(part.questions + 1)
+                marks = " ".join(f"{m} {'✓' if kept.council(m).reply.extracted == problem.answer else '✗'}"
+                                 for m in COUNCIL_METHODS)
+                self._say(f"[{i + 1}/{len(problems)}] single {'✓' if kept.single.extracted == problem.answer else '✗'} "
+                          f"{marks} · {len(kept.samples)} samples · {kept.seconds:.0f} s")
+            runs.append(kept)
+            self._advance(i + 1, len(problems))
+        runs = self._top_up(runs, plan.choice.expert)
+        record(part.questions)
+        return self._finish(plan, runs, [*parts, part])
+
+    def _targets(self, runs: Sequence[ProblemRun]) -> dict[CouncilKind, int]:
+        return {kind: sum(r.council(kind).reply.tokens for r in runs) for kind in COUNCIL_METHODS}
+
+    def _top_up(self, runs: list[ProblemRun], expert: str) -> list[ProblemRun]:
+        """Draw more samples (batched across questions) until every method's total can be matched."""
+        target = max(self._targets(runs).values())
+        while needs_more_samples([[a.tokens for a in r.samples] for r in runs], target, self.settings.max_samples):
+            drawn = samples_drawn([[a.tokens for a in r.samples] for r in runs])
+            lagging = [i for i, r in enumerate(runs) if len(r.samples) == drawn]
+            fresh = self.batched([partial(self.sample, expert, runs[i].problem, drawn) for i in lagging])
+            for i, attempt in zip(lagging, fresh, strict=True):
+                runs[i] = runs[i].model_copy(update={"samples": (*runs[i].samples, attempt)})
+                if self.store:
+                    self.store.save_question(i, runs[i])
+            self._say(f"self-consistency top-up: {drawn + 1} samples on every question")
+        return runs
+
+    def _finish(self, plan: RunPlan, runs: Sequence[ProblemRun], parts: Sequence[RunPart]) -> EvalRun:
+        targets = self._targets(runs)
+        sample_tokens = [[a.tokens for a in r.samples] for r in runs]
+        sample_prompts = [[a.prompt_tokens for a in r.samples] for r in runs]
+        sample_lengths = [[a.prompt_length for a in r.samples] for r in runs]
+        budgets = tuple(match_budget(sample_tokens, targets[kind], against=kind, tolerance=self.settings.tolerance,
+                                     sample_prompt_tokens=sample_prompts, sample_prompt_lengths=sample_lengths,
+                                     target_prompt_tokens=sum(r.council(kind).reply.prompt_tokens for r in runs))
+                        for kind in COUNCIL_METHODS)
         for b in budgets:
             self._say(f"self-consistency matched to {b.against}: k={b.k}, {b.tokens:,} vs {b.target_tokens:,} tokens")
-
-        runs = tuple(ProblemRun(problem=p, single=a, samples=tuple(ss), consensus=c, debate=d)
-                     for p, a, ss, c, d in zip(problems, singles, samples, consensus, debates, strict=True))
-        used = dict.fromkeys([choice.expert, *council, synthesizer])
-        return EvalRun(settings=s, models={n: self.mind.config.expert(n).model for n in used}, choice=choice,
-                       council=council, council_reason=council_reason, synthesizer=synthesizer, problems=runs,
-                       budgets=budgets, pilot_tokens=pilot_tokens, pilot_seconds=round(pilot_seconds, 2),
-                       total_seconds=round(time.perf_counter() - clock, 2), started_at=started_at)
-
-    def _sample_until(self, name: str, problems: Sequence[Problem], target_tokens: int) -> list[list[Attempt]]:
-        """Self-consistency samples, drawn a round at a time (one per question) until the target is reached."""
-        samples: list[list[Attempt]] = [[] for _ in problems]
-        while needs_more_samples([[a.tokens for a in per] for per in samples], target_tokens, self.settings.max_samples):
-            index = len(samples[0])
-            for per_problem, problem in zip(samples, problems, strict=True):
-                per_problem.append(self.sample(name, problem, index))
-            drawn = sum(a.tokens for per_problem in samples for a in per_problem)
-            self._say(f"self-consistency: {index + 1} sample(s) per question, {drawn:,} of {target_tokens:,} tokens")
-        return samples
+        return EvalRun(settings=self.settings, models=plan.models, choice=plan.choice, council=plan.council,
+                       council_reason=plan.council_reason, synthesizer=plan.synthesizer, problems=tuple(runs),
+                       budgets=budgets, pilot_tokens=plan.pilot_tokens, pilot_seconds=plan.pilot_seconds,
+                       total_seconds=round(sum(p.seconds for p in parts), 1), started_at=plan.started_at,
+                       parts=tuple(parts))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from livemind.evaluation.results import METHOD_ORDER, Attempt, EvalRun, MethodKey, ProblemRun
+from livemind.evaluation.results import COUNCIL_METHODS, METHOD_ORDER, SAME_BUDGET, Attempt, EvalRun, MethodKey, ProblemRun
 from livemind.evaluation.voting import majority_vote
 from livemind.types import Value
 
@@ -25,6 +25,8 @@ class MethodOutcome(Value):
     is_correct: bool
     tokens: int
     seconds: float
+    prompt_tokens: int = 0
+    agreement: float | None = None  # council methods: the share on the winning answer (select: self-consistency)
 
 
 class MethodScore(Value):
@@ -42,6 +44,7 @@ class MethodScore(Value):
     tokens_per_question: float
     seconds: float
     correct_per_1k_tokens: float
+    prompt_tokens: int = 0
 
 
 def wilson_interval(correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -64,42 +67,46 @@ def mcnemar_p(only_first: int, only_second: int) -> float:
     return min(1.0, 2 * tail / 2**discordant)
 
 
-def _outcome(method: MethodKey, run: ProblemRun, predicted: int | None, tokens: int, seconds: float) -> MethodOutcome:
+def _outcome(method: MethodKey, run: ProblemRun, attempt: Attempt, *, agreement: float | None = None) -> MethodOutcome:
+    predicted = attempt.extracted
     return MethodOutcome(method=method, problem_id=run.problem.id, predicted=predicted,
-                         is_correct=predicted is not None and predicted == run.problem.answer,
-                         tokens=tokens, seconds=round(seconds, 3))
+                         is_correct=predicted is not None and predicted == run.problem.answer, tokens=attempt.tokens,
+                         seconds=round(attempt.seconds, 3), prompt_tokens=attempt.prompt_tokens, agreement=agreement)
 
 
 def _vote(method: MethodKey, run: ProblemRun, samples: Sequence[Attempt]) -> MethodOutcome:
-    return _outcome(method, run, majority_vote([s.extracted for s in samples]),
-                    sum(s.tokens for s in samples), sum(s.seconds for s in samples))
+    predicted = majority_vote([s.extracted for s in samples])
+    return MethodOutcome(method=method, problem_id=run.problem.id, predicted=predicted,
+                         is_correct=predicted is not None and predicted == run.problem.answer,
+                         tokens=sum(s.tokens for s in samples), seconds=round(sum(s.seconds for s in samples), 3),
+                         prompt_tokens=sum(s.prompt_tokens for s in samples))
 
 
 def method_outcomes(run: EvalRun) -> dict[MethodKey, list[MethodOutcome]]:
     """Every method's outcome on every problem; self-consistency votes over its first k samples."""
-    k_consensus, k_debate = run.budget("consensus").k, run.budget("debate").k
     outcomes: dict[MethodKey, list[MethodOutcome]] = {m: [] for m in METHOD_ORDER}
     for p in run.problems:
-        outcomes["single"].append(_outcome("single", p, p.single.extracted, p.single.tokens, p.single.seconds))
-        outcomes["sc_consensus"].append(_vote("sc_consensus", p, p.samples[:k_consensus]))
-        outcomes["consensus"].append(_outcome("consensus", p, p.consensus.reply.extracted, p.consensus.reply.tokens,
-                                              p.consensus.reply.seconds))
-        outcomes["sc_debate"].append(_vote("sc_debate", p, p.samples[:k_debate]))
-        outcomes["debate"].append(_outcome("debate", p, p.debate.reply.extracted, p.debate.reply.tokens,
-                                           p.debate.reply.seconds))
+        outcomes["single"].append(_outcome("single", p, p.single))
+        for kind in COUNCIL_METHODS:
+            attempt = p.council(kind)
+            outcomes[kind].append(_outcome(kind, p, attempt.reply, agreement=attempt.agreement))
+            outcomes[SAME_BUDGET[kind]].append(_vote(SAME_BUDGET[kind], p, p.samples[:run.budget(kind).k]))
     return outcomes
 
 
 def method_label(method: MethodKey, run: EvalRun) -> str:
     """A plain name for a method in this run."""
-    council, rounds = len(run.council), run.settings.rounds
-    labels: dict[MethodKey, str] = {
+    council, rounds, k = len(run.council), run.settings.rounds, run.settings.samples
+    plural = "" if rounds == 1 else "s"
+    labels: dict[str, str] = {
         "single": f"best single expert ({run.choice.expert}, greedy)",
-        "sc_consensus": f"self-consistency, k={run.budget('consensus').k} (consensus budget)",
-        "consensus": f"parallel consensus + synthesis ({council} experts)",
-        "sc_debate": f"self-consistency, k={run.budget('debate').k} (debate budget)",
-        "debate": f"debate, {rounds} round{'' if rounds == 1 else 's'} + synthesis ({council} experts)",
+        "vote": f"vote: majority of {council} first answers",
+        "select": f"select: {council} experts × {k} samples, most self-consistent expert",
+        "selective": f"selective debate: ≤{rounds} round{plural} when first answers differ, + synthesis",
+        "debate": f"debate: {rounds} round{plural} always, + synthesis ({council} experts)",
     }
+    for kind, sc in SAME_BUDGET.items():
+        labels[sc] = f"self-consistency, k={run.budget(kind).k} ({kind} budget)"
     return labels[method]
 
 
@@ -115,6 +122,7 @@ def score(method: MethodKey, label: str, outcomes: Sequence[MethodOutcome]) -> M
         tokens=tokens, tokens_per_question=round(tokens / n, 1) if n else 0.0,
         seconds=round(sum(o.seconds for o in outcomes), 2),
         correct_per_1k_tokens=round(1000 * correct / tokens, 3) if tokens else 0.0,
+        prompt_tokens=sum(o.prompt_tokens for o in outcomes),
     )
 
 

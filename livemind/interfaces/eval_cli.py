@@ -1,4 +1,4 @@
-"""`livemind eval`: run the council against the best single expert and same-budget voting, write a report."""
+"""`livemind eval`: every council strategy against the best single expert and same-budget voting, resumable."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from livemind.config import load_config
 from livemind.errors import InvalidRequestError
 from livemind.evaluation import TASKS, EvalRunner, EvalSettings, build_report, write_report
 from livemind.evaluation.budget import DEFAULT_TOLERANCE
 from livemind.evaluation.report import score_table
+from livemind.evaluation.store import RunStore
 from livemind.interfaces.environment import read_environment
 from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
@@ -33,7 +35,8 @@ def settings_from(args: argparse.Namespace) -> EvalSettings:
         return EvalSettings(task=args.task, n=args.n, seed=args.seed, rounds=args.rounds, max_tokens=args.max_tokens,
                             experts=_names(args.experts), best_expert=args.best_expert, pilot_n=args.pilot,
                             sc_temperature=args.sc_temperature, tolerance=args.tolerance,
-                            max_samples=args.max_samples, extraction=args.extraction)
+                            max_samples=args.max_samples, extraction=args.extraction, samples=args.samples,
+                            batch=args.batch)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0])
@@ -49,13 +52,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     mind = LiveMind(load_config(edge.config_path, ModelCatalog(edge.home), council=edge.council), home=edge.home,
                     ram_budget_bytes=edge.ram_budget_bytes)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("questions"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     try:
-        with err.status("evaluating…") as status:
-            def show(line: str) -> None:
-                status.update(line)
-                err.print(f"[dim]{line}[/]")
+        with Progress(*columns, console=err, transient=False) as bar:
+            task = bar.add_task(f"eval {settings.task}", total=settings.n)
 
-            run = EvalRunner(mind, settings, on_progress=show).run()
+            def show(line: str) -> None:
+                bar.console.print(f"[dim]{line}[/]")
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            run = EvalRunner(mind, settings, on_progress=show, on_advance=advance, store=RunStore(Path(args.out))).run()
     finally:
         mind.close()
     report = build_report(run)
@@ -71,15 +80,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `eval` subcommand to the `livemind` parser."""
     p = subparsers.add_parser(
-        "eval", help="measure the council against the best single expert and same-budget voting",
-        description="Run seeded, checkable questions through the best single expert (greedy), self-consistency "
-                    "at the council's token budget, parallel consensus and debate; write report.md, report.json "
-                    "and accuracy_vs_tokens.png into --out.")
+        "eval", help="measure every council strategy against the best single expert and same-budget voting",
+        description="Run seeded, checkable questions through the best single expert (greedy), vote, select, "
+                    "selective debate, debate, and self-consistency at each one's token budget; write report.md, "
+                    "report.json and accuracy_vs_tokens.png into --out. Every finished question is kept in "
+                    "OUT/run/: run the same command again to continue an interrupted run.")
     p.add_argument("--task", choices=sorted(TASKS), default="arithmetic",
                    help="arithmetic (Du et al. a+b*c+d-e*f) or word (multi-step word problems)")
     p.add_argument("--n", type=int, default=30, help="number of questions (default 30)")
     p.add_argument("--seed", type=int, default=0, help="seed for the questions and every sample (default 0)")
-    p.add_argument("--rounds", type=int, default=2, help="debate rounds after the first answers (default 2)")
+    p.add_argument("--rounds", type=int, default=1, help="debate rounds after the first answers (default 1)")
+    p.add_argument("--samples", type=int, default=2, help="select: answers sampled per expert (default 2)")
+    p.add_argument("--batch", type=int, default=4,
+                   help="answers of one model drawn at once, decoded as one batch (default 4, the engine's n_seq_max)")
     p.add_argument("--experts", help="comma-separated council (default: the experts the router convenes)")
     p.add_argument("--best-expert", help="the single expert to compare with (default: a held-out pilot)")
     p.add_argument("--pilot", type=int, default=5,

@@ -18,7 +18,8 @@ def _run(positions: list[JudgedPosition]) -> ProblemRun:
     reply = Attempt(text="", extracted=None, failure="no answer line", tokens=0, seconds=0.0)
     council = CouncilAttempt(reply=reply, session_id=None, rounds=2, stop_reason="", synthesizer="a",
                              synthesis_error=None, positions=tuple(positions))
-    return ProblemRun(problem=problem, single=reply, samples=(), consensus=council, debate=council)
+    return ProblemRun(problem=problem, single=reply, samples=(), vote=council, select=council, selective=council,
+                      debate=council)
 
 
 def test_each_expert_makes_one_transition_per_pair_of_consecutive_rounds() -> None:

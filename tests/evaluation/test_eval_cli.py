@@ -26,9 +26,9 @@ def test_flags_become_eval_settings() -> None:
     assert args.func is cmd_eval and args.out == "/tmp/x"
 
 
-def test_defaults_are_thirty_arithmetic_questions_two_rounds_a_pilot_and_room_to_work() -> None:
+def test_defaults_are_thirty_arithmetic_questions_one_round_a_pilot_and_room_to_work() -> None:
     s = settings_from(_parse("--out", "/tmp/x"))
-    assert (s.task, s.n, s.seed, s.rounds, s.pilot_n, s.experts, s.best_expert) == ("arithmetic", 30, 0, 2, 5, None, None)
+    assert (s.task, s.n, s.seed, s.rounds, s.pilot_n, s.experts, s.best_expert) == ("arithmetic", 30, 0, 1, 5, None, None)
     assert s.max_tokens == 300 and s.extraction == "lenient"
     assert settings_from(_parse("--out", "/tmp/x", "--extraction", "strict")).extraction == "strict"
 

@@ -67,7 +67,7 @@ def test_a_small_eval_on_the_real_default_models_writes_a_valid_report(home: Pat
     assert run.choice.how == "router" and run.choice.expert in run.models
     assert run.council == ("mathematician", "generalist")
     for p in run.problems:
-        assert p.single.text and p.consensus.reply.text and p.debate.reply.text
+        assert p.single.text and p.vote.reply.text and p.select.reply.text and p.debate.reply.text
         assert {pos.expert for pos in p.debate.positions} == {"mathematician", "generalist"}
         assert 1 <= len(p.samples) <= 6
     debate = run.budget("debate")

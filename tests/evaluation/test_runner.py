@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import pytest
 
 from livemind.errors import EngineError, InvalidRequestError, UnknownExpertError
-from livemind.evaluation.results import EvalSettings
+from livemind.evaluation.results import COUNCIL_METHODS, METHOD_ORDER, Attempt, EvalSettings
 from livemind.evaluation.runner import EvalRunner
 from livemind.evaluation.scoring import score_run
+from livemind.evaluation.store import RunStore
+from livemind.evaluation.tasks import generate_problems
 from tests.evaluation.conftest import EXPERTS, ScriptedCouncil, Turn
 
 COUNCIL = ("alpha", "beta", "gamma")
@@ -22,10 +28,11 @@ def test_every_method_answers_every_question_and_right_models_score_full_marks(
     assert len(run.problems) == 4
     for p in run.problems:
         assert p.single.extracted == p.problem.answer
-        assert p.consensus.reply.extracted == p.debate.reply.extracted == p.problem.answer
+        assert all(p.council(kind).reply.extracted == p.problem.answer for kind in COUNCIL_METHODS)
         assert p.samples and all(a.extracted == p.problem.answer for a in p.samples)
-        assert p.debate.session_id and p.debate.session_id != p.consensus.session_id
-    assert [s.accuracy for s in score_run(run)] == [1.0] * 5
+        assert p.debate.session_id and p.debate.session_id != p.select.session_id
+        assert p.vote.session_id == p.selective.session_id and p.vote.source.startswith("the selective debate's first")
+    assert [s.accuracy for s in score_run(run)] == [1.0] * len(METHOD_ORDER)
 
 
 def test_debate_positions_are_judged_in_every_round(scripted_council: Callable[..., ScriptedCouncil]) -> None:
@@ -90,3 +97,88 @@ def test_unknown_experts_and_a_council_of_one_are_refused(scripted_council: Call
         EvalRunner(mind, EvalSettings(experts=("alpha", "alpha")))
     with pytest.raises(InvalidRequestError, match="unknown task"):
         EvalRunner(mind, EvalSettings(task="chess"))
+
+
+def test_agreeing_first_answers_skip_selective_revision_and_the_full_debate_runs_on_its_own(
+        scripted_council: Callable[..., ScriptedCouncil]) -> None:
+    council = scripted_council()
+    run = EvalRunner(council.mind, EvalSettings(n=2, seed=3, rounds=1, experts=COUNCIL, best_expert="alpha")).run()
+    for p in run.problems:
+        assert p.selective.debate_triggered is False and p.selective.rounds == 0
+        assert "agree" in p.selective.trigger_reason
+        assert p.debate.source == "run" and p.debate.rounds == 1 and p.debate.session_id != p.selective.session_id
+        assert p.vote.agreement == 1.0 and p.vote.first_vote == p.problem.answer
+        assert p.vote.reply.tokens < p.selective.reply.tokens < p.debate.reply.tokens
+
+
+def test_differing_first_answers_trigger_the_selective_debate_which_then_is_the_debate(
+        scripted_council: Callable[..., ScriptedCouncil]) -> None:
+    def alpha_off_by_one(turn: Turn) -> int | None:
+        return (turn.key or 0) + 1 if turn.expert == "alpha" and turn.kind == "first" else turn.key
+
+    council = scripted_council(alpha_off_by_one)
+    run = EvalRunner(council.mind, EvalSettings(n=2, seed=3, rounds=1, experts=COUNCIL, best_expert="beta")).run()
+    debates = [t for t in council.turns if t.kind == "revision"]
+    for p in run.problems:
+        assert p.selective.debate_triggered is True and "differ" in p.selective.trigger_reason
+        assert p.debate.session_id == p.selective.session_id and p.debate.source.startswith("the selective debate")
+        assert round(p.vote.agreement, 2) == 0.67 and p.vote.first_vote == p.problem.answer
+    assert len(debates) == len(COUNCIL) * len(run.problems), "each triggered debate's revision round ran once"
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(scripted_council: Callable[..., ScriptedCouncil],
+                                                    tmp_path: Path) -> None:
+    settings = EvalSettings(n=3, seed=8, rounds=1, experts=COUNCIL, best_expert="alpha")
+    calls = {"single": 0}
+
+    def dies_on_the_second_question(turn: Turn) -> int | None:
+        if turn.temperature == 0.0 and turn.kind == "first" and turn.expert == "alpha":
+            calls["single"] += 1
+            if calls["single"] == 2:
+                raise RuntimeError("power cut")
+        return turn.key
+
+    store = RunStore(tmp_path / "out")
+    with pytest.raises(RuntimeError, match="power cut"):
+        EvalRunner(scripted_council(dies_on_the_second_question).mind, settings, store=store).run()
+    assert store.question(0) is not None and store.question(1) is None
+    assert [p.questions for p in store.parts()] == [1]
+
+    resumed = scripted_council()
+    done: list[tuple[int, int]] = []
+    run = EvalRunner(resumed.mind, settings, store=store, on_advance=lambda i, n: done.append((i, n))).run()
+    assert done == [(1, 3), (2, 3), (3, 3)]
+    assert [p.part for p in run.problems] == [1, 2, 2]
+    assert [(p.index, p.questions) for p in run.parts] == [(1, 1), (2, 2)]
+    greedy_asked = [t for t in resumed.turns if t.temperature == 0.0 and t.kind == "first" and t.expert == "alpha"]
+    assert len(greedy_asked) == 2, "the kept question is not asked again"
+    assert run.problems[0] == store.question(0)
+
+
+def test_resuming_with_other_settings_is_refused_with_what_to_do(scripted_council: Callable[..., ScriptedCouncil],
+                                                                 tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "out")
+    EvalRunner(scripted_council().mind, EvalSettings(n=1, seed=8, experts=COUNCIL, best_expert="alpha"),
+               store=store).run()
+    with pytest.raises(InvalidRequestError, match="seed differ") as caught:
+        EvalRunner(scripted_council().mind, EvalSettings(n=1, seed=9, experts=COUNCIL, best_expert="alpha"),
+                   store=store).run()
+    assert "new --out" in (caught.value.hint or "")
+
+
+def test_samples_of_one_model_are_asked_for_together(scripted_council: Callable[..., ScriptedCouncil]) -> None:
+    council = scripted_council()
+    runner = EvalRunner(council.mind, EvalSettings(n=1, seed=1, batch=3, experts=COUNCIL, best_expert="alpha"))
+    problem = generate_problems("arithmetic", 1, seed=1)[0]
+    threads: set[str] = set()
+
+    def job(i: int) -> Attempt:
+        threads.add(threading.current_thread().name)
+        time.sleep(0.05)
+        return runner.sample("alpha", problem, i)
+
+    start = time.perf_counter()
+    attempts = runner.batched([partial(job, i) for i in range(6)])
+    wall = time.perf_counter() - start
+    assert len(attempts) == 6 and len(threads) == 3
+    assert abs(sum(a.seconds for a in attempts) - wall) < 0.05, "shared-out seconds add up to the wall time"

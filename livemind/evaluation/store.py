@@ -1,0 +1,101 @@
+"""An eval run kept on disk as it goes, so an interrupted run continues where it stopped.
+
+    OUT/run/plan.json            questions' settings, the council, the chosen expert (written once)
+    OUT/run/questions/NNN.json   everything every method produced for question NNN (one file each)
+    OUT/run/parts.json           each stretch of work: when it started, how long it ran, how many questions
+
+Files are written whole and then renamed into place, so a kill leaves either the old file or the
+new one. A resumed run must ask for the same settings; a different question set needs a new --out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from livemind.errors import InvalidRequestError
+from livemind.evaluation.results import EvalSettings, ExpertChoice, ProblemRun, RunPart
+from livemind.types import Value
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class RunPlan(Value):
+    """What a run decided before its first question: settings, council and baseline expert."""
+
+    settings: EvalSettings
+    council: tuple[str, ...]
+    council_reason: str
+    choice: ExpertChoice
+    synthesizer: str
+    models: dict[str, str]
+    pilot_tokens: int
+    pilot_seconds: float
+    started_at: str
+
+
+def _write(path: Path, value: BaseModel) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(value.model_dump_json(indent=1), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _read(path: Path, kind: type[M]) -> M | None:
+    if not path.exists():
+        return None
+    return kind.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+class PartList(Value):
+    """parts.json: the stretches of work so far."""
+
+    parts: tuple[RunPart, ...] = ()
+
+
+class RunStore:
+    """One eval run's folder of per-question results."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.root = out_dir / "run"
+
+    @property
+    def _plan_path(self) -> Path:
+        return self.root / "plan.json"
+
+    def _question_path(self, index: int) -> Path:
+        return self.root / "questions" / f"{index:03d}.json"
+
+    def plan(self, settings: EvalSettings) -> RunPlan | None:
+        """The saved plan, if this folder holds a run with these settings (an error if other settings)."""
+        plan = _read(self._plan_path, RunPlan)
+        if plan is not None and plan.settings != settings:
+            changed = sorted(k for k, v in settings.model_dump().items() if plan.settings.model_dump()[k] != v)
+            raise InvalidRequestError(
+                f"{self.root.parent} holds a run started with other settings ({', '.join(changed)} differ)",
+                hint="repeat the first command's flags to resume it, or pass a new --out to start another run")
+        return plan
+
+    def save_plan(self, plan: RunPlan) -> None:
+        """Record the run's plan (once, before the first question)."""
+        _write(self._plan_path, plan)
+
+    def question(self, index: int) -> ProblemRun | None:
+        """The saved results of question `index`, if it was finished."""
+        return _read(self._question_path(index), ProblemRun)
+
+    def save_question(self, index: int, run: ProblemRun) -> None:
+        """Keep one question's results."""
+        _write(self._question_path(index), run)
+
+    def parts(self) -> list[RunPart]:
+        """Every stretch of work so far."""
+        saved = _read(self.root / "parts.json", PartList)
+        return list(saved.parts) if saved else []
+
+    def save_parts(self, parts: list[RunPart]) -> None:
+        """Record the stretches of work (the current one is updated after each question)."""
+        _write(self.root / "parts.json", PartList(parts=tuple(parts)))

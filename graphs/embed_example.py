@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from livemind import LiveMind
-from livemind.graph import run_config
+from livemind.council.graph import run_config
 
 
 def main(question: str) -> None:

@@ -10,9 +10,9 @@ Output key `result`: a DebateResult (answer, agreement, positions, dissent, rout
 """
 
 from livemind.config import load_config
-from livemind.graph import build_graph
-from livemind.interfaces.environment import read_environment
-from livemind.models import ModelCatalog
+from livemind.council.graph import build_graph
+from livemind.engine.catalog import ModelCatalog
+from livemind.environment import read_environment
 from livemind.orchestrator import LiveMind
 
 _settings = read_environment()

@@ -6,6 +6,8 @@ The public API is what `__all__` lists.
 """
 
 from livemind.config import SHIPPED_COUNCILS, LiveMindConfig, load_config
+from livemind.council.extraction import Extraction, extract_answer
+from livemind.council.graph import build_graph
 from livemind.errors import (
     BusyError,
     ConfigError,
@@ -23,8 +25,6 @@ from livemind.errors import (
     SessionError,
     UnknownExpertError,
 )
-from livemind.extraction import Extraction, extract_answer
-from livemind.graph import build_graph
 from livemind.orchestrator import DebateEvent, LiveMind
 from livemind.types import (
     Answer,

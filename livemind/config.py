@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from livemind.engine.catalog import HUB_PREFIX, ModelCatalog
 from livemind.errors import ConfigError, ModelError, UnknownExpertError
-from livemind.models import HUB_PREFIX, ModelCatalog
 from livemind.types import EngineSettings, ExpertSpec, RemoteSpec, SamplingSettings, Strategy, Value
 
 DEFAULT_COUNCIL = "default"

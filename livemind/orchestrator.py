@@ -13,21 +13,21 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from livemind.backends.base import BackendLoader, CancelSignal, TokenCallback
-from livemind.backends.factory import default_loader
-from livemind.checkpoint import open_checkpointer
 from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
-from livemind.debate import first_answer_messages
-from livemind.embeddings import Embedder, SentenceEmbedder
+from livemind.council.checkpoint import open_checkpointer
+from livemind.council.embeddings import Embedder, SentenceEmbedder
+from livemind.council.graph import GraphRuntime, build_graph, run_config
+from livemind.council.prompts import first_answer_messages
+from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
+from livemind.council.sessions import SessionRecord, SessionStore
+from livemind.council.strategies import STRATEGIES
+from livemind.engine.backends.base import BackendLoader, CancelSignal, TokenCallback
+from livemind.engine.backends.factory import default_loader
+from livemind.engine.catalog import ModelCatalog
+from livemind.engine.pool import ModelPool
+from livemind.engine.ram import RamGuard
+from livemind.engine.runner import ExpertRunner
 from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
-from livemind.graph import GraphRuntime, build_graph, run_config
-from livemind.models import ModelCatalog
-from livemind.pool import ModelPool
-from livemind.ram import RamGuard
-from livemind.router import COUNCIL_MIN_EXPERTS, Router
-from livemind.runner import ExpertRunner
-from livemind.sessions import SessionRecord, SessionStore
-from livemind.strategies import STRATEGIES
 from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy, Value
 
 LOG = logging.getLogger("livemind")

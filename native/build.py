@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import BuildError, NativeError
-from .home import ENGINE_PACKAGE, build_log_path, default_home, probe_cache_dir, wheel_cache_dir
+from .home import BOOTSTRAP_PACKAGE, ENGINE_PACKAGE, build_log_path, default_home, probe_cache_dir, wheel_cache_dir
 from .marker import EngineMarker, marker_path, read_marker, write_marker
 from .probe import ProbeResult, probe
 from .profiles import Profile, explain_selection, fit_problems, get_profile, select_profile
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write(
         f"engine: {ENGINE_PACKAGE} {result.version}, profile {result.profile}"
         f"{' + KleidiAI' if result.kleidiai else ''}, wheel sha256 {result.wheel_sha256[:16]}…\n"
-        f"check it: python3 -m {__package__}.smoke --python {args.venv / 'bin' / 'python'} --model MODEL.gguf\n"
+        f"check it: python3 -m {BOOTSTRAP_PACKAGE}.smoke --python {args.venv / 'bin' / 'python'} --model MODEL.gguf\n"
     )
     return 0
 

@@ -11,6 +11,10 @@ call `default_home`; everything else takes paths as arguments.
 from collections.abc import Mapping
 from pathlib import Path
 
+BOOTSTRAP_PACKAGE = "native"
+"""How commands shown to a person run this layer: by path from the repo root, before any venv exists.
+(Installed, the same modules import as `livemind_native`.)"""
+
 ENGINE_PACKAGE = "llama-cpp-python"
 
 

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from .errors import ProfileError
+from .home import BOOTSTRAP_PACKAGE
 from .probe import ProbeResult
 
 PROFILES_PATH = Path(__file__).with_name("profiles.toml")
@@ -226,4 +227,4 @@ def fallback_profile(probe_result: ProbeResult, failed: str, profiles: Sequence[
 
 def rebuild_command(profile_name: str, venv: str = ".venv") -> str:
     """The exact shell command that rebuilds and reinstalls the engine with a profile."""
-    return f"python3 -m {__package__}.build --venv {venv} --profile {profile_name} --rebuild"
+    return f"python3 -m {BOOTSTRAP_PACKAGE}.build --venv {venv} --profile {profile_name} --rebuild"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnosis import diagnose
+from .home import BOOTSTRAP_PACKAGE
 from .marker import read_marker
 from .probe import ProbeResult, probe
 from .profiles import fallback_profile, rebuild_command, select_profile
@@ -151,7 +152,7 @@ def run_smoke(
     if returncode == _IMPORT_FAILED and "import_error" in report:
         message = (
             f"llama_cpp cannot be imported by {python}: {report['import_error']}; "
-            f"install the engine: python3 -m {__package__}.build --venv {venv}"
+            f"install the engine: python3 -m {BOOTSTRAP_PACKAGE}.build --venv {venv}"
         )
         return finish(False, "not-installed", message, returncode=returncode, seconds=seconds, stderr_tail=stderr_tail)
 

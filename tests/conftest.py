@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from livemind.config import LiveMindConfig, load_config
-from livemind.embeddings import SentenceEmbedder
-from livemind.models import ModelCatalog
+from livemind.council.embeddings import SentenceEmbedder
+from livemind.engine.catalog import ModelCatalog
 
 MODELS_HOME = Path(os.environ.get("LIVEMIND_HOME", str(Path.home() / ".cache" / "livemind")))
 os.environ["LIVEMIND_COUNCIL"] = "tiny"  # child processes of the suite: the fast council unless a test says otherwise

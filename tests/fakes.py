@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from livemind.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, MemoryEstimate, TokenCallback
+from livemind.engine.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, MemoryEstimate, TokenCallback
 from livemind.errors import ModelCorruptError
 from livemind.types import ChatMessage, Completion, GenerationRequest
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from livemind.backends.base import LoadTarget
-from livemind.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
-from livemind.extraction import extract_answer
-from livemind.models import ModelCatalog
+from livemind.council.extraction import extract_answer
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
+from livemind.engine.catalog import ModelCatalog
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def run(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIVEMIND_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "livemind.interfaces.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "livemind.cli.main", *args], capture_output=True, text=True,
                           env=env, timeout=timeout, check=False)
 
 

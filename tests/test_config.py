@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from livemind.config import load_config, parse_config, parse_size
+from livemind.engine.catalog import ModelCatalog
 from livemind.errors import ConfigError
-from livemind.models import ModelCatalog
 
 
 def _expert(**overrides: object) -> dict[str, object]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from livemind.config import LiveMindConfig, load_config
-from livemind.models import ModelCatalog
+from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,7 @@ RUNNER = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     from livemind.config import load_config
-    from livemind.models import ModelCatalog
+    from livemind.engine.catalog import ModelCatalog
     from livemind.orchestrator import LiveMind
     home = Path(sys.argv[1])
     mind = LiveMind(load_config(None, ModelCatalog(home), council="tiny"), home=home)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_doctor_json_shows_probe_profile_engine_flags_and_a_passing_smoke_decode(home: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "livemind.interfaces.cli", "doctor", "--json"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "livemind.cli.main", "doctor", "--json"], capture_output=True,
                           text=True, env={**os.environ, "LIVEMIND_HOME": str(home)}, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads(done.stdout)

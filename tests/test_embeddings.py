@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livemind.embeddings import SentenceEmbedder, ensure_onnx_export, mean_pairwise_similarity, onnx_path
-from livemind.models import ModelCatalog
+from livemind.council.embeddings import SentenceEmbedder, ensure_onnx_export, mean_pairwise_similarity, onnx_path
+from livemind.engine.catalog import ModelCatalog
 
 TEXTS = ["What is the capital of Australia?",
          "Write a Python function that merges two sorted lists, and explain its complexity in two sentences.",
@@ -39,7 +39,7 @@ def test_onnx_and_torch_give_the_same_unit_vectors(model_dir: Path) -> None:
 
 def test_the_serving_process_never_imports_torch(model_dir: Path) -> None:
     ensure_onnx_export(model_dir)
-    code = ("import sys; from pathlib import Path; from livemind.embeddings import SentenceEmbedder; "
+    code = ("import sys; from pathlib import Path; from livemind.council.embeddings import SentenceEmbedder; "
             f"e = SentenceEmbedder(Path({str(model_dir)!r})); e.embed(['hello']); "
             "print(e.backend, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
@@ -56,7 +56,7 @@ def test_a_damaged_export_is_redone_and_a_missing_one_made(model_dir: Path, tmp_
     assert ensure_onnx_export(copy).stat().st_mtime_ns == first.stat().st_mtime_ns  # cached, not redone
     first.write_bytes(b"not an onnx graph")
     embedder = SentenceEmbedder(copy)
-    with caplog.at_level(logging.WARNING, logger="livemind.embeddings"):
+    with caplog.at_level(logging.WARNING, logger="livemind.council.embeddings"):
         vectors = embedder.embed(TEXTS[:2])
     assert embedder.backend == "onnx"
     assert "exporting it again" in caplog.text
@@ -71,7 +71,7 @@ def test_without_a_usable_export_routing_falls_back_to_torch(model_dir: Path, tm
     shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("onnx"))
     (copy / "onnx").write_text("a file where the export folder should be")  # the export cannot be written
     embedder = SentenceEmbedder(copy)
-    with caplog.at_level(logging.WARNING, logger="livemind.embeddings"):
+    with caplog.at_level(logging.WARNING, logger="livemind.council.embeddings"):
         vectors = embedder.embed(TEXTS[:1])
     assert embedder.backend == "torch"
     assert "using torch" in caplog.text and "livemind models pull" in caplog.text

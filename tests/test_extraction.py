@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from livemind.extraction import extract_answer
+from livemind.council.extraction import extract_answer
 
 ANSWERED = [
     ("Answer: 42", 42),

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from livemind.backends.base import LoadTarget
 from livemind.config import LiveMindConfig, parse_config
-from livemind.debate import SYNTHESIS_MARKER
+from livemind.council.prompts import SYNTHESIS_MARKER
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.catalog import ModelCatalog
 from livemind.errors import EngineError
-from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
 from tests.fakes import HashEmbedder, ScriptedLoader

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from livemind.backends.base import LoadTarget
-from livemind.backends.llama_cpp import LlamaCppBackend, LlamaCppLoader, system_info
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.backends.llama_cpp import LlamaCppBackend, LlamaCppLoader, system_info
+from livemind.engine.catalog import ModelCatalog
 from livemind.errors import ModelCorruptError, PromptTooLongError
-from livemind.models import ModelCatalog
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
 
 pytestmark = pytest.mark.slow

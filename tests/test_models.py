@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from livemind.engine.catalog import CATALOG, ModelCatalog
 from livemind.errors import ModelCorruptError, ModelNotFoundError
-from livemind.models import CATALOG, ModelCatalog
 
 
 def test_catalog_lists_the_embedded_models_with_licence_and_size(tmp_path: Path) -> None:

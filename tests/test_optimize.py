@@ -12,9 +12,9 @@ import pytest
 
 from livemind.bench.repack import compare
 from livemind.config import parse_config
+from livemind.engine.catalog import ModelCatalog
+from livemind.engine.optimize import optimize_model
 from livemind.errors import ConfigError, LiveMindError, ModelCorruptError, ModelNotFoundError
-from livemind.models import ModelCatalog
-from livemind.optimize import optimize_model
 
 SOURCE = "smollm2-135m"
 
@@ -121,7 +121,7 @@ def test_the_comparison_proves_the_repack_and_measures_quality(private: ModelCat
 
 
 def test_cli_optimize_json_and_missing_model(private_home: Path) -> None:
-    cli = [sys.executable, "-m", "livemind.interfaces.cli", "--home", str(private_home), "models", "optimize"]
+    cli = [sys.executable, "-m", "livemind.cli.main", "--home", str(private_home), "models", "optimize"]
     done = subprocess.run([*cli, SOURCE, "--no-compare", "--json"], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from livemind.backends.base import CancelSignal, LoadTarget, TokenCallback
+from livemind.engine.backends.base import CancelSignal, LoadTarget, TokenCallback
 from livemind.errors import InvalidRequestError, UnknownExpertError
 from livemind.types import Completion, GenerationRequest
 from tests.fakes import ScriptedBackend

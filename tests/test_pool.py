@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from livemind.backends.base import LoadTarget, MemoryEstimate
+from livemind.engine.backends.base import LoadTarget, MemoryEstimate
+from livemind.engine.pool import EVENT_LOG_SIZE, ModelPool
+from livemind.engine.ram import MemoryReading, RamGuard
 from livemind.errors import ModelCorruptError, RamBudgetExceeded
-from livemind.pool import EVENT_LOG_SIZE, ModelPool
-from livemind.ram import MemoryReading, RamGuard
 from livemind.types import EngineSettings
 from tests.fakes import ScriptedBackend, ScriptedLoader
 

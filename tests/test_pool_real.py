@@ -8,12 +8,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from livemind.backends.base import LoadTarget
-from livemind.backends.llama_cpp import LlamaCppLoader
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.backends.llama_cpp import LlamaCppLoader
+from livemind.engine.catalog import ModelCatalog
+from livemind.engine.pool import ModelPool
+from livemind.engine.ram import RamGuard
 from livemind.errors import ModelCorruptError, RamBudgetExceeded
-from livemind.models import ModelCatalog
-from livemind.pool import ModelPool
-from livemind.ram import RamGuard
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
 
 pytestmark = pytest.mark.slow

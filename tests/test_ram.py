@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from livemind.ram import MemoryReading, RamGuard, read_memory
+from livemind.engine.ram import MemoryReading, RamGuard, read_memory
 
 GiB = 2**30
 MiB = 2**20

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from livemind.config import LiveMindConfig, RouterSettings
-from livemind.embeddings import SentenceEmbedder
-from livemind.router import COUNCIL_MIN_EXPERTS, Router
+from livemind.council.embeddings import SentenceEmbedder
+from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from livemind.backends.base import (
+from livemind.config import LiveMindConfig
+from livemind.council.prompts import revision_messages
+from livemind.engine.backends.base import (
     CancelSignal,
     IndexedTokenCallback,
     LoadTarget,
@@ -18,13 +20,11 @@ from livemind.backends.base import (
     SequenceResult,
     TokenCallback,
 )
-from livemind.config import LiveMindConfig
-from livemind.debate import revision_messages
+from livemind.engine.pool import ModelPool
+from livemind.engine.ram import MemoryReading, RamGuard
+from livemind.engine.scheduler import CoreBudget, Scheduler
 from livemind.errors import ModelCorruptError, PromptTooLongError
 from livemind.orchestrator import LiveMind
-from livemind.pool import ModelPool
-from livemind.ram import MemoryReading, RamGuard
-from livemind.scheduler import CoreBudget, Scheduler
 from livemind.types import ChatMessage, Completion, EngineSettings, GenerationRequest, SamplingSettings
 from tests.fakes import ScriptedLoader
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livemind.backends.base import LoadTarget
+from livemind.council.strategies import debate_trigger, select_pick, tally, vote_pick
+from livemind.engine.backends.base import LoadTarget
 from livemind.errors import InvalidRequestError
-from livemind.strategies import debate_trigger, select_pick, tally, vote_pick
 from livemind.types import GenerationRequest, Position
 from tests.test_graph import EXPERTS, _is_synthesis, _mind, _round, _who
 

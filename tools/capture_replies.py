@@ -16,12 +16,12 @@ import argparse
 import json
 from pathlib import Path
 
-from livemind.backends.base import LoadTarget
-from livemind.backends.llama_batch import LlamaBatchLoader
 from livemind.config import load_config
-from livemind.debate import first_answer_messages
+from livemind.council.prompts import first_answer_messages
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.backends.llama_batch import LlamaBatchLoader
+from livemind.engine.catalog import ModelCatalog
 from livemind.evaluation.tasks import generate_problems
-from livemind.models import ModelCatalog
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
 
 

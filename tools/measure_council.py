@@ -22,18 +22,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from livemind.extraction import extract_answer
+from livemind.council.extraction import extract_answer
 
 CHILD = r"""
 import json, resource, statistics, sys, time
 from pathlib import Path
-from livemind.backends.base import LoadTarget
-from livemind.backends.llama_batch import LlamaBatchLoader
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.backends.llama_batch import LlamaBatchLoader
 from livemind.config import load_config
-from livemind.debate import first_answer_messages
+from livemind.council.prompts import first_answer_messages
 from livemind.evaluation.tasks import generate_problems
-from livemind.extraction import extract_answer
-from livemind.models import ModelCatalog
+from livemind.council.extraction import extract_answer
+from livemind.engine.catalog import ModelCatalog
 from livemind.types import EngineSettings, GenerationRequest, SamplingSettings
 
 home, name, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])

@@ -15,9 +15,9 @@ from pathlib import Path
 CHILD = """
 import json, resource, statistics, sys, time
 from pathlib import Path
-from livemind.backends.base import LoadTarget
-from livemind.backends.llama_cpp import LlamaCppLoader
-from livemind.models import ModelCatalog
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.backends.llama_cpp import LlamaCppLoader
+from livemind.engine.catalog import ModelCatalog
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
 home, name, runs = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 resolved = ModelCatalog(home).resolve(name)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from livemind.backends.llama_batch import LlamaBatchBackend
 from livemind.bench.prompts import PERSONAS, PROMPTS, ROUTING_QUESTIONS
 from livemind.bench.stats import ratio, summarize
 from livemind.bench.workbench import Workbench
-from livemind.embeddings import Embedder, SentenceEmbedder
+from livemind.council.embeddings import Embedder, SentenceEmbedder
+from livemind.council.router import Router
+from livemind.engine.backends.llama_batch import LlamaBatchBackend
 from livemind.orchestrator import LiveMind
-from livemind.router import Router
 from livemind.types import DebateResult
 
 

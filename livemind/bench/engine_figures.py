@@ -12,15 +12,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from livemind.backends.base import LoadTarget, available_cores
-from livemind.backends.factory import RoutingLoader
-from livemind.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
-from livemind.backends.llama_cpp import LlamaCppLoader
 from livemind.bench.peers import RawLlama
 from livemind.bench.prompts import LONG_PROMPT, PERSONAS, SINGLE_EXPERT, STORY_PROMPTS
 from livemind.bench.stats import MiB, peak_rss, ratio, summarize
 from livemind.bench.workbench import Workbench, concurrent_round, engine_label, sequential_round
-from livemind.runner import ExpertRunner
+from livemind.engine.backends.base import LoadTarget, available_cores
+from livemind.engine.backends.factory import RoutingLoader
+from livemind.engine.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
+from livemind.engine.backends.llama_cpp import LlamaCppLoader
+from livemind.engine.runner import ExpertRunner
 from livemind.types import ChatMessage, Completion, ExpertSpec, GenerationRequest, SamplingSettings
 
 

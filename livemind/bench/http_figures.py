@@ -21,7 +21,7 @@ from livemind.bench.peers import (
 from livemind.bench.prompts import SINGLE_EXPERT
 from livemind.bench.stats import ratio, summarize
 from livemind.bench.workbench import Workbench
-from livemind.debate import first_answer_messages
+from livemind.council.prompts import first_answer_messages
 from livemind.errors import LiveMindError
 
 WARM_UP_QUESTION = "Say hello."

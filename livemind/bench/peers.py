@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from livemind.backends.base import available_cores
-from livemind.backends.llama_cpp import KV_TYPE_IDS, llama_cpp
+from livemind.engine.backends.base import available_cores
+from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, llama_cpp
 from livemind.errors import LiveMindError
 from livemind.types import ChatMessage, EngineSettings, SamplingSettings
 
@@ -117,7 +117,7 @@ def llama_cpp_server_command(path: Path, engine: EngineSettings, chat_format: st
 
 def livemind_server_command(home: Path, port: int, config_path: Path | None) -> ServerCommand:
     """`livemind serve` on a port, with the given home and configuration."""
-    argv = [sys.executable, "-m", "livemind.interfaces.cli", "--home", str(home)]
+    argv = [sys.executable, "-m", "livemind.cli.main", "--home", str(home)]
     if config_path is not None:
         argv += ["--config", str(config_path)]
     argv += ["serve", "--port", str(port)]

@@ -30,10 +30,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from livemind.backends.base import apply_engine_wait_policy
 from livemind.bench.prompts import FACT_QUESTIONS, LONG_PROMPT, PERPLEXITY_TEXT, STORY_PROMPTS
-from livemind.models import ModelCatalog
-from livemind.optimize import DEFAULT_TYPE, optimize_model
+from livemind.engine.backends.base import apply_engine_wait_policy
+from livemind.engine.catalog import ModelCatalog
+from livemind.engine.optimize import DEFAULT_TYPE, optimize_model
 
 _BUFFER_LINE = re.compile(r"(CPU(?:_REPACK|_Mapped)?) model buffer size\s*=\s*([\d.]+) MiB")
 
@@ -108,8 +108,8 @@ def _child(path: Path, chat_format: str | None, reference: Path, save: bool, qui
     import llama_cpp
     import numpy as np
 
-    from livemind.backends.base import LoadTarget
-    from livemind.backends.llama_batch import LlamaBatchLoader
+    from livemind.engine.backends.base import LoadTarget
+    from livemind.engine.backends.llama_batch import LlamaBatchLoader
     from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
 
     log: list[str] = []

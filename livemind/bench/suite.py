@@ -18,13 +18,13 @@ from typing import Any
 
 import psutil
 
-from livemind.backends.base import available_cores
-from livemind.backends.llama_cpp import engine_version, system_info
 from livemind.bench import council_figures, engine_figures, http_figures, wait_policy
 from livemind.bench.prompts import PERSONAS
 from livemind.bench.workbench import BenchOptions, Workbench
 from livemind.config import LiveMindConfig
-from livemind.models import ModelCatalog
+from livemind.engine.backends.base import available_cores
+from livemind.engine.backends.llama_cpp import engine_version, system_info
+from livemind.engine.catalog import ModelCatalog
 
 LOG = logging.getLogger("livemind.bench")
 KEYS = ("overhead_ratio", "consensus_batched_vs_sequential", "round2_prompt_tokens_ratio", "kv_q8_vs_f16_memory",

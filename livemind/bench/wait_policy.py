@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from livemind.backends.base import ENGINE_SPIN_COUNT
+from livemind.engine.backends.base import ENGINE_SPIN_COUNT
 
 POLICIES: dict[str, dict[str, str]] = {
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
@@ -64,7 +64,7 @@ def _children(count: int, model: Path, threads: int, widths: tuple[int, ...], en
 def _child(model: str, threads: int, widths: list[int]) -> dict[str, float]:
     import llama_cpp
 
-    from livemind.backends.llama_cpp import KV_TYPE_IDS
+    from livemind.engine.backends.llama_cpp import KV_TYPE_IDS
 
     silence = llama_cpp.llama_log_callback(lambda *_a: None)
     llama_cpp.llama_log_set(silence, None)

@@ -8,16 +8,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from livemind.backends.base import BackendLoader, LoadTarget
-from livemind.backends.factory import default_loader
 from livemind.bench.prompts import PROMPTS, seed_for
 from livemind.config import LiveMindConfig
-from livemind.debate import first_answer_messages
-from livemind.models import ModelCatalog
-from livemind.pool import ModelPool
-from livemind.ram import RamGuard
-from livemind.runner import ExpertRunner
-from livemind.scheduler import ScheduleMode
+from livemind.council.prompts import first_answer_messages
+from livemind.engine.backends.base import BackendLoader, LoadTarget
+from livemind.engine.backends.factory import default_loader
+from livemind.engine.catalog import ModelCatalog
+from livemind.engine.pool import ModelPool
+from livemind.engine.ram import RamGuard
+from livemind.engine.runner import ExpertRunner
+from livemind.engine.scheduler import ScheduleMode
 from livemind.types import ChatMessage, Completion, EngineSettings, ExpertSpec
 
 

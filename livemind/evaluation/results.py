@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from livemind.council.extraction import ExtractionRule
 from livemind.evaluation.budget import DEFAULT_TOLERANCE, BudgetMatch
 from livemind.evaluation.tasks import Problem
-from livemind.extraction import ExtractionRule
 from livemind.types import Value
 
 CouncilKind = Literal["vote", "select", "selective", "debate"]

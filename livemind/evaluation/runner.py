@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 
-from livemind.debate import expert_seed
+from livemind.council.extraction import ExtractionRule, extract_answer
+from livemind.council.prompts import expert_seed
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
 from livemind.evaluation.budget import match_budget, needs_more_samples, samples_drawn
 from livemind.evaluation.results import (
@@ -45,7 +46,6 @@ from livemind.evaluation.selection import choose_best_expert, most_common
 from livemind.evaluation.store import RunPlan, RunStore
 from livemind.evaluation.tasks import TASKS, Problem, generate_problems, held_out_problems
 from livemind.evaluation.voting import majority_vote
-from livemind.extraction import ExtractionRule, extract_answer
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult
 

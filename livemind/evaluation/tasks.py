@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from livemind.extraction import ANSWER_INSTRUCTION
+from livemind.council.extraction import ANSWER_INSTRUCTION
 from livemind.types import Value
 
 Split = Literal["test", "pilot"]

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import llama_cpp
 import pytest
 
-from livemind.backends.base import LoadTarget, SequenceJob
-from livemind.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
-from livemind.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader
+from livemind.engine.backends.base import LoadTarget, SequenceJob
+from livemind.engine.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
+from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader
+from livemind.engine.catalog import ModelCatalog
 from livemind.errors import PromptTooLongError
-from livemind.models import ModelCatalog
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
 
 pytestmark = pytest.mark.slow

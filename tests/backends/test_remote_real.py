@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from livemind.config import parse_config
-from livemind.models import ModelCatalog
+from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
 
 pytestmark = pytest.mark.slow
@@ -150,7 +150,7 @@ def livemind_server(models_home: Path, tmp_path_factory: pytest.TempPathFactory)
     log = home / "serve.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "LIVEMIND_API_KEY"}
-    process = subprocess.Popen([sys.executable, "-m", "livemind.interfaces.cli", "serve", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "livemind.cli.main", "serve", "--port", str(port)],
                                stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**env, "LIVEMIND_HOME": str(home)})
     try:
         wait_for(f"http://127.0.0.1:{port}/health", process, log, deadline_s=300)  # 200 only once ready

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from livemind.backends.remote import RemoteBackend
+from livemind.engine.backends.remote import RemoteBackend
 from livemind.errors import RemoteExpertError
 from livemind.types import ChatMessage, GenerationRequest, RemoteSpec, SamplingSettings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from livemind.backends.base import ENGINE_SPIN_COUNT, apply_engine_wait_policy
+from livemind.engine.backends.base import ENGINE_SPIN_COUNT, apply_engine_wait_policy
 
 
 def test_a_short_spin_is_set_only_when_the_user_chose_nothing() -> None:
@@ -15,7 +15,7 @@ def test_a_short_spin_is_set_only_when_the_user_chose_nothing() -> None:
 
 
 def test_the_engine_process_has_it_before_llama_cpp_loads() -> None:
-    code = ("import os, sys; import livemind.backends.llama_cpp as b; "
+    code = ("import os, sys; import livemind.engine.backends.llama_cpp as b; "
             "print(os.environ.get('GOMP_SPINCOUNT'), 'llama_cpp' in sys.modules)")
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.timeout(1800)  # under a minute on an idle 2-core machine; a shared one can be ten times slower
 def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    done = subprocess.run([sys.executable, "-m", "livemind.interfaces.cli", "bench", "--quick", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "livemind.cli.main", "bench", "--quick", "--out", str(out)],
                           capture_output=True, text=True, env={**os.environ, "LIVEMIND_HOME": str(home)}, timeout=1700,
                           check=False)
     assert done.returncode == 0, done.stderr[-3000:]

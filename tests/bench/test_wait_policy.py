@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from livemind.bench.wait_policy import POLICIES, _children
-from livemind.models import ModelCatalog
+from livemind.engine.catalog import ModelCatalog
 
 
 def test_a_child_times_decode_steps_under_its_policy(catalog: ModelCatalog) -> None:

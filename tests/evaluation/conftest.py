@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from livemind.backends.base import LoadTarget
 from livemind.config import parse_config
-from livemind.debate import REVISION_MARKER, SYNTHESIS_MARKER
-from livemind.models import ModelCatalog
+from livemind.council.prompts import REVISION_MARKER, SYNTHESIS_MARKER
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
 from tests.fakes import HashEmbedder, ScriptedLoader

@@ -6,9 +6,9 @@ import argparse
 
 import pytest
 
+from livemind.cli.eval import add_eval_parser, cmd_eval, settings_from
+from livemind.cli.main import build_parser
 from livemind.errors import InvalidRequestError
-from livemind.interfaces.cli import build_parser
-from livemind.interfaces.eval_cli import add_eval_parser, cmd_eval, settings_from
 
 
 def _parse(*argv: str) -> argparse.Namespace:

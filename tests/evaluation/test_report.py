@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from livemind.cli.main import main
 from livemind.evaluation.report import EvalReport, build_report, write_report
 from livemind.evaluation.results import METHOD_ORDER, EvalSettings
 from livemind.evaluation.runner import EvalRunner
-from livemind.interfaces.cli import main
 from tests.evaluation.conftest import ScriptedCouncil, Turn
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from livemind.council.extraction import ANSWER_INSTRUCTION
 from livemind.evaluation.tasks import TASKS, generate_problems, held_out_problems
-from livemind.extraction import ANSWER_INSTRUCTION
 
 ARITHMETIC = re.compile(r"^What is the result of (\d+)\+(\d+)\*(\d+)\+(\d+)-(\d+)\*(\d+)\?$")
 

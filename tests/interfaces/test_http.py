@@ -1,6 +1,6 @@
 """`livemind serve` as users meet it: a real server process on 127.0.0.1, real models, real clients.
 
-Every test here talks to a process started with `python -m livemind.interfaces.cli serve` over
+Every test here talks to a process started with `python -m livemind.cli.main serve` over
 an isolated LIVEMIND_HOME whose `models` link to the pulled models. Waits are bounded: start-up
 is followed through the server's own log lines (no polling), requests carry timeouts. Real
 generations stay short (max_tokens <= 48): CI machines have two cores.
@@ -86,7 +86,7 @@ def start_server(home: Path, *, api_key: str | None = None) -> ServerProcess:
     env["LIVEMIND_HOME"] = str(home)
     if api_key:
         env["LIVEMIND_API_KEY"] = api_key
-    process = subprocess.Popen([sys.executable, "-m", "livemind.interfaces.cli", "serve", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "livemind.cli.main", "serve", "--port", str(port)],
                                cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     server = ServerProcess(f"http://127.0.0.1:{port}", process)

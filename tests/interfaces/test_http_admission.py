@@ -1,6 +1,6 @@
 """Admission: bounded FIFO lanes per model, Retry-After estimates, abandoning, multi-model tickets.
 
-Fast tests of livemind/admission.py (the HTTP server's queue). Waiting threads are joined with
+Fast tests of livemind/server/admission.py (the HTTP server's queue). Waiting threads are joined with
 a timeout, so a broken lane fails the test instead of hanging it.
 """
 
@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from livemind.admission import Admission, Ticket
 from livemind.errors import BusyError, GenerationCancelled
+from livemind.server.admission import Admission, Ticket
 
 JOIN_S = 10.0
 

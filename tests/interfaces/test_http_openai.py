@@ -7,7 +7,7 @@ import json
 import pytest
 
 from livemind.errors import InvalidRequestError
-from livemind.interfaces.http_openai import (
+from livemind.http.wire import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChunkChoice,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from livemind.interfaces.http import ServeOptions, Service, create_app
+from livemind.http.app import ServeOptions, Service, create_app
 from tests.test_graph import EXPERTS, _mind
 from tests.test_strategies import _numbers
 

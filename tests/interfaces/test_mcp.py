@@ -14,12 +14,12 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, TextResourceContents
 
-from livemind.backends.base import LoadTarget
 from livemind.config import LiveMindConfig, parse_config
-from livemind.debate import SYNTHESIS_MARKER
-from livemind.interfaces.mcp import create_mcp_server
-from livemind.interfaces.mcp_results import ExpertList, SessionView
-from livemind.models import ModelCatalog
+from livemind.council.prompts import SYNTHESIS_MARKER
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.catalog import ModelCatalog
+from livemind.mcp.results import ExpertList, SessionView
+from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import Answer, DebateResult, GenerationRequest, PoolStatus, RouteDecision
 from tests.fakes import HashEmbedder, ScriptedLoader

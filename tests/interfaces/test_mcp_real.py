@@ -22,8 +22,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from livemind.config import LiveMindConfig
-from livemind.embeddings import SentenceEmbedder
-from livemind.interfaces.mcp import create_mcp_server
+from livemind.council.embeddings import SentenceEmbedder
+from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import Answer, DebateResult
 from tests.interfaces.test_mcp import TOOLS, ProgressLog
@@ -47,7 +47,7 @@ def anyio_backend() -> str:
 
 
 def _livemind_command() -> list[str]:
-    return [sys.executable, "-m", "livemind.interfaces.cli", "mcp"]
+    return [sys.executable, "-m", "livemind.cli.main", "mcp"]
 
 
 # -- in memory, real models -----------------------------------------------------------------------

@@ -3,18 +3,16 @@
 import platform
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# native/ is run from the repo root with the system python3 before anything is installed,
-# so the tests import it the same way rather than through an installed package.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+# One import name: the tests import the installed `livemind_native`, as `livemind doctor` does.
+# Only the set-up's bootstrap runs it by path (`python3 -m native.build` before any venv exists);
+# the tests that run those commands (-S, from the repo root) cover that path.
+from livemind_native.probe import ProbeResult, normalize_arch, parse_cpuinfo, probe
 
-from native.probe import ProbeResult, normalize_arch, parse_cpuinfo, probe  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 AARCH64_PACKAGES = ("gcc-aarch64-linux-gnu", "qemu-user")
 APT_TIMEOUT_SECONDS = 900

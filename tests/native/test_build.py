@@ -12,8 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from native.build import (
+from livemind_native.build import (
     build_wheel,
     choose_profile,
     ensure_engine,
@@ -21,11 +20,11 @@ from native.build import (
     find_cached_wheel,
     is_installed,
 )
-from native.errors import BuildError
-from native.home import build_log_path, default_home, wheel_cache_dir
-from native.marker import read_marker
-from native.probe import ProbeResult
-from native.profiles import get_profile, select_profile
+from livemind_native.errors import BuildError
+from livemind_native.home import build_log_path, default_home, wheel_cache_dir
+from livemind_native.marker import read_marker
+from livemind_native.probe import ProbeResult
+from livemind_native.profiles import get_profile, select_profile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VERSION = "0.0.1"  # not on PyPI: a real pip build of it fails at once instead of compiling for minutes

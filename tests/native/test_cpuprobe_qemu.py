@@ -3,9 +3,8 @@
 from pathlib import Path
 
 import pytest
-
-from native.probe import run_probe
-from native.profiles import select_profile
+from livemind_native.probe import run_probe
+from livemind_native.profiles import select_profile
 
 # qemu CPU model -> (features that must be true, features that must be false, chosen profile)
 QEMU_CPUS = {

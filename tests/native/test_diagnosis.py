@@ -2,8 +2,8 @@
 
 import json
 
-from native.diagnosis import diagnose, engine_flags, parse_system_info
-from native.probe import ProbeResult
+from livemind_native.diagnosis import diagnose, engine_flags, parse_system_info
+from livemind_native.probe import ProbeResult
 
 # Shapes of real llama_print_system_info() strings from llama-cpp-python 0.3.x builds.
 AVX512_NOAMX_BUILD = (

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from native.probe import (
+from livemind_native.probe import (
     AARCH64_CPUINFO_FEATURES,
     ProbeResult,
     compile_probe,
@@ -17,7 +16,7 @@ from native.probe import (
     parse_cpuinfo,
     probe,
 )
-from native.profiles import select_profile
+from livemind_native.profiles import select_profile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AMX_FEATURES = {"amx_tile", "amx_int8", "amx_bf16", "amx_usable"}

@@ -6,11 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from native.diagnosis import SYSTEM_INFO_NEEDS
-from native.errors import ProfileError
-from native.probe import ProbeResult
-from native.profiles import (
+from livemind_native.diagnosis import SYSTEM_INFO_NEEDS
+from livemind_native.errors import ProfileError
+from livemind_native.probe import ProbeResult
+from livemind_native.profiles import (
     Profile,
     explain_selection,
     fallback_profile,

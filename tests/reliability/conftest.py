@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from livemind.backends.base import LoadTarget
-from livemind.backends.llama_batch import LlamaBatchLoader
-from livemind.models import ModelCatalog
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.backends.llama_batch import LlamaBatchLoader
+from livemind.engine.catalog import ModelCatalog
 from livemind.types import EngineSettings
 from tests.reliability.servers import ServerProcess, start_fake_server, start_livemind_serve
 

@@ -5,7 +5,7 @@
 
 Everything above the Backend and Embedder seams is the product: `Service`, `create_app`, the
 admission lanes, the job registry, the SIGTERM drain (`_Server`, private to
-livemind.interfaces.http and reused so that the signal handling under test is the product's),
+livemind.http.app and reused so that the signal handling under test is the product's),
 the MCP server at /mcp, the session store and checkpoints under --home. Below the seams, `PacedLoader` hands out scripted
 backends that take `--pace-ms` per word (the stand-in for decode time, so requests overlap and
 queue the way real ones do) and weigh 100 MiB each in the RAM guard's eyes. Claims about the
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import uvicorn
 
-from livemind.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, TokenCallback
 from livemind.config import LiveMindConfig, parse_config
-from livemind.interfaces.http import ServeOptions, Service, _Server, create_app
-from livemind.models import ModelCatalog
+from livemind.engine.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, TokenCallback
+from livemind.engine.catalog import ModelCatalog
+from livemind.http.app import ServeOptions, Service, _Server, create_app
 from livemind.orchestrator import LiveMind
 from livemind.types import Completion, GenerationRequest
 from tests.fakes import HashEmbedder, ScriptedBackend, ScriptedLoader

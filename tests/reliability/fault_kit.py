@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from livemind.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, TokenCallback
 from livemind.config import LiveMindConfig, parse_config
-from livemind.debate import SYNTHESIS_MARKER
+from livemind.council.prompts import SYNTHESIS_MARKER
+from livemind.engine.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, TokenCallback
+from livemind.engine.catalog import ModelCatalog
+from livemind.engine.ram import MemoryReading
 from livemind.errors import ModelCorruptError
-from livemind.models import ModelCatalog
 from livemind.orchestrator import LiveMind
-from livemind.ram import MemoryReading
 from livemind.types import Completion, GenerationRequest
 from tests.fakes import HashEmbedder, Script, ScriptedBackend, ScriptedLoader
 

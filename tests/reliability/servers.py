@@ -139,7 +139,7 @@ def start_livemind_serve(home: Path, *, config: Path | None = None, ram_budget: 
         env["LIVEMIND_RAM_BUDGET"] = ram_budget
     if api_key is not None:
         env["LIVEMIND_API_KEY"] = api_key
-    command = [sys.executable, "-m", "livemind.interfaces.cli", "serve", "--port", str(port), *extra_args]
+    command = [sys.executable, "-m", "livemind.cli.main", "serve", "--port", str(port), *extra_args]
     return start(command, env, port)
 
 

@@ -24,10 +24,10 @@ import httpx
 import pytest
 from mcp import Client
 
+from livemind.engine.ram import RamGuard
 from livemind.errors import RamBudgetExceeded, SessionError
-from livemind.interfaces.mcp import create_mcp_server
+from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
-from livemind.ram import RamGuard
 from livemind.types import DebateResult
 from tests.fakes import ScriptedLoader
 from tests.reliability.conftest import Record
@@ -149,7 +149,7 @@ def test_serve_refuses_to_start_with_a_missing_model_file_and_names_expert_field
     missing = tmp_path / "gone.gguf"
     config.write_text(f'[[experts]]\nname = "ghost"\nmodel = "{missing}"\npersona = "p"\ndescription = "d"\n'
                       '[router]\nfallback = "ghost"\n[debate]\nsynthesizer = "ghost"\n', encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "livemind.interfaces.cli", "serve", "--port", "1"], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "livemind.cli.main", "serve", "--port", "1"], cwd=REPO,
                           env=clean_env(LIVEMIND_HOME=str(tmp_path), LIVEMIND_CONFIG=str(config)),
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 2, done.stderr[-2000:]

@@ -26,9 +26,10 @@ import psutil
 import pytest
 from mcp import Client
 
+from livemind.cli import main as cli
 from livemind.errors import InvalidRequestError
-from livemind.interfaces import cli, security
-from livemind.interfaces.http import DEFAULT_HOST
+from livemind.http.app import DEFAULT_HOST
+from livemind.server import security
 from tests.fakes import ScriptedLoader
 from tests.reliability.conftest import Record
 from tests.reliability.fault_kit import fault_config, open_mind, stubborn
@@ -68,7 +69,7 @@ def test_servers_bind_loopback_by_default(fault_server: ServerProcess) -> None:
 
 @pytest.mark.slow
 def test_serve_refuses_a_public_bind_without_a_bearer_token(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "livemind.interfaces.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+    done = subprocess.run([sys.executable, "-m", "livemind.cli.main", "serve", "--host", "0.0.0.0", "--port", "1"],
                           cwd=REPO, env=clean_env(LIVEMIND_HOME=str(tmp_path)), capture_output=True, text=True,
                           timeout=240)
     assert done.returncode == 2

@@ -1,5 +1,0 @@
-"""Backends: the seam between LiveMind and an inference engine (local llama.cpp, remote servers)."""
-
-from livemind.backends.base import Backend, BackendLoader, LoadTarget, MemoryEstimate, TokenCallback
-
-__all__ = ["Backend", "BackendLoader", "LoadTarget", "MemoryEstimate", "TokenCallback"]

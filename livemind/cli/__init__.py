@@ -1,0 +1,1 @@
+"""The command line: `livemind ask | debate | consensus | serve | mcp | bench | eval | doctor | models ...`."""

@@ -1,0 +1,110 @@
+"""`livemind eval`: every council strategy against the best single expert and same-budget voting, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from livemind.config import load_config
+from livemind.engine.catalog import ModelCatalog
+from livemind.environment import read_environment
+from livemind.errors import InvalidRequestError
+from livemind.evaluation import TASKS, EvalRunner, EvalSettings, build_report, write_report
+from livemind.evaluation.budget import DEFAULT_TOLERANCE
+from livemind.evaluation.report import score_table
+from livemind.evaluation.store import RunStore
+from livemind.orchestrator import LiveMind
+
+err = Console(stderr=True)
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    if not text:
+        return None
+    return tuple(name.strip() for name in text.split(",") if name.strip()) or None
+
+
+def settings_from(args: argparse.Namespace) -> EvalSettings:
+    """The eval settings a parsed `livemind eval` command line asks for."""
+    try:
+        return EvalSettings(task=args.task, n=args.n, seed=args.seed, rounds=args.rounds, max_tokens=args.max_tokens,
+                            experts=_names(args.experts), best_expert=args.best_expert, pilot_n=args.pilot,
+                            sc_temperature=args.sc_temperature, tolerance=args.tolerance,
+                            max_samples=args.max_samples, extraction=args.extraction, samples=args.samples,
+                            batch=args.batch)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0])
+        flag = "--pilot" if field == "pilot_n" else "--" + field.replace("_", "-")
+        raise InvalidRequestError(f"{flag}: {first['msg']} (got {first.get('input')!r})",
+                                  hint="see `livemind eval --help` for the allowed values") from exc
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run the eval, write report.md, report.json and the PNG into --out, print the table."""
+    edge = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home,
+                            council=args.council)
+    settings = settings_from(args)
+    mind = LiveMind(load_config(edge.config_path, ModelCatalog(edge.home), council=edge.council), home=edge.home,
+                    ram_budget_bytes=edge.ram_budget_bytes)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("questions"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=err, transient=False) as bar:
+            task = bar.add_task(f"eval {settings.task}", total=settings.n)
+
+            def show(line: str) -> None:
+                bar.console.print(f"[dim]{line}[/]")
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            run = EvalRunner(mind, settings, on_progress=show, on_advance=advance, store=RunStore(Path(args.out))).run()
+    finally:
+        mind.close()
+    report = build_report(run)
+    files = write_report(report, Path(args.out))
+    # plain Markdown on stdout: it reads well in a terminal and pastes into an issue unchanged
+    sys.stdout.write(f"Verdict: {report.verdict.headline}\n\n")
+    sys.stdout.writelines(f"- {sentence}\n" for sentence in report.verdict.sentences)
+    sys.stdout.write(f"\n{score_table(report.scores)}\n")
+    err.print(f"[dim]report: {files.markdown} · {files.json} · {files.plot}[/]")
+    return 0
+
+
+def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `eval` subcommand to the `livemind` parser."""
+    p = subparsers.add_parser(
+        "eval", help="measure every council strategy against the best single expert and same-budget voting",
+        description="Run seeded, checkable questions through the best single expert (greedy), vote, select, "
+                    "selective debate, debate, and self-consistency at each one's token budget; write report.md, "
+                    "report.json and accuracy_vs_tokens.png into --out. Every finished question is kept in "
+                    "OUT/run/: run the same command again to continue an interrupted run.")
+    p.add_argument("--task", choices=sorted(TASKS), default="arithmetic",
+                   help="arithmetic (Du et al. a+b*c+d-e*f) or word (multi-step word problems)")
+    p.add_argument("--n", type=int, default=30, help="number of questions (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the questions and every sample (default 0)")
+    p.add_argument("--rounds", type=int, default=1, help="debate rounds after the first answers (default 1)")
+    p.add_argument("--samples", type=int, default=2, help="select: answers sampled per expert (default 2)")
+    p.add_argument("--batch", type=int, default=4,
+                   help="answers of one model drawn at once, decoded as one batch (default 4, the engine's n_seq_max)")
+    p.add_argument("--experts", help="comma-separated council (default: the experts the router convenes)")
+    p.add_argument("--best-expert", help="the single expert to compare with (default: a held-out pilot)")
+    p.add_argument("--pilot", type=int, default=5,
+                   help="held-out questions used to pick the best single expert; 0 uses the router's pick (default 5)")
+    p.add_argument("--max-tokens", type=int, default=300, help="generated tokens per reply (default 300: room to work)")
+    p.add_argument("--extraction", choices=["lenient", "strict"], default="lenient",
+                   help="how answers are read: lenient (Answer: lines, \\boxed{N}, 'the answer is N', a final "
+                        "equation) or strict (only an `Answer: <integer>` line); default lenient")
+    p.add_argument("--sc-temperature", type=float, default=0.7,
+                   help="sampling temperature for self-consistency (default 0.7)")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help=f"allowed token gap between voting and the council (default {DEFAULT_TOLERANCE})")
+    p.add_argument("--max-samples", type=int, default=32, help="most self-consistency samples per question")
+    p.add_argument("--out", required=True, help="folder for report.md, report.json and accuracy_vs_tokens.png")
+    p.set_defaults(func=cmd_eval)

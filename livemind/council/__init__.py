@@ -1,0 +1,1 @@
+"""The council: routing, prompts, strategies and agreement, the LangGraph debate graph, sessions and checkpoints."""

@@ -1,0 +1,133 @@
+"""The semantic router: scores every expert for a question and picks who answers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from livemind.config import RouterSettings
+from livemind.council.embeddings import Embedder, Vectors
+from livemind.errors import UnknownExpertError
+from livemind.types import ConsensusMode, ExpertSpec, RouteDecision, RouteScore
+
+COUNCIL_MIN_EXPERTS = 2
+"""A debate or a consensus convenes at least this many experts unless the caller names them."""
+
+
+class Router:
+    """Embeds each expert's description and examples once; scores questions against them."""
+
+    def __init__(self, experts: Sequence[ExpertSpec], embedder: Embedder, settings: RouterSettings,
+                 *, cache_dir: Path | None = None) -> None:
+        self.experts = tuple(experts)
+        self.settings = settings
+        self._embedder = embedder
+        self._cache_dir = cache_dir
+        self._texts: list[tuple[str, str]] = [
+            (e.name, text) for e in self.experts for text in (e.description, *e.examples) if text.strip()
+        ]
+        self._vectors: Vectors | None = None
+        self._lock = threading.Lock()
+
+    def _expert_vectors(self) -> Vectors:
+        with self._lock:  # concurrent first questions compute (and cache) the vectors once
+            return self._expert_vectors_locked()
+
+    def _expert_vectors_locked(self) -> Vectors:
+        if self._vectors is not None:
+            return self._vectors
+        key = hashlib.sha256(
+            (self._embedder.fingerprint + "\x00" + "\x00".join(f"{n}\x01{t}" for n, t in self._texts)).encode()
+        ).hexdigest()[:24]
+        path = self._cache_dir / f"router-{key}.npy" if self._cache_dir else None
+        if path is not None and path.exists():
+            cached = np.load(path)
+            if cached.shape[0] == len(self._texts):
+                self._vectors = cached.astype(np.float32)
+                return self._vectors
+        self._vectors = self._embedder.embed([t for _, t in self._texts])
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
+            np.save(tmp, self._vectors)
+            tmp.replace(path)
+        return self._vectors
+
+    def warm(self) -> None:
+        """Compute (or load) the expert embeddings now rather than on the first question."""
+        self._expert_vectors()
+        self._embedder.embed(["warm-up"])
+
+    def score(self, question: str) -> tuple[RouteScore, ...]:
+        """Every expert's score (best cosine over its texts), best first."""
+        vectors = self._expert_vectors()
+        query = self._embedder.embed([question])[0]
+        sims = vectors @ query
+        best: dict[str, tuple[float, str]] = {}
+        for (name, text), sim in zip(self._texts, sims, strict=True):
+            if name not in best or sim > best[name][0]:
+                best[name] = (float(sim), text)
+        scores = [RouteScore(expert=e.name, score=round(best.get(e.name, (0.0, ""))[0], 4),
+                             best_match=best.get(e.name, (0.0, ""))[1]) for e in self.experts]
+        return tuple(sorted(scores, key=lambda s: s.score, reverse=True))
+
+    def route(self, question: str, *, mode: ConsensusMode = "auto", experts: Sequence[str] | None = None,
+              top_k: int | None = None, min_experts: int = 1) -> RouteDecision:
+        """Decide who answers. `experts` pins the choice; scores are still reported.
+
+        `min_experts` is for councils: in auto mode a clear leader still answers alone for `ask`,
+        but a debate or a consensus convenes at least this many experts (when that many exist).
+        """
+        names = [e.name for e in self.experts]
+        scores = self.score(question)
+        k = min(top_k or self.settings.top_k, len(names))
+        if experts:
+            for name in experts:
+                if name not in names:
+                    raise UnknownExpertError(name, names)
+            chosen = tuple(dict.fromkeys(experts))
+            resolved: ConsensusMode = "single" if len(chosen) == 1 and mode in ("auto", "single") else (
+                "parallel" if mode in ("auto", "single") else mode)
+            return RouteDecision(scores=scores, selected=chosen, mode=resolved, reason="experts chosen by the caller")
+        top = scores[0]
+        threshold = self.settings.threshold
+        if mode == "single":
+            if top.score >= threshold:
+                return RouteDecision(scores=scores, selected=(top.expert,), mode="single",
+                                     reason=f"best match {top.expert} ({top.score:.2f}) via “{top.best_match}”")
+            return RouteDecision(scores=scores, selected=(self.settings.fallback,), mode="single",
+                                 reason=f"no expert reached the threshold {threshold:.2f} (best {top.score:.2f}); "
+                                        f"fallback {self.settings.fallback}")
+        if mode == "auto":
+            runner_up = scores[1] if len(scores) > 1 else None
+            margin = top.score - runner_up.score if runner_up else 1.0
+            is_clear_lead = top.score >= threshold and margin >= self.settings.auto_margin
+            if is_clear_lead and min(min_experts, len(names)) > 1:
+                selected = self._convene(scores, max(k, min_experts), min_experts)
+                return RouteDecision(scores=scores, selected=selected, mode="parallel",
+                                     reason=f"{top.expert} leads by {margin:.2f}, but a council convenes at least "
+                                            f"{min_experts}: {', '.join(selected)}")
+            if is_clear_lead:
+                return RouteDecision(scores=scores, selected=(top.expert,), mode="single",
+                                     reason=f"{top.expert} leads by {margin:.2f} ≥ margin {self.settings.auto_margin:.2f}")
+            why = (f"top two within {margin:.2f} < margin {self.settings.auto_margin:.2f}" if top.score >= threshold
+                   else f"best score {top.score:.2f} below threshold {threshold:.2f}")
+            selected = self._convene(scores, k, max(2, min_experts))
+            return RouteDecision(scores=scores, selected=selected, mode="parallel",
+                                 reason=f"{why}: convening {', '.join(selected)}")
+        selected = self._convene(scores, k, min_experts)
+        return RouteDecision(scores=scores, selected=selected, mode=mode,
+                             reason=f"top {len(selected)} by score (≥ {threshold:.2f}, at least {min_experts}): "
+                                    f"{', '.join(selected)}")
+
+    def _convene(self, scores: Sequence[RouteScore], k: int, min_experts: int = 1) -> tuple[str, ...]:
+        """The top k experts that reach the threshold, topped up by rank to `min_experts` if too few do."""
+        relevant = [s.expert for s in scores[:max(1, k)] if s.score >= self.settings.threshold]
+        wanted = min(max(1, min_experts), len(scores))
+        ranked = [s.expert for s in scores]
+        return tuple(relevant if len(relevant) >= wanted else ranked[:wanted])

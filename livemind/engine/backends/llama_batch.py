@@ -1,0 +1,510 @@
+"""The multi-sequence llama.cpp backend: experts sharing one model decode as one batch.
+
+One llama.cpp context holds `n_seq_max` sequences, each in its own KV stream of n_ctx cells
+(`kv_unified` off). A sequence's cache never interleaves with another's, so its logits do not
+depend on what else shares the batch: a conversation continued inside a batch gives the same
+text as the same conversation re-read alone (with one shared stream, cells of different
+sequences interleave and flash attention sums them in a different order, which flipped a
+sampled token now and then). llama.cpp batches across streams only for consecutive sequence
+ids, so each step lists its sequences in id order and new ones take the lowest free id.
+
+    admit(job) ── chat template → prompt tokens ── pick a sequence:
+                  the one already holding this conversation (only the new suffix is read),
+                  else an empty one, else the least recently used idle one
+    step() ──── one llama_batch: the last sampled token of every decoding sequence, plus
+                prompt chunks of newly admitted ones (n_batch tokens at most) ── llama_decode
+                ── each sequence samples from its own logits with its own seeded chain ──
+                its piece goes to its own callback ── stop / length / cancel checks
+
+Sampling reproduces llama-cpp-python's `create_chat_completion` chain (penalties, top-k,
+typical, top-p, min-p 0.05, temperature, dist(seed)) and its chat templates, so a seed gives
+the same text as the high-level API; how closely batched decoding matches decoding alone is
+measured in tests/backends/test_llama_batch.py.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from livemind.engine.backends.base import (
+    CancelSignal,
+    IndexedTokenCallback,
+    LoadTarget,
+    MemoryEstimate,
+    SequenceJob,
+    SequenceResult,
+    TokenCallback,
+    available_cores,
+)
+
+# the engine module sets the OpenMP wait policy before the library loads, so take llama_cpp from it
+from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader, llama_cpp
+from livemind.errors import EngineError, ModelCorruptError, PromptTooLongError
+from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason, GenerationRequest
+
+MIN_P = 0.05  # create_chat_completion's default; kept so a seed means the same thing here and there
+PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size
+PIECE_BUFFER = 64
+MIN_SHARED_PREFIX = 16  # tokens a free sequence must share with a prompt to be picked for it
+
+
+class _PromptCaptured(Exception):
+    """Control flow inside _TemplateRecorder; never escapes it."""
+
+    def __init__(self, tokens: list[int], stop: list[str]) -> None:
+        super().__init__("prompt captured")
+        self.tokens = tokens
+        self.stop = stop
+
+
+class _TemplateRecorder(llama_cpp.Llama):
+    """A vocab-only Llama whose chat handler hands back the prompt instead of completing it.
+
+    llama-cpp-python picks the chat template (GGUF metadata, a named chat_format, or Jinja)
+    and turns messages into tokens inside its chat handlers; running those handlers keeps our
+    prompts token-for-token identical to `create_chat_completion`.
+    """
+
+    def create_completion(self, prompt: Any, *args: Any, stop: Any = None, **kwargs: Any) -> Any:
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        raise _PromptCaptured(list(prompt), [s for s in stops if s])
+
+    def chat_prompt(self, messages: Sequence[ChatMessage]) -> tuple[list[int], list[str]]:
+        """The prompt tokens and stop strings of a chat."""
+        try:
+            self.create_chat_completion(messages=[{"role": m.role, "content": m.content} for m in messages])  # type: ignore[misc]
+        except _PromptCaptured as captured:
+            return captured.tokens, captured.stop
+        raise EngineError("llama-cpp-python's chat handler did not build a prompt", hint="see `livemind doctor`")
+
+
+@dataclass
+class _Slot:
+    """One sequence id of the context and the tokens its KV cache holds (positions 0..n-1)."""
+
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)
+    prefilled: int = 0  # leading tokens whose KV was computed as prompt (the rest came from decoding)
+    conversation: str | None = None
+    last_used: float = 0.0
+    is_busy: bool = False
+
+
+@dataclass
+class _Sequence:
+    """A request being decoded in one slot."""
+
+    job: SequenceJob
+    slot: _Slot
+    prompt: list[int]
+    stops: list[str]
+    max_tokens: int
+    sampler: Any
+    reused: int
+    fed: int  # prompt tokens whose KV is in the cache
+    started: float
+    pending: int | None = None  # sampled token not yet fed to the model
+    batch_index: int = -1  # where this sequence's logits are in the current batch, -1 if none
+    feeding: int = 0  # prompt tokens in the current batch
+    generated: list[int] = field(default_factory=list)
+    text: str = ""
+    emitted: int = 0
+    first_token_at: float | None = None
+    decoder: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+
+    @property
+    def is_prefilling(self) -> bool:
+        return self.fed < len(self.prompt)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Characters at the end of text that could still become a stop string."""
+    held = 0
+    for stop in stops:
+        for length in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:length]):
+                held = max(held, length)
+                break
+    return held
+
+
+class LlamaBatchLoader(LlamaCppLoader):
+    """Loads models into multi-sequence contexts; estimates count every sequence's KV cache."""
+
+    def estimate(self, target: LoadTarget) -> MemoryEstimate:
+        """Weights + KV for n_ctx × n_seq_max cells + compute margin."""
+        single = super().estimate(target)
+        return MemoryEstimate(weights=single.weights, kv_cache=single.kv_cache * target.engine.n_seq_max,
+                              compute=single.compute)
+
+    def load(self, target: LoadTarget) -> LlamaBatchBackend:  # type: ignore[override]
+        """Load weights once and create one context with n_seq_max sequences."""
+        self.metadata(target)  # a corrupt file fails here with a clear ModelCorruptError
+        return LlamaBatchBackend(target)
+
+
+class LlamaBatchBackend:
+    """One model, one context, several sequences. Driven by one thread at a time (the scheduler)."""
+
+    kv_unified = False  # one KV stream per sequence; see the module docstring
+
+    def __init__(self, target: LoadTarget) -> None:
+        assert target.path is not None
+        self.target = target
+        engine = target.engine
+        self._n_ctx = engine.n_ctx
+        self._n_batch = max(engine.n_batch, engine.n_seq_max)
+        self._threads = engine.n_threads or available_cores()
+        self.engine_note = ""
+        self._engine = engine
+        try:
+            self._template = _TemplateRecorder(model_path=str(target.path), vocab_only=True,
+                                               chat_format=target.chat_format, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelCorruptError(f"llama.cpp could not read {target.path}: {exc}",
+                                    hint="re-download it (`livemind models pull --force`)") from exc
+        model_params = llama_cpp.llama_model_default_params()
+        self._model = llama_cpp.llama_model_load_from_file(str(target.path).encode("utf-8"), model_params)
+        if not self._model:
+            self._template.close()
+            raise ModelCorruptError(f"llama.cpp could not load {target.path}",
+                                    hint="the file is truncated or corrupt; re-download it (`livemind models pull --force`)")
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self._n_swa = int(llama_cpp.llama_model_n_swa(self._model))
+        self._ctx = self._create_context(engine)
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        self._slots = [_Slot(seq_id=i) for i in range(engine.n_seq_max)]
+        self._active: list[_Sequence] = []
+        self._piece = ctypes.create_string_buffer(PIECE_BUFFER)
+        self._is_closed = False
+        self.reuse_kv = True
+        self.reuse_generated = True
+        self.decode_calls = 0
+
+    def _create_context(self, engine: EngineSettings) -> Any:
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = engine.n_ctx * engine.n_seq_max
+        params.n_batch = self._n_batch
+        params.n_ubatch = min(engine.n_ubatch, self._n_batch)
+        params.n_seq_max = engine.n_seq_max
+        params.n_threads = self._threads
+        params.n_threads_batch = self._threads
+        params.kv_unified = self.kv_unified
+        params.type_k = params.type_v = KV_TYPE_IDS[engine.kv_type]
+        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if engine.flash_attn
+                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+        ctx = llama_cpp.llama_init_from_model(self._model, params)
+        if not ctx and (engine.kv_type != "f16" or engine.flash_attn):
+            # "where the model supports it": fall back to the plain cache rather than fail
+            params.type_k = params.type_v = KV_TYPE_IDS["f16"]
+            params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            ctx = llama_cpp.llama_init_from_model(self._model, params)
+            self.engine_note = f"{engine.kv_type} KV with flash attention is not supported by this model: using f16"
+            self._engine = engine.model_copy(update={"kv_type": "f16", "flash_attn": False})  # the pool re-sizes it
+        if not ctx:
+            llama_cpp.llama_model_free(self._model)
+            self._template.close()
+            raise EngineError(f"llama.cpp could not create a context for {self.target.model} "
+                              f"({params.n_ctx} cells, {engine.n_seq_max} sequences)",
+                              hint="lower n_ctx or n_seq_max in the expert's engine settings")
+        return ctx
+
+    # -- Backend ---------------------------------------------------------------------------
+
+    @property
+    def n_ctx(self) -> int:
+        """The context window of one conversation, in tokens."""
+        return self._n_ctx
+
+    @property
+    def engine(self) -> EngineSettings:
+        """The settings this model really runs with (f16 KV without flash attention after a fallback)."""
+        return self._engine
+
+    @property
+    def max_sequences(self) -> int:
+        """How many sequences decode together."""
+        return len(self._slots)
+
+    @property
+    def active_sequences(self) -> int:
+        """Sequences admitted and not finished."""
+        return len(self._active)
+
+    @property
+    def threads(self) -> int:
+        """CPU threads used per decode."""
+        return self._threads
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Prompt tokens of the messages, chat template included."""
+        return len(self._template.chat_prompt(messages)[0])
+
+    def generate(self, request: GenerationRequest, *, on_token: TokenCallback | None = None,
+                 cancel: CancelSignal | None = None) -> Completion:
+        """Generate one completion (a batch of one)."""
+        return self._run([SequenceJob(request, on_token, cancel)])[0]
+
+    def generate_many(self, requests: Sequence[GenerationRequest], *, on_token: IndexedTokenCallback | None = None,
+                      cancel: CancelSignal | None = None) -> list[Completion]:
+        """Generate several completions as one batch."""
+        jobs = []
+        for index, request in enumerate(requests):
+            callback = None if on_token is None else (lambda piece, i=index: on_token(i, piece))
+            jobs.append(SequenceJob(request, callback, cancel))
+        return self._run(jobs)
+
+    def _run(self, jobs: Sequence[SequenceJob]) -> list[Completion]:
+        waiting = list(jobs)
+        results: dict[int, Completion] = {}
+        while waiting or self._active:
+            while waiting and self.admit(waiting[0]):
+                waiting.pop(0)
+            for done in self.step():
+                if done.error is not None:
+                    raise done.error
+                assert done.completion is not None
+                results[id(done.job)] = done.completion
+        return [results[id(job)] for job in jobs]
+
+    def set_threads(self, n_threads: int) -> None:
+        """Use this many threads from the next decode on."""
+        if n_threads != self._threads:
+            self._threads = n_threads
+            llama_cpp.llama_set_n_threads(self._ctx, n_threads, n_threads)
+
+    def close(self) -> None:
+        """Free the samplers, the batch, the context and the model."""
+        if self._is_closed:
+            return
+        self._is_closed = True
+        for seq in self._active:
+            llama_cpp.llama_sampler_free(seq.sampler)
+        self._active.clear()
+        llama_cpp.llama_batch_free(self._batch)
+        llama_cpp.llama_free(self._ctx)
+        llama_cpp.llama_model_free(self._model)
+        self._template.close()
+
+    # -- sequences -------------------------------------------------------------------------
+
+    def admit(self, job: SequenceJob) -> bool:
+        """Start decoding a request at the next step; False when every sequence is busy.
+
+        Raises PromptTooLongError when the prompt cannot fit one context window.
+        """
+        if all(s.is_busy for s in self._slots):
+            return False
+        prompt, stops = self._template.chat_prompt(job.request.messages)
+        if len(prompt) + 1 > self._n_ctx:
+            raise PromptTooLongError(tokens=len(prompt), limit=self._n_ctx - 1)
+        slot = self._pick_slot(job.request.conversation, prompt)
+        reused = self._reuse(slot, prompt)
+        sampling = job.request.sampling
+        slot.is_busy = True
+        slot.conversation = job.request.conversation
+        slot.last_used = time.monotonic()
+        self._active.append(_Sequence(
+            job=job, slot=slot, prompt=prompt, stops=stops, reused=reused, fed=reused,
+            max_tokens=min(sampling.max_tokens, self._n_ctx - len(prompt)),
+            sampler=self._sampler(job.request), started=time.perf_counter()))
+        return True
+
+    def _pick_slot(self, conversation: str | None, prompt: list[int]) -> _Slot:
+        """The conversation's own sequence; else a free one already holding most of this prompt
+        (a prefix cache across requests); else an empty one (lowest id); else the least recently used."""
+        idle = [s for s in self._slots if not s.is_busy]
+        if conversation is not None:
+            for slot in idle:
+                if slot.conversation == conversation:
+                    return slot
+        if self.reuse_kv:
+            shared, best = max(((_common_prefix(s.tokens, prompt), s) for s in idle if s.conversation is None),
+                               key=lambda pair: pair[0], default=(0, None))
+            if best is not None and shared >= MIN_SHARED_PREFIX:
+                return best
+        return min(idle, key=lambda s: (len(s.tokens) > 0, s.last_used))
+
+    def _reuse(self, slot: _Slot, prompt: list[int]) -> int:
+        """Keep the slot's KV for the prompt's common prefix; return how many tokens are kept."""
+        keep = _common_prefix(slot.tokens, prompt) if self.reuse_kv else 0
+        if not self.reuse_generated:
+            keep = min(keep, slot.prefilled)
+        keep = min(keep, len(prompt) - 1)  # the last prompt token is always read: it gives the logits
+        if keep > 0 and self._n_swa > 0:
+            # a sliding-window cache may have dropped what the kept prefix still needs
+            pos_min = llama_cpp.llama_memory_seq_pos_min(self._memory, slot.seq_id)
+            if pos_min > max(0, keep - self._n_swa):
+                keep = 0
+        if keep < len(slot.tokens) and not llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
+            keep = 0
+            llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
+        del slot.tokens[keep:]
+        slot.prefilled = min(slot.prefilled, keep)
+        return keep
+
+    def _sampler(self, request: GenerationRequest) -> Any:
+        s = request.sampling
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        add = llama_cpp.llama_sampler_chain_add
+        add(chain, llama_cpp.llama_sampler_init_penalties(self._n_vocab, PENALTY_LAST_N, s.repeat_penalty, 0.0, 0.0))
+        if s.temperature == 0.0:
+            add(chain, llama_cpp.llama_sampler_init_greedy())
+            return chain
+        seed = s.seed if s.seed is not None else random.randrange(2**31)
+        add(chain, llama_cpp.llama_sampler_init_top_k(s.top_k))
+        add(chain, llama_cpp.llama_sampler_init_typical(1.0, 1))
+        add(chain, llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
+        add(chain, llama_cpp.llama_sampler_init_min_p(MIN_P, 1))
+        add(chain, llama_cpp.llama_sampler_init_temp(s.temperature))
+        add(chain, llama_cpp.llama_sampler_init_dist(seed))
+        return chain
+
+    # -- decoding --------------------------------------------------------------------------
+
+    def step(self) -> list[SequenceResult]:
+        """Decode one token for every decoding sequence and a prompt chunk for the others."""
+        finished = [self._finish(seq, "cancelled") for seq in list(self._active)
+                    if seq.job.cancel is not None and seq.job.cancel.is_set()]
+        if not self._active:
+            return finished
+        batch = self._batch
+        n = 0
+
+        def put(token: int, pos: int, seq_id: int, wants_logits: bool) -> None:
+            nonlocal n
+            batch.token[n] = token
+            batch.pos[n] = pos
+            batch.n_seq_id[n] = 1
+            batch.seq_id[n][0] = seq_id
+            batch.logits[n] = wants_logits
+            n += 1
+
+        self._active.sort(key=lambda q: q.slot.seq_id)  # per-sequence KV streams batch in seq-id order
+        for seq in self._active:
+            seq.batch_index = -1
+            if seq.pending is not None:
+                seq.batch_index = n
+                put(seq.pending, len(seq.slot.tokens), seq.slot.seq_id, True)
+        for seq in self._active:
+            seq.feeding = 0
+            if not seq.is_prefilling or n >= self._n_batch:
+                continue
+            chunk = seq.prompt[seq.fed: seq.fed + self._n_batch - n]
+            seq.feeding = len(chunk)
+            for offset, token in enumerate(chunk):
+                is_last = seq.fed + offset == len(seq.prompt) - 1
+                if is_last:
+                    seq.batch_index = n
+                put(token, seq.fed + offset, seq.slot.seq_id, is_last)
+        batch.n_tokens = n
+        status = llama_cpp.llama_decode(self._ctx, batch)
+        self.decode_calls += 1
+        if status != 0:
+            error = EngineError(f"llama_decode failed with status {status} for {len(self._active)} sequences",
+                                hint="lower n_seq_max or n_ctx; see `livemind doctor`")
+            for seq in list(self._active):
+                self._release(seq)
+                finished.append(SequenceResult(job=seq.job, error=error))
+            return finished
+        for seq in list(self._active):
+            # record what the cache now holds
+            if seq.pending is not None:
+                seq.slot.tokens.append(seq.pending)
+                seq.pending = None
+            elif seq.feeding:
+                seq.slot.tokens.extend(seq.prompt[seq.fed:seq.fed + seq.feeding])
+                seq.slot.prefilled = len(seq.slot.tokens)
+                seq.fed += seq.feeding
+            if seq.batch_index >= 0:
+                result = self._sample(seq)
+                if result is not None:
+                    finished.append(result)
+        return finished
+
+    def _sample(self, seq: _Sequence) -> SequenceResult | None:
+        token = llama_cpp.llama_sampler_sample(seq.sampler, self._ctx, seq.batch_index)
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            return self._finish(seq, "stop")
+        seq.generated.append(token)
+        if seq.first_token_at is None:
+            seq.first_token_at = time.perf_counter()
+        length = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, PIECE_BUFFER, 0, False)
+        seq.text += seq.decoder.decode(self._piece.raw[:max(0, length)])
+        for stop in seq.stops:
+            cut = seq.text.find(stop, max(0, seq.emitted - len(stop)))
+            if cut >= 0:
+                seq.text = seq.text[:cut]
+                self._emit(seq, len(seq.text))
+                return self._finish(seq, "stop")
+        self._emit(seq, len(seq.text) - _held_back(seq.text, seq.stops))
+        if len(seq.generated) >= seq.max_tokens:
+            return self._finish(seq, "length")
+        seq.pending = token
+        return None
+
+    def _emit(self, seq: _Sequence, end: int) -> None:
+        if end > seq.emitted:
+            piece = seq.text[seq.emitted:end]
+            seq.emitted = end
+            if seq.job.on_token is not None:
+                seq.job.on_token(piece)
+
+    def _finish(self, seq: _Sequence, reason: FinishReason) -> SequenceResult:
+        end = time.perf_counter()
+        if reason != "cancelled":
+            seq.text += seq.decoder.decode(b"", final=True)
+            self._emit(seq, len(seq.text))
+        self._release(seq)
+        first = seq.first_token_at or end
+        decode_s = end - first
+        produced = len(seq.generated)
+        completion = Completion(
+            text=seq.text.strip(),
+            prompt_tokens=seq.fed - seq.reused,
+            cached_prompt_tokens=seq.reused,
+            completion_tokens=produced,
+            ttft_s=first - seq.started,
+            total_s=end - seq.started,
+            decode_tok_s=(produced - 1) / decode_s if produced > 1 and decode_s > 0 else 0.0,
+            finish_reason=reason,
+        )
+        return SequenceResult(job=seq.job, completion=completion)
+
+    def _release(self, seq: _Sequence) -> None:
+        self._active.remove(seq)
+        llama_cpp.llama_sampler_free(seq.sampler)
+        seq.slot.is_busy = False
+        seq.slot.last_used = time.monotonic()
+
+    # -- measurement -----------------------------------------------------------------------
+
+    def kv_state_bytes(self) -> int:
+        """Bytes of KV state the sequences hold now (llama_state_seq_get_size summed)."""
+        return sum(int(llama_cpp.llama_state_seq_get_size(self._ctx, s.seq_id)) for s in self._slots if s.tokens)
+
+    def forget(self) -> None:
+        """Drop every kept conversation from the KV cache (idle sequences only)."""
+        for slot in self._slots:
+            if not slot.is_busy and slot.tokens:
+                llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
+                slot.tokens.clear()
+                slot.prefilled = 0
+                slot.conversation = None
+

@@ -1,0 +1,215 @@
+"""From a validated request to admitted work: resolve the model, route, queue, run, measure.
+
+    model name ── plan() ──▶ Plan(kind, experts, models, routing)      (routing happens here,
+                                 │                                      so admission knows which
+                                 ▼                                      models a council needs)
+                  start() ── Admission.enter(models) ──▶ 429 when a lane is full
+                                 │
+                                 ▼
+                  worker thread: wait its turn → mind.ask / mind.stream → Finished | Failed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from livemind.errors import (
+    BusyError,
+    GenerationCancelled,
+    InvalidRequestError,
+    LiveMindError,
+    RamBudgetExceeded,
+    RequestError,
+)
+from livemind.http.errors import HttpProblem
+from livemind.http.wire import AUTO_MODEL, CONSENSUS_MODEL, DEBATE_MODEL, VIRTUAL_MODELS, council_mode
+from livemind.orchestrator import DebateEvent, LiveMind
+from livemind.server.admission import Admission, Ticket
+from livemind.server.jobs import Failed, Finished, Job, JobRegistry
+from livemind.server.metrics import Metrics, RequestTracker
+from livemind.types import ConsensusMode, DebateResult, RouteDecision, Strategy
+
+PlanKind = Literal["expert", "consensus", "debate"]
+PINNED_REASON = "experts chosen by the caller"  # the router's reason when it is handed the experts
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one request will run: which experts, on which models, and why they were chosen."""
+
+    kind: PlanKind
+    label: str
+    question: str
+    experts: tuple[str, ...]
+    models: tuple[str, ...]
+    routing: RouteDecision | None
+    mode: ConsensusMode = "single"
+    rounds: int = 0
+    max_tokens: int | None = None
+    seed: int | None = None
+    temperature: float | None = None
+    strategy: Strategy | None = None
+    selective: bool | None = None
+
+
+def outcome_of(error: LiveMindError, job: Job) -> str:
+    """The metrics outcome of a failed request."""
+    if isinstance(error, GenerationCancelled) and job.is_cancelled:
+        return "cancelled"
+    if isinstance(error, BusyError):
+        return "busy"
+    if isinstance(error, RequestError):
+        return "invalid"
+    if isinstance(error, RamBudgetExceeded):
+        return "ram_refused"
+    return "error"
+
+
+class Dispatcher:
+    """Plans requests against the configured experts and runs them through admission."""
+
+    def __init__(self, mind: LiveMind, admission: Admission, metrics: Metrics, jobs: JobRegistry) -> None:
+        self.mind = mind
+        self.admission = admission
+        self.metrics = metrics
+        self.jobs = jobs
+
+    @property
+    def model_ids(self) -> list[str]:
+        """Every name a client may put in `model`: the experts, then the virtual models."""
+        return [*self.mind.config.expert_names, *VIRTUAL_MODELS]
+
+    def _model_of(self, expert: str) -> str:
+        return self.mind.config.expert(expert).model
+
+    def plan(self, model: str, question: str, *, experts: list[str] | None = None, rounds: int | None = None,
+             mode: str | None = None, max_tokens: int | None = None, seed: int | None = None,
+             temperature: float | None = None, strategy: Strategy | None = None,
+             selective: bool | None = None) -> Plan:
+        """Resolve `model` and route the question (blocking: embeds it).
+
+        temperature applies to single experts; a council samples as each expert is configured.
+        """
+        names = self.mind.config.expert_names
+        if model in names or model == AUTO_MODEL:
+            if experts or rounds is not None or mode is not None or strategy is not None or selective is not None:
+                raise InvalidRequestError(f"'livemind' council options apply to {CONSENSUS_MODEL} and {DEBATE_MODEL}, "
+                                          f"not to '{model}'", hint="drop the 'livemind' field or pick a virtual model")
+            routing = self.mind.route(question, mode="single") if model == AUTO_MODEL else None
+            expert = routing.selected[0] if routing is not None else model
+            return Plan(kind="expert", label=model, question=question, experts=(expert,),
+                        models=(self._model_of(expert),), routing=routing, max_tokens=max_tokens, seed=seed,
+                        temperature=temperature)
+        if model not in (CONSENSUS_MODEL, DEBATE_MODEL):
+            raise HttpProblem(404, "model_not_found", f"unknown model '{model}'",
+                              f"use one of: {', '.join(self.model_ids)} (GET /v1/models lists them)")
+        is_debate = model == DEBATE_MODEL
+        if not is_debate and rounds:
+            raise InvalidRequestError(f"{CONSENSUS_MODEL} runs no debate rounds, got rounds={rounds}",
+                                      hint=f"use {DEBATE_MODEL} for rounds")
+        chosen_mode = council_mode(mode, is_debate=is_debate)
+        routing = self.mind.route(question, mode=chosen_mode, experts=experts, is_council=True)
+        kind: PlanKind = "debate" if is_debate else "consensus"
+        return Plan(kind=kind, label=model, question=question, experts=routing.selected,
+                    models=tuple(dict.fromkeys(self._model_of(e) for e in routing.selected)), routing=routing,
+                    mode=chosen_mode, rounds=(self.mind.config.debate.max_rounds if rounds is None else rounds)
+                    if is_debate else 0, max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective)
+
+    def start(self, plan: Plan, endpoint: str) -> Job:
+        """Queue the plan (BusyError when its lanes are full) and start it on a worker thread."""
+        tracker = self.metrics.track(endpoint, plan.label)
+        try:
+            ticket = self.admission.enter(plan.models)
+        except BusyError:
+            tracker.finish("busy")
+            raise
+        job = Job(plan.label, asyncio.get_running_loop())
+        job.on_cancel(ticket.abandon)
+        job.on_cancel(tracker.cancel_requested)
+        if plan.kind == "expert":
+            self.jobs.start(job, lambda j: self._run_expert(j, plan, ticket, tracker))
+        else:
+            self.jobs.start(job, lambda j: self._run_council(j, plan, ticket, tracker))
+        return job
+
+    def _run_expert(self, job: Job, plan: Plan, ticket: Ticket, tracker: RequestTracker) -> None:
+        expert = plan.experts[0]
+
+        def on_token(piece: str) -> None:
+            tracker.token()
+            job.emit(DebateEvent(kind="token", expert=expert, round=0, text=piece))
+
+        try:
+            ticket.wait(job.cancel_event)
+            answer = self.mind.ask(plan.question, expert=expert, max_tokens=plan.max_tokens, seed=plan.seed,
+                                   temperature=plan.temperature, on_token=on_token, cancel=job.cancel_event)
+            if plan.routing is not None:
+                answer = answer.model_copy(update={"routing": plan.routing})
+            tracker.finish("ok", tok_s=answer.tok_s)
+            job.emit(Finished(answer))
+        except LiveMindError as exc:
+            tracker.finish(outcome_of(exc, job))
+            job.emit(Failed(_explained(exc, job)))
+        finally:
+            ticket.release()  # after the metrics: whoever runs next sees this request counted
+
+    def _run_council(self, job: Job, plan: Plan, ticket: Ticket, tracker: RequestTracker) -> None:
+        session_id = uuid.uuid4().hex[:12]
+        is_streaming = False
+
+        def stop_session() -> None:
+            if is_streaming:
+                self.mind.cancel(session_id)
+
+        job.on_cancel(stop_session)
+        try:
+            ticket.wait(job.cancel_event)
+            is_streaming = True
+            events = self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds, mode=plan.mode,
+                                      seed=plan.seed, max_tokens=plan.max_tokens, session_id=session_id,
+                                      strategy=plan.strategy, selective=plan.selective)
+            for event in events:
+                if job.is_cancelled:  # a cancel that came before the session began was cleared by it
+                    self.mind.cancel(session_id)
+                if event.result is not None:
+                    result = _with_routing(event.result, plan.routing)
+                    tracker.finish("ok", tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
+                    job.emit(Finished(result))
+                    continue
+                if event.kind == "token":
+                    tracker.token()
+                elif event.kind == "route" and plan.routing is not None:
+                    reason = _router_reason(str(event.data.get("reason", "")), plan.routing)
+                    event = event.model_copy(update={"data": {**event.data, "reason": reason}})
+                job.emit(event)
+        except LiveMindError as exc:
+            tracker.finish(outcome_of(exc, job))
+            job.emit(Failed(_explained(exc, job)))
+        finally:
+            is_streaming = False
+            ticket.release()
+
+
+def _explained(error: LiveMindError, job: Job) -> LiveMindError:
+    """A cancellation that says why (the server is shutting down, the client left), not just that it happened."""
+    if isinstance(error, GenerationCancelled) and job.is_cancelled and job.cancel_reason \
+            and job.cancel_reason not in error.message:
+        return GenerationCancelled(f"{error.message}: {job.cancel_reason}", hint=error.hint)
+    return error
+
+
+def _router_reason(graph_reason: str, routing: RouteDecision) -> str:
+    """The graph was handed the routed experts, so it says the caller chose them; say why the router did."""
+    if graph_reason.startswith(PINNED_REASON):
+        return routing.reason + graph_reason.removeprefix(PINNED_REASON)
+    return graph_reason
+
+
+def _with_routing(result: DebateResult, routing: RouteDecision | None) -> DebateResult:
+    """The result with the router's own decision and reason."""
+    if routing is None:
+        return result
+    return result.model_copy(update={"routing": routing, "mode_reason": _router_reason(result.mode_reason, routing)})

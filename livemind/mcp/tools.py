@@ -1,0 +1,319 @@
+"""The MCP tools: bounded arguments in, LiveMind's own result models out, errors that say what to do.
+
+Results (structured content plus a short text) are built in `mcp_results`.
+
+Blocking work runs off the event loop: `ask` in a worker thread with a cancel event, consensus
+and debate through `LiveMind.astream`, whose closing cancels the debate between tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from contextlib import aclosing, contextmanager, suppress
+from functools import partial
+from typing import Annotated, Literal, cast
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
+from livemind.mcp.results import (
+    ExpertList,
+    SessionView,
+    answer_result,
+    debate_result,
+    expert_list,
+    experts_result,
+    route_result,
+    session_result,
+    session_view,
+    status_result,
+)
+from livemind.orchestrator import MAX_QUESTION_CHARS, DebateEvent, LiveMind
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy
+
+LOG = logging.getLogger("livemind.mcp")
+MAX_EXPERTS = 5
+MAX_ROUNDS = 5
+MAX_TOKENS = 1024
+TOKENS_PER_TICK = 16
+
+Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS,
+                                description="The question; put code or a diff inline.")]
+ExpertName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
+Expert = Annotated[ExpertName | None, Field(description="Name from list_experts. Default: routed.")]
+Experts = Annotated[list[ExpertName] | None, Field(min_length=1, max_length=MAX_EXPERTS,
+                                                   description="Names from list_experts. Default: routed.")]
+MaxTokens = Annotated[int | None, Field(ge=1, le=MAX_TOKENS, description="Cap per answer. Default: the expert's.")]
+Seed = Annotated[int | None, Field(ge=0, le=2**31 - 1, description="Fixes sampling, for repeatable answers.")]
+Rounds = Annotated[int | None, Field(ge=0, le=MAX_ROUNDS, description="Revision rounds. Default 2.")]
+ConsensusStyle = Annotated[Literal["parallel", "turns"], Field(description="turns: one model in RAM at a time.")]
+DebateMode = Annotated[ConsensusMode, Field(description="auto picks; turns saves RAM.")]
+RouteMode = Annotated[ConsensusMode, Field(description="auto: one expert if one clearly leads.")]
+StrategyArg = Annotated[Strategy | None, Field(description="debate (default), vote, or select (k samples each).")]
+Selective = Annotated[bool | None, Field(description="Debate only if first answers differ. Default true.")]
+SessionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w-]+$")]
+
+
+# -- the running LiveMind -------------------------------------------------------------------------
+
+class MindRef:
+    """The LiveMind the handlers use; the server lifespan sets it, warms the router, and clears it."""
+
+    def __init__(self) -> None:
+        self._mind: LiveMind | None = None
+        self._warm = threading.Event()
+
+    def set(self, mind: LiveMind) -> None:
+        """Serve this LiveMind; embed the router's texts in the background so start-up stays fast."""
+        self._mind = mind
+        self._warm.clear()
+        threading.Thread(target=self._warm_up, args=(mind,), name="livemind-mcp-warm", daemon=True).start()
+
+    def _warm_up(self, mind: LiveMind) -> None:
+        try:
+            mind.start()  # router warm-up and the idle-model reaper: an idle model unloads under MCP too
+        except LiveMindError as exc:  # the first routed call reports it to the client
+            LOG.warning("router warm-up failed: %s", exc)
+        finally:
+            self._warm.set()
+
+    def clear(self) -> None:
+        """Stop serving the LiveMind (the lifespan ended)."""
+        self._mind = None
+
+    def now(self) -> LiveMind:
+        """The LiveMind, for calls that do not route (status, sessions, the catalog)."""
+        if self._mind is None:
+            raise ToolError("LiveMind is not running; restart the MCP server")
+        return self._mind
+
+    async def ready(self) -> LiveMind:
+        """The LiveMind once the router is warm: concurrent first embeddings would race on its cache file."""
+        mind = self.now()
+        if not self._warm.is_set():
+            await anyio.to_thread.run_sync(self._warm.wait)
+        return mind
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+@contextmanager
+def translated_errors(tool: str) -> Iterator[None]:
+    """Turn LiveMind errors into tool errors whose text tells the agent what to do next."""
+    try:
+        yield
+    except UnknownExpertError as exc:
+        raise ToolError(f"unknown expert '{exc.name}'. Valid experts: {', '.join(exc.valid)}.") from exc
+    except RamBudgetExceeded as exc:
+        if exc.permanent:
+            raise ToolError(f"{exc.message}. What to do: {exc.hint}.") from exc
+        if tool == "ask":
+            advice = ("call status and ask an expert whose model is already loaded, "
+                      "or ask the operator to raise LIVEMIND_RAM_BUDGET")
+        else:
+            advice = "retry with mode='turns' (one model in RAM at a time) or fewer experts; call status first"
+        raise ToolError(f"{exc.message}. What to do: {advice}.") from exc
+    except SessionError as exc:
+        raise ToolError(f"{exc.message}. Session ids come back from consensus and debate.") from exc
+    except LiveMindError as exc:
+        raise ToolError(f"{exc.message}. What to do: {exc.hint}." if exc.hint else exc.message) from exc
+
+
+def _no_answer(result: DebateResult) -> ToolError:
+    reasons = "; ".join(f"{d.expert}: {d.reason}" for d in result.dropped) or result.synthesis_error or "unknown"
+    advice = "call status; use fewer experts"
+    if result.mode == "parallel":
+        advice += " or mode='turns'"
+    return ToolError(f"no expert could answer (session {result.session_id}): {reasons}. What to do: {advice}.")
+
+
+# -- progress -------------------------------------------------------------------------------------
+
+class DebateProgress:
+    """Turns debate events into increasing progress: route, each expert, each round, synthesis."""
+
+    def __init__(self, ctx: Context, max_rounds: int) -> None:
+        self._ctx = ctx
+        self._max_rounds = max_rounds
+        self._done = 0
+        self._total: int | None = None
+
+    async def on(self, event: DebateEvent) -> None:
+        """Report one event; token events are too many to report."""
+        data = event.data
+        if event.kind == "route":
+            experts = list(data.get("selected", []))
+            # route + per round (each expert + the round) + synthesis start and end; early stops jump ahead
+            self._total = 1 + (self._max_rounds + 1) * (len(experts) + 1) + 2
+            await self._step(f"routed to {', '.join(experts)} (mode {data.get('mode')})")
+        elif event.kind == "expert_finished":
+            await self._step(f"{event.expert} finished round {event.round} ({data.get('tokens')} tokens, "
+                             f"{float(data.get('seconds', 0.0)):.1f} s)")
+        elif event.kind == "expert_dropped":
+            await self._step(f"{event.expert} dropped in round {event.round}: {data.get('reason')}")
+        elif event.kind == "round_done":
+            await self._step(f"round {event.round} done: agreement {float(data.get('agreement', 0.0)):.2f}")
+        elif event.kind == "synthesis_started":
+            await self._step(f"synthesis by {data.get('synthesizer')}")
+        elif event.kind == "synthesis":
+            self._done = max(self._done, (self._total or self._done + 1) - 1)
+            await self._step("synthesis done")
+
+    async def _step(self, message: str) -> None:
+        self._done += 1
+        total = max(self._total or 0, self._done) or None
+        await self._ctx.report_progress(self._done, total, message)
+
+
+# -- the tools ------------------------------------------------------------------------------------
+
+def _strip_titles(schema: object) -> None:
+    """Drop pydantic's auto titles ("Max Tokens") in place: names say it already, and agents pay per token."""
+    if isinstance(schema, list):
+        for item in schema:
+            _strip_titles(item)
+    elif isinstance(schema, dict):
+        if isinstance(schema.get("title"), str):
+            del schema["title"]
+        for key, value in schema.items():
+            if key in ("properties", "$defs"):
+                for sub in value.values():
+                    _strip_titles(sub)
+            elif key in ("items", "anyOf", "allOf", "oneOf", "additionalProperties"):
+                _strip_titles(value)
+
+
+class LiveMindTools:
+    """The seven tools over one LiveMind."""
+
+    def __init__(self, ref: MindRef, *, open_world: bool = False) -> None:
+        self.ref = ref
+        # Generating tools reach remote servers only when remote experts are configured.
+        self.open_world = open_world
+
+    def tools(self) -> list[Tool]:
+        """The tools, ready for `MCPServer(tools=...)`, with pydantic's auto titles stripped from their schemas."""
+        # ask writes nothing: a model loaded into RAM is a cache, not a change to the user's world
+        asking = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=self.open_world)
+        # consensus and debate store a session and its transcript: they write, but never overwrite
+        convening = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                    open_world_hint=self.open_world)
+        reading = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+        described: list[tuple[Callable[..., Awaitable[CallToolResult]], ToolAnnotations, str]] = [
+            (self.ask, asking, "One local expert answers (routed, or the one you name). The fastest second opinion."),
+            (self.consensus, convening, "Several experts answer independently, in parallel, then one synthesises. "
+             "Returns the answer, agreement 0-1, dissent and each position."),
+            (self.debate, convening, "Consensus plus revision rounds in which experts see each other's answers, "
+             "until they agree or rounds run out. Slowest."),
+            (self.route, reading, "Which experts would answer, with scores, without generating. Instant."),
+            (self.list_experts, reading, "Experts: names, models, what each knows, whether loaded."),
+            (self.status, reading, "RAM use, budget and loaded models. Check before consensus or debate."),
+            (self.get_session, reading, "A past consensus or debate by session_id."),
+        ]
+        tools = []
+        for fn, hints, description in described:
+            tool = Tool.from_function(fn, description=description, annotations=hints)
+            _strip_titles(tool.parameters)
+            if tool.output_schema is not None:
+                _strip_titles(tool.output_schema)
+            tools.append(tool)
+        return tools
+
+    async def ask(self, question: Question, ctx: Context, expert: Expert = None,
+                  max_tokens: MaxTokens = None, seed: Seed = None) -> Annotated[CallToolResult, Answer]:
+        """One expert answers; progress every few tokens; cancelling the call stops the expert."""
+        mind = await self.ref.ready()
+        cancel = threading.Event()
+        produced = 0
+
+        def on_token(_piece: str) -> None:  # runs in the engine's worker thread
+            nonlocal produced
+            produced += 1
+            if produced % TOKENS_PER_TICK == 0 and not cancel.is_set():
+                with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):  # the client left: cancel follows
+                    anyio.from_thread.run(ctx.report_progress, produced, max_tokens, f"{produced} tokens")
+
+        work = partial(mind.ask, question, expert=expert, max_tokens=max_tokens, seed=seed,
+                       on_token=on_token, cancel=cancel)
+        with translated_errors("ask"):
+            try:
+                # abandon: a cancelled call returns at once; the engine stops at its next token
+                answer = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+            finally:
+                cancel.set()
+        return answer_result(answer)
+
+    async def consensus(self, question: Question, ctx: Context, experts: Experts = None,
+                        mode: ConsensusStyle = "parallel",
+                        max_tokens: MaxTokens = None, seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
+        """Independent answers plus synthesis, with progress per expert and synthesis."""
+        result = await self._debate(ctx, question, experts=experts, rounds=0, mode=mode, max_tokens=max_tokens,
+                                    seed=seed, tool="consensus")
+        return debate_result(result)
+
+    async def debate(self, question: Question, ctx: Context, experts: Experts = None,
+                     rounds: Rounds = None, mode: DebateMode = "auto", strategy: StrategyArg = None,
+                     selective: Selective = None, max_tokens: MaxTokens = None,
+                     seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
+        """Rounds until agreement or the limit, with progress per expert, round and synthesis."""
+        result = await self._debate(ctx, question, experts=experts, rounds=rounds, mode=mode, max_tokens=max_tokens,
+                                    seed=seed, tool="debate", strategy=strategy, selective=selective)
+        return debate_result(result)
+
+    async def _debate(self, ctx: Context, question: str, *, experts: list[str] | None, rounds: int | None,
+                      mode: ConsensusMode, max_tokens: int | None, seed: int | None, tool: str,
+                      strategy: Strategy | None = None, selective: bool | None = None) -> DebateResult:
+        mind = await self.ref.ready()
+        max_rounds = mind.config.debate.max_rounds if rounds is None else rounds
+        progress = DebateProgress(ctx, max_rounds)
+        session_id = uuid.uuid4().hex[:12]
+        result: DebateResult | None = None
+        with translated_errors(tool):
+            # astream is an async generator (annotated as an iterator): aclose() runs its cancel
+            events = cast(AsyncGenerator[DebateEvent, None], mind.astream(
+                question, session_id=session_id, experts=experts, rounds=max_rounds, mode=mode,
+                max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective))
+            # closing the stream (at the end, on an error, or when the call is cancelled) cancels the debate
+            async with aclosing(events):
+                async for event in events:
+                    await progress.on(event)
+                    result = event.result or result
+        if result is None:
+            raise ToolError(f"session {session_id} ended without a result; call get_session for its state")
+        if not result.positions:
+            raise _no_answer(result)
+        return result
+
+    async def route(self, question: Question, mode: RouteMode = "auto") -> Annotated[CallToolResult, RouteDecision]:
+        """Routing scores without generation."""
+        mind = await self.ref.ready()
+        with translated_errors("route"):
+            decision = await anyio.to_thread.run_sync(partial(mind.route, question, mode=mode))
+        return route_result(decision)
+
+    async def list_experts(self) -> Annotated[CallToolResult, ExpertList]:
+        """The configured experts."""
+        mind = self.ref.now()
+        listing = await anyio.to_thread.run_sync(expert_list, mind)
+        return experts_result(listing)
+
+    async def status(self) -> Annotated[CallToolResult, PoolStatus]:
+        """RAM and the model pool."""
+        mind = self.ref.now()
+        status = await anyio.to_thread.run_sync(mind.status)
+        return status_result(status)
+
+    async def get_session(self, session_id: SessionId) -> Annotated[CallToolResult, SessionView]:
+        """A stored session."""
+        mind = self.ref.now()
+        with translated_errors("get_session"):
+            view = await anyio.to_thread.run_sync(session_view, mind, session_id)
+        return session_result(view)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from livemind import limits
 from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
 from livemind.council.checkpoint import open_checkpointer
 from livemind.council.embeddings import Embedder, SentenceEmbedder
@@ -32,11 +33,6 @@ from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, Rout
 
 LOG = logging.getLogger("livemind")
 DEFAULT_HOME = Path.home() / ".cache" / "livemind"
-MAX_QUESTION_CHARS = 16_000
-MAX_ROUNDS_CAP = 10
-MAX_EXPERTS_CAP = 8
-MAX_SAMPLES_CAP = 16
-SEED_RANGE = (-(2**63), 2**63 - 1)  # sessions and checkpoints store the seed as a signed 64-bit integer
 
 EventKind = Literal["route", "expert_started", "token", "expert_finished", "expert_dropped", "round_done",
                     "synthesis_started", "synthesis", "result"]
@@ -98,25 +94,10 @@ class LiveMind:
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _check_question(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidRequestError("the question is empty", hint="pass a non-empty question")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise InvalidRequestError(f"the question is {len(question)} characters, over the limit of {MAX_QUESTION_CHARS}",
-                                      hint="shorten it")
-        return question.strip()
-
-    def _check_seed(self, seed: int | None) -> None:
-        low, high = SEED_RANGE
-        if seed is not None and not low <= seed <= high:
-            raise InvalidRequestError(f"seed {seed} is out of range", hint=f"use an integer from 0 to {high}")
-
     def _check_experts(self, experts: Sequence[str] | None) -> list[str] | None:
         if not experts:
             return None
-        if len(experts) > MAX_EXPERTS_CAP:
-            raise InvalidRequestError(f"{len(experts)} experts requested, the limit is {MAX_EXPERTS_CAP}",
-                                      hint="ask fewer experts")
+        limits.check_council(experts=len(experts))
         for name in experts:
             if name not in self.config.expert_names:
                 raise UnknownExpertError(name, self.config.expert_names)
@@ -130,19 +111,15 @@ class LiveMind:
 
         `is_council` routes as a debate or consensus does: at least two experts in auto mode.
         """
-        return self.router.route(self._check_question(question), mode=mode, experts=self._check_experts(experts),
+        return self.router.route(limits.check_question(question), mode=mode, experts=self._check_experts(experts),
                                  min_experts=COUNCIL_MIN_EXPERTS if is_council else 1)
 
     def ask(self, question: str, *, expert: str | None = None, max_tokens: int | None = None, seed: int | None = None,
             temperature: float | None = None, on_token: TokenCallback | None = None,
             cancel: CancelSignal | None = None) -> Answer:
         """One expert answers (routed unless named), streaming tokens to on_token."""
-        question = self._check_question(question)
-        self._check_seed(seed)
-        if max_tokens is not None and not 1 <= max_tokens <= 4096:
-            raise InvalidRequestError(f"max_tokens {max_tokens} is out of range", hint="use 1-4096")
-        if temperature is not None and not 0.0 <= temperature <= 2.0:
-            raise InvalidRequestError(f"temperature {temperature} is out of range", hint="use 0-2 (0 is greedy)")
+        question = limits.check_question(question)
+        limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
         routing: RouteDecision | None = None
         if expert is None:
             routing = self.router.route(question, mode="single")
@@ -172,23 +149,16 @@ class LiveMind:
         (the first answers' majority) or `select` (each expert samples `samples` answers; the
         most self-consistent expert's answer wins).
         """
-        question = self._check_question(question)
+        question = limits.check_question(question)
         chosen = self._check_experts(experts)
-        self._check_seed(seed)
+        limits.check_generation(max_tokens=max_tokens, seed=seed)
         max_rounds = self.config.debate.max_rounds if rounds is None else rounds
-        if not 0 <= max_rounds <= MAX_ROUNDS_CAP:
-            raise InvalidRequestError(f"rounds must be between 0 and {MAX_ROUNDS_CAP}, got {max_rounds}",
-                                      hint="pass fewer rounds")
-        if max_tokens is not None and not 1 <= max_tokens <= 4096:
-            raise InvalidRequestError(f"max_tokens {max_tokens} is out of range", hint="use 1-4096")
+        limits.check_council(rounds=max_rounds, samples=samples)
         debate = self.config.debate
         strategy = strategy or debate.strategy
         if strategy not in STRATEGIES:
             raise InvalidRequestError(f"unknown strategy '{strategy}'", hint=f"use one of: {', '.join(STRATEGIES)}")
         samples = debate.samples if samples is None else samples
-        if not 2 <= samples <= MAX_SAMPLES_CAP:
-            raise InvalidRequestError(f"samples must be between 2 and {MAX_SAMPLES_CAP}, got {samples}",
-                                      hint="ask for fewer samples per expert")
         selective = debate.selective if selective is None else selective
         session_id = session_id or uuid.uuid4().hex[:12]
         params = {"experts": chosen, "rounds": max_rounds, "mode": mode, "seed": seed, "max_tokens": max_tokens,

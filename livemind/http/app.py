@@ -62,8 +62,9 @@ from livemind.http.wire import (
     parse_request,
     question_from_messages,
 )
+from livemind.limits import QUESTION_CHARS
 from livemind.mcp.server import LOOPBACK_HOSTS, create_mcp_server, mcp_http_app
-from livemind.orchestrator import MAX_QUESTION_CHARS, LiveMind
+from livemind.orchestrator import LiveMind
 from livemind.server.admission import DEFAULT_MAX_QUEUE, Admission
 from livemind.server.jobs import JobRegistry
 from livemind.server.metrics import CONTENT_TYPE, Metrics
@@ -195,10 +196,10 @@ def _not_ready(phase: Phase, failure: str) -> HttpProblem:
 # -- handlers -------------------------------------------------------------------------------
 
 def _check_prompt_length(question: str) -> None:
-    if len(question) > MAX_QUESTION_CHARS:
-        raise HttpProblem(413, "prompt_too_long",
-                          f"the prompt is {len(question)} characters, over the limit of {MAX_QUESTION_CHARS} characters",
-                          "shorten the messages (the limit counts every message folded into one question)")
+    if len(question) > QUESTION_CHARS:  # the core's verdict, before a job is admitted: 400 like every bound
+        raise HttpProblem(400, "invalid_request_error",
+                          f"question is {len(question)} characters, over the limit of {QUESTION_CHARS}",
+                          "shorten the messages: the limit counts every chat message folded into one question")
 
 
 def _routes(service: Service, mcp_app: ASGIApp) -> list[Route]:

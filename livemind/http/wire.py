@@ -16,6 +16,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_serializer
 
 from livemind.errors import InvalidRequestError
+from livemind.limits import ExpertNames, QuestionText, RoundCount, SeedValue, Temperature, TokenCap
 from livemind.orchestrator import DebateEvent
 from livemind.types import Answer, ConsensusMode, DebateResult, FinishReason, RouteDecision, Strategy
 
@@ -27,7 +28,6 @@ VIRTUAL_MODELS: dict[str, str] = {
     CONSENSUS_MODEL: "the top experts answer independently; a synthesiser merges their answers",
     DEBATE_MODEL: "the top experts answer, revise over debate rounds, then a synthesiser merges them",
 }
-MAX_TOKENS_LIMIT = 4096
 
 ExtraJson = dict[str, JsonValue]
 RequestT = TypeVar("RequestT", bound=BaseModel)
@@ -73,8 +73,8 @@ class StreamOptions(_Strict):
 class CouncilOptions(_Strict):
     """LiveMind's extension for the virtual models: who sits on the council and how long they debate."""
 
-    experts: list[str] | None = Field(None, max_length=8)
-    rounds: int | None = Field(None, ge=0, le=10)
+    experts: ExpertNames | None = None
+    rounds: RoundCount | None = None
     mode: Literal["auto", "parallel", "turns"] | None = None
     strategy: Strategy | None = None
     selective: bool | None = None
@@ -88,10 +88,10 @@ class ChatCompletionRequest(_Strict):
     model: str
     messages: list[MessageIn]
     stream: bool = False
-    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
-    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
-    seed: int | None = None
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: TokenCap | None = None
+    max_completion_tokens: TokenCap | None = None
+    seed: SeedValue | None = None
+    temperature: Temperature | None = None
     n: int = Field(1, ge=1, le=1)
     stream_options: StreamOptions | None = None
     livemind: CouncilOptions | None = None
@@ -105,14 +105,14 @@ class ChatCompletionRequest(_Strict):
 class CouncilRequest(_Strict):
     """POST /v1/livemind/consensus and /v1/livemind/debate."""
 
-    question: str
-    experts: list[str] | None = Field(None, max_length=8)
-    rounds: int | None = Field(None, ge=0, le=10)
+    question: QuestionText
+    experts: ExpertNames | None = None
+    rounds: RoundCount | None = None
     mode: Literal["auto", "parallel", "turns"] | None = None
     strategy: Strategy | None = None
     selective: bool | None = None
-    seed: int | None = None
-    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
+    seed: SeedValue | None = None
+    max_tokens: TokenCap | None = None
     stream: bool = True
 
 

@@ -24,6 +24,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
+from livemind.limits import AGENT_EXPERTS, AGENT_ROUNDS, AGENT_TOKENS, ExpertName, QuestionText, SeedValue, SessionIdText
 from livemind.mcp.results import (
     ExpertList,
     SessionView,
@@ -36,30 +37,26 @@ from livemind.mcp.results import (
     session_view,
     status_result,
 )
-from livemind.orchestrator import MAX_QUESTION_CHARS, DebateEvent, LiveMind
+from livemind.orchestrator import DebateEvent, LiveMind
 from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy
 
 LOG = logging.getLogger("livemind.mcp")
-MAX_EXPERTS = 5
-MAX_ROUNDS = 5
-MAX_TOKENS = 1024
 TOKENS_PER_TICK = 16
 
-Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS,
-                                description="The question; put code or a diff inline.")]
-ExpertName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
+# The core's bounds (livemind.limits), with the tighter AGENT_* caps where an agent waits on the call.
+Question = Annotated[QuestionText, Field(description="The question; put code or a diff inline.")]
 Expert = Annotated[ExpertName | None, Field(description="Name from list_experts. Default: routed.")]
-Experts = Annotated[list[ExpertName] | None, Field(min_length=1, max_length=MAX_EXPERTS,
+Experts = Annotated[list[ExpertName] | None, Field(min_length=1, max_length=AGENT_EXPERTS,
                                                    description="Names from list_experts. Default: routed.")]
-MaxTokens = Annotated[int | None, Field(ge=1, le=MAX_TOKENS, description="Cap per answer. Default: the expert's.")]
-Seed = Annotated[int | None, Field(ge=0, le=2**31 - 1, description="Fixes sampling, for repeatable answers.")]
-Rounds = Annotated[int | None, Field(ge=0, le=MAX_ROUNDS, description="Revision rounds. Default 2.")]
+MaxTokens = Annotated[int | None, Field(ge=1, le=AGENT_TOKENS, description="Cap per answer. Default: the expert's.")]
+Seed = Annotated[SeedValue | None, Field(description="Fixes sampling, for repeatable answers.")]
+Rounds = Annotated[int | None, Field(ge=0, le=AGENT_ROUNDS, description="Revision rounds. Default: the config's.")]
 ConsensusStyle = Annotated[Literal["parallel", "turns"], Field(description="turns: one model in RAM at a time.")]
 DebateMode = Annotated[ConsensusMode, Field(description="auto picks; turns saves RAM.")]
 RouteMode = Annotated[ConsensusMode, Field(description="auto: one expert if one clearly leads.")]
 StrategyArg = Annotated[Strategy | None, Field(description="debate (default), vote, or select (k samples each).")]
 Selective = Annotated[bool | None, Field(description="Debate only if first answers differ. Default true.")]
-SessionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w-]+$")]
+SessionId = SessionIdText
 
 
 # -- the running LiveMind -------------------------------------------------------------------------

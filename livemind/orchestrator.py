@@ -141,8 +141,11 @@ class LiveMind:
     def stream(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
                mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
-               samples: int | None = None) -> Iterator[DebateEvent]:
+               samples: int | None = None, routing: RouteDecision | None = None) -> Iterator[DebateEvent]:
         """Run a council, yielding events (tokens included) as they happen; the last one holds the result.
+
+        `routing` reuses a decision from `route(question, is_council=True)` (a server that plans
+        admission from it), so the question is routed once; its experts must be this config's.
 
         `strategy` (default: the config's `[debate] strategy`) is `debate` (revision rounds, then
         synthesis; with `selective`, rounds run only when the first answers disagree), `vote`
@@ -150,7 +153,7 @@ class LiveMind:
         most self-consistent expert's answer wins).
         """
         question = limits.check_question(question)
-        chosen = self._check_experts(experts)
+        chosen = self._check_experts(list(routing.selected) if routing is not None else experts)
         limits.check_generation(max_tokens=max_tokens, seed=seed)
         max_rounds = self.config.debate.max_rounds if rounds is None else rounds
         limits.check_council(rounds=max_rounds, samples=samples)
@@ -168,6 +171,8 @@ class LiveMind:
                   "requested_experts": chosen or [], "max_rounds": max_rounds, "max_tokens": max_tokens,
                   "strategy": strategy, "selective": selective, "samples": samples,
                   "positions": [], "dropped": [], "history": []}
+        if routing is not None:
+            inputs["routing"] = routing.model_dump(mode="json")
         yield from self._run(inputs, session_id)
 
     def resume(self, session_id: str) -> Iterator[DebateEvent]:
@@ -218,15 +223,17 @@ class LiveMind:
     def debate(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
                mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
-               samples: int | None = None, on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
+               samples: int | None = None, routing: RouteDecision | None = None,
+               on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
         """Run a council to the end and return its result (see `stream` for the options)."""
         return _final(self.stream(question, experts=experts, rounds=rounds, mode=mode, seed=seed, max_tokens=max_tokens,
-                                  session_id=session_id, strategy=strategy, selective=selective, samples=samples),
-                      on_event)
+                                  session_id=session_id, strategy=strategy, selective=selective, samples=samples,
+                                  routing=routing), on_event)
 
     def consensus(self, question: str, *, experts: Sequence[str] | None = None, mode: ConsensusMode = "parallel",
                   seed: int | None = None, max_tokens: int | None = None, session_id: str | None = None,
                   strategy: Strategy | None = None, samples: int | None = None, rounds: int | None = None,
+                  routing: RouteDecision | None = None,
                   on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
         """Independent answers, then the strategy's final answer; no revision rounds (use `debate` for those)."""
         if rounds:
@@ -234,7 +241,7 @@ class LiveMind:
                                       hint="call debate(..., rounds=N) for revision rounds")
         return _final(self.stream(question, experts=experts, rounds=0, mode="parallel" if mode == "auto" else mode,
                                   seed=seed, max_tokens=max_tokens, session_id=session_id, strategy=strategy,
-                                  samples=samples), on_event)
+                                  samples=samples, routing=routing), on_event)
 
     def cancel(self, session_id: str) -> None:
         """Stop a running session between tokens."""
@@ -275,25 +282,27 @@ class LiveMind:
     async def adebate(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       strategy: Strategy | None = None, selective: bool | None = None,
-                      samples: int | None = None) -> DebateResult:
+                      samples: int | None = None, routing: RouteDecision | None = None) -> DebateResult:
         """Async debate; cancelling the awaiting task cancels the session."""
         result: DebateResult | None = None
         async for event in self.astream(question, experts=experts, rounds=rounds, mode=mode, seed=seed,
-                                        max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples):
+                                        max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples,
+                                        routing=routing):
             result = event.result or result
         return _require(result)
 
     async def astream(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
-                      samples: int | None = None) -> AsyncGenerator[DebateEvent, None]:
+                      samples: int | None = None, routing: RouteDecision | None = None,
+                      ) -> AsyncGenerator[DebateEvent, None]:
         """Async stream of debate events; closing the iterator (or cancelling its task) cancels the debate."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[DebateEvent | BaseException | None] = asyncio.Queue()
         session_id = session_id or uuid.uuid4().hex[:12]
         stream = functools.partial(self.stream, question, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                    max_tokens=max_tokens, session_id=session_id, strategy=strategy,
-                                   selective=selective, samples=samples)
+                                   selective=selective, samples=samples, routing=routing)
 
         def work() -> None:
             try:

@@ -78,3 +78,18 @@ def test_cancelling_an_aask_task_stops_the_expert_generating(tmp_path: Path) -> 
 
     asyncio.run(scenario())
     assert 1 <= backends[0].produced <= 2, f"generation went on after the cancel: {backends[0].produced} of 400 tokens"
+
+
+def test_a_planned_routing_is_reused_so_the_question_is_routed_once(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    planned = mind.route("Which is better, tea or coffee?", mode="parallel", is_council=True)
+    routed: list[str] = []
+    original = mind.router.route
+    monkeypatch.setattr(mind.router, "route", lambda question, **kw: routed.append(question) or original(question, **kw))
+    result = mind.consensus("Which is better, tea or coffee?", routing=planned, mode="parallel")
+    assert routed == [], "the graph did not route again"
+    assert result.routing == planned and result.mode_reason.startswith(planned.reason)
+    assert {p.expert for p in result.positions} == set(planned.selected)
+    mind.consensus("Which is better, tea or coffee?", mode="parallel")
+    assert len(routed) == 1, "without a plan the graph routes"

@@ -227,8 +227,12 @@ def build_graph(runtime: GraphRuntime, *, checkpointer: Any = None) -> CompiledS
 
     def route(state: DebateState) -> dict[str, Any]:
         requested = state.get("requested_mode", "auto")
-        decision = runtime.router.route(state["question"], mode=requested,  # type: ignore[arg-type]
-                                        experts=state.get("requested_experts") or None, min_experts=COUNCIL_MIN_EXPERTS)
+        if state.get("routing"):  # planned by the caller (`LiveMind.route`): the question is embedded once
+            decision = RouteDecision(**state["routing"])
+        else:
+            decision = runtime.router.route(state["question"], mode=requested,  # type: ignore[arg-type]
+                                            experts=state.get("requested_experts") or None,
+                                            min_experts=COUNCIL_MIN_EXPERTS)
         mode, reason = decision.mode, decision.reason
         if mode == "parallel" and len(decision.selected) > 1:
             targets = _estimable_targets(runtime, decision.selected)

@@ -30,10 +30,9 @@ from livemind.orchestrator import DebateEvent, LiveMind
 from livemind.server.admission import Admission, Ticket
 from livemind.server.jobs import Failed, Finished, Job, JobRegistry
 from livemind.server.metrics import Metrics, RequestTracker
-from livemind.types import ConsensusMode, DebateResult, RouteDecision, Strategy
+from livemind.types import ConsensusMode, RouteDecision, Strategy
 
 PlanKind = Literal["expert", "consensus", "debate"]
-PINNED_REASON = "experts chosen by the caller"  # the router's reason when it is handed the experts
 
 
 @dataclass(frozen=True)
@@ -170,20 +169,17 @@ class Dispatcher:
             is_streaming = True
             events = self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds, mode=plan.mode,
                                       seed=plan.seed, max_tokens=plan.max_tokens, session_id=session_id,
-                                      strategy=plan.strategy, selective=plan.selective)
+                                      strategy=plan.strategy, selective=plan.selective, routing=plan.routing)
             for event in events:
                 if job.is_cancelled:  # a cancel that came before the session began was cleared by it
                     self.mind.cancel(session_id)
                 if event.result is not None:
-                    result = _with_routing(event.result, plan.routing)
+                    result = event.result
                     tracker.finish("ok", tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
                     job.emit(Finished(result))
                     continue
                 if event.kind == "token":
                     tracker.token()
-                elif event.kind == "route" and plan.routing is not None:
-                    reason = _router_reason(str(event.data.get("reason", "")), plan.routing)
-                    event = event.model_copy(update={"data": {**event.data, "reason": reason}})
                 job.emit(event)
         except LiveMindError as exc:
             tracker.finish(outcome_of(exc, job))
@@ -199,17 +195,3 @@ def _explained(error: LiveMindError, job: Job) -> LiveMindError:
             and job.cancel_reason not in error.message:
         return GenerationCancelled(f"{error.message}: {job.cancel_reason}", hint=error.hint)
     return error
-
-
-def _router_reason(graph_reason: str, routing: RouteDecision) -> str:
-    """The graph was handed the routed experts, so it says the caller chose them; say why the router did."""
-    if graph_reason.startswith(PINNED_REASON):
-        return routing.reason + graph_reason.removeprefix(PINNED_REASON)
-    return graph_reason
-
-
-def _with_routing(result: DebateResult, routing: RouteDecision | None) -> DebateResult:
-    """The result with the router's own decision and reason."""
-    if routing is None:
-        return result
-    return result.model_copy(update={"routing": routing, "mode_reason": _router_reason(result.mode_reason, routing)})

@@ -66,6 +66,7 @@ from livemind.limits import QUESTION_CHARS
 from livemind.mcp.server import LOOPBACK_HOSTS, create_mcp_server, mcp_http_app
 from livemind.orchestrator import LiveMind
 from livemind.server.admission import DEFAULT_MAX_QUEUE, Admission
+from livemind.server.gate import Gate
 from livemind.server.jobs import JobRegistry
 from livemind.server.metrics import CONTENT_TYPE, Metrics
 from livemind.server.security import DEFAULT_MAX_BODY_BYTES, ASGIApp, BearerAuth, BodySizeLimit, Message, Receive, Scope, Send
@@ -100,7 +101,8 @@ class Service:
         self.admission = Admission(max_queue=options.max_queue, concurrency=lane_concurrency(mind))
         self.jobs = JobRegistry()
         self.metrics = Metrics(pool_status=mind.status, lanes=self.admission.status, is_ready=self.is_ready)
-        self.dispatcher = Dispatcher(mind, self.admission, self.metrics, self.jobs)
+        self.gate = Gate(self.admission, self.metrics)
+        self.dispatcher = Dispatcher(mind, self.gate, self.jobs)
         self._stop = asyncio.Event()
         self._background: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -315,7 +317,9 @@ class RequestCounter:
 def create_app(service: Service, *, host: str, api_key: str | None) -> ASGIApp:
     """The whole server as one ASGI app: metrics, auth, size limit, routes, MCP."""
     mind = service.mind
-    mcp_server = create_mcp_server(lambda: mind, open_world=any(s.remote is not None for s in mind.config.experts))
+    # MCP tool calls in this process queue in the same lanes and count in the same metrics as HTTP requests
+    mcp_server = create_mcp_server(lambda: mind, open_world=any(s.remote is not None for s in mind.config.experts),
+                                   gate=service.gate)
     mcp_app = mcp_http_app(mcp_server, host=host, max_body_bytes=service.options.max_body_bytes)
 
     @asynccontextmanager

@@ -16,20 +16,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from livemind.errors import (
-    BusyError,
-    GenerationCancelled,
-    InvalidRequestError,
-    LiveMindError,
-    RamBudgetExceeded,
-    RequestError,
-)
+from livemind.errors import GenerationCancelled, InvalidRequestError, LiveMindError
 from livemind.http.errors import HttpProblem
 from livemind.http.wire import AUTO_MODEL, CONSENSUS_MODEL, DEBATE_MODEL, VIRTUAL_MODELS, council_mode
 from livemind.orchestrator import DebateEvent, LiveMind
-from livemind.server.admission import Admission, Ticket
+from livemind.server.gate import Gate, Pass
 from livemind.server.jobs import Failed, Finished, Job, JobRegistry
-from livemind.server.metrics import Metrics, RequestTracker
 from livemind.types import ConsensusMode, RouteDecision, Strategy
 
 PlanKind = Literal["expert", "consensus", "debate"]
@@ -54,26 +46,12 @@ class Plan:
     selective: bool | None = None
 
 
-def outcome_of(error: LiveMindError, job: Job) -> str:
-    """The metrics outcome of a failed request."""
-    if isinstance(error, GenerationCancelled) and job.is_cancelled:
-        return "cancelled"
-    if isinstance(error, BusyError):
-        return "busy"
-    if isinstance(error, RequestError):
-        return "invalid"
-    if isinstance(error, RamBudgetExceeded):
-        return "ram_refused"
-    return "error"
-
-
 class Dispatcher:
     """Plans requests against the configured experts and runs them through admission."""
 
-    def __init__(self, mind: LiveMind, admission: Admission, metrics: Metrics, jobs: JobRegistry) -> None:
+    def __init__(self, mind: LiveMind, gate: Gate, jobs: JobRegistry) -> None:
         self.mind = mind
-        self.admission = admission
-        self.metrics = metrics
+        self.gate = gate
         self.jobs = jobs
 
     @property
@@ -119,43 +97,38 @@ class Dispatcher:
 
     def start(self, plan: Plan, endpoint: str) -> Job:
         """Queue the plan (BusyError when its lanes are full) and start it on a worker thread."""
-        tracker = self.metrics.track(endpoint, plan.label)
-        try:
-            ticket = self.admission.enter(plan.models)
-        except BusyError:
-            tracker.finish("busy")
-            raise
+        admitted = self.gate.enter(plan.models, endpoint=endpoint, label=plan.label)
         job = Job(plan.label, asyncio.get_running_loop())
-        job.on_cancel(ticket.abandon)
-        job.on_cancel(tracker.cancel_requested)
+        job.on_cancel(admitted.ticket.abandon)
+        job.on_cancel(admitted.tracker.cancel_requested)
         if plan.kind == "expert":
-            self.jobs.start(job, lambda j: self._run_expert(j, plan, ticket, tracker))
+            self.jobs.start(job, lambda j: self._run_expert(j, plan, admitted))
         else:
-            self.jobs.start(job, lambda j: self._run_council(j, plan, ticket, tracker))
+            self.jobs.start(job, lambda j: self._run_council(j, plan, admitted))
         return job
 
-    def _run_expert(self, job: Job, plan: Plan, ticket: Ticket, tracker: RequestTracker) -> None:
+    def _run_expert(self, job: Job, plan: Plan, admitted: Pass) -> None:
         expert = plan.experts[0]
 
         def on_token(piece: str) -> None:
-            tracker.token()
+            admitted.token()
             job.emit(DebateEvent(kind="token", expert=expert, round=0, text=piece))
 
         try:
-            ticket.wait(job.cancel_event)
+            admitted.wait(job.cancel_event)
             answer = self.mind.ask(plan.question, expert=expert, max_tokens=plan.max_tokens, seed=plan.seed,
                                    temperature=plan.temperature, on_token=on_token, cancel=job.cancel_event)
             if plan.routing is not None:
                 answer = answer.model_copy(update={"routing": plan.routing})
-            tracker.finish("ok", tok_s=answer.tok_s)
+            admitted.succeed(tok_s=answer.tok_s)  # before the release: whoever runs next sees this one counted
             job.emit(Finished(answer))
         except LiveMindError as exc:
-            tracker.finish(outcome_of(exc, job))
+            admitted.fail(exc, is_cancelled=job.is_cancelled)
             job.emit(Failed(_explained(exc, job)))
         finally:
-            ticket.release()  # after the metrics: whoever runs next sees this request counted
+            admitted.ticket.release()
 
-    def _run_council(self, job: Job, plan: Plan, ticket: Ticket, tracker: RequestTracker) -> None:
+    def _run_council(self, job: Job, plan: Plan, admitted: Pass) -> None:
         session_id = uuid.uuid4().hex[:12]
         is_streaming = False
 
@@ -165,7 +138,7 @@ class Dispatcher:
 
         job.on_cancel(stop_session)
         try:
-            ticket.wait(job.cancel_event)
+            admitted.wait(job.cancel_event)
             is_streaming = True
             events = self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds, mode=plan.mode,
                                       seed=plan.seed, max_tokens=plan.max_tokens, session_id=session_id,
@@ -175,18 +148,18 @@ class Dispatcher:
                     self.mind.cancel(session_id)
                 if event.result is not None:
                     result = event.result
-                    tracker.finish("ok", tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
+                    admitted.succeed(tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
                     job.emit(Finished(result))
                     continue
                 if event.kind == "token":
-                    tracker.token()
+                    admitted.token()
                 job.emit(event)
         except LiveMindError as exc:
-            tracker.finish(outcome_of(exc, job))
+            admitted.fail(exc, is_cancelled=job.is_cancelled)
             job.emit(Failed(_explained(exc, job)))
         finally:
             is_streaming = False
-            ticket.release()
+            admitted.ticket.release()
 
 
 def _explained(error: LiveMindError, job: Job) -> LiveMindError:

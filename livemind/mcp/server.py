@@ -53,6 +53,7 @@ from livemind.errors import InvalidRequestError
 from livemind.mcp.resources import register_prompts, register_resources
 from livemind.mcp.tools import LiveMindTools, MindRef
 from livemind.orchestrator import LiveMind
+from livemind.server.gate import Gate
 from livemind.server.security import DEFAULT_MAX_BODY_BYTES, ASGIApp, BearerAuth, BodySizeLimit
 
 MindProvider = Callable[[], LiveMind]
@@ -65,11 +66,13 @@ INSTRUCTIONS = (
 )
 
 
-def create_mcp_server(mind_provider: MindProvider, *, owns_mind: bool = False, open_world: bool = False) -> MCPServer:
+def create_mcp_server(mind_provider: MindProvider, *, owns_mind: bool = False, open_world: bool = False,
+                      gate: Gate | None = None) -> MCPServer:
     """An MCP server over the LiveMind that mind_provider returns when the server's lifespan starts.
 
     owns_mind: close the LiveMind when the lifespan ends (True when the provider creates it).
     open_world: some experts are remote (`[experts.remote]`), so generating tools reach the network.
+    gate: the server's admission and metrics (`livemind serve`): generating tools queue and count with HTTP.
     """
     ref = MindRef()
 
@@ -86,7 +89,7 @@ def create_mcp_server(mind_provider: MindProvider, *, owns_mind: bool = False, o
                     await anyio.to_thread.run_sync(mind.close)
 
     server = MCPServer(name="livemind", title="LiveMind", version=__version__, instructions=INSTRUCTIONS,
-                       tools=LiveMindTools(ref, open_world=open_world).tools(), lifespan=lifespan,
+                       tools=LiveMindTools(ref, open_world=open_world, gate=gate).tools(), lifespan=lifespan,
                        log_level="WARNING")
     register_resources(server, ref)
     register_prompts(server)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from contextlib import aclosing, contextmanager, suppress
 from functools import partial
 from typing import Annotated, Literal, cast
@@ -38,6 +38,7 @@ from livemind.mcp.results import (
     status_result,
 )
 from livemind.orchestrator import DebateEvent, LiveMind
+from livemind.server.gate import Gate, Pass
 from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy
 
 LOG = logging.getLogger("livemind.mcp")
@@ -191,8 +192,9 @@ def _strip_titles(schema: object) -> None:
 class LiveMindTools:
     """The seven tools over one LiveMind."""
 
-    def __init__(self, ref: MindRef, *, open_world: bool = False) -> None:
+    def __init__(self, ref: MindRef, *, open_world: bool = False, gate: Gate | None = None) -> None:
         self.ref = ref
+        self.gate = gate
         # Generating tools reach remote servers only when remote experts are configured.
         self.open_world = open_world
 
@@ -238,15 +240,47 @@ class LiveMindTools:
                 with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):  # the client left: cancel follows
                     anyio.from_thread.run(ctx.report_progress, produced, max_tokens, f"{produced} tokens")
 
-        work = partial(mind.ask, question, expert=expert, max_tokens=max_tokens, seed=seed,
-                       on_token=on_token, cancel=cancel)
         with translated_errors("ask"):
+            if expert is None:
+                decision = await anyio.to_thread.run_sync(partial(mind.route, question, mode="single"))
+                expert = decision.selected[0]
+            admitted = self._enter(mind, [expert], tool="ask")
+
+            def work() -> Answer:
+                def counted(piece: str) -> None:
+                    if admitted is not None:
+                        admitted.token()
+                    on_token(piece)
+
+                try:
+                    if admitted is not None:
+                        admitted.wait(cancel)
+                    answer = mind.ask(question, expert=expert, max_tokens=max_tokens, seed=seed, on_token=counted,
+                                      cancel=cancel)
+                except LiveMindError as exc:
+                    if admitted is not None:
+                        admitted.fail(exc, is_cancelled=cancel.is_set())
+                    raise
+                if admitted is not None:
+                    admitted.succeed(tok_s=answer.tok_s)
+                return answer
+
             try:
                 # abandon: a cancelled call returns at once; the engine stops at its next token
                 answer = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
             finally:
                 cancel.set()
+                if admitted is not None:
+                    admitted.tracker.finish("cancelled")  # the call was cancelled (a no-op once finished)
+                    admitted.ticket.release()
         return answer_result(answer)
+
+    def _enter(self, mind: LiveMind, experts: Sequence[str], *, tool: str) -> Pass | None:
+        """A place in the server's lanes for these experts' models (None outside `livemind serve`)."""
+        if self.gate is None:
+            return None
+        models = list(dict.fromkeys(mind.config.expert(e).model for e in experts))
+        return self.gate.enter(models, endpoint=f"mcp_{tool}", label=experts[0] if tool == "ask" else f"mcp-{tool}")
 
     async def consensus(self, question: Question, ctx: Context, experts: Experts = None,
                         mode: ConsensusStyle = "parallel",
@@ -274,15 +308,40 @@ class LiveMindTools:
         session_id = uuid.uuid4().hex[:12]
         result: DebateResult | None = None
         with translated_errors(tool):
-            # astream is an async generator (annotated as an iterator): aclose() runs its cancel
-            events = cast(AsyncGenerator[DebateEvent, None], mind.astream(
-                question, session_id=session_id, experts=experts, rounds=max_rounds, mode=mode,
-                max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective))
-            # closing the stream (at the end, on an error, or when the call is cancelled) cancels the debate
-            async with aclosing(events):
-                async for event in events:
-                    await progress.on(event)
-                    result = event.result or result
+            routing = None
+            admitted: Pass | None = None
+            if self.gate is not None:  # route here so admission knows the models; the graph reuses the routing
+                routing = await anyio.to_thread.run_sync(partial(mind.route, question, mode=mode, experts=experts,
+                                                                 is_council=True))
+                admitted = self._enter(mind, routing.selected, tool=tool)
+            try:
+                if admitted is not None:
+                    waiting = threading.Event()
+                    try:
+                        await anyio.to_thread.run_sync(admitted.wait, waiting, abandon_on_cancel=True)
+                    finally:
+                        waiting.set()  # a cancelled call leaves the line
+                # astream is an async generator (annotated as an iterator): aclose() runs its cancel
+                events = cast(AsyncGenerator[DebateEvent, None], mind.astream(
+                    question, session_id=session_id, experts=experts, rounds=max_rounds, mode=mode,
+                    max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective, routing=routing))
+                # closing the stream (at the end, on an error, or when the call is cancelled) cancels the debate
+                async with aclosing(events):
+                    async for event in events:
+                        if admitted is not None and event.kind == "token":
+                            admitted.token()
+                        await progress.on(event)
+                        result = event.result or result
+            except LiveMindError as exc:
+                if admitted is not None:
+                    admitted.fail(exc)
+                raise
+            finally:
+                if admitted is not None:
+                    if result is not None:
+                        admitted.succeed(tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
+                    admitted.tracker.finish("cancelled")  # the call was cancelled (a no-op once finished)
+                    admitted.ticket.release()
         if result is None:
             raise ToolError(f"session {session_id} ended without a result; call get_session for its state")
         if not result.positions:

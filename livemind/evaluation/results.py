@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 from pydantic import Field
@@ -76,11 +77,25 @@ class CouncilAttempt(Value):
     synthesizer: str
     synthesis_error: str | None
     positions: tuple[JudgedPosition, ...]
-    agreement: float = 0.0
+    agreement: float = 0.0  # as the run computed it: checkable_agreement() (older runs: select by embeddings)
     first_vote: int | None = None
     debate_triggered: bool | None = None
     trigger_reason: str = ""
     source: str = "run"
+
+    def checkable_agreement(self) -> float:
+        """The share of the deciding answers on their most common number.
+
+        Deciding answers: the final round's (vote: the first answers); for `select`, the winning
+        expert's own samples, so it is that expert's self-consistency.
+        """
+        if self.synthesizer.startswith("select: "):
+            winner = self.synthesizer.removeprefix("select: ")
+            values = [p.extracted for p in self.positions if p.expert == winner]
+        else:
+            values = [p.extracted for p in self.positions if p.round == self.rounds]
+        counts = Counter(v for v in values if v is not None)
+        return round(max(counts.values()) / len(values), 4) if counts else 0.0
 
 
 class ProblemRun(Value):

@@ -78,11 +78,6 @@ def _failed(exc: Exception, seconds: float) -> Attempt:
     return Attempt(text="", extracted=None, failure=f"error: {exc}", tokens=0, seconds=round(seconds, 3))
 
 
-def _share_on(values: Sequence[int | None], winner: int | None) -> float:
-    """Agreement of a checkable round: the share of answers on the winning number."""
-    return round(sum(v == winner for v in values) / len(values), 4) if values and winner is not None else 0.0
-
-
 def _failed_council(exc: Exception, seconds: float) -> CouncilAttempt:
     return CouncilAttempt(reply=_failed(exc, seconds), session_id=None, rounds=0, stop_reason=f"failed: {exc}",
                           synthesizer="", synthesis_error=None, positions=())
@@ -172,17 +167,13 @@ class EvalRunner:
                                     is_correct=value == problem.answer)
                      for record in result.history for p in record.positions]
         reply = _judged(result.answer, result.tokens, seconds, rule, prompt_tokens=result.prompt_tokens)
-        if result.strategy == "select":
-            agreement = max((c.consistency for c in result.consistency), default=0.0)
-        else:
-            final = [p.extracted for p in positions if p.round == result.rounds]
-            agreement = _share_on(final, majority_vote(final))
         first = [p.extracted for p in positions if p.round == 0]
-        return CouncilAttempt(reply=reply, session_id=result.session_id, rounds=result.rounds,
-                              stop_reason=result.stop_reason, synthesizer=result.synthesizer,
-                              synthesis_error=result.synthesis_error, positions=tuple(positions),
-                              agreement=agreement, first_vote=majority_vote(first),
-                              debate_triggered=result.debate_triggered, trigger_reason=result.trigger_reason)
+        attempt = CouncilAttempt(reply=reply, session_id=result.session_id, rounds=result.rounds,
+                                 stop_reason=result.stop_reason, synthesizer=result.synthesizer,
+                                 synthesis_error=result.synthesis_error, positions=tuple(positions),
+                                 first_vote=majority_vote(first), debate_triggered=result.debate_triggered,
+                                 trigger_reason=result.trigger_reason)
+        return attempt.model_copy(update={"agreement": attempt.checkable_agreement()})
 
     @staticmethod
     def vote_of(attempt: CouncilAttempt, result: DebateResult | None) -> CouncilAttempt:
@@ -196,10 +187,10 @@ class EvalRunner:
         reply = Attempt(text=text, extracted=winner, failure=None if winner is not None else "no first answer held a number",
                         tokens=sum(p.tokens for p in first), prompt_tokens=sum(p.prompt_tokens for p in first),
                         seconds=round(max(p.total_s for p in first), 3))
-        return CouncilAttempt(reply=reply, session_id=attempt.session_id, rounds=0, stop_reason="vote of the first answers",
-                              synthesizer="vote", synthesis_error=None, positions=judged,
-                              agreement=_share_on([j.extracted for j in judged], winner), first_vote=winner,
+        vote = CouncilAttempt(reply=reply, session_id=attempt.session_id, rounds=0, stop_reason="vote of the first answers",
+                              synthesizer="vote", synthesis_error=None, positions=judged, first_vote=winner,
                               source="the selective debate's first round (same prompts and seeds)")
+        return vote.model_copy(update={"agreement": vote.checkable_agreement()})
 
     # -- one question --------------------------------------------------------------------------
 

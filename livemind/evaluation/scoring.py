@@ -89,7 +89,7 @@ def method_outcomes(run: EvalRun) -> dict[MethodKey, list[MethodOutcome]]:
         outcomes["single"].append(_outcome("single", p, p.single))
         for kind in COUNCIL_METHODS:
             attempt = p.council(kind)
-            outcomes[kind].append(_outcome(kind, p, attempt.reply, agreement=attempt.agreement))
+            outcomes[kind].append(_outcome(kind, p, attempt.reply, agreement=attempt.checkable_agreement()))
             outcomes[SAME_BUDGET[kind]].append(_vote(SAME_BUDGET[kind], p, p.samples[:run.budget(kind).k]))
     return outcomes
 

@@ -241,10 +241,11 @@ class LiveMindTools:
                     anyio.from_thread.run(ctx.report_progress, produced, max_tokens, f"{produced} tokens")
 
         with translated_errors("ask"):
-            if expert is None:
+            decision: RouteDecision | None = None
+            if expert is None and self.gate is not None:  # admission needs the expert's model before the call
                 decision = await anyio.to_thread.run_sync(partial(mind.route, question, mode="single"))
                 expert = decision.selected[0]
-            admitted = self._enter(mind, [expert], tool="ask")
+            admitted = self._enter(mind, [expert], tool="ask") if expert is not None else None
 
             def work() -> Answer:
                 def counted(piece: str) -> None:
@@ -263,7 +264,7 @@ class LiveMindTools:
                     raise
                 if admitted is not None:
                     admitted.succeed(tok_s=answer.tok_s)
-                return answer
+                return answer if decision is None else answer.model_copy(update={"routing": decision})
 
             try:
                 # abandon: a cancelled call returns at once; the engine stops at its next token

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from livemind.evaluation.calibration import calibrate, expected_calibration_error
+from livemind.evaluation.results import Attempt, CouncilAttempt, JudgedPosition
 from livemind.evaluation.scoring import MethodOutcome
 
 
@@ -31,3 +32,19 @@ def test_unanimous_and_split_answers_are_scored_apart() -> None:
     assert (c.high.correct, c.high.n, c.low.correct, c.low.n) == (5, 6, 1, 4)
     assert c.high.ci_low < c.high.accuracy < c.high.ci_high
     assert c.mean_agreement == pytest.approx((6 * 1.0 + 4 * 2 / 3) / 10, abs=1e-4)
+
+
+def test_select_agreement_is_the_winning_experts_self_consistency() -> None:
+    def pos(expert: str, value: int | None) -> JudgedPosition:
+        return JudgedPosition(expert=expert, round=0, extracted=value, is_correct=value == 7)
+
+    reply = Attempt(text="", extracted=7, failure=None, tokens=1, seconds=0.0)
+    select = CouncilAttempt(reply=reply, session_id="s", rounds=0, stop_reason="", synthesizer="select: beta",
+                            synthesis_error=None, positions=(pos("alpha", 1), pos("alpha", 2), pos("beta", 7),
+                                                             pos("beta", 7), pos("beta", None)))
+    assert select.checkable_agreement() == pytest.approx(2 / 3, abs=1e-4)
+    debate = select.model_copy(update={"synthesizer": "alpha", "rounds": 1,
+                                       "positions": (pos("alpha", 1), pos("beta", 7), JudgedPosition(
+                                           expert="alpha", round=1, extracted=7, is_correct=True),
+                                           JudgedPosition(expert="beta", round=1, extracted=7, is_correct=True))})
+    assert debate.checkable_agreement() == 1.0, "the final round decides"

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livemind.config import DEFAULT_COUNCIL, parse_size
+from livemind.engine.scheduler import SCHEDULE_MODES, ScheduleMode
+from livemind.errors import InvalidRequestError
 from livemind.orchestrator import DEFAULT_HOME
 
 
@@ -19,10 +21,11 @@ class EdgeSettings:
     ram_budget_bytes: int | None
     api_key: str | None
     council: str = DEFAULT_COUNCIL
+    scheduler: ScheduleMode = "latency"
 
 
 def read_environment(*, config: str | None = None, ram_budget: str | None = None, home: str | None = None,
-                     council: str | None = None) -> EdgeSettings:
+                     council: str | None = None, scheduler: str | None = None) -> EdgeSettings:
     """Flags win over LIVEMIND_* variables, which win over defaults."""
     env = os.environ
     home_text = home or env.get("LIVEMIND_HOME")
@@ -34,4 +37,13 @@ def read_environment(*, config: str | None = None, ram_budget: str | None = None
         ram_budget_bytes=parse_size(budget_text) if budget_text else None,
         api_key=env.get("LIVEMIND_API_KEY") or None,
         council=council or env.get("LIVEMIND_COUNCIL") or DEFAULT_COUNCIL,
+        scheduler=_schedule_mode(scheduler or env.get("LIVEMIND_SCHEDULER") or "latency"),
     )
+
+
+def _schedule_mode(text: str) -> ScheduleMode:
+    for mode in SCHEDULE_MODES:
+        if text == mode:
+            return mode
+    raise InvalidRequestError(f"unknown scheduler '{text}'", hint=f"use one of: {', '.join(SCHEDULE_MODES)} "
+                              "(--scheduler or LIVEMIND_SCHEDULER)")

@@ -13,7 +13,6 @@
     │   ├── UnknownExpertError       an expert name that is not configured
     │   └── InvalidRequestError      a malformed request (bad value, out of bounds)
     ├── GenerationCancelled          the caller cancelled a generation
-    ├── QuorumLostError              too few experts remain to continue a debate
     ├── BusyError                    a queue is full (retry later)
     ├── RemoteExpertError            a remote OpenAI-compatible expert failed
     └── SessionError                 a session that is missing or cannot be saved
@@ -127,10 +126,6 @@ class InvalidRequestError(RequestError):
 
 class GenerationCancelled(LiveMindError):
     """The caller cancelled a generation before it finished."""
-
-
-class QuorumLostError(LiveMindError):
-    """Too few experts remain to continue."""
 
 
 class BusyError(LiveMindError):

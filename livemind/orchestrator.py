@@ -28,6 +28,7 @@ from livemind.engine.catalog import ModelCatalog
 from livemind.engine.pool import ModelPool
 from livemind.engine.ram import RamGuard
 from livemind.engine.runner import ExpertRunner
+from livemind.engine.scheduler import ScheduleMode
 from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
 from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy, Value
 
@@ -60,6 +61,7 @@ class LiveMind:
         loader: BackendLoader | None = None,
         embedder: Embedder | None = None,
         ram_budget_bytes: int | None = None,
+        schedule_mode: ScheduleMode = "latency",
     ) -> None:
         self.home = home
         self.config = config
@@ -73,7 +75,7 @@ class LiveMind:
         if loader is None:
             loader = default_loader()
         self.pool = ModelPool(loader, guard, max_warm=pool_settings.max_warm, idle_ttl_s=pool_settings.idle_ttl_s)
-        self.runner = ExpertRunner(self.pool, self.catalog)
+        self.runner = ExpertRunner(self.pool, self.catalog, mode=schedule_mode)
         if embedder is None:
             embedder = SentenceEmbedder(self.catalog.path_of(self.catalog.entry(config.router.embedding_model)),
                                         backend=config.router.embedding_backend)
@@ -86,11 +88,15 @@ class LiveMind:
 
     @classmethod
     def open(cls, *, home: Path | None = None, config_path: Path | None = None, council: str = DEFAULT_COUNCIL,
-             ram_budget_bytes: int | None = None) -> LiveMind:
-        """Open LiveMind with a shipped council (or the file at config_path) under home."""
+             ram_budget_bytes: int | None = None, schedule_mode: ScheduleMode = "latency") -> LiveMind:
+        """Open LiveMind with a shipped council (or the file at config_path) under home.
+
+        schedule_mode: `latency` (a session's batch runs alone, with every core) or `throughput`
+        (other clients' requests join the running batch at the next token).
+        """
         root = home or DEFAULT_HOME
         config = load_config(config_path, ModelCatalog(root), council=council)
-        return cls(config, home=root, ram_budget_bytes=ram_budget_bytes)
+        return cls(config, home=root, ram_budget_bytes=ram_budget_bytes, schedule_mode=schedule_mode)
 
     # -- checks ------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from livemind.engine.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, MemoryEstimate, TokenCallback
+from livemind.engine.backends.base import CancelSignal, LoadTarget, MemoryEstimate, TokenCallback
 from livemind.errors import ModelCorruptError
 from livemind.types import ChatMessage, Completion, GenerationRequest
 
@@ -57,10 +57,6 @@ class ScriptedBackend:
         return Completion(text="".join(produced), prompt_tokens=self.count_tokens(request.messages),
                           completion_tokens=len(produced), ttft_s=0.001, total_s=0.002, decode_tok_s=1000.0,
                           finish_reason=finish)  # type: ignore[arg-type]
-
-    def generate_many(self, requests: Sequence[GenerationRequest], *, on_token: IndexedTokenCallback | None = None,
-                      cancel: CancelSignal | None = None) -> list[Completion]:
-        return [self.generate(r, cancel=cancel) for r in requests]
 
     def close(self) -> None:
         self.closed = True

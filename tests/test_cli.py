@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from livemind.errors import InvalidRequestError
+
 pytestmark = pytest.mark.slow
 
 
@@ -100,3 +102,16 @@ def test_debate_json_has_answer_agreement_positions_routing(home: Path) -> None:
     assert Path(result["transcript"]["markdown"]).exists() and Path(result["transcript"]["json"]).exists()
     listed = run(home, "sessions", "list", "--json")
     assert result["session_id"] in listed.stdout
+
+
+def test_the_scheduler_is_chosen_by_flag_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from livemind.cli.main import _settings, build_parser
+
+    monkeypatch.delenv("LIVEMIND_SCHEDULER", raising=False)
+    assert _settings(build_parser().parse_args(["serve"])).scheduler == "latency"
+    assert _settings(build_parser().parse_args(["serve", "--scheduler", "throughput"])).scheduler == "throughput"
+    monkeypatch.setenv("LIVEMIND_SCHEDULER", "throughput")
+    assert _settings(build_parser().parse_args(["mcp"])).scheduler == "throughput"
+    monkeypatch.setenv("LIVEMIND_SCHEDULER", "fastest")
+    with pytest.raises(InvalidRequestError, match="unknown scheduler 'fastest'"):
+        _settings(build_parser().parse_args(["mcp"]))

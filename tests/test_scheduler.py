@@ -12,7 +12,6 @@ from livemind.config import LiveMindConfig
 from livemind.council.prompts import revision_messages
 from livemind.engine.backends.base import (
     CancelSignal,
-    IndexedTokenCallback,
     LoadTarget,
     MemoryEstimate,
     SequenceBackend,
@@ -108,10 +107,6 @@ class FakeSequenceBackend:
 
     def generate(self, request: GenerationRequest, *, on_token: TokenCallback | None = None,
                  cancel: CancelSignal | None = None) -> Completion:
-        raise AssertionError("the scheduler drives sequence backends step by step")
-
-    def generate_many(self, requests: Sequence[GenerationRequest], *, on_token: IndexedTokenCallback | None = None,
-                      cancel: CancelSignal | None = None) -> list[Completion]:
         raise AssertionError("the scheduler drives sequence backends step by step")
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from livemind.cli.optimize import add_optimize_arguments
 from livemind.config import SHIPPED_COUNCILS, load_config
 from livemind.council.strategies import STRATEGIES
 from livemind.engine.catalog import ModelCatalog
+from livemind.engine.scheduler import SCHEDULE_MODES
 from livemind.environment import EdgeSettings, read_environment
 from livemind.errors import LiveMindError
 from livemind.orchestrator import LiveMind
@@ -32,13 +33,13 @@ err = Console(stderr=True)
 
 def _settings(args: argparse.Namespace) -> EdgeSettings:
     return read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home,
-                            council=args.council)
+                            council=args.council, scheduler=getattr(args, "scheduler", None))
 
 
 def _open(args: argparse.Namespace) -> LiveMind:
     s = _settings(args)
     config = load_config(s.config_path, ModelCatalog(s.home), council=s.council)
-    return LiveMind(config, home=s.home, ram_budget_bytes=s.ram_budget_bytes)
+    return LiveMind(config, home=s.home, ram_budget_bytes=s.ram_budget_bytes, schedule_mode=s.scheduler)
 
 
 def _print_json(data: Any) -> None:
@@ -349,11 +350,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    p.add_argument("--scheduler", choices=list(SCHEDULE_MODES), default=None,
+                   help="latency (default): a session's batch runs alone with every core; throughput: other "
+                        "clients' requests join the running batch at the next token (env LIVEMIND_SCHEDULER)")
     p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("serve", help="serve the OpenAI-compatible HTTP API, council streams, MCP, health and metrics")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need LIVEMIND_API_KEY)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--scheduler", choices=list(SCHEDULE_MODES), default=None,
+                   help="latency (default): a session's batch runs alone with every core; throughput: other "
+                        "clients' requests join the running batch at the next token (env LIVEMIND_SCHEDULER)")
     p.set_defaults(func=cmd_serve)
 
     add_eval_parser(sub)

@@ -368,7 +368,7 @@ def main(settings: EdgeSettings, *, host: str = DEFAULT_HOST, port: int = DEFAUL
         return 2
     try:
         mind = LiveMind.open(home=settings.home, config_path=settings.config_path, council=settings.council,
-                             ram_budget_bytes=settings.ram_budget_bytes)
+                             ram_budget_bytes=settings.ram_budget_bytes, schedule_mode=settings.scheduler)
     except LiveMindError as exc:
         LOG.error("%s%s", exc.message, f"; {exc.hint}" if exc.hint else "")
         return 2

@@ -118,7 +118,8 @@ def main(settings: EdgeSettings, *, http: bool, host: str = "127.0.0.1", port: i
     config = load_config(settings.config_path, ModelCatalog(settings.home), council=settings.council)  # fail first
 
     def open_mind() -> LiveMind:
-        return LiveMind(config, home=settings.home, ram_budget_bytes=settings.ram_budget_bytes)
+        return LiveMind(config, home=settings.home, ram_budget_bytes=settings.ram_budget_bytes,
+                        schedule_mode=settings.scheduler)
 
     server = create_mcp_server(open_mind, owns_mind=True,
                                open_world=any(spec.remote is not None for spec in config.experts))

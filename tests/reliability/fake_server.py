@@ -27,7 +27,7 @@ from pathlib import Path
 import uvicorn
 
 from livemind.config import LiveMindConfig, parse_config
-from livemind.engine.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, TokenCallback
+from livemind.engine.backends.base import CancelSignal, LoadTarget, TokenCallback
 from livemind.engine.catalog import ModelCatalog
 from livemind.http.app import ServeOptions, Service, _Server, create_app
 from livemind.orchestrator import LiveMind
@@ -71,10 +71,6 @@ class PacedBackend(ScriptedBackend):
                 on_token(piece)
 
         return super().generate(request, on_token=paced, cancel=cancel)
-
-    def generate_many(self, requests: Sequence[GenerationRequest], *, on_token: IndexedTokenCallback | None = None,
-                      cancel: CancelSignal | None = None) -> list[Completion]:
-        return [self.generate(r, cancel=cancel) for r in requests]
 
 
 class PacedLoader(ScriptedLoader):

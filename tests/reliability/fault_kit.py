@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from livemind.config import LiveMindConfig, parse_config
 from livemind.council.prompts import SYNTHESIS_MARKER
-from livemind.engine.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, TokenCallback
+from livemind.engine.backends.base import CancelSignal, LoadTarget, TokenCallback
 from livemind.engine.catalog import ModelCatalog
 from livemind.engine.ram import MemoryReading
 from livemind.errors import ModelCorruptError
@@ -107,10 +107,6 @@ class StallingBackend(ScriptedBackend):
         return Completion(text=" more" * produced, prompt_tokens=1, completion_tokens=produced, ttft_s=STALL_TOKEN_S,
                           total_s=time.perf_counter() - started, decode_tok_s=1 / STALL_TOKEN_S,
                           finish_reason="cancelled")
-
-    def generate_many(self, requests: Sequence[GenerationRequest], *, on_token: IndexedTokenCallback | None = None,
-                      cancel: CancelSignal | None = None) -> list[Completion]:
-        return [self.generate(r, cancel=cancel) for r in requests]
 
 
 class StallingLoader(ScriptedLoader):

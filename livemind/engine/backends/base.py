@@ -2,9 +2,8 @@
 
 A loader estimates a model's memory before loading it and then loads it. A loaded Backend
 generates chat completions, streaming each token to a callback and checking a cancel event
-between tokens. `generate_many` takes several requests at once so that an engine that can
-decode several sequences in one batch (personas sharing one model) may do so; the default
-implementation may simply run them one after another.
+between tokens. Requests for one model that arrive together (the personas of a round) are
+batched by the scheduler, not by the caller.
 
 A `SequenceBackend` goes further: it decodes one step at a time for every sequence it holds,
 and admits new sequences between steps. The scheduler drives it that way, so requests that
@@ -133,16 +132,6 @@ class Backend(Protocol):
         cancel: CancelSignal | None = None,
     ) -> Completion:
         """Generate one completion, streaming pieces to on_token, stopping when cancel is set."""
-        ...
-
-    def generate_many(
-        self,
-        requests: Sequence[GenerationRequest],
-        *,
-        on_token: IndexedTokenCallback | None = None,
-        cancel: CancelSignal | None = None,
-    ) -> list[Completion]:
-        """Generate several completions; an engine may decode them as one batch."""
         ...
 
     def close(self) -> None:

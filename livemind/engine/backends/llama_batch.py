@@ -263,7 +263,7 @@ class LlamaBatchBackend:
 
     def generate_many(self, requests: Sequence[GenerationRequest], *, on_token: IndexedTokenCallback | None = None,
                       cancel: CancelSignal | None = None) -> list[Completion]:
-        """Generate several completions as one batch."""
+        """Generate several completions as one batch (the engine-level call the bench and tools use)."""
         jobs = []
         for index, request in enumerate(requests):
             callback = None if on_token is None else (lambda piece, i=index: on_token(i, piece))

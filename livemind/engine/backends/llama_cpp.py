@@ -12,7 +12,6 @@ from typing import Any
 
 from livemind.engine.backends.base import (
     CancelSignal,
-    IndexedTokenCallback,
     LoadTarget,
     MemoryEstimate,
     TokenCallback,
@@ -247,22 +246,6 @@ class LlamaCppBackend:
             decode_tok_s=rate,
             finish_reason=finish,
         )
-
-    def generate_many(
-        self,
-        requests: Sequence[GenerationRequest],
-        *,
-        on_token: IndexedTokenCallback | None = None,
-        cancel: CancelSignal | None = None,
-    ) -> list[Completion]:
-        """Generate several completions one after another."""
-        results = []
-        for index, request in enumerate(requests):
-            callback: TokenCallback | None = None
-            if on_token is not None:
-                callback = lambda piece, i=index: on_token(i, piece)  # noqa: E731
-            results.append(self.generate(request, on_token=callback, cancel=cancel))
-        return results
 
     def close(self) -> None:
         """Free the model and its context."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import httpx
 
-from livemind.engine.backends.base import CancelSignal, IndexedTokenCallback, LoadTarget, MemoryEstimate, TokenCallback
+from livemind.engine.backends.base import CancelSignal, LoadTarget, MemoryEstimate, TokenCallback
 from livemind.errors import RemoteExpertError
 from livemind.types import ChatMessage, Completion, FinishReason, GenerationRequest, RemoteSpec
 
@@ -155,12 +155,6 @@ class RemoteBackend:
             decode_tok_s=(completion_tokens - 1) / decode_s if completion_tokens > 1 and decode_s > 0 else 0.0,
             finish_reason=finish,
         )
-
-    def generate_many(self, requests: Sequence[GenerationRequest], *, on_token: IndexedTokenCallback | None = None,
-                      cancel: CancelSignal | None = None) -> list[Completion]:
-        """One request after another (the server batches on its side)."""
-        return [self.generate(r, on_token=(lambda p, i=i: on_token(i, p)) if on_token else None, cancel=cancel)
-                for i, r in enumerate(requests)]
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -7,6 +7,7 @@ in-memory client, the CLI through its `main()`: no server process, no model.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,12 @@ def mind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveMind]:
 
 @pytest.fixture(scope="module")
 def http(mind: LiveMind) -> Iterator[TestClient]:
-    with TestClient(create_app(Service(mind, ServeOptions()), host="127.0.0.1", api_key=None)) as client:
+    service = Service(mind, ServeOptions())
+    with TestClient(create_app(service, host="127.0.0.1", api_key=None)) as client:
+        deadline = time.monotonic() + 30
+        while not service.is_ready() and time.monotonic() < deadline:  # warm-up runs in the background
+            time.sleep(0.02)
+        assert service.is_ready(), service.failure
         yield client
 
 

@@ -21,6 +21,13 @@ MODELS_HOME = Path(os.environ.get("LIVEMIND_HOME", str(Path.home() / ".cache" / 
 os.environ["LIVEMIND_COUNCIL"] = "tiny"  # child processes of the suite: the fast council unless a test says otherwise
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses the real model files `models` (they all reach them through models_home)."""
+    for item in items:
+        if "models_home" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.models)
+
+
 @pytest.fixture(scope="session")
 def models_home() -> Path:
     """The home holding the real pulled models."""

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from livemind.engine.catalog import HUB_PREFIX, ModelCatalog
 from livemind.errors import ConfigError, ModelError, UnknownExpertError
@@ -37,6 +37,13 @@ class PoolSettings(Value):
     hard_limit_percent: float = Field(90.0, gt=0, le=100)
     soft_target_percent: float = Field(80.0, gt=0, le=100)
     budget_bytes: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _soft_under_hard(self) -> PoolSettings:
+        if self.soft_target_percent > self.hard_limit_percent:
+            raise ConfigError("soft_target_percent is above hard_limit_percent",
+                              hint="keep the soft target at or below the hard limit")
+        return self
 
 
 class RouterSettings(Value):
@@ -74,6 +81,26 @@ class LiveMindConfig(Value):
     pool: PoolSettings = PoolSettings()
     router: RouterSettings = RouterSettings()
     debate: DebateSettings = DebateSettings()
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> LiveMindConfig:
+        """Unique expert names; the fallback and the synthesiser are experts (checked however it is built)."""
+        if not self.experts:
+            raise ConfigError("the configuration has no experts", hint="define at least one [[experts]] table")
+        seen: set[str] = set()
+        for spec in self.experts:
+            if spec.name in seen:
+                raise ConfigError("duplicate expert name", expert=spec.name, field="name",
+                                  hint="give each expert a unique name")
+            seen.add(spec.name)
+        names = ", ".join(sorted(seen))
+        if self.router.fallback not in seen:
+            raise ConfigError(f"router fallback '{self.router.fallback}' is not an expert", field="fallback",
+                              hint=f"set [router] fallback to one of: {names}")
+        if self.debate.synthesizer not in seen:
+            raise ConfigError(f"synthesizer '{self.debate.synthesizer}' is not an expert", field="synthesizer",
+                              hint=f"set [debate] synthesizer to one of: {names}")
+        return self
 
     def expert(self, name: str) -> ExpertSpec:
         """Return an expert by name; UnknownExpertError (listing the valid names) if there is none."""
@@ -128,34 +155,19 @@ def parse_config(raw: dict[str, Any], catalog: ModelCatalog, *, check_files: boo
     if not isinstance(experts_raw, list) or not experts_raw:
         raise ConfigError(f"{origin} has no [[experts]]", hint="define at least one [[experts]] table")
     experts = []
-    seen: set[str] = set()
     for index, item in enumerate(experts_raw):
         spec = _parse_expert(item, index)
-        if spec.name in seen:
-            raise ConfigError("duplicate expert name", expert=spec.name, field="name", hint="give each expert a unique name")
-        seen.add(spec.name)
         _check_expert(spec, catalog, check_files=check_files)
         experts.append(spec)
     pool_raw = dict(raw.get("pool", {}))
     if "budget" in pool_raw:
         pool_raw["budget_bytes"] = parse_size(pool_raw.pop("budget"))
     try:
-        pool = PoolSettings(**pool_raw)
-        router = RouterSettings(**raw.get("router", {}))
-        debate = DebateSettings(**raw.get("debate", {}))
+        return LiveMindConfig(experts=tuple(experts), pool=PoolSettings(**pool_raw),
+                              router=RouterSettings(**raw.get("router", {})),
+                              debate=DebateSettings(**raw.get("debate", {})))
     except ValidationError as exc:
         raise ConfigError(_explain(exc), hint="see the [pool], [router] and [debate] fields in the README") from exc
-    names = {e.name for e in experts}
-    if router.fallback not in names:
-        raise ConfigError(f"router fallback '{router.fallback}' is not an expert", field="fallback",
-                          hint=f"set [router] fallback to one of: {', '.join(sorted(names))}")
-    if debate.synthesizer not in names:
-        raise ConfigError(f"synthesizer '{debate.synthesizer}' is not an expert", field="synthesizer",
-                          hint=f"set [debate] synthesizer to one of: {', '.join(sorted(names))}")
-    if pool.soft_target_percent > pool.hard_limit_percent:
-        raise ConfigError("soft_target_percent is above hard_limit_percent",
-                          hint="keep the soft target at or below the hard limit")
-    return LiveMindConfig(experts=tuple(experts), pool=pool, router=router, debate=debate)
 
 
 def _explain(exc: ValidationError) -> str:
@@ -191,16 +203,7 @@ def _parse_expert(item: Any, index: int) -> ExpertSpec:
 
 
 def _check_expert(spec: ExpertSpec, catalog: ModelCatalog, *, check_files: bool) -> None:
-    engine = spec.engine
-    if engine.kv_type != "f16" and not engine.flash_attn:
-        raise ConfigError(
-            f"a quantized KV cache ({engine.kv_type}) needs flash attention",
-            expert=spec.name, field="engine.flash_attn",
-            hint="set flash_attn = true, or kv_type = \"f16\"",
-        )
-    if engine.n_ubatch > engine.n_batch:
-        raise ConfigError("n_ubatch is larger than n_batch", expert=spec.name, field="engine.n_ubatch",
-                          hint="set n_ubatch <= n_batch")
+    """The model exists (catalog, path or hub reference): a check on the machine, not on the data."""
     if spec.remote is not None or spec.model.startswith(HUB_PREFIX):
         return
     if catalog.is_catalog_name(spec.model):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from livemind.errors import ConfigError
 
 KvType = Literal["f16", "q8_0", "q4_0"]
 Role = Literal["system", "user", "assistant"]
@@ -80,6 +82,18 @@ class ExpertSpec(Value):
     sampling: SamplingSettings = SamplingSettings()
     engine: EngineSettings = EngineSettings()
     remote: RemoteSpec | None = None
+
+    @model_validator(mode="after")
+    def _engine_is_consistent(self) -> ExpertSpec:
+        """Checks that span fields hold however the spec is built (TOML or code): ConfigError says the fix."""
+        engine = self.engine
+        if engine.kv_type != "f16" and not engine.flash_attn:
+            raise ConfigError(f"a quantized KV cache ({engine.kv_type}) needs flash attention", expert=self.name,
+                              field="engine.flash_attn", hint='set flash_attn = true, or kv_type = "f16"')
+        if engine.n_ubatch > engine.n_batch:
+            raise ConfigError("n_ubatch is larger than n_batch", expert=self.name, field="engine.n_ubatch",
+                              hint="set n_ubatch <= n_batch")
+        return self
 
 
 class GenerationRequest(Value):

@@ -105,3 +105,22 @@ def test_sizes_parse_in_binary_and_decimal_units(text: str, expected: int) -> No
 def test_unreadable_size_says_how_to_write_it() -> None:
     with pytest.raises(ConfigError, match="600MiB"):
         parse_size("lots")
+
+
+def test_cross_field_rules_hold_for_a_config_built_in_code() -> None:
+    from livemind.config import DebateSettings, LiveMindConfig, PoolSettings, RouterSettings
+    from livemind.types import EngineSettings, ExpertSpec
+
+    alpha = ExpertSpec(name="alpha", model="smollm2-135m", persona="p", description="d")
+    with pytest.raises(ConfigError, match="synthesizer 'nobody' is not an expert") as caught:
+        LiveMindConfig(experts=(alpha,), router=RouterSettings(fallback="alpha"),
+                       debate=DebateSettings(synthesizer="nobody"))
+    assert "alpha" in caught.value.hint
+    with pytest.raises(ConfigError, match="duplicate expert name"):
+        LiveMindConfig(experts=(alpha, alpha), router=RouterSettings(fallback="alpha"),
+                       debate=DebateSettings(synthesizer="alpha"))
+    with pytest.raises(ConfigError, match="needs flash attention"):
+        ExpertSpec(name="beta", model="m", persona="p", description="d",
+                   engine=EngineSettings(kv_type="q8_0", flash_attn=False))
+    with pytest.raises(ConfigError, match="soft_target_percent is above hard_limit_percent"):
+        PoolSettings(hard_limit_percent=70, soft_target_percent=80)

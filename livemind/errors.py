@@ -142,3 +142,11 @@ class RemoteExpertError(LiveMindError):
 
 class SessionError(LiveMindError):
     """A session that is missing or cannot be saved."""
+
+
+class MissingExtraError(LiveMindError):
+    """An optional dependency is not installed; the hint names the extra that brings it."""
+
+    def __init__(self, module: str, extra: str, needed_for: str) -> None:
+        super().__init__(f"{needed_for} needs {module}, which is not installed",
+                         hint=f"pip install 'livemind[{extra}]' (tools/setup.sh installs every extra)")

@@ -76,3 +76,18 @@ def test_without_a_usable_export_routing_falls_back_to_torch(model_dir: Path, tm
     assert embedder.backend == "torch"
     assert "using torch" in caplog.text and "livemind models pull" in caplog.text
     assert vectors.shape == (1, 384)
+
+
+def test_exporting_without_the_export_extra_says_which_extra_to_install(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from livemind.council.embeddings import ensure_onnx_export
+    from livemind.errors import MissingExtraError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(MissingExtraError) as caught:
+        ensure_onnx_export(tmp_path / "all-minilm-l6-v2")
+    assert "livemind[export]" in (caught.value.hint or "") and "torch" in caught.value.message
+    assert not any(tmp_path.iterdir()), "nothing was written"

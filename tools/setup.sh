@@ -30,7 +30,7 @@ STAMP="$VENV/.livemind-install"
 WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   step "installing livemind and its dependencies"
-  "$PY" -m pip install --disable-pip-version-check -q -e ".[dev]"
+  "$PY" -m pip install --disable-pip-version-check -q -e ".[export,bench,dev]"
   echo "$WANT" > "$STAMP"
 fi
 

@@ -11,13 +11,19 @@ from rich.console import Console
 from livemind.config import load_config
 from livemind.engine.catalog import ModelCatalog
 from livemind.environment import read_environment
+from livemind.errors import MissingExtraError
 
 err = Console(stderr=True)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Measure, write DIR/report.md, DIR/bench.json and plots, print the headline figures."""
-    from livemind.bench import KEYS, BenchOptions, run_bench, write_report  # matplotlib and the peers load only here
+    try:  # matplotlib and the peers load only here
+        from livemind.bench import KEYS, BenchOptions, run_bench, write_report
+    except ModuleNotFoundError as exc:
+        if exc.name != "matplotlib":
+            raise
+        raise MissingExtraError("matplotlib", "bench", "`livemind bench` (its plots)") from exc
 
     settings = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home,
                             council=args.council)

@@ -10,6 +10,7 @@ the same weights and checked against torch before use; `backend="torch"` keeps t
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from livemind.engine.backends.base import available_cores
-from livemind.errors import ModelNotFoundError
+from livemind.errors import MissingExtraError, ModelNotFoundError
 
 Vectors = npt.NDArray[np.float32]
 EmbeddingBackend = Literal["onnx", "torch"]
@@ -104,7 +105,10 @@ class SentenceEmbedder:
 
 def _torch_encoder(model_dir: Path) -> Callable[[list[str]], Vectors]:
     # torch and sentence-transformers cost ~6 s to import: only this path pays it
-    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise MissingExtraError("sentence-transformers", "export", 'embedding_backend = "torch"') from exc
 
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
 
@@ -160,6 +164,9 @@ def ensure_onnx_export(model_dir: Path, *, timeout_s: float = 600.0) -> Path:
     target = onnx_path(model_dir)
     if target.exists():
         return target
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("sentence_transformers") is None:
+        raise MissingExtraError("torch and sentence-transformers", "export",
+                                f"exporting {model_dir.name} to ONNX (once, for routing)")
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("exporting %s to ONNX once for fast routing (about 15 s; `livemind models pull` does it ahead)",
                 model_dir.name)

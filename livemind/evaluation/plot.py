@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from livemind.errors import MissingExtraError
 from livemind.evaluation.scoring import MethodScore
 
 MARKERS = {"single": "o", "vote": "s", "sc_vote": "v", "select": "P", "sc_select": "x", "selective": "D",
@@ -14,7 +15,10 @@ MARKERS = {"single": "o", "vote": "s", "sc_vote": "v", "select": "P", "sc_select
 def plot_accuracy_vs_tokens(scores: Sequence[MethodScore], path: Path, *, title: str) -> Path:
     """Write a PNG, one point per method: accuracy with its interval against generated (left) and prompt (right) tokens."""
     # matplotlib takes about a second to import here; only the eval command should pay for it.
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingExtraError("matplotlib", "bench", "the eval's plot") from exc
 
     figure = Figure(figsize=(12, 5.5), dpi=120, layout="constrained")
     panels = figure.subplots(1, 2, sharey=True)

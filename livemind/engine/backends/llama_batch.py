@@ -16,20 +16,15 @@ ids, so each step lists its sequences in id order and new ones take the lowest f
                 ── each sequence samples from its own logits with its own seeded chain ──
                 its piece goes to its own callback ── stop / length / cancel checks
 
-Sampling reproduces llama-cpp-python's `create_chat_completion` chain (penalties, top-k,
-typical, top-p, min-p 0.05, temperature, dist(seed)) and its chat templates, so a seed gives
-the same text as the high-level API; how closely batched decoding matches decoding alone is
-measured in tests/backends/test_llama_batch.py.
+Prompts and sampling match `create_chat_completion` (llama_sequence.py), so a seed gives the
+same text as the high-level API; tests/backends/test_llama_batch.py measures batched vs alone.
 """
 
 from __future__ import annotations
 
-import codecs
 import ctypes
-import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from livemind.engine.backends.base import (
@@ -45,101 +40,19 @@ from livemind.engine.backends.base import (
 
 # the engine module sets the OpenMP wait policy before the library loads, so take llama_cpp from it
 from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader, llama_cpp
+from livemind.engine.backends.llama_sequence import (
+    DecodingSequence,
+    Slot,
+    TemplateRecorder,
+    common_prefix,
+    held_back,
+    sampler_chain,
+)
 from livemind.errors import EngineError, ModelCorruptError, PromptTooLongError
 from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason, GenerationRequest
 
-MIN_P = 0.05  # create_chat_completion's default; kept so a seed means the same thing here and there
-PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size
 PIECE_BUFFER = 64
 MIN_SHARED_PREFIX = 16  # tokens a free sequence must share with a prompt to be picked for it
-
-
-class _PromptCaptured(Exception):
-    """Control flow inside _TemplateRecorder; never escapes it."""
-
-    def __init__(self, tokens: list[int], stop: list[str]) -> None:
-        super().__init__("prompt captured")
-        self.tokens = tokens
-        self.stop = stop
-
-
-class _TemplateRecorder(llama_cpp.Llama):
-    """A vocab-only Llama whose chat handler hands back the prompt instead of completing it.
-
-    llama-cpp-python picks the chat template (GGUF metadata, a named chat_format, or Jinja)
-    and turns messages into tokens inside its chat handlers; running those handlers keeps our
-    prompts token-for-token identical to `create_chat_completion`.
-    """
-
-    def create_completion(self, prompt: Any, *args: Any, stop: Any = None, **kwargs: Any) -> Any:
-        stops = [stop] if isinstance(stop, str) else list(stop or [])
-        raise _PromptCaptured(list(prompt), [s for s in stops if s])
-
-    def chat_prompt(self, messages: Sequence[ChatMessage]) -> tuple[list[int], list[str]]:
-        """The prompt tokens and stop strings of a chat."""
-        try:
-            self.create_chat_completion(messages=[{"role": m.role, "content": m.content} for m in messages])  # type: ignore[misc]
-        except _PromptCaptured as captured:
-            return captured.tokens, captured.stop
-        raise EngineError("llama-cpp-python's chat handler did not build a prompt", hint="see `livemind doctor`")
-
-
-@dataclass
-class _Slot:
-    """One sequence id of the context and the tokens its KV cache holds (positions 0..n-1)."""
-
-    seq_id: int
-    tokens: list[int] = field(default_factory=list)
-    prefilled: int = 0  # leading tokens whose KV was computed as prompt (the rest came from decoding)
-    conversation: str | None = None
-    last_used: float = 0.0
-    is_busy: bool = False
-
-
-@dataclass
-class _Sequence:
-    """A request being decoded in one slot."""
-
-    job: SequenceJob
-    slot: _Slot
-    prompt: list[int]
-    stops: list[str]
-    max_tokens: int
-    sampler: Any
-    reused: int
-    fed: int  # prompt tokens whose KV is in the cache
-    started: float
-    pending: int | None = None  # sampled token not yet fed to the model
-    batch_index: int = -1  # where this sequence's logits are in the current batch, -1 if none
-    feeding: int = 0  # prompt tokens in the current batch
-    generated: list[int] = field(default_factory=list)
-    text: str = ""
-    emitted: int = 0
-    first_token_at: float | None = None
-    decoder: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
-
-    @property
-    def is_prefilling(self) -> bool:
-        return self.fed < len(self.prompt)
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
-
-
-def _held_back(text: str, stops: Sequence[str]) -> int:
-    """Characters at the end of text that could still become a stop string."""
-    held = 0
-    for stop in stops:
-        for length in range(min(len(stop) - 1, len(text)), 0, -1):
-            if text.endswith(stop[:length]):
-                held = max(held, length)
-                break
-    return held
 
 
 class LlamaBatchLoader(LlamaCppLoader):
@@ -172,7 +85,7 @@ class LlamaBatchBackend:
         self.engine_note = ""
         self._engine = engine
         try:
-            self._template = _TemplateRecorder(model_path=str(target.path), vocab_only=True,
+            self._template = TemplateRecorder(model_path=str(target.path), vocab_only=True,
                                                chat_format=target.chat_format, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelCorruptError(f"llama.cpp could not read {target.path}: {exc}",
@@ -189,8 +102,8 @@ class LlamaBatchBackend:
         self._ctx = self._create_context(engine)
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
-        self._slots = [_Slot(seq_id=i) for i in range(engine.n_seq_max)]
-        self._active: list[_Sequence] = []
+        self._slots = [Slot(seq_id=i) for i in range(engine.n_seq_max)]
+        self._active: list[DecodingSequence] = []
         self._piece = ctypes.create_string_buffer(PIECE_BUFFER)
         self._is_closed = False
         self.reuse_kv = True
@@ -224,8 +137,6 @@ class LlamaBatchBackend:
                               f"({params.n_ctx} cells, {engine.n_seq_max} sequences)",
                               hint="lower n_ctx or n_seq_max in the expert's engine settings")
         return ctx
-
-    # -- Backend ---------------------------------------------------------------------------
 
     @property
     def n_ctx(self) -> int:
@@ -320,13 +231,13 @@ class LlamaBatchBackend:
         slot.is_busy = True
         slot.conversation = job.request.conversation
         slot.last_used = time.monotonic()
-        self._active.append(_Sequence(
+        self._active.append(DecodingSequence(
             job=job, slot=slot, prompt=prompt, stops=stops, reused=reused, fed=reused,
             max_tokens=min(sampling.max_tokens, self._n_ctx - len(prompt)),
-            sampler=self._sampler(job.request), started=time.perf_counter()))
+            sampler=sampler_chain(job.request.sampling, self._n_vocab), started=time.perf_counter()))
         return True
 
-    def _pick_slot(self, conversation: str | None, prompt: list[int]) -> _Slot:
+    def _pick_slot(self, conversation: str | None, prompt: list[int]) -> Slot:
         """The conversation's own sequence; else a free one already holding most of this prompt
         (a prefix cache across requests); else an empty one (lowest id); else the least recently used."""
         idle = [s for s in self._slots if not s.is_busy]
@@ -335,15 +246,15 @@ class LlamaBatchBackend:
                 if slot.conversation == conversation:
                     return slot
         if self.reuse_kv:
-            shared, best = max(((_common_prefix(s.tokens, prompt), s) for s in idle if s.conversation is None),
+            shared, best = max(((common_prefix(s.tokens, prompt), s) for s in idle if s.conversation is None),
                                key=lambda pair: pair[0], default=(0, None))
             if best is not None and shared >= MIN_SHARED_PREFIX:
                 return best
         return min(idle, key=lambda s: (len(s.tokens) > 0, s.last_used))
 
-    def _reuse(self, slot: _Slot, prompt: list[int]) -> int:
+    def _reuse(self, slot: Slot, prompt: list[int]) -> int:
         """Keep the slot's KV for the prompt's common prefix; return how many tokens are kept."""
-        keep = _common_prefix(slot.tokens, prompt) if self.reuse_kv else 0
+        keep = common_prefix(slot.tokens, prompt) if self.reuse_kv else 0
         if not self.reuse_generated:
             keep = min(keep, slot.prefilled)
         keep = min(keep, len(prompt) - 1)  # the last prompt token is always read: it gives the logits
@@ -358,23 +269,6 @@ class LlamaBatchBackend:
         del slot.tokens[keep:]
         slot.prefilled = min(slot.prefilled, keep)
         return keep
-
-    def _sampler(self, request: GenerationRequest) -> Any:
-        s = request.sampling
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        add = llama_cpp.llama_sampler_chain_add
-        add(chain, llama_cpp.llama_sampler_init_penalties(self._n_vocab, PENALTY_LAST_N, s.repeat_penalty, 0.0, 0.0))
-        if s.temperature == 0.0:
-            add(chain, llama_cpp.llama_sampler_init_greedy())
-            return chain
-        seed = s.seed if s.seed is not None else random.randrange(2**31)
-        add(chain, llama_cpp.llama_sampler_init_top_k(s.top_k))
-        add(chain, llama_cpp.llama_sampler_init_typical(1.0, 1))
-        add(chain, llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
-        add(chain, llama_cpp.llama_sampler_init_min_p(MIN_P, 1))
-        add(chain, llama_cpp.llama_sampler_init_temp(s.temperature))
-        add(chain, llama_cpp.llama_sampler_init_dist(seed))
-        return chain
 
     # -- decoding --------------------------------------------------------------------------
 
@@ -438,7 +332,7 @@ class LlamaBatchBackend:
                     finished.append(result)
         return finished
 
-    def _sample(self, seq: _Sequence) -> SequenceResult | None:
+    def _sample(self, seq: DecodingSequence) -> SequenceResult | None:
         token = llama_cpp.llama_sampler_sample(seq.sampler, self._ctx, seq.batch_index)
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             return self._finish(seq, "stop")
@@ -453,20 +347,20 @@ class LlamaBatchBackend:
                 seq.text = seq.text[:cut]
                 self._emit(seq, len(seq.text))
                 return self._finish(seq, "stop")
-        self._emit(seq, len(seq.text) - _held_back(seq.text, seq.stops))
+        self._emit(seq, len(seq.text) - held_back(seq.text, seq.stops))
         if len(seq.generated) >= seq.max_tokens:
             return self._finish(seq, "length")
         seq.pending = token
         return None
 
-    def _emit(self, seq: _Sequence, end: int) -> None:
+    def _emit(self, seq: DecodingSequence, end: int) -> None:
         if end > seq.emitted:
             piece = seq.text[seq.emitted:end]
             seq.emitted = end
             if seq.job.on_token is not None:
                 seq.job.on_token(piece)
 
-    def _finish(self, seq: _Sequence, reason: FinishReason) -> SequenceResult:
+    def _finish(self, seq: DecodingSequence, reason: FinishReason) -> SequenceResult:
         end = time.perf_counter()
         if reason != "cancelled":
             seq.text += seq.decoder.decode(b"", final=True)
@@ -487,13 +381,11 @@ class LlamaBatchBackend:
         )
         return SequenceResult(job=seq.job, completion=completion)
 
-    def _release(self, seq: _Sequence) -> None:
+    def _release(self, seq: DecodingSequence) -> None:
         self._active.remove(seq)
         llama_cpp.llama_sampler_free(seq.sampler)
         seq.slot.is_busy = False
         seq.slot.last_used = time.monotonic()
-
-    # -- measurement -----------------------------------------------------------------------
 
     def kv_state_bytes(self) -> int:
         """Bytes of KV state the sequences hold now (llama_state_seq_get_size summed)."""
@@ -504,7 +396,5 @@ class LlamaBatchBackend:
         for slot in self._slots:
             if not slot.is_busy and slot.tokens:
                 llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
-                slot.tokens.clear()
-                slot.prefilled = 0
-                slot.conversation = None
+                slot.clear()
 

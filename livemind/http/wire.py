@@ -15,10 +15,11 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_serializer
 
+from livemind.council.prompts import fold_chat
 from livemind.errors import InvalidRequestError
 from livemind.limits import ExpertNames, QuestionText, RoundCount, SeedValue, Temperature, TokenCap
 from livemind.orchestrator import DebateEvent
-from livemind.types import Answer, ConsensusMode, DebateResult, FinishReason, RouteDecision, Strategy
+from livemind.types import Answer, ChatMessage, ConsensusMode, DebateResult, FinishReason, RouteDecision, Strategy
 
 AUTO_MODEL = "livemind-auto"
 CONSENSUS_MODEL = "livemind-consensus"
@@ -141,31 +142,11 @@ def parse_request(kind: type[RequestT], body: bytes) -> RequestT:
 
 
 def question_from_messages(messages: Sequence[MessageIn]) -> str:
-    """Fold a chat into the single question LiveMind's experts answer.
-
-    The last message is the question. System (and developer) messages become instructions and
-    earlier turns become context, so a multi-turn client keeps its thread.
-    """
+    """Fold an OpenAI chat into one question, as the core folds any chat (`developer` counts as `system`)."""
     if not messages:
         raise InvalidRequestError("'messages' is empty", hint="send at least one message with role 'user'")
-    last = messages[-1]
-    if last.role != "user":
-        raise InvalidRequestError(f"the last message has role '{last.role}'; it must be the user's question",
-                                  hint="end 'messages' with a message whose role is 'user'")
-    if not last.text.strip():
-        raise InvalidRequestError("the last user message is empty", hint="put the question in its 'content'")
-    instructions = [m.text.strip() for m in messages if m.role in ("system", "developer") and m.text.strip()]
-    history = [m for m in messages[:-1] if m.role in ("user", "assistant") and m.text.strip()]
-    if not instructions and not history:
-        return last.text.strip()
-    parts = []
-    if instructions:
-        parts.append("Instructions: " + "\n".join(instructions))
-    if history:
-        lines = [f"{'User' if m.role == 'user' else 'Assistant'}: {m.text.strip()}" for m in history]
-        parts.append("Conversation so far:\n" + "\n".join(lines))
-    parts.append("Question: " + last.text.strip())
-    return "\n\n".join(parts)
+    return fold_chat([ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text)
+                      for m in messages])
 
 
 # -- responses ----------------------------------------------------------------------------

@@ -1,35 +1,50 @@
 """Remote experts: any OpenAI-compatible chat server (llama.cpp server, vLLM, Ollama, another LiveMind).
 
-"Loading" a remote expert is a health check; it takes no local memory. Generation streams
-over SSE, retries with backoff only before the first token (a retry after it would repeat
-text), and stops between chunks when cancelled. The API key goes in a header and nowhere else.
+"Loading" a remote expert is a health check (GET /models, no retries, a short timeout); it takes
+no local memory. Generation goes through the official `openai` SDK rather than hand-written SSE:
+
+- Retries are the SDK's: exponential backoff with jitter, honouring Retry-After, on connection
+  errors, timeouts, 408/409/429 and 5xx, up to `RemoteSpec.max_retries`. The SDK retries only
+  while opening the request, before the response body starts, so a request is never retried
+  once a token has streamed (that would repeat text): a stream that breaks half-way raises
+  RemoteExpertError and its partial text is discarded, never returned as a success. The SDK's
+  backoff cannot be interrupted: a cancel during it is seen once the retried response streams.
+- Cancellation is checked between chunks; a cancelled stream is closed at once (the server sees
+  the connection drop and stops) and the completion comes back with finish_reason "cancelled",
+  which the runner turns into GenerationCancelled or ExpertTimeout.
+- Usage (prompt and completion tokens) is asked for with stream_options; a server that rejects
+  that option is asked again without it, and from then on never with it, and the counts fall
+  back to a rough estimate.
+- Every SDK error becomes a RemoteExpertError naming the server and saying what to do.
+
+The API key goes in the Authorization header and nowhere else. Without one a placeholder is sent
+(servers without auth ignore it), so the SDK never falls back to the user's OPENAI_API_KEY.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+import openai
+from openai import Stream
+from openai.types.chat import ChatCompletionChunk
 
 from livemind.engine.backends.base import CancelSignal, LoadTarget, MemoryEstimate, TokenCallback
 from livemind.errors import RemoteExpertError
 from livemind.types import ChatMessage, Completion, FinishReason, GenerationRequest, RemoteSpec
 
-HEALTH_TIMEOUT_S = 5.0
-RETRY_STATUSES = {429, 502, 503, 504}
+HEALTH_TIMEOUT_S = 5.0  # the health check's timeout, and every request's connect timeout
+NO_KEY = "no-key"  # sent when an expert has no api_key: the SDK insists on one and would read OPENAI_API_KEY
+DEFAULT_HINT = "check the server; the debate continues without this expert"
 
-
-def _headers(spec: RemoteSpec) -> dict[str, str]:
-    headers = {"content-type": "application/json"}
-    if spec.api_key:
-        headers["authorization"] = f"Bearer {spec.api_key}"
-    return headers
-
-
-def _url(spec: RemoteSpec, path: str) -> str:
-    return spec.base_url.rstrip("/") + path
+# Errors while opening or reading a stream. With openai>=2 every transport error arrives wrapped in
+# APIConnectionError; older SDKs let httpx's errors escape from the middle of a stream.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (openai.APIError, httpx.HTTPError)
+STREAM_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, ValueError)  # ValueError: a chunk that is not JSON
 
 
 class RemoteLoader:
@@ -53,13 +68,47 @@ def _spec(target: LoadTarget) -> RemoteSpec:
     return target.remote
 
 
-class RemoteBackend:
-    """Streams chat completions from an OpenAI-compatible server."""
+@dataclass
+class _Progress:
+    """What one stream has produced so far."""
 
-    def __init__(self, spec: RemoteSpec, n_ctx: int, *, client: httpx.Client | None = None) -> None:
+    pieces: list[str] = field(default_factory=list)
+    first: float | None = None  # perf_counter() at the first piece of text
+    usage: Any = None  # the server's usage object, when it sends one
+    finish: FinishReason = "stop"
+
+    def add(self, chunk: ChatCompletionChunk, on_token: TokenCallback | None) -> None:
+        """Take one chunk's text, usage and finish reason (missing fields are tolerated)."""
+        usage = getattr(chunk, "usage", None)
+        if usage:
+            self.usage = usage
+        for choice in getattr(chunk, "choices", None) or []:
+            piece = getattr(getattr(choice, "delta", None), "content", None) or ""
+            if piece:
+                self.first = self.first or time.perf_counter()
+                self.pieces.append(piece)
+                if on_token is not None:
+                    on_token(piece)
+            if getattr(choice, "finish_reason", None) == "length":
+                self.finish = "length"
+
+
+class RemoteBackend:
+    """Streams chat completions from an OpenAI-compatible server through the openai SDK.
+
+    Thread-safe: the pool may send up to `max_concurrency` requests at once over one client.
+    `http_client` (an httpx.Client, e.g. over a MockTransport) replaces the SDK's own for tests.
+    """
+
+    def __init__(self, spec: RemoteSpec, n_ctx: int, *, http_client: httpx.Client | None = None) -> None:
         self.spec = spec
         self._n_ctx = n_ctx
-        self._client = client or httpx.Client(timeout=httpx.Timeout(spec.timeout_s, connect=HEALTH_TIMEOUT_S))
+        self._ask_usage = True  # False once the server has rejected stream_options
+        self._client = openai.OpenAI(
+            base_url=spec.base_url, api_key=spec.api_key or NO_KEY, max_retries=spec.max_retries,
+            timeout=openai.Timeout(spec.timeout_s, connect=HEALTH_TIMEOUT_S),
+            http_client=http_client,  # type: ignore[arg-type]  # openai>=3 types it as httpx2.Client, accepts httpx's
+        )
 
     @property
     def max_concurrency(self) -> int:
@@ -72,96 +121,127 @@ class RemoteBackend:
         return self._n_ctx
 
     def check_health(self) -> None:
-        """GET /models; raise RemoteExpertError saying which server is down and why."""
+        """GET /models once; raise RemoteExpertError saying which server is down and why."""
+        base = self.spec.base_url
         try:
-            response = self._client.get(_url(self.spec, "/models"), headers=_headers(self.spec), timeout=HEALTH_TIMEOUT_S)
-        except httpx.HTTPError as exc:
-            raise RemoteExpertError(f"remote server {self.spec.base_url} is unreachable: {type(exc).__name__}",
+            self._client.with_options(timeout=HEALTH_TIMEOUT_S, max_retries=0).models.with_raw_response.list()
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise RemoteExpertError(f"remote server {base} refused the API key ({exc.status_code})",
+                                        hint="set api_key for this expert") from exc
+            raise RemoteExpertError(f"remote server {base} answered {exc.status_code} to /models",
+                                    hint="check that base_url ends with /v1 and the server is healthy") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise RemoteExpertError(f"remote server {base} is unreachable: {_cause_name(exc)}",
                                     hint="start the server or fix base_url in the expert configuration") from exc
-        if response.status_code in (401, 403):
-            raise RemoteExpertError(f"remote server {self.spec.base_url} refused the API key ({response.status_code})",
-                                    hint="set api_key for this expert")
-        if response.status_code >= 400:
-            raise RemoteExpertError(f"remote server {self.spec.base_url} answered {response.status_code} to /models",
-                                    hint="check that base_url ends with /v1 and the server is healthy")
 
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """A rough count (about four characters per token); the server enforces the real limit."""
         return sum(len(m.content) for m in messages) // 4 + 6 * len(messages)
 
-    def _stream_once(self, request: GenerationRequest) -> Iterator[dict[str, object]]:
-        s = request.sampling
-        body: dict[str, object] = {
-            "model": self.spec.model, "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "max_tokens": s.max_tokens, "temperature": s.temperature, "top_p": s.top_p,
-        }
-        if s.seed is not None:
-            body["seed"] = s.seed
-        with self._client.stream("POST", _url(self.spec, "/chat/completions"), headers=_headers(self.spec),
-                                 json=body) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise _HttpStatus(response.status_code, response.text[:300])
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                yield json.loads(data)
-
     def generate(self, request: GenerationRequest, *, on_token: TokenCallback | None = None,
                  cancel: CancelSignal | None = None) -> Completion:
-        """Stream one completion, retrying with backoff only until the first token."""
+        """Stream one completion; the SDK retries only until the response starts, never after a token."""
         start = time.perf_counter()
-        attempt = 0
-        while True:
-            pieces: list[str] = []
-            first: float | None = None
-            usage: dict[str, int] = {}
-            finish: FinishReason = "stop"
+        progress = _Progress()
+        if cancel is not None and cancel.is_set():
+            progress.finish = "cancelled"  # cancelled while queued: do not bother the server
+            return self._completion(request, progress, start)
+        stream = self._open(request)
+        try:
+            for chunk in self._chunks(stream, progress):
+                if cancel is not None and cancel.is_set():
+                    progress.finish = "cancelled"
+                    break
+                progress.add(chunk, on_token)
+        finally:
+            stream.close()  # on cancel, error or the end: drop the connection, the server stops generating
+        return self._completion(request, progress, start)
+
+    def _open(self, request: GenerationRequest) -> Stream[ChatCompletionChunk]:
+        """Send the request (the SDK retries failures before the response starts)."""
+        try:
             try:
-                for chunk in self._stream_once(request):
-                    if cancel is not None and cancel.is_set():
-                        finish = "cancelled"
-                        break
-                    if chunk.get("usage"):
-                        usage = dict(chunk["usage"])  # type: ignore[arg-type]
-                    for choice in chunk.get("choices") or []:  # type: ignore[union-attr]
-                        piece = (choice.get("delta") or {}).get("content") or ""
-                        if piece:
-                            first = first or time.perf_counter()
-                            pieces.append(piece)
-                            if on_token is not None:
-                                on_token(piece)
-                        if choice.get("finish_reason") == "length":
-                            finish = "length"
-                break
-            except (httpx.HTTPError, _HttpStatus) as exc:
-                retryable = not pieces and (not isinstance(exc, _HttpStatus) or exc.status in RETRY_STATUSES)
-                if not retryable or attempt >= self.spec.max_retries or (cancel is not None and cancel.is_set()):
-                    raise RemoteExpertError(f"remote expert at {self.spec.base_url} failed: {exc}",
-                                            hint="check the server; the debate continues without this expert") from exc
-                attempt += 1
-                time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))  # backoff between retries of a failed request
+                return self._create(request, ask_usage=self._ask_usage)
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if not self._ask_usage or "stream_options" not in str(exc):
+                    raise
+                self._ask_usage = False  # an older server: count tokens without usage from now on
+                return self._create(request, ask_usage=False)
+        except TRANSPORT_ERRORS as exc:
+            raise self._failure(exc) from exc
+
+    def _create(self, request: GenerationRequest, *, ask_usage: bool) -> Stream[ChatCompletionChunk]:
+        s = request.sampling
+        messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
+        optional: dict[str, Any] = {}  # left out, not sent as null, when unset
+        if ask_usage:
+            optional["stream_options"] = {"include_usage": True}
+        if s.seed is not None:
+            optional["seed"] = s.seed
+        return self._client.chat.completions.create(
+            model=self.spec.model, messages=messages, stream=True, max_tokens=s.max_tokens,
+            temperature=s.temperature, top_p=s.top_p, **optional,
+        )
+
+    def _chunks(self, stream: Stream[ChatCompletionChunk], progress: _Progress) -> Iterator[ChatCompletionChunk]:
+        """The stream's chunks; a stream that breaks raises RemoteExpertError, whatever it has already sent."""
+        try:
+            yield from stream
+        except STREAM_ERRORS as exc:
+            raise self._failure(exc, streamed=len(progress.pieces)) from exc
+
+    def _failure(self, exc: Exception, *, streamed: int = 0) -> RemoteExpertError:
+        """The RemoteExpertError for an SDK or transport error, with what to do about it."""
+        spec = self.spec
+        where = f"remote expert at {spec.base_url} failed"
+        if streamed:
+            where += f" after {streamed} streamed pieces (not retried; the partial answer is discarded)"
+        hint = DEFAULT_HINT
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            detail, hint = f"the server refused the API key ({exc.status_code})", "set api_key for this expert"
+        elif isinstance(exc, openai.NotFoundError):
+            detail = f"the server has no model '{spec.model}' (404: {_status_detail(exc)})"
+            hint = (f"set model to one that GET {spec.base_url.rstrip('/')}/models lists, "
+                    "and check that base_url ends with /v1")
+        elif isinstance(exc, openai.APIStatusError):
+            detail = f"HTTP {exc.status_code}: {_status_detail(exc)}"
+        elif isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+            detail = f"no answer within {spec.timeout_s:g} s ({_cause_name(exc)})"
+            hint = "raise timeout_s for this expert or check the server"
+        elif isinstance(exc, openai.APIConnectionError | httpx.HTTPError):
+            detail = f"connection failed ({_cause_name(exc)})"
+        else:
+            detail = f"{type(exc).__name__}: {str(exc)[:300]}"
+        return RemoteExpertError(f"{where}: {detail}", hint=hint)
+
+    def _completion(self, request: GenerationRequest, progress: _Progress, start: float) -> Completion:
         end = time.perf_counter()
-        text = "".join(pieces)
-        completion_tokens = int(usage.get("completion_tokens") or len(pieces))
-        decode_s = end - (first or end)
+        usage = progress.usage
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or len(progress.pieces))
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or self.count_tokens(request.messages))
+        first = progress.first or end
+        decode_s = end - first
         return Completion(
-            text=text.strip(), prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens(request.messages)),
-            completion_tokens=completion_tokens, ttft_s=(first or end) - start, total_s=end - start,
+            text="".join(progress.pieces).strip(), prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens, ttft_s=first - start, total_s=end - start,
             decode_tok_s=(completion_tokens - 1) / decode_s if completion_tokens > 1 and decode_s > 0 else 0.0,
-            finish_reason=finish,
+            finish_reason=progress.finish,
         )
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the SDK client and its connection pool."""
         self._client.close()
 
 
-class _HttpStatus(Exception):
-    def __init__(self, status: int, body: str) -> None:
-        self.status = status
-        super().__init__(f"HTTP {status}: {body}")
+def _cause_name(exc: BaseException) -> str:
+    """The underlying transport error's name (ConnectError, ReadTimeout), not the SDK's wrapper."""
+    return type(exc.__cause__ or exc).__name__
+
+
+def _status_detail(exc: openai.APIStatusError) -> str:
+    """The server's own message for an HTTP error, shortened."""
+    body = exc.body
+    if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+        return str(body["message"])[:300]
+    return str(body if body else exc.message)[:300]

@@ -1,9 +1,9 @@
 """Jobs: blocking LiveMind work on worker threads, its events bridged to the event loop.
 
-    event loop                          worker thread
+    event loop                          worker thread (livemind.bridge.ThreadBridge)
     ──────────                          ─────────────
     Job.start(work) ──────────────────▶ work(job): mind.ask / mind.stream ...
-    await job.next() ◀── call_soon_threadsafe ── job.emit(event | Finished | Failed)
+    await job.next() ◀────────────────── job.emit(event | Finished | Failed)
     job.cancel(reason) ── threading.Event + hooks ──▶ the engine stops between tokens
 
 The registry knows every live job, so shutdown can cancel them all and wait for their threads.
@@ -12,7 +12,6 @@ The registry knows every live job, so shutdown can cancel them all and wait for 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -20,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from livemind.bridge import ThreadBridge
 from livemind.errors import LiveMindError
 from livemind.orchestrator import DebateEvent
 from livemind.types import Answer, DebateResult
@@ -53,11 +53,9 @@ class Job:
         self.name = name
         self.cancel_event = threading.Event()
         self.cancel_reason = ""
-        self._loop = loop
-        self._items: asyncio.Queue[JobItem] = asyncio.Queue()
+        self._bridge: ThreadBridge[JobItem] = ThreadBridge(f"livemind-{name}-{self.id}", loop)
         self._hooks: list[Callable[[], None]] = []
         self._hooks_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self.is_finished = False
 
     # -- worker side -------------------------------------------------------------------------
@@ -66,8 +64,7 @@ class Job:
         """Hand an item to the event loop (thread-safe)."""
         if isinstance(item, Finished | Failed):
             self.is_finished = True
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening any more
-            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
+        self._bridge.put(item)
 
     def on_cancel(self, hook: Callable[[], None]) -> None:
         """Run hook when the job is cancelled (at once if it already is)."""
@@ -86,9 +83,7 @@ class Job:
 
     def start(self, work: Work) -> None:
         """Run work(job) on a new thread."""
-        self._thread = threading.Thread(target=self._run, args=(work,), name=f"livemind-{self.name}-{self.id}",
-                                        daemon=True)
-        self._thread.start()
+        self._bridge.start(lambda _bridge: self._run(work))
 
     def _run(self, work: Work) -> None:
         try:
@@ -100,12 +95,7 @@ class Job:
 
     async def next(self, timeout_s: float | None = None) -> JobItem | None:
         """The next item, or None when timeout_s passes first."""
-        if timeout_s is None:
-            return await self._items.get()
-        try:
-            return await asyncio.wait_for(self._items.get(), timeout_s)
-        except TimeoutError:
-            return None
+        return await self._bridge.get(timeout_s)
 
     def cancel(self, reason: str) -> None:
         """Ask the work to stop; the engine checks between tokens."""
@@ -120,10 +110,7 @@ class Job:
 
     def join(self, timeout_s: float) -> bool:
         """Wait for the thread (blocking); True when it has ended."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        return self._bridge.join(timeout_s)
 
 
 class JobRegistry:

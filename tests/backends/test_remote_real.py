@@ -16,14 +16,9 @@ import pytest
 from livemind.config import parse_config
 from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, deadline_s: float = 180.0) -> None:

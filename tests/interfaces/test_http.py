@@ -9,10 +9,7 @@ generations stay short (max_tokens <= 48): CI machines have two cores.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,13 +24,14 @@ import pytest
 from mcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.servers import clean_env, free_port, sse_events
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_S = 240.0
 REQUEST_S = 300.0
 EXIT_S = 90.0
-API_KEY = "test-key-4b1d"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -73,17 +71,10 @@ class ServerProcess:
                 self.process.stderr.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_server(home: Path, *, api_key: str | None = None) -> ServerProcess:
     """Start `livemind serve` and return once it reports ready (bounded by STARTUP_S)."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMIND_") or k == "LIVEMIND_COUNCIL"}
-    env["LIVEMIND_HOME"] = str(home)
+    port = free_port()
+    env = clean_env(LIVEMIND_HOME=str(home))
     if api_key:
         env["LIVEMIND_API_KEY"] = api_key
     process = subprocess.Popen([sys.executable, "-m", "livemind.cli.main", "serve", "--port", str(port)],
@@ -131,14 +122,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -> Itera
     assert running.stop() == 0, running.log[-3000:]
 
 
-@pytest.fixture(scope="module")
-def guarded_server(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -> Iterator[ServerProcess]:
-    """A server with LIVEMIND_API_KEY set."""
-    running = start_server(_home(tmp_path_factory.mktemp("http-auth") / "home", models_home), api_key=API_KEY)
-    yield running
-    assert running.stop() == 0, running.log[-3000:]
-
-
 # -- helpers --------------------------------------------------------------------------------
 
 def scrape(server: ServerProcess) -> Samples:
@@ -152,19 +135,6 @@ def scrape(server: ServerProcess) -> Samples:
 
 def sample(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, object]]]:
-    """(event name, JSON data) for each Server-Sent Event."""
-    name, data = "message", ""
-    for line in lines:
-        if line.startswith("event: "):
-            name = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            data = line.removeprefix("data: ")
-        elif not line and data:
-            yield name, json.loads(data) if data != "[DONE]" else {"done": True}
-            name, data = "message", ""
 
 
 def chat(model: str, content: str, **fields: object) -> dict[str, object]:
@@ -271,12 +241,6 @@ def test_openai_client_streams_a_routed_consensus_with_progress_before_the_answe
     assert final[1] - progress[0][1] >= 0.5 * result["total_s"], (final[1] - progress[0][1], result["total_s"])
 
 
-def test_models_lists_every_expert_and_the_virtual_models(server: ServerProcess) -> None:
-    ids = [m.id for m in server.client().models.list()]
-    assert ids == ["generalist", "coder", "mathematician", "ethicist", "futurist",
-                   "livemind-auto", "livemind-consensus", "livemind-debate"]
-
-
 # -- native council streams -----------------------------------------------------------------
 
 def test_debate_endpoint_streams_tokens_rounds_agreement_and_the_result(server: ServerProcess) -> None:
@@ -370,28 +334,6 @@ def test_a_client_disconnecting_mid_stream_stops_the_generation(server: ServerPr
     assert not any(m["is_generating"] for m in status["pool"]["loaded"])
 
 
-@pytest.mark.parametrize(("body", "status", "says"), [
-    (b"{\"model\": \"generalist\", \"messages\": [", 400, "not valid JSON"),
-    (json.dumps({"model": "generalist", "messages": "hello"}).encode(), 400, "field 'messages'"),
-    (json.dumps(chat("generalist", "hi", max_tokens="12")).encode(), 400, "field 'max_tokens'"),
-    (json.dumps(chat("gpt-4o", "hi")).encode(), 404, "unknown model 'gpt-4o'"),
-    (json.dumps({"model": "generalist", "messages": []}).encode(), 400, "'messages' is empty"),
-    (json.dumps(chat("generalist", "x" * 20_000)).encode(), 400, "over the limit of 16000"),
-    (json.dumps(chat("generalist", "x" * (2 * 2**20))).encode(), 413, "over the limit of 1048576 bytes"),
-    (json.dumps(chat("livemind-consensus", "hi", livemind={"rounds": 2})).encode(), 400, "runs no debate rounds"),
-], ids=["bad-json", "wrong-type", "string-number", "unknown-model", "empty-messages", "long-prompt", "huge-body",
-        "consensus-rounds"])
-def test_malformed_requests_get_a_4xx_that_says_what_is_wrong(server: ServerProcess, body: bytes, status: int,
-                                                              says: str) -> None:
-    response = httpx.post(f"{server.base_url}/v1/chat/completions", content=body, timeout=60,
-                          headers={"content-type": "application/json"})
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert says in error["message"], error
-    if status == 404:
-        assert "livemind-consensus" in error["hint"]
-
-
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_prompt_longer_than_the_context_window_gets_413_naming_the_limit(server: ServerProcess,
                                                                            stream: bool) -> None:
@@ -401,12 +343,6 @@ def test_a_prompt_longer_than_the_context_window_gets_413_naming_the_limit(serve
     assert response.status_code == 413, response.text
     error = response.json()["error"]
     assert error["code"] == "prompt_too_long" and "over the limit of 2047" in error["message"]
-
-
-def test_the_openai_client_raises_a_clear_error_for_an_unknown_model(server: ServerProcess) -> None:
-    with pytest.raises(openai.NotFoundError) as refused:
-        server.client().chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
-    assert "unknown model 'gpt-4o'" in str(refused.value)
 
 
 # -- metrics, MCP ---------------------------------------------------------------------------
@@ -443,26 +379,7 @@ def test_mcp_is_served_at_slash_mcp_by_the_same_process(server: ServerProcess) -
     assert {"ask", "consensus", "debate", "status"} <= set(names)
 
 
-# -- auth -----------------------------------------------------------------------------------
-
-def test_without_an_api_key_every_endpoint_is_open_on_loopback(server: ServerProcess) -> None:
-    assert httpx.get(f"{server.base_url}/v1/models", timeout=30).status_code == 200
-    assert httpx.get(f"{server.base_url}/metrics", timeout=30).status_code == 200
-
-
-def test_with_an_api_key_everything_but_health_needs_the_bearer_token(guarded_server: ServerProcess) -> None:
-    base = guarded_server.base_url
-    assert httpx.get(f"{base}/health", timeout=30).status_code == 200
-    for method, path in (("GET", "/v1/models"), ("GET", "/metrics"), ("POST", "/v1/chat/completions"),
-                         ("POST", "/v1/livemind/debate"), ("GET", "/v1/livemind/status"), ("POST", "/mcp")):
-        refused = httpx.request(method, f"{base}{path}", timeout=30, json={})
-        assert refused.status_code == 401, (path, refused.text)
-        assert "LIVEMIND_API_KEY" in refused.json()["error"]["message"]
-    with pytest.raises(openai.AuthenticationError):
-        guarded_server.client(api_key="wrong").models.list()
-    completion = guarded_server.client(api_key=API_KEY).chat.completions.create(
-        model="generalist", messages=[{"role": "user", "content": "Hello"}], max_tokens=4)
-    assert completion.choices[0].message.content is not None
+# Auth, 4xx, listings and unknown models need no model: tests/interfaces/test_http_inprocess.py.
 
 
 # -- shutdown -------------------------------------------------------------------------------

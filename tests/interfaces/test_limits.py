@@ -7,7 +7,6 @@ in-memory client, the CLI through its `main()`: no server process, no model.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,11 @@ from starlette.testclient import TestClient
 from livemind import limits
 from livemind.cli.main import main as cli_main
 from livemind.errors import InvalidRequestError
-from livemind.http.app import ServeOptions, Service, create_app
 from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from tests.fakes import ScriptedLoader
 from tests.reliability.fault_kit import fault_config, open_mind, stubborn
+from tests.support.inprocess import serve_in_process
 
 LONG = "x" * (limits.QUESTION_CHARS + 1)
 NINE = ["alpha"] * (limits.EXPERTS + 1)
@@ -83,12 +82,7 @@ def mind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveMind]:
 
 @pytest.fixture(scope="module")
 def http(mind: LiveMind) -> Iterator[TestClient]:
-    service = Service(mind, ServeOptions())
-    with TestClient(create_app(service, host="127.0.0.1", api_key=None)) as client:
-        deadline = time.monotonic() + 30
-        while not service.is_ready() and time.monotonic() < deadline:  # warm-up runs in the background
-            time.sleep(0.02)
-        assert service.is_ready(), service.failure
+    with serve_in_process(mind) as (client, _service):
         yield client
 
 

@@ -24,7 +24,7 @@ from livemind.engine.backends.base import LoadTarget
 from livemind.engine.backends.llama_batch import LlamaBatchLoader
 from livemind.engine.catalog import ModelCatalog
 from livemind.types import EngineSettings
-from tests.reliability.servers import ServerProcess, start_fake_server, start_livemind_serve
+from tests.support.servers import ServerProcess, start_fake_server, start_livemind_serve
 
 OUT_ENV = "LIVEMIND_RELIABILITY_OUT"
 SOAK_ENV = "LIVEMIND_SOAK"

@@ -21,7 +21,7 @@ from mcp import Client
 
 from livemind.types import DebateResult
 from tests.reliability.conftest import Record
-from tests.reliability.servers import EXIT_S, ServerProcess, sse_events, start_fake_server
+from tests.support.servers import EXIT_S, ServerProcess, sse_events, start_fake_server
 
 pytestmark = pytest.mark.slow
 WAIT_S = 120.0

@@ -44,7 +44,7 @@ from tests.reliability.fault_kit import (
     round_of,
     stubborn,
 )
-from tests.reliability.servers import REPO, ServerProcess, clean_env
+from tests.support.servers import REPO, ServerProcess, clean_env
 
 REQUEST_S = 300.0
 MOUNT_SIZE = "1m"

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from tests.reliability.conftest import Record
-from tests.reliability.servers import ServerProcess, sse_events
+from tests.support.servers import ServerProcess, sse_events
 
 pytestmark = pytest.mark.slow
 REQUEST_S = 60.0

@@ -30,7 +30,7 @@ import pytest
 from mcp import Client
 
 from tests.reliability.conftest import Record
-from tests.reliability.servers import MiB, RssSampler, ServerProcess, percentile, start_fake_server, start_livemind_serve
+from tests.support.servers import MiB, RssSampler, ServerProcess, percentile, start_fake_server, start_livemind_serve
 
 REQUEST_S = 300.0
 RETRY_STATUSES = {429, 503}

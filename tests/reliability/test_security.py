@@ -29,7 +29,7 @@ from livemind.cli import main as cli
 from livemind.http.app import DEFAULT_HOST
 from livemind.server import security
 from tests.reliability.conftest import Record
-from tests.reliability.servers import REPO, ServerProcess, clean_env, start_fake_server
+from tests.support.servers import REPO, ServerProcess, clean_env, start_fake_server
 
 API_KEY = "s3cret-key-1234"
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}

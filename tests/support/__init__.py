@@ -1,0 +1,1 @@
+"""Helpers shared by the test folders: server processes, in-process apps, SSE parsing, ports."""

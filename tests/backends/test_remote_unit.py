@@ -207,14 +207,17 @@ def test_a_server_that_rejects_stream_options_is_asked_again_without_them() -> N
 
 def test_without_an_api_key_the_users_openai_key_is_never_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-users-real-key")
-    seen: list[str] = []
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-users-real-org")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-users-real-project")
+    seen: list[httpx.Headers] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers.get("authorization", ""))
+        seen.append(request.headers)
         return httpx.Response(200, headers=SSE, content=_sse("ok"))
 
     _backend(handler, api_key=None).generate(REQUEST)
-    assert seen and "sk-users-real-key" not in seen[0]
+    assert seen and "sk-users-real-key" not in seen[0].get("authorization", "")
+    assert "openai-organization" not in seen[0] and "openai-project" not in seen[0]
 
 
 def test_remote_health_check_names_the_server_that_is_down() -> None:

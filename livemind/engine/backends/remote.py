@@ -109,6 +109,10 @@ class RemoteBackend:
             timeout=openai.Timeout(spec.timeout_s, connect=HEALTH_TIMEOUT_S),
             http_client=http_client,  # type: ignore[arg-type]  # openai>=3 types it as httpx2.Client, accepts httpx's
         )
+        # the SDK fills these from OPENAI_ORG_ID / OPENAI_PROJECT_ID: the user's OpenAI account is
+        # nobody else's business, so a remote expert (another party's server) never receives them
+        self._client.organization = None
+        self._client.project = None
 
     @property
     def max_concurrency(self) -> int:

@@ -1,21 +1,35 @@
-"""`langgraph.json` entry: the compiled LiveMind graph, without its own checkpointer.
+"""`langgraph.json` entry: `make_graph`, a factory that returns the LiveMind graph without a checkpointer.
 
 `langgraph dev` (and LangGraph Platform) supply persistence themselves and reject a graph
-compiled with one. Configuration comes from LIVEMIND_HOME / LIVEMIND_CONFIG /
-LIVEMIND_RAM_BUDGET like every other interface.
+compiled with one. Importing this module is cheap: the one LiveMind of the process (models,
+pool, SQLite session files) opens on the first run, from LIVEMIND_HOME / LIVEMIND_CONFIG /
+LIVEMIND_COUNCIL / LIVEMIND_RAM_BUDGET / LIVEMIND_SCHEDULER like every other interface.
 
 Input: {"question": "...", "requested_mode": "auto|parallel|turns", "max_rounds": 2,
         "requested_experts": ["coder", "mathematician"], "seed": 7}
 Output key `result`: a DebateResult (answer, agreement, positions, dissent, routing...).
 """
 
-from livemind.config import load_config
-from livemind.council.graph import build_graph
-from livemind.engine.catalog import ModelCatalog
+from __future__ import annotations
+
+from langgraph.graph.state import CompiledStateGraph
+
+from livemind.council import graph as council_graph
+from livemind.council.state import GraphRuntime
 from livemind.environment import read_environment
 from livemind.orchestrator import LiveMind
 
-_settings = read_environment()
-_mind = LiveMind(load_config(_settings.config_path, ModelCatalog(_settings.home), council=_settings.council), home=_settings.home,
-                 ram_budget_bytes=_settings.ram_budget_bytes)
-graph = build_graph(_mind.runtime)
+_minds: list[LiveMind] = []  # the process-wide LiveMind, kept alive for the process's lifetime
+
+
+def make_graph() -> CompiledStateGraph:
+    """The compiled graph (the server calls this per request; compiled once, LiveMind opened on the first run)."""
+    return council_graph.make_graph(_open_from_environment)
+
+
+def _open_from_environment() -> GraphRuntime:
+    settings = read_environment()
+    mind = LiveMind.open(home=settings.home, config_path=settings.config_path, council=settings.council,
+                         ram_budget_bytes=settings.ram_budget_bytes, schedule_mode=settings.scheduler)
+    _minds.append(mind)
+    return mind.runtime

@@ -83,7 +83,7 @@ class LiveMind:
         self.router = Router(config.experts, embedder, config.router, cache_dir=home / "cache")
         self.runtime = GraphRuntime(config=config, runner=self.runner, router=self.router, embedder=embedder)
         self._checkpointer = open_checkpointer(home / "sessions" / "checkpoints.sqlite")
-        self.graph = build_graph(self.runtime, checkpointer=self._checkpointer)
+        self.graph = build_graph(checkpointer=self._checkpointer)  # each run passes context=self.runtime
         self.sessions = SessionStore(home / "sessions" / "sessions.sqlite", home / "transcripts")
 
     @classmethod
@@ -197,8 +197,9 @@ class LiveMind:
         cancel = self.runtime.cancel_event(session_id)
         cancel.clear()
         try:
-            for mode, payload in self.graph.stream(inputs, run_config(session_id), stream_mode=["messages", "custom"],
-                                                durability="sync"):  # a kill never loses a finished step
+            for mode, payload in self.graph.stream(inputs, run_config(session_id), context=self.runtime,
+                                                   stream_mode=["messages", "custom"],
+                                                   durability="sync"):  # a kill never loses a finished step
                 if mode == "messages":
                     chunk, meta = payload
                     text = chunk.content if isinstance(chunk.content, str) else ""

@@ -71,6 +71,9 @@ def test_langgraph_dev_serves_the_graph_and_an_sdk_client_streams_a_run(langgrap
     client = get_sync_client(url=langgraph_dev)
     assistants = client.assistants.search(graph_id="livemind")
     assert assistants, "the livemind graph is registered"
+    schemas = client.assistants.get_schemas(assistants[0]["assistant_id"])
+    assert "question" in schemas["input_schema"]["properties"], "the input schema: what a caller sends"
+    assert set(schemas["output_schema"]["properties"]) == {"result"}
     thread = client.threads.create()
     modes: set[str] = set()
     final: dict[str, object] = {}

@@ -1,0 +1,394 @@
+"""The nodes and edges of the LiveMind graph. Each node reads its dependencies (configuration, runner,
+router, embedder) from the run's context, a GraphRuntime: `graph.stream(..., context=mind.runtime)`.
+Events go to the `custom` stream, tokens to the `messages` stream."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import Send, StreamWriter
+
+from livemind.config import DebateSettings
+from livemind.council.chat_model import ExpertChatModel
+from livemind.council.embeddings import Vectors, mean_pairwise_similarity
+from livemind.council.extraction import extract_answer
+from livemind.council.prompts import (
+    expert_seed,
+    first_answer_messages,
+    is_unchanged,
+    label_for,
+    revision_messages,
+    synthesis_messages,
+    turn_messages,
+)
+from livemind.council.router import COUNCIL_MIN_EXPERTS
+from livemind.council.state import (
+    DebateState,
+    GraphRuntime,
+    active_experts,
+    is_sampling_round,
+    latest,
+    positions_of,
+    process_runtime,
+    slots,
+    waiting,
+)
+from livemind.council.strategies import debate_trigger, round_agreement, select_pick, tally, vote_pick
+from livemind.council.synthesis import central_index, dissent
+from livemind.engine.backends.base import LoadTarget
+from livemind.errors import GenerationCancelled, LiveMindError
+from livemind.types import (
+    ChatMessage,
+    Completion,
+    Consistency,
+    DebateResult,
+    DroppedExpert,
+    ExpertSpec,
+    Position,
+    RoundRecord,
+    RouteDecision,
+)
+
+
+def deps(runtime: Runtime[GraphRuntime]) -> GraphRuntime:
+    """The run's GraphRuntime; a served graph's runs (no caller can send one) share the process-wide one."""
+    context = runtime.context
+    return context if isinstance(context, GraphRuntime) else process_runtime()
+
+
+# -- nodes ------------------------------------------------------------------------------------
+
+
+def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
+    """Pick the experts and the mode: parallel, or turn-based when their models do not fit together."""
+    ctx = deps(runtime)
+    if state.get("routing"):  # planned by the caller (`LiveMind.route`): the question is embedded once
+        decision = RouteDecision(**state["routing"])
+    else:
+        decision = ctx.router.route(state["question"], mode=state.get("requested_mode", "auto"),  # type: ignore[arg-type]
+                                    experts=state.get("requested_experts") or None, min_experts=COUNCIL_MIN_EXPERTS)
+    mode: str = decision.mode
+    reason = decision.reason
+    if mode == "parallel" and len(decision.selected) > 1:
+        mode, reason = _fitting_mode(ctx, decision.selected, reason)
+    runtime.stream_writer({"event": "route", "selected": list(decision.selected), "mode": mode, "reason": reason,
+                           "scores": [s.model_dump() for s in decision.scores]})
+    return {"routing": decision.model_dump(mode="json"), "experts": list(decision.selected), "mode": mode,
+            "mode_reason": reason, "round": 0, "started_at": state.get("started_at") or time.time(),
+            "session_id": state.get("session_id") or uuid.uuid4().hex[:12]}
+
+
+def expert(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
+    """One parallel branch: an expert's answer (or one of its samples), seeing no other answer of its round."""
+    return _answer(deps(runtime), runtime.stream_writer, state, state["expert_name"], (), state.get("sample", 0))
+
+
+def turn(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
+    """Turn-based: the next waiting expert answers, seeing the answers given so far this round."""
+    done_now = [p for p in positions_of(state) if p.round == state["round"]]
+    name, k = waiting(state)[0]
+    return _answer(deps(runtime), runtime.stream_writer, state, name, done_now, k)
+
+
+def collect(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
+    """Close a round: its agreement and record, then stop (why) or go on to the next round."""
+    ctx, r = deps(runtime), state["round"]
+    settings = ctx.config.debate
+    active = active_experts(state)
+    positions = positions_of(state)
+    if is_sampling_round(state):
+        current = [p for p in positions if p.round == r and p.expert in active]
+    else:
+        current = [p for p in latest(positions, active, r) if p.round == r]
+    previous = list(latest(positions, active, r - 1)) if r > 0 else []
+    similarity = mean_pairwise_similarity(ctx.embedder.embed([p.text for p in current])) if current else 0.0
+    round_tally = tally([p.text for p in current])
+    agreement = round_agreement(round_tally, similarity)
+    unchanged = r > 0 and is_unchanged(previous, current)
+    record = RoundRecord(round=r, agreement=round(agreement, 4), positions=tuple(current), changed=not unchanged,
+                         answers=round_tally.values)
+    history = [*state.get("history", []), record.model_dump()]
+    runtime.stream_writer({"event": "round_done", "round": r, "agreement": record.agreement,
+                           "experts": [p.expert for p in current], "answers": list(round_tally.values)})
+    update: dict[str, Any] = {"history": history}
+    stop = _stop_reason(settings, state, current, agreement, unchanged)
+    if not stop and r == 0:
+        triggered, why = (debate_trigger(round_tally, similarity, settings.agreement_threshold)
+                          if state.get("selective", settings.selective)
+                          else (True, "selective debate is off: the revision rounds always run"))
+        update |= {"debate_triggered": triggered, "trigger_reason": why}
+        stop = "" if triggered else why
+    if stop:
+        return {**update, "stop_reason": stop}
+    return {**update, "round": r + 1}
+
+
+def synthesize(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
+    """The final answer by the strategy (synthesis, vote or select), its dissent, and the DebateResult."""
+    ctx, emit = deps(runtime), runtime.stream_writer
+    positions = positions_of(state)
+    final = _final_positions(state, positions)
+    dropped = tuple(DroppedExpert(**d) for d in state.get("dropped", []))
+    outcome = _Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions))
+    vectors = ctx.embedder.embed([p.text for p in final]) if len(final) > 1 else None
+    if not final:
+        outcome.error = "no expert produced an answer: " + "; ".join(f"{d.expert}: {d.reason}" for d in dropped)
+    elif vectors is None:
+        outcome.text, outcome.by = final[0].text, final[0].expert
+    else:
+        _decide(ctx, emit, state, final, vectors, outcome)
+    dissent_notes: list[str] = []
+    if vectors is not None and outcome.text:
+        answer_vector = ctx.embedder.embed([outcome.text])[0]
+        dissent_notes, _ = dissent(final, vectors, answer_vector, ctx.config.debate.dissent_threshold)
+    result = _result(state, positions, final, dropped, dissent_notes, outcome)
+    emit({"event": "synthesis", "answer": outcome.text, "agreement": result.agreement, "error": outcome.error})
+    return {"result": result.model_dump(mode="json")}
+
+
+# -- edges ------------------------------------------------------------------------------------
+
+
+def dispatch(state: DebateState) -> list[Send] | str:
+    """Start a round: one Send per (expert, sample) in parallel mode, else the first turn."""
+    if state["mode"] == "turns":
+        return "turn"
+    return [Send("expert", {**state, "expert_name": name, "sample": k}) for name, k in slots(state)]
+
+
+def after_turn(state: DebateState) -> str:
+    """The next turn, or the round's end."""
+    return "turn" if waiting(state) else "collect"
+
+
+def after_collect(state: DebateState) -> list[Send] | str:
+    """Synthesis once a stop reason is set, else the next round."""
+    if state.get("stop_reason"):
+        return "synthesize"
+    return dispatch(state)
+
+
+# -- answering --------------------------------------------------------------------------------
+
+
+def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str,
+            earlier_this_round: Sequence[Position], sample: int = 0) -> dict[str, Any]:
+    """One expert's answer (or one of its `select` samples) for the current round, or its drop record."""
+    spec, settings = ctx.spec(name), ctx.config.debate
+    is_sampling = is_sampling_round(state)
+    names, r = state["experts"], state["round"]
+    positions = positions_of(state)
+    own = sorted((p for p in positions if p.expert == name), key=lambda p: p.round)
+    messages = _messages(spec, name, state, positions, own, earlier_this_round)
+    cancel = ctx.cancel_event(state["session_id"])
+    emit({"event": "expert_started", "expert": name, "round": r})
+    model = ExpertChatModel(
+        runner=ctx.runner, expert=spec, max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
+        seed=expert_seed(state.get("seed"), f"{name}#{sample}" if is_sampling else name, r), cancel=cancel,
+        temperature=max(spec.sampling.temperature, settings.select_temperature) if is_sampling else None,
+        conversation=None if is_sampling else f"{state['session_id']}:{name}")
+    try:
+        message = model.with_config(metadata={"expert": name, "round": r}, tags=[f"expert:{name}"]).invoke(
+            _to_langchain(messages))
+    except GenerationCancelled as exc:
+        if cancel.is_set():
+            raise
+        return _drop(emit, name, r, exc)
+    except LiveMindError as exc:
+        return _drop(emit, name, r, exc)
+    completion = Completion(**message.response_metadata["livemind_completion"])
+    if not completion.text.strip():
+        return _drop(emit, name, r, LiveMindError("the expert returned an empty answer"))
+    previous = own[-1].text if own else None
+    position = Position(expert=name, label=label_for(names.index(name)), round=r, text=completion.text, sample=sample,
+                        tokens=completion.completion_tokens, prompt_tokens=completion.prompt_tokens,
+                        total_s=round(completion.total_s, 3),
+                        changed=previous is None or " ".join(previous.split()) != " ".join(completion.text.split()))
+    emit({"event": "expert_finished", "expert": name, "round": r, "tokens": position.tokens,
+          "seconds": position.total_s})
+    return {"positions": [position.model_dump()]}
+
+
+def _messages(spec: ExpertSpec, name: str, state: DebateState, positions: Sequence[Position],
+              own: Sequence[Position], earlier_this_round: Sequence[Position]) -> list[ChatMessage]:
+    """The prompt of an expert's turn: first answer, turn-based answer, or revision seeing the others."""
+    names, r = state["experts"], state["round"]
+    if r == 0:
+        if earlier_this_round and not is_sampling_round(state):
+            return turn_messages(spec, state["question"], earlier_this_round)
+        return first_answer_messages(spec, state["question"])
+    others_by_round = [
+        [p for p in latest(positions, names, k) if p.expert != name and p.round == k]
+        or [p for p in latest(positions, names, k) if p.expert != name]
+        for k in range(r)
+    ]
+    if earlier_this_round:  # turn-based: the latest revisions of those who went first
+        went_first = {q.expert for q in earlier_this_round}
+        others_by_round[-1] = [p for p in latest(positions, names, r - 1) if p.expert != name
+                               and p.expert not in went_first] + list(earlier_this_round)
+    return revision_messages(spec, state["question"], own, others_by_round)
+
+
+def _drop(emit: StreamWriter, name: str, r: int, exc: Exception) -> dict[str, Any]:
+    reason = str(exc)
+    emit({"event": "expert_dropped", "expert": name, "round": r, "reason": reason})
+    return {"dropped": [DroppedExpert(expert=name, round=r, reason=reason).model_dump()]}
+
+
+def _fitting_mode(ctx: GraphRuntime, selected: Sequence[str], reason: str) -> tuple[str, str]:
+    """Parallel if the experts' models fit in RAM together, else turn-based, saying why."""
+    targets = _estimable_targets(ctx, selected)
+    pool = ctx.runner.pool
+    fits, needed, room = pool.fits_together(targets)
+    if fits:
+        return "parallel", reason
+    models = sorted({t.model for t in targets})
+    if len({t.key for t in targets if not t.is_remote}) > pool.max_warm:  # fits_together sized nothing
+        why = f"are more than the {pool.max_warm} kept loaded at once (max_warm)"
+    else:
+        why = f"need {needed / 2**20:.0f} MiB together but only {room / 2**20:.0f} MiB fit under the RAM limit"
+    return "turns", f"{reason}; switched to turn-based: models {', '.join(models)} {why}"
+
+
+def _estimable_targets(ctx: GraphRuntime, names: Sequence[str]) -> list[LoadTarget]:
+    """Load targets of the experts whose model can be sized; the others are dropped when they answer, saying why."""
+    targets = []
+    for name in names:
+        try:
+            target = ctx.runner.target_for(ctx.spec(name))
+            ctx.runner.pool.estimate(target)
+        except LiveMindError:  # a missing or corrupt file must not cost the other experts their round
+            continue
+        targets.append(target)
+    return targets
+
+
+def _to_langchain(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
+    roles = {"system": "system", "user": "human", "assistant": "ai"}
+    return [(roles[m.role], m.content) for m in messages]
+
+
+# -- stopping and the final answer --------------------------------------------------------------
+
+
+def _stop_reason(settings: DebateSettings, state: DebateState, current: Sequence[Position], agreement: float,
+                 unchanged: bool) -> str:
+    """Why the council stops after this round, or "" to go on."""
+    r, strategy = state["round"], state.get("strategy", "debate")
+    started = len(state.get("experts", []))
+    max_rounds = state.get("max_rounds", settings.max_rounds)
+    if not current:
+        return "no expert answered"
+    if started >= settings.quorum and len({p.expert for p in current}) < settings.quorum:
+        return f"quorum lost: {len({p.expert for p in current})} of {started} experts remain, quorum is {settings.quorum}"
+    if len(current) == 1:
+        return "single expert"
+    if strategy == "vote":
+        return "vote: the first answers decide"
+    if strategy == "select":
+        return f"select: {state.get('samples', settings.samples)} samples per expert decide"
+    if r == 0 and max_rounds == 0:
+        return "no revision rounds requested"
+    if r > 0 and state.get("selective", settings.selective) and agreement >= settings.agreement_threshold:
+        return f"agreement {agreement:.2f} ≥ {settings.agreement_threshold:.2f}"
+    if unchanged:
+        return "no expert changed its answer"
+    if r > 0 and r >= max_rounds:
+        return f"reached the maximum of {max_rounds} rounds"
+    return ""
+
+
+@dataclass
+class _Outcome:
+    """The final answer as it is being decided: its text, who gave it, what it cost."""
+
+    tokens: int
+    prompt_tokens: int
+    text: str = ""
+    by: str = ""
+    error: str | None = None
+    consistency: tuple[Consistency, ...] = ()
+
+
+def _final_positions(state: DebateState, positions: Sequence[Position]) -> list[Position]:
+    """The positions the final answer is drawn from: `select`'s samples, else each expert's latest."""
+    active = active_experts(state)
+    if state.get("strategy", "debate") == "select":
+        final = [p for p in positions if p.round == 0 and p.expert in active]
+    else:
+        final = latest(positions, active, state["round"])
+    if not final:  # every expert dropped in a revision round: their last finished answers still stand
+        final = latest(positions, state.get("experts", []), state["round"])
+    return final
+
+
+def _decide(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position], vectors: Vectors,
+            outcome: _Outcome) -> None:
+    """Two or more final positions: the vote's pick, select's pick, or the synthesiser's answer."""
+    strategy = state.get("strategy", "debate")
+    if strategy == "vote":
+        pick, _ = vote_pick(final, vectors)
+        outcome.text, outcome.by = pick.text, f"vote: {pick.expert}"
+    elif strategy == "select":
+        pick, outcome.consistency = select_pick(final, vectors)
+        outcome.text, outcome.by = pick.text, f"select: {pick.expert}"
+    else:
+        _synthesise(ctx, emit, state, final, vectors, outcome)
+
+
+def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position],
+                vectors: Vectors, outcome: _Outcome) -> None:
+    """The synthesiser writes the answer; on failure the most central position stands and the error is kept."""
+    settings = ctx.config.debate
+    name = settings.synthesizer
+    outcome.by = name
+    emit({"event": "synthesis_started", "synthesizer": name})
+    try:
+        message = ExpertChatModel(
+            runner=ctx.runner, expert=ctx.spec(name),
+            seed=expert_seed(state.get("seed"), "synthesis", state["round"]),
+            max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
+            cancel=ctx.cancel_event(state["session_id"]),
+        ).with_config(metadata={"expert": name, "round": "synthesis"}, tags=["synthesis"]).invoke(
+            _to_langchain(synthesis_messages(ctx.spec(name), state["question"], final,
+                                             is_numeric=tally([p.text for p in final]).is_checkable)))
+        completion = Completion(**message.response_metadata["livemind_completion"])
+        outcome.tokens += completion.completion_tokens
+        outcome.prompt_tokens += completion.prompt_tokens
+        outcome.text = completion.text
+        if not outcome.text.strip():
+            outcome.error = f"synthesiser '{name}' returned an empty answer"
+    except GenerationCancelled:
+        if ctx.cancel_event(state["session_id"]).is_set():
+            raise
+        outcome.error = f"synthesiser '{name}' timed out"
+    except LiveMindError as exc:
+        outcome.error = f"synthesiser '{name}' failed: {exc}"
+    if outcome.error:
+        central = final[central_index(vectors)]
+        outcome.text = central.text
+        outcome.by = f"fallback: most central position ({central.expert})"
+
+
+def _result(state: DebateState, positions: Sequence[Position], final: Sequence[Position],
+            dropped: tuple[DroppedExpert, ...], dissent_notes: Sequence[str], outcome: _Outcome) -> DebateResult:
+    """The DebateResult of a finished council."""
+    history = [RoundRecord(**h) for h in state.get("history", [])]
+    first = [p for p in positions if p.round == 0 and p.sample == 0]
+    return DebateResult(
+        session_id=state["session_id"], question=state["question"], answer=outcome.text,
+        agreement=round(history[-1].agreement if history else 0.0, 4), positions=tuple(final),
+        dissent=tuple(dissent_notes), rounds=max(0, len(history) - 1), history=tuple(history),
+        routing=RouteDecision(**state["routing"]), mode=state["mode"],  # type: ignore[arg-type]
+        mode_reason=state["mode_reason"], stop_reason=state.get("stop_reason", ""), synthesizer=outcome.by,
+        synthesis_error=outcome.error, dropped=dropped, tokens=outcome.tokens, prompt_tokens=outcome.prompt_tokens,
+        total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=state.get("seed"),
+        strategy=state.get("strategy", "debate"), debate_triggered=state.get("debate_triggered"),  # type: ignore[arg-type]
+        trigger_reason=state.get("trigger_reason", ""), first_vote=tally([p.text for p in first]).winner,
+        answer_value=extract_answer(outcome.text).value if outcome.text else None, consistency=outcome.consistency,
+    )

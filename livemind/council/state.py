@@ -1,0 +1,153 @@
+"""What the LiveMind graph carries: its state, input and output schemas, the runtime context its nodes
+read, and the pure helpers that read the state."""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from typing_extensions import TypedDict  # pydantic (the server's JSON schemas) needs it before Python 3.12
+
+from livemind.config import LiveMindConfig
+from livemind.council.embeddings import Embedder
+from livemind.council.router import Router
+from livemind.engine.runner import ExpertRunner
+from livemind.errors import LiveMindError
+from livemind.types import ExpertSpec, Position
+
+
+class DebateInput(TypedDict, total=False):
+    """What a caller sends: the question and the council's options (`routing`: a plan made beforehand)."""
+
+    question: str
+    session_id: str
+    seed: int | None
+    requested_mode: str
+    requested_experts: list[str]
+    max_rounds: int
+    max_tokens: int | None
+    strategy: str
+    selective: bool
+    samples: int
+    routing: dict[str, Any]
+    positions: Annotated[list[dict[str, Any]], operator.add]
+    dropped: Annotated[list[dict[str, Any]], operator.add]
+    history: list[dict[str, Any]]
+
+
+class DebateOutput(TypedDict, total=False):
+    """What a run returns: a DebateResult as JSON."""
+
+    result: dict[str, Any]
+
+
+class DebateState(DebateInput, DebateOutput, total=False):
+    """The graph state. Keys written by parallel branches carry a reducer."""
+
+    started_at: float
+    experts: list[str]
+    mode: str
+    mode_reason: str
+    round: int
+    stop_reason: str
+    debate_triggered: bool | None
+    trigger_reason: str
+    # Send payload only: which expert (and which of its samples) a branch runs.
+    expert_name: str
+    sample: int
+
+
+@dataclass
+class GraphRuntime:
+    """The graph's runtime context: configuration, the runner (pool), router and embedder."""
+
+    config: LiveMindConfig
+    runner: ExpertRunner
+    router: Router
+    embedder: Embedder
+    cancels: dict[str, threading.Event] = field(default_factory=dict)
+
+    def cancel_event(self, session_id: str) -> threading.Event:
+        """The cancel event of one session (created on first use)."""
+        return self.cancels.setdefault(session_id, threading.Event())
+
+    def spec(self, name: str) -> ExpertSpec:
+        """An expert's configuration."""
+        return self.config.expert(name)
+
+
+class _ProcessRuntime:
+    """The one GraphRuntime of a served graph's runs, opened on first use (no server caller can send one)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._provider: Callable[[], GraphRuntime] | None = None
+        self._runtime: GraphRuntime | None = None
+
+    def provide(self, provider: Callable[[], GraphRuntime]) -> None:
+        with self._lock:
+            self._provider = self._provider or provider
+
+    def get(self) -> GraphRuntime:
+        with self._lock:
+            if self._runtime is None:
+                if self._provider is None:
+                    raise LiveMindError("the LiveMind graph ran without its runtime context",
+                                        hint="pass it: graph.stream(inputs, config, context=mind.runtime); "
+                                             "`langgraph dev` serves graphs/livemind_graph.py:make_graph")
+                self._runtime = self._provider()
+            return self._runtime
+
+
+_PROCESS = _ProcessRuntime()
+
+
+def provide_process_runtime(provider: Callable[[], GraphRuntime]) -> None:
+    """Name what opens the process-wide runtime of runs that bring no context; called once, at first use."""
+    _PROCESS.provide(provider)
+
+
+def process_runtime() -> GraphRuntime:
+    """The process-wide runtime, opened by the provider on first use (thread-safe, at most once)."""
+    return _PROCESS.get()
+
+
+def positions_of(state: DebateState) -> list[Position]:
+    """Every position so far."""
+    return [Position(**p) for p in state.get("positions", [])]
+
+
+def active_experts(state: DebateState) -> list[str]:
+    """The experts still in the council (not dropped)."""
+    gone = {d["expert"] for d in state.get("dropped", [])}
+    return [e for e in state.get("experts", []) if e not in gone]
+
+
+def latest(positions: Sequence[Position], names: Sequence[str], up_to_round: int) -> list[Position]:
+    """Each named expert's latest position up to a round, in the order of names."""
+    found: dict[str, Position] = {}
+    for p in positions:
+        if p.round <= up_to_round and p.expert in names and (
+                p.expert not in found or p.round >= found[p.expert].round):
+            found[p.expert] = p
+    return [found[n] for n in names if n in found]
+
+
+def is_sampling_round(state: DebateState) -> bool:
+    """A `select` council's first round: every expert samples several answers."""
+    return state.get("strategy") == "select" and state.get("round", 0) == 0
+
+
+def slots(state: DebateState) -> list[tuple[str, int]]:
+    """(expert, sample) pairs that answer this round: k samples each in a `select` round, else one."""
+    k = state.get("samples", 1) if is_sampling_round(state) else 1
+    return [(name, i) for name in active_experts(state) for i in range(k)]
+
+
+def waiting(state: DebateState) -> list[tuple[str, int]]:
+    """Slots of this round that have not answered yet (turn-based mode)."""
+    answered = {(p["expert"], p.get("sample", 0)) for p in state.get("positions", []) if p["round"] == state["round"]}
+    return [slot for slot in slots(state) if slot not in answered]

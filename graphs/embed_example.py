@@ -9,11 +9,14 @@ import sys
 
 from livemind import LiveMind
 from livemind.council.graph import run_config
+from livemind.environment import read_environment
 
 
 def main(question: str) -> None:
     """Ask with the Python API, then drive the compiled graph directly."""
-    mind = LiveMind.open()
+    edge = read_environment()  # LIVEMIND_HOME, LIVEMIND_CONFIG, LIVEMIND_COUNCIL, LIVEMIND_RAM_BUDGET, as everywhere
+    mind = LiveMind.open(home=edge.home, config_path=edge.config_path, council=edge.council,
+                         ram_budget_bytes=edge.ram_budget_bytes)
     try:
         # 1. The Python API: no LangGraph knowledge needed.
         result = mind.consensus(question, experts=["generalist", "coder"], max_tokens=64)
@@ -22,7 +25,8 @@ def main(question: str) -> None:
         # 2. The compiled graph, for LangGraph users: tokens via `messages`, events via `custom`.
         inputs = {"question": question, "session_id": "embed-demo", "requested_mode": "parallel",
                   "requested_experts": ["generalist", "coder"], "max_rounds": 1, "max_tokens": 48}
-        for mode, payload in mind.graph.stream(inputs, run_config("embed-demo"), stream_mode=["messages", "custom"]):
+        for mode, payload in mind.graph.stream(inputs, run_config("embed-demo"), context=mind.runtime,
+                                               stream_mode=["messages", "custom"]):
             if mode == "messages":
                 chunk, _meta = payload
                 print(chunk.content, end="", flush=True)

@@ -7,7 +7,6 @@ The public API is what `__all__` lists.
 
 from livemind.config import SHIPPED_COUNCILS, LiveMindConfig, load_config
 from livemind.council.extraction import Extraction, extract_answer
-from livemind.council.graph import build_graph
 from livemind.errors import (
     BusyError,
     ConfigError,
@@ -26,7 +25,8 @@ from livemind.errors import (
     SessionError,
     UnknownExpertError,
 )
-from livemind.orchestrator import DebateEvent, LiveMind
+from livemind.events import DebateEvent
+from livemind.orchestrator import LiveMind
 from livemind.types import (
     Answer,
     Consistency,
@@ -76,3 +76,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """`build_graph` loads LangGraph (about a second): only for callers that want the graph itself."""
+    if name == "build_graph":
+        from livemind.council.graph import build_graph
+
+        return build_graph
+    raise AttributeError(f"module 'livemind' has no attribute {name!r}")

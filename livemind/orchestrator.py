@@ -9,18 +9,16 @@ import threading
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from livemind import limits
+from livemind.bridge import ThreadBridge
 from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
-from livemind.council.checkpoint import open_checkpointer
 from livemind.council.embeddings import Embedder, SentenceEmbedder
-from livemind.council.graph import GraphRuntime, build_graph, run_config
 from livemind.council.prompts import first_answer_messages
 from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.council.sessions import SessionRecord, SessionStore
+from livemind.council.state import GraphRuntime
 from livemind.council.strategies import STRATEGIES
 from livemind.engine.backends.base import BackendLoader, CancelSignal, TokenCallback
 from livemind.engine.backends.factory import default_loader
@@ -30,25 +28,11 @@ from livemind.engine.ram import RamGuard
 from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
 from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy, Value
+from livemind.events import DebateEvent, Messages, question_of
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy
 
 LOG = logging.getLogger("livemind")
 DEFAULT_HOME = Path.home() / ".cache" / "livemind"
-
-EventKind = Literal["route", "expert_started", "token", "expert_finished", "expert_dropped", "round_done",
-                    "synthesis_started", "synthesis", "result"]
-
-
-class DebateEvent(Value):
-    """One thing that happened during a debate, in the order it happened."""
-
-    kind: EventKind
-    expert: str | None = None
-    round: int | str | None = None
-    text: str = ""
-    data: dict[str, Any] = Field(default_factory=dict)
-    result: DebateResult | None = None
-
 
 class LiveMind:
     """Ask one expert, convene a consensus, or run a debate, on local models."""
@@ -82,9 +66,25 @@ class LiveMind:
         self.embedder = embedder
         self.router = Router(config.experts, embedder, config.router, cache_dir=home / "cache")
         self.runtime = GraphRuntime(config=config, runner=self.runner, router=self.router, embedder=embedder)
-        self._checkpointer = open_checkpointer(home / "sessions" / "checkpoints.sqlite")
-        self.graph = build_graph(checkpointer=self._checkpointer)  # each run passes context=self.runtime
+        self._checkpointer: Any = None
+        self._graph: Any = None
+        self._graph_lock = threading.Lock()
         self.sessions = SessionStore(home / "sessions" / "sessions.sqlite", home / "transcripts")
+
+    @property
+    def graph(self) -> Any:
+        """The compiled LangGraph state machine, built on first use (`ask` never imports LangGraph).
+
+        Each run passes `context=self.runtime`; its checkpoints go to home/sessions/checkpoints.sqlite.
+        """
+        with self._graph_lock:
+            if self._graph is None:
+                from livemind.council.checkpoint import open_checkpointer  # LangGraph loads here, ~1 s
+                from livemind.council.graph import build_graph
+
+                self._checkpointer = open_checkpointer(self.home / "sessions" / "checkpoints.sqlite")
+                self._graph = build_graph(checkpointer=self._checkpointer)
+            return self._graph
 
     @classmethod
     def open(cls, *, home: Path | None = None, config_path: Path | None = None, council: str = DEFAULT_COUNCIL,
@@ -120,11 +120,12 @@ class LiveMind:
         return self.router.route(limits.check_question(question), mode=mode, experts=self._check_experts(experts),
                                  min_experts=COUNCIL_MIN_EXPERTS if is_council else 1)
 
-    def ask(self, question: str, *, expert: str | None = None, max_tokens: int | None = None, seed: int | None = None,
+    def ask(self, question: str | None = None, *, messages: Messages | None = None,
+            expert: str | None = None, max_tokens: int | None = None, seed: int | None = None,
             temperature: float | None = None, on_token: TokenCallback | None = None,
             cancel: CancelSignal | None = None) -> Answer:
         """One expert answers (routed unless named), streaming tokens to on_token."""
-        question = limits.check_question(question)
+        question = limits.check_question(question_of(question, messages))
         limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
         routing: RouteDecision | None = None
         if expert is None:
@@ -144,7 +145,8 @@ class LiveMind:
 
     # -- consensus and debate ------------------------------------------------------------------
 
-    def stream(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
+    def stream(self, question: str | None = None, *, messages: Messages | None = None,
+               experts: Sequence[str] | None = None, rounds: int | None = None,
                mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
                samples: int | None = None, routing: RouteDecision | None = None) -> Iterator[DebateEvent]:
@@ -158,7 +160,7 @@ class LiveMind:
         (the first answers' majority) or `select` (each expert samples `samples` answers; the
         most self-consistent expert's answer wins).
         """
-        question = limits.check_question(question)
+        question = limits.check_question(question_of(question, messages))
         chosen = self._check_experts(list(routing.selected) if routing is not None else experts)
         limits.check_generation(max_tokens=max_tokens, seed=seed)
         max_rounds = self.config.debate.max_rounds if rounds is None else rounds
@@ -183,6 +185,8 @@ class LiveMind:
 
     def resume(self, session_id: str) -> Iterator[DebateEvent]:
         """Continue a session from its last checkpoint: finished steps are neither redone nor lost."""
+        from livemind.council.graph import run_config
+
         state = self.graph.get_state(run_config(session_id))
         if not state.values:
             raise SessionError(f"no checkpoint for session '{session_id}'", hint="run `livemind sessions list`")
@@ -194,6 +198,8 @@ class LiveMind:
         yield from self._run(None, session_id)
 
     def _run(self, inputs: dict[str, Any] | None, session_id: str) -> Iterator[DebateEvent]:
+        from livemind.council.graph import run_config
+
         cancel = self.runtime.cancel_event(session_id)
         cancel.clear()
         try:
@@ -227,17 +233,20 @@ class LiveMind:
         except SessionError as exc:
             LOG.warning("%s", exc)
 
-    def debate(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
+    def debate(self, question: str | None = None, *, messages: Messages | None = None,
+               experts: Sequence[str] | None = None, rounds: int | None = None,
                mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
                samples: int | None = None, routing: RouteDecision | None = None,
                on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
         """Run a council to the end and return its result (see `stream` for the options)."""
-        return _final(self.stream(question, experts=experts, rounds=rounds, mode=mode, seed=seed, max_tokens=max_tokens,
+        return _final(self.stream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
+                                  max_tokens=max_tokens,
                                   session_id=session_id, strategy=strategy, selective=selective, samples=samples,
                                   routing=routing), on_event)
 
-    def consensus(self, question: str, *, experts: Sequence[str] | None = None, mode: ConsensusMode = "parallel",
+    def consensus(self, question: str | None = None, *, messages: Messages | None = None,
+                  experts: Sequence[str] | None = None, mode: ConsensusMode = "parallel",
                   seed: int | None = None, max_tokens: int | None = None, session_id: str | None = None,
                   strategy: Strategy | None = None, samples: int | None = None, rounds: int | None = None,
                   routing: RouteDecision | None = None,
@@ -246,7 +255,8 @@ class LiveMind:
         if rounds:
             raise InvalidRequestError(f"a consensus runs no revision rounds, got rounds={rounds}",
                                       hint="call debate(..., rounds=N) for revision rounds")
-        return _final(self.stream(question, experts=experts, rounds=0, mode="parallel" if mode == "auto" else mode,
+        return _final(self.stream(question, messages=messages, experts=experts, rounds=0,
+                                  mode="parallel" if mode == "auto" else mode,
                                   seed=seed, max_tokens=max_tokens, session_id=session_id, strategy=strategy,
                                   samples=samples, routing=routing), on_event)
 
@@ -273,12 +283,13 @@ class LiveMind:
 
     # -- async --------------------------------------------------------------------------------
 
-    async def aask(self, question: str, *, expert: str | None = None, max_tokens: int | None = None,
+    async def aask(self, question: str | None = None, *, messages: Messages | None = None,
+                   expert: str | None = None, max_tokens: int | None = None,
                    seed: int | None = None, temperature: float | None = None,
                    on_token: TokenCallback | None = None) -> Answer:
         """Async ask: the engine runs in a worker thread, and cancelling the awaiting task stops generation."""
         cancel = threading.Event()
-        work = functools.partial(self.ask, question, expert=expert, max_tokens=max_tokens, seed=seed,
+        work = functools.partial(self.ask, question, messages=messages, expert=expert, max_tokens=max_tokens, seed=seed,
                                  temperature=temperature, on_token=on_token, cancel=cancel)
         try:
             return await asyncio.to_thread(work)
@@ -286,45 +297,45 @@ class LiveMind:
             cancel.set()  # the worker stops at its next token and frees the model
             raise
 
-    async def adebate(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
+    async def adebate(self, question: str | None = None, *, messages: Messages | None = None,
+                      experts: Sequence[str] | None = None, rounds: int | None = None,
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       strategy: Strategy | None = None, selective: bool | None = None,
                       samples: int | None = None, routing: RouteDecision | None = None) -> DebateResult:
         """Async debate; cancelling the awaiting task cancels the session."""
         result: DebateResult | None = None
-        async for event in self.astream(question, experts=experts, rounds=rounds, mode=mode, seed=seed,
+        async for event in self.astream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                         max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples,
                                         routing=routing):
             result = event.result or result
         return _require(result)
 
-    async def astream(self, question: str, *, experts: Sequence[str] | None = None, rounds: int | None = None,
+    async def astream(self, question: str | None = None, *, messages: Messages | None = None,
+                      experts: Sequence[str] | None = None, rounds: int | None = None,
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
                       samples: int | None = None, routing: RouteDecision | None = None,
                       ) -> AsyncGenerator[DebateEvent, None]:
         """Async stream of debate events; closing the iterator (or cancelling its task) cancels the debate."""
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue[DebateEvent | BaseException | None] = asyncio.Queue()
         session_id = session_id or uuid.uuid4().hex[:12]
         stream = functools.partial(self.stream, question, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                    max_tokens=max_tokens, session_id=session_id, strategy=strategy,
-                                   selective=selective, samples=samples, routing=routing)
+                                   selective=selective, samples=samples, routing=routing, messages=messages)
+        bridge: ThreadBridge[DebateEvent | BaseException | None] = ThreadBridge(f"debate-{session_id}")
 
-        def work() -> None:
+        def work(out: ThreadBridge[DebateEvent | BaseException | None]) -> None:
             try:
                 for event in stream():
-                    loop.call_soon_threadsafe(events.put_nowait, event)
+                    out.put(event)
             except BaseException as exc:  # delivered to the async consumer
-                loop.call_soon_threadsafe(events.put_nowait, exc)
+                out.put(exc)
             finally:
-                loop.call_soon_threadsafe(events.put_nowait, None)
+                out.put(None)
 
-        worker = threading.Thread(target=work, name=f"debate-{session_id}", daemon=True)
-        worker.start()
+        bridge.start(work)
         finished = False
         try:
-            while (item := await events.get()) is not None:
+            while (item := await bridge.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -332,8 +343,7 @@ class LiveMind:
         finally:
             if not finished:
                 self.cancel(session_id)
-            # shielded: a cancelled caller still waits for the worker to stop generating
-            await asyncio.shield(asyncio.to_thread(worker.join, 30))
+            await bridge.ajoin(30)  # shielded: a cancelled caller still waits for the worker to stop generating
             self.runtime.cancels.pop(session_id, None)
 
     # -- state --------------------------------------------------------------------------------
@@ -359,7 +369,8 @@ class LiveMind:
         self.pool.stop_reaper()
         self.pool.unload_all()
         self.sessions.close()
-        self._checkpointer.conn.close()
+        if self._checkpointer is not None:
+            self._checkpointer.conn.close()
 
     def __enter__(self) -> LiveMind:
         self.start()

@@ -93,3 +93,31 @@ def test_a_planned_routing_is_reused_so_the_question_is_routed_once(tmp_path: Pa
     assert {p.expert for p in result.positions} == set(planned.selected)
     mind.consensus("Which is better, tea or coffee?", mode="parallel")
     assert len(routed) == 1, "without a plan the graph routes"
+
+
+def test_a_chat_is_folded_into_one_question_and_either_form_is_accepted(tmp_path: Path) -> None:
+    asked: list[str] = []
+    mind, _ = _mind(tmp_path, lambda target, request: asked.append(request.messages[-1].content) or "fine")
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a prime."},
+            {"role": "assistant", "content": "7"}, {"role": "user", "content": "Another one?"}]
+    answer = mind.ask(messages=chat, expert="alpha")
+    assert answer.answer == "fine"
+    assert "Instructions: Be brief." in asked[-1] and "Assistant: 7" in asked[-1] and "Question: Another one?" in asked[-1]
+    result = mind.consensus(messages=chat, experts=list(EXPERTS))
+    assert result.question.endswith("Question: Another one?")
+    with pytest.raises(InvalidRequestError, match="either a question or messages"):
+        mind.ask("q", messages=chat)
+    with pytest.raises(InvalidRequestError, match="must be the user's question"):
+        mind.ask(messages=chat[:3], expert="alpha")
+    with pytest.raises(InvalidRequestError, match="malformed"):
+        mind.ask(messages=[{"role": "user"}], expert="alpha")
+
+
+def test_asking_one_expert_never_imports_langgraph() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, livemind; from livemind.orchestrator import LiveMind; "
+            "print(sorted(m for m in sys.modules if m.startswith(('langgraph', 'langchain', 'openai'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

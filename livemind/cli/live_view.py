@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from livemind.orchestrator import DebateEvent
+from livemind.events import DebateEvent
 from livemind.types import DebateResult, RouteDecision
 
 

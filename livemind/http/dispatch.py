@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from livemind.errors import GenerationCancelled, InvalidRequestError, LiveMindError
+from livemind.events import DebateEvent
 from livemind.http.errors import HttpProblem
 from livemind.http.wire import AUTO_MODEL, CONSENSUS_MODEL, DEBATE_MODEL, VIRTUAL_MODELS, council_mode
-from livemind.orchestrator import DebateEvent, LiveMind
+from livemind.orchestrator import LiveMind
 from livemind.server.gate import Gate, Pass
 from livemind.server.jobs import Failed, Finished, Job, JobRegistry
 from livemind.types import ConsensusMode, RouteDecision, Strategy

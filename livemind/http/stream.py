@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from livemind.events import DebateEvent
 from livemind.http.errors import problem_for, problem_response, sse_error_frame
 from livemind.http.wire import (
     AssistantMessage,
@@ -39,7 +40,6 @@ from livemind.http.wire import (
     result_extra,
     result_usage,
 )
-from livemind.orchestrator import DebateEvent
 from livemind.server.jobs import Failed, Finished, Job, JobItem
 from livemind.types import Answer, DebateResult, RouteDecision
 

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 
 from livemind.council.prompts import fold_chat
 from livemind.errors import InvalidRequestError
+from livemind.events import DebateEvent
 from livemind.limits import ExpertNames, QuestionText, RoundCount, SeedValue, Temperature, TokenCap
-from livemind.orchestrator import DebateEvent
 from livemind.types import Answer, ChatMessage, ConsensusMode, DebateResult, FinishReason, RouteDecision, Strategy
 
 AUTO_MODEL = "livemind-auto"

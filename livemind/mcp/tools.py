@@ -24,6 +24,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
+from livemind.events import DebateEvent
 from livemind.limits import AGENT_EXPERTS, AGENT_ROUNDS, AGENT_TOKENS, ExpertName, QuestionText, SeedValue, SessionIdText
 from livemind.mcp.results import (
     ExpertList,
@@ -37,7 +38,7 @@ from livemind.mcp.results import (
     session_view,
     status_result,
 )
-from livemind.orchestrator import DebateEvent, LiveMind
+from livemind.orchestrator import LiveMind
 from livemind.server.gate import Gate, Pass
 from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy
 

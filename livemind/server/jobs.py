@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from livemind.bridge import ThreadBridge
 from livemind.errors import LiveMindError
-from livemind.orchestrator import DebateEvent
+from livemind.events import DebateEvent
 from livemind.types import Answer, DebateResult
 
 LOG = logging.getLogger("livemind.http")

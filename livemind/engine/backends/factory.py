@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from livemind.engine.backends.base import Backend, BackendLoader, LoadTarget, MemoryEstimate
 from livemind.engine.backends.llama_batch import LlamaBatchLoader
-from livemind.engine.backends.remote import RemoteLoader
 
 
 class RoutingLoader:
@@ -28,6 +27,28 @@ class RoutingLoader:
         return self._pick(target).load(target)
 
 
+class RemoteOnDemand:
+    """The remote loader, imported when a remote expert is first used: the openai SDK takes ~0.5 s to import."""
+
+    def __init__(self) -> None:
+        self._loader: BackendLoader | None = None
+
+    def _get(self) -> BackendLoader:
+        if self._loader is None:
+            from livemind.engine.backends.remote import RemoteLoader
+
+            self._loader = RemoteLoader()
+        return self._loader
+
+    def estimate(self, target: LoadTarget) -> MemoryEstimate:
+        """Delegate to the remote loader."""
+        return self._get().estimate(target)
+
+    def load(self, target: LoadTarget) -> Backend:
+        """Delegate to the remote loader."""
+        return self._get().load(target)
+
+
 def default_loader() -> BackendLoader:
     """Batched llama.cpp contexts for local models, OpenAI-compatible HTTP for remote experts."""
-    return RoutingLoader(LlamaBatchLoader(), RemoteLoader())
+    return RoutingLoader(LlamaBatchLoader(), RemoteOnDemand())

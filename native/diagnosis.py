@@ -160,34 +160,9 @@ def diagnose(
     usable = cpu_flags(probe_result)
     features = probe_result["features"]
 
-    crash_risks: list[CrashRisk] = [
-        {
-            "flag": flag,
-            "cpu_lacks": [need for need in SYSTEM_INFO_NEEDS[flag] if not features.get(need, False)],
-            "reason": _crash_reason(flag),
-            "command": command,
-        }
-        for flag in SIMD_FLAGS
-        if flag in built and flag not in usable
-    ]
-    missing_paths: list[MissingPath] = [
-        {
-            "flag": flag,
-            "fixed_by_profile": recommended.name if flag in recommended.expected_system_info else None,
-            "command": command if flag in recommended.expected_system_info else None,
-        }
-        for flag in SIMD_FLAGS
-        if flag in usable and flag not in built and _worth_adding(flag, built, recommended)
-    ]
-
-    installed = _known_profile(installed_profile, candidates)
-    if installed is None:
-        engine_matches_profile: bool | None = None
-    else:
-        expected = set(installed.expected_system_info)
-        allowed = {flag for flag, needs in SYSTEM_INFO_NEEDS.items() if set(needs) <= set(installed.requires)}
-        extra = {flag for flag in built if flag in SYSTEM_INFO_NEEDS} - allowed
-        engine_matches_profile = expected <= built and not extra
+    crash_risks = _crash_risks(built, usable, features, command)
+    missing_paths = _missing_paths(built, usable, recommended, command)
+    engine_matches_profile = _engine_matches_profile(_known_profile(installed_profile, candidates), built)
     agreement: Agreement = {
         "probe_profile": recommended.name,
         "installed_profile": installed_profile,
@@ -196,15 +171,7 @@ def diagnose(
         "engine_safe_on_cpu": not crash_risks,
     }
     agree = bool(agreement["installed_is_recommended"] and engine_matches_profile and not crash_risks)
-
-    if crash_risks:
-        verdict = "crash-risk"
-    elif any(path["fixed_by_profile"] for path in missing_paths):
-        verdict = "suboptimal"
-    elif not agree:
-        verdict = "mismatch"
-    else:
-        verdict = "ok"
+    verdict = _verdict(crash_risks, missing_paths, agree)
 
     return {
         "verdict": verdict,
@@ -220,6 +187,54 @@ def diagnose(
         "rebuild_command": command if verdict != "ok" else None,
         "messages": _messages(verdict, recommended, installed_profile, crash_risks, missing_paths, command),
     }
+
+
+def _crash_risks(built: set[str], usable: set[str], features: dict[str, bool], command: str) -> list[CrashRisk]:
+    """The engine's SIMD paths that this CPU cannot execute, in system-info order."""
+    return [
+        {
+            "flag": flag,
+            "cpu_lacks": [need for need in SYSTEM_INFO_NEEDS[flag] if not features.get(need, False)],
+            "reason": _crash_reason(flag),
+            "command": command,
+        }
+        for flag in SIMD_FLAGS
+        if flag in built and flag not in usable
+    ]
+
+
+def _missing_paths(built: set[str], usable: set[str], recommended: Profile, command: str) -> list[MissingPath]:
+    """The CPU's SIMD paths worth adding that the engine lacks, with the profile that adds each (if any)."""
+    return [
+        {
+            "flag": flag,
+            "fixed_by_profile": recommended.name if flag in recommended.expected_system_info else None,
+            "command": command if flag in recommended.expected_system_info else None,
+        }
+        for flag in SIMD_FLAGS
+        if flag in usable and flag not in built and _worth_adding(flag, built, recommended)
+    ]
+
+
+def _engine_matches_profile(installed: Profile | None, built: set[str]) -> bool | None:
+    """Whether the engine has every path of the installed profile and none it needs; None if the profile is unknown."""
+    if installed is None:
+        return None
+    expected = set(installed.expected_system_info)
+    allowed = {flag for flag, needs in SYSTEM_INFO_NEEDS.items() if set(needs) <= set(installed.requires)}
+    extra = {flag for flag in built if flag in SYSTEM_INFO_NEEDS} - allowed
+    return expected <= built and not extra
+
+
+def _verdict(crash_risks: list[CrashRisk], missing_paths: list[MissingPath], agree: bool) -> str:
+    """The verdict: crash-risk, suboptimal, mismatch or ok, whichever applies first."""
+    if crash_risks:
+        return "crash-risk"
+    if any(path["fixed_by_profile"] for path in missing_paths):
+        return "suboptimal"
+    if not agree:
+        return "mismatch"
+    return "ok"
 
 
 def _worth_adding(flag: str, built: set[str], recommended: Profile) -> bool:

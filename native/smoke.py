@@ -137,18 +137,9 @@ def run_smoke(
         tokens_in, tokens_out = int(str(report["tokens_in"])), int(str(report["tokens_out"]))
         ok = tokens_in >= MIN_PROMPT_TOKENS and tokens_out >= DECODE_TOKENS
         message = f"engine ({_describe(profile)}) decoded {tokens_out} tokens after a {tokens_in}-token prompt"
-        return finish(
-            ok,
-            "ok" if ok else "failed",
-            message,
-            returncode=0,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            text=str(report["text"]),
-            system_info=str(report["system_info"]),
-            seconds=seconds,
-            stderr_tail=stderr_tail,
-        )
+        return finish(ok, "ok" if ok else "failed", message, returncode=0, tokens_in=tokens_in, tokens_out=tokens_out,
+                      text=str(report["text"]), system_info=str(report["system_info"]), seconds=seconds,
+                      stderr_tail=stderr_tail)
     if returncode == _IMPORT_FAILED and "import_error" in report:
         message = (
             f"llama_cpp cannot be imported by {python}: {report['import_error']}; "
@@ -156,6 +147,19 @@ def run_smoke(
         )
         return finish(False, "not-installed", message, returncode=returncode, seconds=seconds, stderr_tail=stderr_tail)
 
+    status, message, extra = _failure(returncode, report, stderr_tail, profile, probe_result, venv)
+    return finish(False, status, message, returncode=returncode, seconds=seconds, stderr_tail=stderr_tail, **extra)
+
+
+def _failure(
+    returncode: int,
+    report: dict[str, object],
+    stderr_tail: str,
+    profile: str | None,
+    probe_result: ProbeResult | None,
+    venv: Path,
+) -> tuple[str, str, dict[str, Any]]:
+    """Status, message and signal/rebuild fields for a child that crashed or failed, with the profile to rebuild with."""
     cpu = probe_result if probe_result is not None else _probe_now()
     suggestion = fallback_profile(cpu, profile) if profile else select_profile(cpu)
     command_text = rebuild_command(suggestion.name, str(venv))
@@ -175,16 +179,7 @@ def run_smoke(
             f"the engine ({_describe(profile)}) failed with exit status {returncode}: {reason}. "
             f"If the build is at fault, rebuild it with profile {suggestion.name}:\n  {command_text}"
         )
-    return finish(
-        False,
-        status,
-        message,
-        returncode=returncode,
-        signal=signal_name,
-        seconds=seconds,
-        rebuild_command=command_text,
-        stderr_tail=stderr_tail,
-    )
+    return status, message, {"signal": signal_name, "rebuild_command": command_text}
 
 
 def _describe(profile: str | None) -> str:

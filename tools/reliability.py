@@ -152,47 +152,8 @@ def render(run: Run) -> str:
     passed = sum(1 for o in run.outcomes.values() if o.status == "passed")
     failed = [o for o in run.outcomes.values() if o.status == "failed"]
     skipped = [o for o in run.outcomes.values() if o.status == "skipped"]
-    faults = run.by_kind("fault")
-    fault_rows: list[tuple[str, str, str]] = [(str(f["fault"]), str(f["kept"]), run.status_of(str(f["test"])))
-                                              for f in faults]
-    fault_rows += [(what, kept, run.status_of(nodeid)) for nodeid, (what, kept) in EXTERNAL_FAULTS.items()]
-    recorded = {str(f["test"]) for f in faults}
-    fault_rows += [(o.nodeid.split("::")[-1].replace("_", " ").removeprefix("test "), "—", o.status)
-                   for o in run.outcomes.values() if o.status == "failed" and o.nodeid not in recorded
-                   and ("test_faults" in o.nodeid or "test_drain" in o.nodeid)]
-    survived = sum(1 for *_, status in fault_rows if status == "passed")
-    loads = {str(f["run"]): f for f in run.by_kind("load")}
-    fuzz = run.by_kind("fuzz")
-    fuzz_total = sum(int(f["tried"]) for f in fuzz)  # type: ignore[call-overload]
-    fuzz_failed = [o for o in failed if "test_fuzz" in o.nodeid]
-    security = run.by_kind("security")
+    fault_rows = _fault_rows(run)
     guards = {what: all(run.status_of(test) == "passed" for test in tests) for what, tests in DATA_GUARDS.items()}
-    lost = [what for what, held in guards.items() if not held]
-
-    def load_line(key: str) -> str:
-        f = loads.get(key)
-        if f is None:
-            return "not run" if key.startswith("soak") and not run.soak else "no figures (see failures)"
-        refused = int(f["refused_429"]) + int(f["refused_503"])  # type: ignore[call-overload]
-        return (f"{f['http_clients']} HTTP clients and {f['mcp_calls']} MCP calls, {f['concurrency']} at a time: "
-                f"{f['http_served']} and {f['mcp_served']} served, {f['incomplete']} incomplete; {refused} refusals "
-                f"(429/503){', all with Retry-After' if refused else ''}; {f['clients_gave_up']} clients still refused "
-                f"after 4 tries; served in p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms")
-
-    def rss_line(key: str) -> str:
-        f = loads.get(key)
-        if f is None:
-            return "not run" if key.startswith("soak") and not run.soak else "no figures"
-        return (f"{float(f['rss_growth_mib']):+.1f} MiB from {f['rss_baseline_mib']} to {f['rss_end_mib']} MiB "  # type: ignore[arg-type]
-                f"(peak {f['rss_peak_mib']} MiB, {f['samples']} samples); "
-                f"{float(f['rss_drift_after_first_quarter_mib']):+.1f} MiB after the first quarter")  # type: ignore[arg-type]
-
-    def budget_line(key: str) -> str:
-        f = loads.get(key)
-        if f is None:
-            return "not run" if key.startswith("soak") and not run.soak else "no figures"
-        return f"pool peak {f['pool_peak_mib']} MiB ≤ budget {f['budget_mib']} MiB"
-
     lines = [
         "# Reliability",
         "",
@@ -201,22 +162,7 @@ def render(run: Run) -> str:
         f"{passed} checks passed, {len(failed)} failed, {len(skipped)} skipped. Regenerate with "
         "`.venv/bin/python tools/reliability.py` (add `--soak` for the long runs).",
         "",
-        "| what | figure |",
-        "|---|---|",
-        f"| faults injected / survived | {len(fault_rows)} / {survived} |",
-        f"| requests under load, scripted engine, 6-place lanes (CI) | {load_line('ci-fake')} |",
-        f"| requests under load, real models (CI) | {load_line('ci-real')} |",
-        f"| overload soak, scripted engine, 16 clients on 4-place lanes | {load_line('soak-fake')} |",
-        f"| soak, real models | {load_line('soak-real')} |",
-        f"| bad inputs tried | {fuzz_total} generated bodies and tool calls over {len(fuzz)} targets; "
-        f"{'none' if not fuzz_failed else len(fuzz_failed)} got a 5xx, a crash or a hang |",
-        f"| RSS, scripted engine, once warm (CI; bound 48 MiB) | {rss_line('ci-fake')} |",
-        f"| RSS, overload soak (bound 32 MiB) | {rss_line('soak-fake')} |",
-        f"| RSS, real models, once warm (CI; bound 96 MiB) | {rss_line('ci-real')} |",
-        f"| RSS, real models, from the idle server (soak; bound: the RAM budget) | {rss_line('soak-real')} |",
-        f"| memory against the budget, sampled every 250 ms | scripted: {budget_line('ci-fake')}; real models: "
-        f"{budget_line('ci-real')}; real soak: {budget_line('soak-real')} |",
-        f"| data lost | {'none' if not lost else 'CHECK: ' + ', '.join(lost)} |",
+        *_summary_table(run, fault_rows, failed, guards),
         "",
         "## Faults injected",
         "",
@@ -230,6 +176,94 @@ def render(run: Run) -> str:
         "|---|---|",
         *[f"| {what} | {'none' if held else '**see failures**'} |" for what, held in guards.items()],
         "",
+        *_bad_input_and_security(run),
+    ]
+    if failed or skipped:
+        lines += ["", "## Not passed", "", "| test | status | why |", "|---|---|---|",
+                  *[f"| `{o.nodeid}` | {o.status} | {o.message.splitlines()[0] if o.message else ''} |"
+                    for o in [*failed, *skipped]]]
+    lines += ["", f"Command: `{run.command}`", ""]
+    return "\n".join(lines)
+
+
+def _fault_rows(run: Run) -> list[tuple[str, str, str]]:
+    """(fault, what the user keeps, status) for every recorded, external and unrecorded failed fault test."""
+    faults = run.by_kind("fault")
+    fault_rows: list[tuple[str, str, str]] = [(str(f["fault"]), str(f["kept"]), run.status_of(str(f["test"])))
+                                              for f in faults]
+    fault_rows += [(what, kept, run.status_of(nodeid)) for nodeid, (what, kept) in EXTERNAL_FAULTS.items()]
+    recorded = {str(f["test"]) for f in faults}
+    fault_rows += [(o.nodeid.split("::")[-1].replace("_", " ").removeprefix("test "), "—", o.status)
+                   for o in run.outcomes.values() if o.status == "failed" and o.nodeid not in recorded
+                   and ("test_faults" in o.nodeid or "test_drain" in o.nodeid)]
+    return fault_rows
+
+
+def _summary_table(run: Run, fault_rows: list[tuple[str, str, str]], failed: list[Outcome],
+                   guards: dict[str, bool]) -> list[str]:
+    """The headline table: faults, load, bad inputs, RSS, memory against the budget and data lost."""
+    survived = sum(1 for *_, status in fault_rows if status == "passed")
+    loads = {str(f["run"]): f for f in run.by_kind("load")}
+    fuzz = run.by_kind("fuzz")
+    fuzz_total = sum(int(f["tried"]) for f in fuzz)  # type: ignore[call-overload]
+    fuzz_failed = [o for o in failed if "test_fuzz" in o.nodeid]
+    lost = [what for what, held in guards.items() if not held]
+    soak = run.soak
+    return [
+        "| what | figure |",
+        "|---|---|",
+        f"| faults injected / survived | {len(fault_rows)} / {survived} |",
+        f"| requests under load, scripted engine, 6-place lanes (CI) | {_load_line(loads, 'ci-fake', soak)} |",
+        f"| requests under load, real models (CI) | {_load_line(loads, 'ci-real', soak)} |",
+        f"| overload soak, scripted engine, 16 clients on 4-place lanes | {_load_line(loads, 'soak-fake', soak)} |",
+        f"| soak, real models | {_load_line(loads, 'soak-real', soak)} |",
+        f"| bad inputs tried | {fuzz_total} generated bodies and tool calls over {len(fuzz)} targets; "
+        f"{'none' if not fuzz_failed else len(fuzz_failed)} got a 5xx, a crash or a hang |",
+        f"| RSS, scripted engine, once warm (CI; bound 48 MiB) | {_rss_line(loads, 'ci-fake', soak)} |",
+        f"| RSS, overload soak (bound 32 MiB) | {_rss_line(loads, 'soak-fake', soak)} |",
+        f"| RSS, real models, once warm (CI; bound 96 MiB) | {_rss_line(loads, 'ci-real', soak)} |",
+        f"| RSS, real models, from the idle server (soak; bound: the RAM budget) | {_rss_line(loads, 'soak-real', soak)} |",
+        f"| memory against the budget, sampled every 250 ms | scripted: {_budget_line(loads, 'ci-fake', soak)}; real models: "
+        f"{_budget_line(loads, 'ci-real', soak)}; real soak: {_budget_line(loads, 'soak-real', soak)} |",
+        f"| data lost | {'none' if not lost else 'CHECK: ' + ', '.join(lost)} |",
+    ]
+
+
+def _load_line(loads: dict[str, dict[str, object]], key: str, soak: bool) -> str:
+    """One load run's requests, refusals and latency, or why there are no figures."""
+    f = loads.get(key)
+    if f is None:
+        return "not run" if key.startswith("soak") and not soak else "no figures (see failures)"
+    refused = int(f["refused_429"]) + int(f["refused_503"])  # type: ignore[call-overload]
+    return (f"{f['http_clients']} HTTP clients and {f['mcp_calls']} MCP calls, {f['concurrency']} at a time: "
+            f"{f['http_served']} and {f['mcp_served']} served, {f['incomplete']} incomplete; {refused} refusals "
+            f"(429/503){', all with Retry-After' if refused else ''}; {f['clients_gave_up']} clients still refused "
+            f"after 4 tries; served in p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms")
+
+
+def _rss_line(loads: dict[str, dict[str, object]], key: str, soak: bool) -> str:
+    """One load run's RSS growth and drift, or why there are no figures."""
+    f = loads.get(key)
+    if f is None:
+        return "not run" if key.startswith("soak") and not soak else "no figures"
+    return (f"{float(f['rss_growth_mib']):+.1f} MiB from {f['rss_baseline_mib']} to {f['rss_end_mib']} MiB "  # type: ignore[arg-type]
+            f"(peak {f['rss_peak_mib']} MiB, {f['samples']} samples); "
+            f"{float(f['rss_drift_after_first_quarter_mib']):+.1f} MiB after the first quarter")  # type: ignore[arg-type]
+
+
+def _budget_line(loads: dict[str, dict[str, object]], key: str, soak: bool) -> str:
+    """One load run's pool peak against the RAM budget, or why there are no figures."""
+    f = loads.get(key)
+    if f is None:
+        return "not run" if key.startswith("soak") and not soak else "no figures"
+    return f"pool peak {f['pool_peak_mib']} MiB ≤ budget {f['budget_mib']} MiB"
+
+
+def _bad_input_and_security(run: Run) -> list[str]:
+    """The bad input and security sections."""
+    fuzz = run.by_kind("fuzz")
+    security = run.by_kind("security")
+    return [
         "## Bad input",
         "",
         "Hypothesis-generated (raw bytes, arbitrary JSON, near-valid requests with hostile values: unicode, "
@@ -259,12 +293,6 @@ def render(run: Run) -> str:
         )],
         *[f"| {s['check']}: {s['cases']} cases | {_mark(run.status_of(str(s['test'])))} |" for s in security],
     ]
-    if failed or skipped:
-        lines += ["", "## Not passed", "", "| test | status | why |", "|---|---|---|",
-                  *[f"| `{o.nodeid}` | {o.status} | {o.message.splitlines()[0] if o.message else ''} |"
-                    for o in [*failed, *skipped]]]
-    lines += ["", f"Command: `{run.command}`", ""]
-    return "\n".join(lines)
 
 
 def main() -> int:

@@ -106,11 +106,9 @@ def _child(path: Path, chat_format: str | None, reference: Path, save: bool, qui
     import ctypes
 
     import llama_cpp
-    import numpy as np
 
-    from livemind.engine.backends.base import LoadTarget
-    from livemind.engine.backends.llama_batch import LlamaBatchLoader
-    from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
+    # before the callback below: importing the batch backend installs the engine's own llama.cpp log callback
+    import livemind.engine.backends.llama_batch  # noqa: F401
 
     log: list[str] = []
 
@@ -118,8 +116,18 @@ def _child(path: Path, chat_format: str | None, reference: Path, save: bool, qui
     def keep(_level: int, text: bytes, _user: ctypes.c_void_p) -> None:
         log.append(text.decode("utf-8", "replace"))
 
-    llama_cpp.llama_log_set(keep, ctypes.c_void_p(0))
-    out: dict[str, Any] = {}
+    llama_cpp.llama_log_set(keep, ctypes.c_void_p(0))  # `keep` lives as long as this frame: the whole child
+    out = _load_figures(path, log)
+    out.update(_speed_and_answers(path, chat_format, quick))
+    out.update(_quality(path, reference, save))
+    rss = _peak_rss_mib()
+    out["peak_rss_mib"] = rss
+    return out
+
+
+def _load_figures(path: Path, log: list[str]) -> dict[str, Any]:
+    """Median load time of three loads and the weight buffers and types llama.cpp logged while loading."""
+    import llama_cpp
 
     loads = []
     for _ in range(3):
@@ -135,9 +143,17 @@ def _child(path: Path, chat_format: str | None, reference: Path, save: bool, qui
     for name, mib in _BUFFER_LINE.findall(text):
         buffers[name] = buffers.get(name, 0.0) + float(mib)
     types = dict(re.findall(r"type\s+(\w+):\s+(\d+) tensors", text))
-    out.update(load_s=round(statistics.median(loads), 4), buffers_mib=buffers, repacked_mib=buffers.get("CPU_REPACK", 0.0),
-               weight_types={k: int(v) for k, v in types.items()})
+    return {"load_s": round(statistics.median(loads), 4), "buffers_mib": buffers,
+            "repacked_mib": buffers.get("CPU_REPACK", 0.0), "weight_types": {k: int(v) for k, v in types.items()}}
 
+
+def _speed_and_answers(path: Path, chat_format: str | None, quick: bool) -> dict[str, Any]:
+    """Prefill, decode and 3-sequence batch tok/s and the greedy answers to the fact questions, via the batch backend."""
+    from livemind.engine.backends.base import LoadTarget
+    from livemind.engine.backends.llama_batch import LlamaBatchLoader
+    from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
+
+    out: dict[str, Any] = {}
     engine = EngineSettings.model_validate({})
     target = LoadTarget(model=path.stem, path=path, engine=engine, chat_format=chat_format)
     backend = LlamaBatchLoader().load(target)
@@ -172,7 +188,15 @@ def _child(path: Path, chat_format: str | None, reference: Path, save: bool, qui
         out["answers"], out["facts_correct"] = answers, correct
     finally:
         backend.close()
+    return out
 
+
+def _quality(path: Path, reference: Path, save: bool) -> dict[str, Any]:
+    """Perplexity on the fixed passage; KL divergence and top-1 agreement against the source's saved distributions."""
+    import llama_cpp
+    import numpy as np
+
+    out: dict[str, Any] = {}
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=1024, logits_all=True, verbose=False, n_threads=os.cpu_count())
     try:
         ids = llm.tokenize(PERPLEXITY_TEXT.encode(), add_bos=True)[:1024]
@@ -192,8 +216,6 @@ def _child(path: Path, chat_format: str | None, reference: Path, save: bool, qui
         kl = (np.exp(ref) * (ref - logprobs)).sum(axis=1)
         out["kl_vs_source"] = round(float(kl.mean()), 5)
         out["top1_agreement"] = round(float((ref.argmax(axis=1) == logprobs.argmax(axis=1)).mean()), 4)
-    rss = _peak_rss_mib()
-    out["peak_rss_mib"] = rss
     return out
 
 

@@ -42,8 +42,18 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
     """The human-readable report: headline table with targets, then every section's figures."""
-    m = doc["machine"]
     s = doc["sections"]
+    lines = _headline(doc) + _speed_sections(s) + _memory_and_serving_sections(s)
+    if doc["errors"]:
+        lines += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in doc["errors"].items()]
+    lines += ["", "## Section times", ""] + [f"- {k}: {v} s" for k, v in doc["section_seconds"].items()]
+    lines += [""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _headline(doc: dict[str, Any]) -> list[str]:
+    """Title, machine and options, and the table of headline figures against their targets."""
+    m = doc["machine"]
     lines = [
         f"# LiveMind bench ({'quick' if doc['quick'] else 'full'})", "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(doc['started_at']))} in {doc['duration_s']} s on "
@@ -60,6 +70,12 @@ def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
         if doc.get(key) is None and key in doc["null_reasons"]:
             value = f"null ({doc['null_reasons'][key]})"
         lines.append(f"| `{key}` | {value} | {target['target']} | {met} | {EXPLAIN[key]} |")
+    return lines
+
+
+def _speed_sections(s: dict[str, Any]) -> list[str]:
+    """The baseline, overhead, consensus and debate-token sections, for those the document has."""
+    lines: list[str] = []
     if "baseline_vs_optimised" in s:
         b = s["baseline_vs_optimised"]
         lines += ["", "## Baseline against optimised", "",
@@ -99,6 +115,12 @@ def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
                          f" | {d[key]['wall_s']} s |")
         lines += ["", f"Same answers with and without reuse: {'yes' if d['same_answers'] else 'no'}. "
                       "Round 1 has nothing to reuse; from round 2 on only the new turn is read."]
+    return lines
+
+
+def _memory_and_serving_sections(s: dict[str, Any]) -> list[str]:
+    """The KV memory, routing, HTTP, engine defaults and wait policy sections, for those the document has."""
+    lines: list[str] = []
     if "kv_memory" in s:
         k = s["kv_memory"]
         lines += ["", "## KV cache memory", "",
@@ -123,11 +145,7 @@ def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
         lines += ["", "## Engine defaults and the figures behind them", "", _defaults_table(s["defaults"])]
     if "wait_policy" in s:
         lines += ["", "## OpenMP wait policy (ms per decode step; lower is better)", "", _wait_policy_table(s["wait_policy"])]
-    if doc["errors"]:
-        lines += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in doc["errors"].items()]
-    lines += ["", "## Section times", ""] + [f"- {k}: {v} s" for k, v in doc["section_seconds"].items()]
-    lines += [""] + [f"![{p}]({p})" for p in plots]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _defaults_table(d: dict[str, Any]) -> str:

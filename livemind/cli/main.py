@@ -287,7 +287,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livemind", description="Local multi-expert consensus on your CPU.")
     _add_edge_flags(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_council_commands(sub)
 
+    p = sub.add_parser("status", help="RAM, budget and loaded models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("doctor", help="CPU features, engine build profile and SIMD paths, smoke decode")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-smoke", action="store_true", help="skip the smoke decode")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("models", help="list, pull or verify the embedded default models; optimize one for this CPU")
+    p.add_argument("action", choices=["list", "pull", "verify", "optimize"])
+    p.add_argument("names", nargs="*")
+    p.add_argument("--force", action="store_true", help="download (or requantize) again even if present")
+    add_optimize_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("sessions", help="list, show, resume or replay debate sessions")
+    p.add_argument("action", choices=["list", "show", "resume", "replay"])
+    p.add_argument("session_id", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sessions)
+
+    _add_server_commands(sub)
+    add_eval_parser(sub)
+    add_bench_parser(sub)
+    for command in sub.choices.values():
+        _add_edge_flags(command, default=argparse.SUPPRESS)  # only a flag given after the subcommand overrides
+    return parser
+
+
+def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ask, debate, consensus and route subcommands."""
     p = sub.add_parser("ask", help="one routed expert answers, streaming tokens")
     p.add_argument("question")
     p.add_argument("--expert", help="answer with this expert instead of routing")
@@ -323,29 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_route)
 
-    p = sub.add_parser("status", help="RAM, budget and loaded models")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("doctor", help="CPU features, engine build profile and SIMD paths, smoke decode")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--no-smoke", action="store_true", help="skip the smoke decode")
-    p.set_defaults(func=cmd_doctor)
-
-    p = sub.add_parser("models", help="list, pull or verify the embedded default models; optimize one for this CPU")
-    p.add_argument("action", choices=["list", "pull", "verify", "optimize"])
-    p.add_argument("names", nargs="*")
-    p.add_argument("--force", action="store_true", help="download (or requantize) again even if present")
-    add_optimize_arguments(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_models)
-
-    p = sub.add_parser("sessions", help="list, show, resume or replay debate sessions")
-    p.add_argument("action", choices=["list", "show", "resume", "replay"])
-    p.add_argument("session_id", nargs="?")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_sessions)
-
+def _add_server_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The mcp and serve subcommands."""
     p = sub.add_parser("mcp", help="serve the MCP tools for coding agents (stdio, or streamable HTTP with --http)")
     p.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
@@ -362,12 +376,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="latency (default): a session's batch runs alone with every core; throughput: other "
                         "clients' requests join the running batch at the next token (env LIVEMIND_SCHEDULER)")
     p.set_defaults(func=cmd_serve)
-
-    add_eval_parser(sub)
-    add_bench_parser(sub)
-    for command in sub.choices.values():
-        _add_edge_flags(command, default=argparse.SUPPRESS)  # only a flag given after the subcommand overrides
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

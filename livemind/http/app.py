@@ -26,7 +26,7 @@ import gc
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -79,6 +79,7 @@ SHUTDOWN_JOIN_S = 30.0
 Phase = Literal["starting", "ready", "stopping", "failed"]
 KNOWN_PATHS = ("/v1/chat/completions", "/v1/models", "/v1/livemind/consensus", "/v1/livemind/debate",
                "/v1/livemind/status", "/health", "/metrics", "/mcp")
+_Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,8 @@ def _check_prompt_length(question: str) -> None:
                           "shorten the messages: the limit counts every chat message folded into one question")
 
 
-def _routes(service: Service, mcp_app: ASGIApp) -> list[Route]:
+def _job_handlers(service: Service) -> tuple[_Handler, _Handler, _Handler]:
+    """The handlers that start jobs: chat completions, consensus and debate."""
     dispatcher = service.dispatcher
 
     async def chat_completions(request: Request) -> Response:
@@ -237,6 +239,12 @@ def _routes(service: Service, mcp_app: ASGIApp) -> list[Route]:
 
     async def debate(request: Request) -> Response:
         return await council(request, "livemind-debate", "livemind.council.prompts")
+
+    return chat_completions, consensus, debate
+
+
+def _routes(service: Service, mcp_app: ASGIApp) -> list[Route]:
+    chat_completions, consensus, debate = _job_handlers(service)
 
     async def models(request: Request) -> Response:
         cards = [ModelCard(id=s.name, livemind={"kind": "expert", "model": s.model, "description": s.description})

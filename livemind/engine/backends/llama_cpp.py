@@ -194,9 +194,7 @@ class LlamaCppBackend:
         s = request.sampling
         max_tokens = min(s.max_tokens, self.n_ctx - prompt_tokens)
         start = time.perf_counter()
-        first: float | None = None
         pieces: list[str] = []
-        finish: FinishReason = "stop"
         stream: Iterator[Any] | None = None
         try:
             stream = self._llm.create_chat_completion(
@@ -209,20 +207,7 @@ class LlamaCppBackend:
                 seed=s.seed,
                 stream=True,
             )
-            for chunk in stream:
-                if cancel is not None and cancel.is_set():
-                    finish = "cancelled"
-                    break
-                choice = chunk["choices"][0]
-                piece = choice.get("delta", {}).get("content") or ""
-                if piece:
-                    if first is None:
-                        first = time.perf_counter()
-                    pieces.append(piece)
-                    if on_token is not None:
-                        on_token(piece)
-                if choice.get("finish_reason"):
-                    finish = "length" if choice["finish_reason"] == "length" else "stop"
+            first, finish = _consume(stream, pieces, on_token, cancel)
         except ValueError as exc:
             if "exceed context window" in str(exc):
                 raise PromptTooLongError(tokens=prompt_tokens, limit=self.n_ctx) from exc
@@ -250,3 +235,26 @@ class LlamaCppBackend:
     def close(self) -> None:
         """Free the model and its context."""
         self._llm.close()
+
+
+def _consume(
+    stream: Iterator[Any], pieces: list[str], on_token: TokenCallback | None, cancel: CancelSignal | None
+) -> tuple[float | None, FinishReason]:
+    """Read chat-completion chunks into `pieces` until the end or `cancel`; return (first token time, finish reason)."""
+    first: float | None = None
+    finish: FinishReason = "stop"
+    for chunk in stream:
+        if cancel is not None and cancel.is_set():
+            finish = "cancelled"
+            break
+        choice = chunk["choices"][0]
+        piece = choice.get("delta", {}).get("content") or ""
+        if piece:
+            if first is None:
+                first = time.perf_counter()
+            pieces.append(piece)
+            if on_token is not None:
+                on_token(piece)
+        if choice.get("finish_reason"):
+            finish = "length" if choice["finish_reason"] == "length" else "stop"
+    return first, finish

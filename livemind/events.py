@@ -1,16 +1,17 @@
 """What the council says as it works, and what a caller may give it: events and chat input.
 
-    DebateEvent  one thing that happened, in order: route, expert_started, token, expert_finished,
-                 expert_dropped, round_done, synthesis_started, synthesis, result (the last one)
+    DebateEvent  a discriminated union (by `kind`) of typed events, in order: RouteEvent, ExpertStarted,
+                 TokenEvent, ExpertFinished, ExpertDropped, RoundDone, SynthesisStarted,
+                 SynthesisDone, and a ResultEvent last
     Messages     a chat as input; `question_of` folds it into the one question the experts answer
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from livemind.council.prompts import fold_chat
 from livemind.errors import InvalidRequestError
@@ -23,15 +24,115 @@ EventKind = Literal["route", "expert_started", "token", "expert_finished", "expe
                     "synthesis_started", "synthesis", "result"]
 
 
-class DebateEvent(Value):
-    """One thing that happened during a debate, in the order it happened."""
+class _Event(Value):
+    """What every event carries: which expert and which round it concerns (when it concerns one)."""
 
-    kind: EventKind
     expert: str | None = None
     round: int | str | None = None
-    text: str = ""
-    data: dict[str, Any] = Field(default_factory=dict)
-    result: DebateResult | None = None
+
+
+class RouteEvent(_Event):
+    """The router chose the council and the mode (parallel or turn-based), and why."""
+
+    kind: Literal["route"] = "route"
+    selected: tuple[str, ...]
+    mode: str
+    reason: str
+    scores: tuple[dict[str, Any], ...] = ()
+
+
+class ExpertStarted(_Event):
+    """An expert began its answer for a round."""
+
+    kind: Literal["expert_started"] = "expert_started"
+
+
+class TokenEvent(_Event):
+    """A piece of generated text (round "synthesis" for the synthesiser's)."""
+
+    kind: Literal["token"] = "token"
+    text: str
+
+
+class ExpertFinished(_Event):
+    """An expert finished its answer for a round."""
+
+    kind: Literal["expert_finished"] = "expert_finished"
+    tokens: int
+    seconds: float
+
+
+class ExpertDropped(_Event):
+    """An expert left the council (a failure, a timeout, an empty answer), and why."""
+
+    kind: Literal["expert_dropped"] = "expert_dropped"
+    reason: str
+
+
+class RoundDone(_Event):
+    """A round ended: the experts' agreement and the numbers they answered."""
+
+    kind: Literal["round_done"] = "round_done"
+    agreement: float
+    experts: tuple[str, ...] = ()
+    answers: tuple[int | None, ...] = ()
+
+
+class SynthesisStarted(_Event):
+    """The synthesiser began writing the final answer."""
+
+    kind: Literal["synthesis_started"] = "synthesis_started"
+    synthesizer: str
+
+
+class SynthesisDone(_Event):
+    """The final answer is written (or the fallback took its place: `error`)."""
+
+    kind: Literal["synthesis"] = "synthesis"
+    answer: str
+    agreement: float
+    error: str | None = None
+
+
+class ResultEvent(_Event):
+    """The last event of every council: its whole result."""
+
+    kind: Literal["result"] = "result"
+    result: DebateResult
+
+
+DebateEvent = Annotated[RouteEvent | ExpertStarted | TokenEvent | ExpertFinished | ExpertDropped | RoundDone
+                        | SynthesisStarted | SynthesisDone | ResultEvent, Field(discriminator="kind")]
+"""One thing that happened during a council, in order; `kind` tells which (the last is always a ResultEvent)."""
+
+EVENT_TYPES = (RouteEvent, ExpertStarted, TokenEvent, ExpertFinished, ExpertDropped, RoundDone, SynthesisStarted,
+               SynthesisDone, ResultEvent)
+_ADAPTER: TypeAdapter[DebateEvent] = TypeAdapter(DebateEvent)
+
+
+def event_from(payload: Mapping[str, Any]) -> DebateEvent:
+    """The typed event for one `{"event": kind, ...}` payload the graph's nodes write."""
+    return _ADAPTER.validate_python({"kind": payload["event"], **{k: v for k, v in payload.items() if k != "event"}})
+
+
+def result_of(event: DebateEvent) -> DebateResult | None:
+    """The result, if this is the last event."""
+    return event.result if isinstance(event, ResultEvent) else None
+
+
+def wire_form(event: DebateEvent) -> dict[str, Any]:
+    """The JSON the HTTP stream sends: kind, expert, round, text, and the rest under `data` (a stable shape)."""
+    fields = event.model_dump(mode="json", exclude={"result"})
+    shaped: dict[str, Any] = {"kind": fields.pop("kind")}
+    for key in ("expert", "round"):
+        if fields.get(key) is not None:
+            shaped[key] = fields[key]
+        fields.pop(key, None)
+    if "text" in fields:
+        shaped["text"] = fields.pop("text")
+    if fields:
+        shaped["data"] = fields
+    return shaped
 
 
 def question_of(question: str | None, messages: Messages | None) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from livemind import limits
 from livemind.bridge import ThreadBridge
 from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
+from livemind.council.checkpoint import open_checkpointer
 from livemind.council.embeddings import Embedder, SentenceEmbedder
 from livemind.council.prompts import first_answer_messages
 from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
@@ -28,7 +29,7 @@ from livemind.engine.ram import RamGuard
 from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
 from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
-from livemind.events import DebateEvent, Messages, question_of
+from livemind.events import DebateEvent, Messages, ResultEvent, TokenEvent, event_from, question_of, result_of
 from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy
 
 LOG = logging.getLogger("livemind")
@@ -66,7 +67,8 @@ class LiveMind:
         self.embedder = embedder
         self.router = Router(config.experts, embedder, config.router, cache_dir=home / "cache")
         self.runtime = GraphRuntime(config=config, runner=self.runner, router=self.router, embedder=embedder)
-        self._checkpointer: Any = None
+        # opened now: an unwritable home is refused at start; the graph is built on first council use
+        self._checkpointer = open_checkpointer(home / "sessions" / "checkpoints.sqlite")
         self._graph: Any = None
         self._graph_lock = threading.Lock()
         self.sessions = SessionStore(home / "sessions" / "sessions.sqlite", home / "transcripts")
@@ -79,10 +81,8 @@ class LiveMind:
         """
         with self._graph_lock:
             if self._graph is None:
-                from livemind.council.checkpoint import open_checkpointer  # LangGraph loads here, ~1 s
-                from livemind.council.graph import build_graph
+                from livemind.council.graph import build_graph  # LangGraph's graph and langchain-core: ~0.7 s
 
-                self._checkpointer = open_checkpointer(self.home / "sessions" / "checkpoints.sqlite")
                 self._graph = build_graph(checkpointer=self._checkpointer)
             return self._graph
 
@@ -192,7 +192,7 @@ class LiveMind:
             raise SessionError(f"no checkpoint for session '{session_id}'", hint="run `livemind sessions list`")
         if state.values.get("result"):
             result = DebateResult.model_validate(state.values["result"])
-            yield DebateEvent(kind="result", result=result)
+            yield ResultEvent(result=result)
             return
         self._save_quietly(lambda: self.sessions.mark(session_id, "running"))
         yield from self._run(None, session_id)
@@ -210,11 +210,9 @@ class LiveMind:
                     chunk, meta = payload
                     text = chunk.content if isinstance(chunk.content, str) else ""
                     if text:
-                        yield DebateEvent(kind="token", expert=meta.get("expert"), round=meta.get("round"), text=text)
+                        yield TokenEvent(expert=meta.get("expert"), round=meta.get("round"), text=text)
                 elif mode == "custom" and isinstance(payload, dict):
-                    kind = payload.get("event", "")
-                    data = {k: v for k, v in payload.items() if k not in ("event", "expert", "round")}
-                    yield DebateEvent(kind=kind, expert=payload.get("expert"), round=payload.get("round"), data=data)
+                    yield event_from(payload)
         except BaseException:
             self._save_quietly(lambda: self.sessions.mark(session_id, "cancelled" if cancel.is_set() else "interrupted"))
             raise
@@ -224,7 +222,7 @@ class LiveMind:
         self._checkpointer.release(session_id)  # in-memory checkpoints of a session whose disk refused them
         result = DebateResult.model_validate(values["result"])
         self._save_quietly(lambda: self.sessions.finish(result))
-        yield DebateEvent(kind="result", result=result)
+        yield ResultEvent(result=result)
 
     def _save_quietly(self, action: Callable[[], object]) -> None:
         """Saving a session must never cost the user the answer."""
@@ -307,7 +305,7 @@ class LiveMind:
         async for event in self.astream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                         max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples,
                                         routing=routing):
-            result = event.result or result
+            result = result_of(event) or result
         return _require(result)
 
     async def astream(self, question: str | None = None, *, messages: Messages | None = None,
@@ -369,8 +367,7 @@ class LiveMind:
         self.pool.stop_reaper()
         self.pool.unload_all()
         self.sessions.close()
-        if self._checkpointer is not None:
-            self._checkpointer.conn.close()
+        self._checkpointer.conn.close()
 
     def __enter__(self) -> LiveMind:
         self.start()
@@ -392,8 +389,8 @@ def _final(events: Iterator[DebateEvent], on_event: Callable[[DebateEvent], None
     for event in events:
         if on_event is not None:
             on_event(event)
-        if event.result is not None:
-            result = event.result
+        if (final := result_of(event)) is not None:
+            result = final
     return _require(result)
 
 

@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from livemind.events import DebateEvent
+from livemind.events import DebateEvent, ExpertDropped, RoundDone, RouteEvent, SynthesisDone, TokenEvent
 from livemind.types import DebateResult, RouteDecision
 
 
@@ -54,10 +54,10 @@ class DebateView:
 
     def __call__(self, event: DebateEvent) -> None:
         """Handle one event."""
-        if event.kind == "route":
-            self.console.print(f"[bold]route[/] → {', '.join(event.data['selected'])} "
-                               f"([italic]{event.data['mode']}[/]): {event.data['reason']}")
-        elif event.kind == "token":
+        if isinstance(event, RouteEvent):
+            self.console.print(f"[bold]route[/] → {', '.join(event.selected)} "
+                               f"([italic]{event.mode}[/]): {event.reason}")
+        elif isinstance(event, TokenEvent):
             key = (event.expert or "?", "synthesis" if event.round == "synthesis" else f"round {event.round}")
             if key not in self._texts:
                 self._texts[key] = Text()
@@ -66,12 +66,12 @@ class DebateView:
             self._start_live()
             assert self._live is not None
             self._live.update(self._panels())
-        elif event.kind == "expert_dropped":
-            self.console.print(f"[red]dropped[/] {event.expert} in round {event.round}: {event.data.get('reason')}")
-        elif event.kind == "round_done":
+        elif isinstance(event, ExpertDropped):
+            self.console.print(f"[red]dropped[/] {event.expert} in round {event.round}: {event.reason}")
+        elif isinstance(event, RoundDone):
             self._stop_live()
-            self.console.print(f"[bold green]round {event.round} done[/]: agreement {event.data['agreement']:.2f}")
-        elif event.kind == "synthesis":
+            self.console.print(f"[bold green]round {event.round} done[/]: agreement {event.agreement:.2f}")
+        elif isinstance(event, SynthesisDone):
             self._stop_live()
 
     def close(self) -> None:

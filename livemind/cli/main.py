@@ -24,6 +24,7 @@ from livemind.engine.catalog import ModelCatalog
 from livemind.engine.scheduler import SCHEDULE_MODES
 from livemind.environment import EdgeSettings, read_environment
 from livemind.errors import LiveMindError
+from livemind.events import result_of
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult
 
@@ -236,7 +237,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
                 for event in mind.resume(args.session_id):
                     if view is not None:
                         view(event)
-                    result = event.result or result
+                    result = result_of(event) or result
             else:
                 result = mind.replay(args.session_id, on_event=view)
         finally:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from livemind.errors import GenerationCancelled, InvalidRequestError, LiveMindError
-from livemind.events import DebateEvent
+from livemind.events import TokenEvent, result_of
 from livemind.http.errors import HttpProblem
 from livemind.http.wire import AUTO_MODEL, CONSENSUS_MODEL, DEBATE_MODEL, VIRTUAL_MODELS, council_mode
 from livemind.orchestrator import LiveMind
@@ -113,7 +113,7 @@ class Dispatcher:
 
         def on_token(piece: str) -> None:
             admitted.token()
-            job.emit(DebateEvent(kind="token", expert=expert, round=0, text=piece))
+            job.emit(TokenEvent(expert=expert, round=0, text=piece))
 
         try:
             admitted.wait(job.cancel_event)
@@ -147,8 +147,7 @@ class Dispatcher:
             for event in events:
                 if job.is_cancelled:  # a cancel that came before the session began was cleared by it
                     self.mind.cancel(session_id)
-                if event.result is not None:
-                    result = event.result
+                if (result := result_of(event)) is not None:
                     admitted.succeed(tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
                     job.emit(Finished(result))
                     continue

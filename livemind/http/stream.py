@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from livemind.events import DebateEvent
+from livemind.events import EVENT_TYPES, DebateEvent, TokenEvent, wire_form
 from livemind.http.errors import problem_for, problem_response, sse_error_frame
 from livemind.http.wire import (
     AssistantMessage,
@@ -104,8 +104,8 @@ class OpenAIRenderer:
 
     def frames(self, item: Finished | DebateEvent) -> list[bytes]:
         """Content chunks, progress chunks (councils) and the final chunk."""
-        if isinstance(item, DebateEvent):
-            if item.kind == "token" and (self.kind == "expert" or item.round == "synthesis"):
+        if isinstance(item, EVENT_TYPES):
+            if isinstance(item, TokenEvent) and (self.kind == "expert" or item.round == "synthesis"):
                 return self._content(item.text)
             if self.kind != "expert" and item.kind in PROGRESS_KINDS:
                 return [self._chunk(Delta(), livemind=progress_extra(item))]
@@ -152,8 +152,8 @@ class CouncilRenderer:
 
     def frames(self, item: Finished | DebateEvent) -> list[bytes]:
         """`event: token|route|round_done|...` frames, and `event: result` at the end."""
-        if isinstance(item, DebateEvent):
-            data = item.model_dump(mode="json", exclude={"result"}, exclude_defaults=True)
+        if isinstance(item, EVENT_TYPES):
+            data = wire_form(item)
             return [sse_frame(json.dumps(data, ensure_ascii=False, separators=(",", ":")), event=item.kind)]
         return [sse_frame(_json(item.value), event="result")]
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 
 from livemind.council.prompts import fold_chat
 from livemind.errors import InvalidRequestError
-from livemind.events import DebateEvent
+from livemind.events import DebateEvent, wire_form
 from livemind.limits import ExpertNames, QuestionText, RoundCount, SeedValue, Temperature, TokenCap
 from livemind.types import Answer, ChatMessage, ConsensusMode, DebateResult, FinishReason, RouteDecision, Strategy
 
@@ -302,7 +302,7 @@ def progress_extra(event: DebateEvent) -> ExtraJson:
         data["expert"] = event.expert
     if event.round is not None:
         data["round"] = event.round
-    data.update({k: v for k, v in event.model_dump(mode="json")["data"].items() if k != "scores"})
+    data.update({k: v for k, v in wire_form(event).get("data", {}).items() if k != "scores"})
     return data
 
 

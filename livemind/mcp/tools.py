@@ -24,7 +24,16 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
-from livemind.events import DebateEvent
+from livemind.events import (
+    DebateEvent,
+    ExpertDropped,
+    ExpertFinished,
+    RoundDone,
+    RouteEvent,
+    SynthesisDone,
+    SynthesisStarted,
+    result_of,
+)
 from livemind.limits import AGENT_EXPERTS, AGENT_ROUNDS, AGENT_TOKENS, ExpertName, QuestionText, SeedValue, SessionIdText
 from livemind.mcp.results import (
     ExpertList,
@@ -147,22 +156,20 @@ class DebateProgress:
 
     async def on(self, event: DebateEvent) -> None:
         """Report one event; token events are too many to report."""
-        data = event.data
-        if event.kind == "route":
-            experts = list(data.get("selected", []))
+        if isinstance(event, RouteEvent):
             # route + per round (each expert + the round) + synthesis start and end; early stops jump ahead
-            self._total = 1 + (self._max_rounds + 1) * (len(experts) + 1) + 2
-            await self._step(f"routed to {', '.join(experts)} (mode {data.get('mode')})")
-        elif event.kind == "expert_finished":
-            await self._step(f"{event.expert} finished round {event.round} ({data.get('tokens')} tokens, "
-                             f"{float(data.get('seconds', 0.0)):.1f} s)")
-        elif event.kind == "expert_dropped":
-            await self._step(f"{event.expert} dropped in round {event.round}: {data.get('reason')}")
-        elif event.kind == "round_done":
-            await self._step(f"round {event.round} done: agreement {float(data.get('agreement', 0.0)):.2f}")
-        elif event.kind == "synthesis_started":
-            await self._step(f"synthesis by {data.get('synthesizer')}")
-        elif event.kind == "synthesis":
+            self._total = 1 + (self._max_rounds + 1) * (len(event.selected) + 1) + 2
+            await self._step(f"routed to {', '.join(event.selected)} (mode {event.mode})")
+        elif isinstance(event, ExpertFinished):
+            await self._step(f"{event.expert} finished round {event.round} ({event.tokens} tokens, "
+                             f"{event.seconds:.1f} s)")
+        elif isinstance(event, ExpertDropped):
+            await self._step(f"{event.expert} dropped in round {event.round}: {event.reason}")
+        elif isinstance(event, RoundDone):
+            await self._step(f"round {event.round} done: agreement {event.agreement:.2f}")
+        elif isinstance(event, SynthesisStarted):
+            await self._step(f"synthesis by {event.synthesizer}")
+        elif isinstance(event, SynthesisDone):
             self._done = max(self._done, (self._total or self._done + 1) - 1)
             await self._step("synthesis done")
 
@@ -333,7 +340,7 @@ class LiveMindTools:
                         if admitted is not None and event.kind == "token":
                             admitted.token()
                         await progress.on(event)
-                        result = event.result or result
+                        result = result_of(event) or result
             except LiveMindError as exc:
                 if admitted is not None:
                     admitted.fail(exc)

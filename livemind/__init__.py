@@ -25,7 +25,19 @@ from livemind.errors import (
     SessionError,
     UnknownExpertError,
 )
-from livemind.events import DebateEvent
+from livemind.events import (
+    DebateEvent,
+    ExpertDropped,
+    ExpertFinished,
+    ExpertStarted,
+    ResultEvent,
+    RoundDone,
+    RouteEvent,
+    SynthesisDone,
+    SynthesisStarted,
+    TokenEvent,
+    result_of,
+)
 from livemind.orchestrator import LiveMind
 from livemind.types import (
     Answer,
@@ -48,7 +60,10 @@ __all__ = [
     "DebateEvent",
     "DebateResult",
     "EngineError",
+    "ExpertDropped",
+    "ExpertFinished",
     "ExpertSpec",
+    "ExpertStarted",
     "Extraction",
     "GenerationCancelled",
     "InvalidRequestError",
@@ -65,14 +80,21 @@ __all__ = [
     "RamBudgetExceeded",
     "RemoteExpertError",
     "RequestError",
+    "ResultEvent",
+    "RoundDone",
     "RouteDecision",
+    "RouteEvent",
     "RouteScore",
     "SessionError",
     "Strategy",
+    "SynthesisDone",
+    "SynthesisStarted",
+    "TokenEvent",
     "UnknownExpertError",
     "build_graph",
     "extract_answer",
     "load_config",
+    "result_of",
 ]
 
 __version__ = "0.1.0"

@@ -1,4 +1,11 @@
-"""The llama.cpp backend (llama-cpp-python). The only module that imports llama_cpp."""
+"""The llama.cpp engine module (llama-cpp-python): the only module that imports llama_cpp.
+
+It holds what every llama.cpp path shares (the OpenMP wait policy set before the library
+loads, KV type ids, GGUF memory estimates, system info) and `LlamaCppBackend`: one sequence
+through `llama_cpp.Llama`'s own high-level API. The product serves through the batch backend
+(llama_batch.py); this one is what a user of plain llama-cpp-python runs, so the bench measures
+LiveMind against it and the real-pool tests load it.
+"""
 
 from __future__ import annotations
 

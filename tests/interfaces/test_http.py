@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,7 +21,7 @@ import pytest
 from mcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.servers import clean_env, free_port, sse_events
+from tests.support.servers import ServerProcess, clean_env, free_port, sse_events, start
 
 pytestmark = pytest.mark.slow
 
@@ -37,75 +34,28 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 # -- the server process ---------------------------------------------------------------------
 
-@dataclass
-class ServerProcess:
-    """A running `livemind serve` and what it has logged so far."""
-
-    base_url: str
-    process: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    health_while_starting: httpx.Response | None = None
-    follower: threading.Thread | None = None
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def client(self, api_key: str = "unused", **options: object) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=api_key, max_retries=0, timeout=REQUEST_S,
-                             **options)  # type: ignore[arg-type]
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(EXIT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(EXIT_S)
-            raise AssertionError(f"the server did not exit within {EXIT_S} s of SIGTERM\n{self.log[-3000:]}") from None
-        finally:
-            if self.follower is not None:
-                self.follower.join(EXIT_S)  # the log reaches EOF once the process is gone
-            if self.process.stderr is not None:
-                self.process.stderr.close()
+STARTING: dict[str, httpx.Response] = {}
+"""What /health answered, per server, while it was still starting."""
 
 
 def start_server(home: Path, *, api_key: str | None = None) -> ServerProcess:
-    """Start `livemind serve` and return once it reports ready (bounded by STARTUP_S)."""
+    """Start `livemind serve` and return once it reports ready; /health is asked once meanwhile."""
     port = free_port()
     env = clean_env(LIVEMIND_HOME=str(home))
     if api_key:
         env["LIVEMIND_API_KEY"] = api_key
-    process = subprocess.Popen([sys.executable, "-m", "livemind.cli.main", "serve", "--port", str(port)],
-                               cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    server = ServerProcess(f"http://127.0.0.1:{port}", process)
-    listening, ready = threading.Event(), threading.Event()
 
-    def follow_log() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            server.lines.append(line)
-            if "Uvicorn running on" in line:
-                listening.set()
-            if "livemind.http: ready:" in line:
-                ready.set()
-        listening.set()  # the process ended: stop waiting
-        ready.set()
+    def ask_health(server: ServerProcess) -> None:
+        STARTING[server.base_url] = httpx.get(f"{server.base_url}/health", timeout=30)
 
-    server.follower = threading.Thread(target=follow_log, daemon=True)
-    server.follower.start()
-    try:
-        assert listening.wait(STARTUP_S), f"no 'Uvicorn running' within {STARTUP_S} s\n{server.log[-3000:]}"
-        if process.poll() is None and not ready.is_set():
-            server.health_while_starting = httpx.get(f"{server.base_url}/health", timeout=30)
-        assert ready.wait(STARTUP_S), f"not ready within {STARTUP_S} s\n{server.log[-3000:]}"
-        assert process.poll() is None, f"the server exited with {process.returncode}\n{server.log[-3000:]}"
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return start([sys.executable, "-m", "livemind.cli.main", "serve", "--port", str(port)], env, port,
+                 startup_s=STARTUP_S, while_starting=ask_health)
+
+
+def client(server: ServerProcess, api_key: str = "unused", **options: object) -> openai.OpenAI:
+    """The official openai client for this server."""
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=api_key, max_retries=0, timeout=REQUEST_S,
+                         **options)  # type: ignore[arg-type]
 
 
 def _home(root: Path, models_home: Path) -> Path:
@@ -144,7 +94,7 @@ def chat(model: str, content: str, **fields: object) -> dict[str, object]:
 # -- start-up -------------------------------------------------------------------------------
 
 def test_health_is_503_while_starting_and_200_once_ready(server: ServerProcess) -> None:
-    starting = server.health_while_starting
+    starting = STARTING.get(server.base_url)
     assert starting is not None, "the router warmed up before /health could be asked"
     assert starting.status_code == 503 and starting.json()["status"] == "starting"
     assert int(starting.headers["retry-after"]) >= 1
@@ -155,7 +105,7 @@ def test_health_is_503_while_starting_and_200_once_ready(server: ServerProcess) 
 # -- the OpenAI client ----------------------------------------------------------------------
 
 def test_openai_client_streams_an_expert_answer_while_it_is_generated(server: ServerProcess) -> None:
-    stream = server.client().chat.completions.create(
+    stream = client(server).chat.completions.create(
         model="generalist", messages=[{"role": "user", "content": "Name the seven colours of the rainbow."}],
         max_tokens=40, stream=True)
     arrivals: list[float] = []
@@ -178,7 +128,7 @@ def test_openai_client_streams_an_expert_answer_while_it_is_generated(server: Se
 
 
 def test_openai_client_gets_a_complete_answer_from_an_expert(server: ServerProcess) -> None:
-    completion = server.client().chat.completions.create(
+    completion = client(server).chat.completions.create(
         model="mathematician", messages=[{"role": "user", "content": "What is 12 plus 30?"}], max_tokens=24)
     assert completion.model == "mathematician"
     assert completion.choices[0].message.role == "assistant"
@@ -189,7 +139,7 @@ def test_openai_client_gets_a_complete_answer_from_an_expert(server: ServerProce
 
 
 def test_livemind_auto_routes_to_one_expert_and_says_why(server: ServerProcess) -> None:
-    completion = server.client().chat.completions.create(
+    completion = client(server).chat.completions.create(
         model="livemind-auto", messages=[{"role": "user", "content": "Write a Python function that reverses a list."}],
         max_tokens=24)
     extra = completion.model_extra["livemind"]
@@ -200,7 +150,7 @@ def test_livemind_auto_routes_to_one_expert_and_says_why(server: ServerProcess) 
 
 
 def test_openai_client_gets_a_consensus_answer_with_agreement_and_positions(server: ServerProcess) -> None:
-    completion = server.client().chat.completions.create(
+    completion = client(server).chat.completions.create(
         model="livemind-consensus", messages=[{"role": "user", "content": "Is it healthy to drink water every day?"}],
         max_tokens=24, extra_body={"livemind": {"experts": ["generalist", "ethicist"]}})
     assert completion.choices[0].message.content and completion.choices[0].message.content.strip()
@@ -213,7 +163,7 @@ def test_openai_client_gets_a_consensus_answer_with_agreement_and_positions(serv
 
 
 def test_openai_client_streams_a_routed_consensus_with_progress_before_the_answer(server: ServerProcess) -> None:
-    stream = server.client().chat.completions.create(
+    stream = client(server).chat.completions.create(
         model="livemind-consensus", messages=[{"role": "user", "content": "Will robots take most jobs by 2045?"}],
         max_tokens=20, stream=True)
     progress: list[tuple[str, float]] = []
@@ -294,7 +244,7 @@ def test_many_simultaneous_requests_each_complete_or_get_429_and_the_server_stay
         assert error["code"] == "queue_full" and "queue for model 'smollm2-135m' is full" in error["message"]
         assert error["type"] == "rate_limit_error" and error["hint"].startswith("retry after")
     assert httpx.get(f"{server.base_url}/health", timeout=30).status_code == 200
-    after = server.client().chat.completions.create(model="coder", messages=[{"role": "user", "content": "Hi"}],
+    after = client(server).chat.completions.create(model="coder", messages=[{"role": "user", "content": "Hi"}],
                                                     max_tokens=4)
     assert after.choices[0].message.content is not None
 
@@ -349,7 +299,7 @@ def test_a_prompt_longer_than_the_context_window_gets_413_naming_the_limit(serve
 
 def test_metrics_count_the_requests_served_and_show_the_pool(server: ServerProcess) -> None:
     before = scrape(server)
-    server.client().chat.completions.create(model="coder", messages=[{"role": "user", "content": "Say hi."}],
+    client(server).chat.completions.create(model="coder", messages=[{"role": "user", "content": "Say hi."}],
                                             max_tokens=6)
     after = scrape(server)
     served = ("livemind_requests_total", {"endpoint": "chat.completions", "model": "coder", "outcome": "ok"})

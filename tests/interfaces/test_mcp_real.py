@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +24,7 @@ from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import Answer, DebateResult
 from tests.interfaces.test_mcp import TOOLS, ProgressLog
+from tests.support.servers import LISTENING_LINE, ServerProcess, clean_env, free_port, start
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 API_KEY = "test-key-7f3a"
@@ -97,69 +95,20 @@ async def test_an_idle_model_unloads_under_mcp_after_its_ttl(home: Path, tiny_co
 
 # -- a real HTTP server process -------------------------------------------------------------------
 
-class ServerProcess:
-    """`livemind mcp --http` in a subprocess; its stderr is drained so it never blocks."""
-
-    def __init__(self, home: Path, *, api_key: str | None) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        env = {**os.environ, "LIVEMIND_HOME": str(home)}
-        env.pop("LIVEMIND_API_KEY", None)
-        if api_key:
-            env["LIVEMIND_API_KEY"] = api_key
-        self.process = subprocess.Popen([*_livemind_command(), "--http", "--port", str(self.port)], env=env,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.log: list[str] = []
-        self._drainer = threading.Thread(target=self._drain, daemon=True)
-        self._drainer.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def _drain(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.log.append(line)
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def wait_ready(self, deadline_s: float) -> None:
-        """Block until uvicorn says it is serving (after the lifespan opened LiveMind), or fail."""
-        deadline = time.monotonic() + deadline_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if line is None:
-                pytest.fail(f"the server exited with {self.process.wait()}:\n{''.join(self.log)}")
-            if "Uvicorn running on" in line:
-                return
-        pytest.fail(f"the server was not ready after {deadline_s:.0f} s:\n{''.join(self.log)}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self._drainer.join(timeout=10)
-        assert self.process.stderr is not None
-        self.process.stderr.close()
+def mcp_url(server: ServerProcess) -> str:
+    """Where `livemind mcp --http` serves MCP."""
+    return f"{server.base_url}/mcp"
 
 
 @pytest.fixture(scope="module")
 def http_server(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("mcp-http-home")
     (home / "models").symlink_to(models_home / "models", target_is_directory=True)
-    server = ServerProcess(home, api_key=API_KEY)
+    port = free_port()
+    server = start([*_livemind_command(), "--http", "--port", str(port)],
+                   clean_env(LIVEMIND_HOME=str(home), LIVEMIND_API_KEY=API_KEY), port, startup_s=START_DEADLINE_S,
+                   ready_line=LISTENING_LINE)  # uvicorn listens once the lifespan has opened LiveMind
     try:
-        server.wait_ready(START_DEADLINE_S)
         yield server
     finally:
         server.stop()
@@ -167,8 +116,8 @@ def http_server(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -> 
 
 async def test_http_without_the_bearer_token_gets_401(http_server: ServerProcess) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        missing = await http.post(http_server.url, json=INITIALIZE, headers=MCP_HEADERS)
-        wrong = await http.post(http_server.url, json=INITIALIZE,
+        missing = await http.post(mcp_url(http_server), json=INITIALIZE, headers=MCP_HEADERS)
+        wrong = await http.post(mcp_url(http_server), json=INITIALIZE,
                                 headers={**MCP_HEADERS, "Authorization": "Bearer not-the-key"})
     assert missing.status_code == 401 and wrong.status_code == 401
     assert missing.headers["www-authenticate"].startswith("Bearer")
@@ -178,10 +127,10 @@ async def test_http_without_the_bearer_token_gets_401(http_server: ServerProcess
 async def test_http_with_a_bad_origin_or_host_is_refused_even_with_the_token(http_server: ServerProcess) -> None:
     authorised = {**MCP_HEADERS, "Authorization": f"Bearer {API_KEY}"}
     async with httpx.AsyncClient(timeout=30) as http:
-        evil_origin = await http.post(http_server.url, json=INITIALIZE,
+        evil_origin = await http.post(mcp_url(http_server), json=INITIALIZE,
                                       headers={**authorised, "Origin": "http://evil.example"})
-        evil_host = await http.post(http_server.url, json=INITIALIZE, headers={**authorised, "Host": "evil.example"})
-        local_origin = await http.post(http_server.url, json=INITIALIZE,
+        evil_host = await http.post(mcp_url(http_server), json=INITIALIZE, headers={**authorised, "Host": "evil.example"})
+        local_origin = await http.post(mcp_url(http_server), json=INITIALIZE,
                                        headers={**authorised, "Origin": f"http://127.0.0.1:{http_server.port}"})
     assert evil_origin.status_code == 403
     assert evil_host.status_code == 421
@@ -190,14 +139,14 @@ async def test_http_with_a_bad_origin_or_host_is_refused_even_with_the_token(htt
 
 async def test_http_rejects_a_body_over_the_size_limit(http_server: ServerProcess) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.post(http_server.url, content=b"{" + b" " * (2 * 2**20) + b"}",
+        response = await http.post(mcp_url(http_server), content=b"{" + b" " * (2 * 2**20) + b"}",
                                    headers={**MCP_HEADERS, "Authorization": f"Bearer {API_KEY}"})
     assert response.status_code == 413
 
 
 async def test_the_sdk_http_client_with_the_token_lists_tools_and_asks(http_server: ServerProcess) -> None:
     async with (create_mcp_http_client(headers={"Authorization": f"Bearer {API_KEY}"}) as http,
-                Client(streamable_http_client(http_server.url, http_client=http)) as client):
+                Client(streamable_http_client(mcp_url(http_server), http_client=http)) as client):
         assert {t.name for t in (await client.list_tools()).tools} == TOOLS
         progress = ProgressLog()
         result = await client.call_tool("ask", {"question": QUESTION, "expert": "generalist", "max_tokens": 40},

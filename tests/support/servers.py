@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +72,8 @@ class ServerProcess:
         finally:
             if self.follower is not None:
                 self.follower.join(EXIT_S)  # the log reaches EOF once the process is gone
+            if self.process.stderr is not None:
+                self.process.stderr.close()
 
 
 def free_port() -> int:
@@ -89,25 +91,40 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start(command: Sequence[str], env: dict[str, str], port: int, *, startup_s: float = STARTUP_S) -> ServerProcess:
-    """Start a server command and return once it logs READY_LINE (bounded by startup_s)."""
+LISTENING_LINE = "Uvicorn running on"
+
+
+def start(command: Sequence[str], env: dict[str, str], port: int, *, startup_s: float = STARTUP_S,
+          ready_line: str = READY_LINE, while_starting: Callable[[ServerProcess], None] | None = None) -> ServerProcess:
+    """Start a server command and return once it logs `ready_line` (bounded by startup_s).
+
+    `while_starting` runs once the socket listens and before the server says ready (if it has
+    not said it yet): a test can see what a client gets during start-up.
+    """
     process = subprocess.Popen(list(command), cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     server = ServerProcess(f"http://127.0.0.1:{port}", port, process)
-    ready = threading.Event()
+    listening, ready = threading.Event(), threading.Event()
 
     def follow_log() -> None:
         assert process.stderr is not None
         for line in process.stderr:
             with server._lock:
                 server.lines.append(line)
-            if READY_LINE in line:
+            if LISTENING_LINE in line:
+                listening.set()
+            if ready_line in line:
                 ready.set()
-        ready.set()  # the process ended: stop waiting
+        listening.set()  # the process ended: stop waiting
+        ready.set()
 
     server.follower = threading.Thread(target=follow_log, daemon=True)
     server.follower.start()
     try:
+        if while_starting is not None:
+            assert listening.wait(startup_s), f"not listening within {startup_s} s\n{server.log[-3000:]}"
+            if process.poll() is None and not ready.is_set():
+                while_starting(server)
         assert ready.wait(startup_s), f"not ready within {startup_s} s\n{server.log[-3000:]}"
         assert process.poll() is None, f"the server exited with {process.returncode}\n{server.log[-3000:]}"
     except BaseException:

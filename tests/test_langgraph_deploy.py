@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from langgraph_sdk import get_sync_client
+
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ def langgraph_dev(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -
     shutil.copy(ROOT / "langgraph.json", workdir / "langgraph.json")
     (workdir / "graphs").symlink_to(ROOT / "graphs", target_is_directory=True)
     process = subprocess.Popen(
-        [cli, "dev", "--no-browser", "--no-reload", "--port", str(_free_port()), "--config",
+        [cli, "dev", "--no-browser", "--no-reload", "--port", str(free_port()), "--config",
          str(workdir / "langgraph.json")],
         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "LIVEMIND_HOME": str(home), "PYTHONPATH": str(ROOT)})
@@ -59,12 +60,6 @@ def langgraph_dev(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_langgraph_dev_serves_the_graph_and_an_sdk_client_streams_a_run(langgraph_dev: str) -> None:

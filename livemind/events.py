@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
 from livemind.council.prompts import fold_chat
-from livemind.errors import InvalidRequestError
+from livemind.errors import InvalidRequestError, LiveMindError
 from livemind.types import ChatMessage, DebateResult, Value
 
 Messages = Sequence[ChatMessage | Mapping[str, str]]
@@ -148,3 +148,21 @@ def question_of(question: str | None, messages: Messages | None) -> str:
         raise InvalidRequestError(f"messages are malformed: {exc}",
                                   hint='pass {"role": "system"|"user"|"assistant", "content": "..."} items') from exc
     return fold_chat(chat)
+
+
+def final_result(events: Iterator[DebateEvent], on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
+    """Drain a council's events (handing each to on_event) and return its result."""
+    result: DebateResult | None = None
+    for event in events:
+        if on_event is not None:
+            on_event(event)
+        if (final := result_of(event)) is not None:
+            result = final
+    return require_result(result)
+
+
+def require_result(result: DebateResult | None) -> DebateResult:
+    """The result, or a LiveMindError saying where to look when a council ended without one."""
+    if result is None:
+        raise LiveMindError("the debate ended without a result", hint="see `livemind sessions show` for its state")
+    return result

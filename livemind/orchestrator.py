@@ -25,12 +25,22 @@ from livemind.engine.backends.base import BackendLoader, CancelSignal, TokenCall
 from livemind.engine.backends.factory import default_loader
 from livemind.engine.catalog import ModelCatalog
 from livemind.engine.pool import ModelPool
-from livemind.engine.ram import RamGuard
+from livemind.engine.ram import MemoryReading, RamGuard, ram_use
 from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
-from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
-from livemind.events import DebateEvent, Messages, ResultEvent, TokenEvent, event_from, question_of, result_of
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy
+from livemind.errors import InvalidRequestError, SessionError, UnknownExpertError
+from livemind.events import (
+    DebateEvent,
+    Messages,
+    ResultEvent,
+    TokenEvent,
+    event_from,
+    final_result,
+    question_of,
+    require_result,
+    result_of,
+)
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RamUse, RouteDecision, Strategy
 
 LOG = logging.getLogger("livemind")
 DEFAULT_HOME = Path.home() / ".cache" / "livemind"
@@ -133,7 +143,7 @@ class LiveMind:
             expert = routing.selected[0]
         elif expert not in self.config.expert_names:
             raise UnknownExpertError(expert, self.config.expert_names)
-        spec = self.config.expert(expert)
+        spec, before = self.config.expert(expert), self.pool.guard.read()
         completion = self.runner.generate(spec, first_answer_messages(spec, question), seed=seed,
                                           max_tokens=max_tokens, temperature=temperature, on_token=on_token,
                                           cancel=cancel)
@@ -141,7 +151,7 @@ class LiveMind:
                       prompt_tokens=completion.prompt_tokens, ttft_s=round(completion.ttft_s, 4),
                       total_s=round(completion.total_s, 4), tok_s=round(completion.decode_tok_s, 2),
                       finish_reason=completion.finish_reason, routing=routing,
-                      cached_prompt_tokens=completion.cached_prompt_tokens)
+                      cached_prompt_tokens=completion.cached_prompt_tokens, ram=self._ram_since(before, f"ask {expert}"))
 
     # -- consensus and debate ------------------------------------------------------------------
 
@@ -200,7 +210,7 @@ class LiveMind:
     def _run(self, inputs: dict[str, Any] | None, session_id: str) -> Iterator[DebateEvent]:
         from livemind.council.graph import run_config
 
-        cancel = self.runtime.cancel_event(session_id)
+        cancel, before = self.runtime.cancel_event(session_id), self.pool.guard.read()
         cancel.clear()
         try:
             for mode, payload in self.graph.stream(inputs, run_config(session_id), context=self.runtime,
@@ -221,8 +231,13 @@ class LiveMind:
         values = self.graph.get_state(run_config(session_id)).values
         self._checkpointer.release(session_id)  # in-memory checkpoints of a session whose disk refused them
         result = DebateResult.model_validate(values["result"])
+        result = result.model_copy(update={"ram": self._ram_since(before, f"session {session_id}")})
         self._save_quietly(lambda: self.sessions.finish(result))
         yield ResultEvent(result=result)
+
+    def _ram_since(self, before: MemoryReading, what: str) -> RamUse:
+        """RAM before and after a request, logged (the seed's rule) and returned for the result."""
+        return ram_use(before, self.pool.guard.read(), self.pool.guard.hard_limit_percent, what=what)
 
     def _save_quietly(self, action: Callable[[], object]) -> None:
         """Saving a session must never cost the user the answer."""
@@ -238,7 +253,7 @@ class LiveMind:
                samples: int | None = None, routing: RouteDecision | None = None,
                on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
         """Run a council to the end and return its result (see `stream` for the options)."""
-        return _final(self.stream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
+        return final_result(self.stream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                   max_tokens=max_tokens,
                                   session_id=session_id, strategy=strategy, selective=selective, samples=samples,
                                   routing=routing), on_event)
@@ -253,7 +268,7 @@ class LiveMind:
         if rounds:
             raise InvalidRequestError(f"a consensus runs no revision rounds, got rounds={rounds}",
                                       hint="call debate(..., rounds=N) for revision rounds")
-        return _final(self.stream(question, messages=messages, experts=experts, rounds=0,
+        return final_result(self.stream(question, messages=messages, experts=experts, rounds=0,
                                   mode="parallel" if mode == "auto" else mode,
                                   seed=seed, max_tokens=max_tokens, session_id=session_id, strategy=strategy,
                                   samples=samples, routing=routing), on_event)
@@ -306,7 +321,7 @@ class LiveMind:
                                         max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples,
                                         routing=routing):
             result = result_of(event) or result
-        return _require(result)
+        return require_result(result)
 
     async def astream(self, question: str | None = None, *, messages: Messages | None = None,
                       experts: Sequence[str] | None = None, rounds: int | None = None,
@@ -382,19 +397,3 @@ class LiveMind:
 
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.to_thread(self.close)
-
-
-def _final(events: Iterator[DebateEvent], on_event: Callable[[DebateEvent], None] | None) -> DebateResult:
-    result: DebateResult | None = None
-    for event in events:
-        if on_event is not None:
-            on_event(event)
-        if (final := result_of(event)) is not None:
-            result = final
-    return _require(result)
-
-
-def _require(result: DebateResult | None) -> DebateResult:
-    if result is None:
-        raise LiveMindError("the debate ended without a result", hint="see `livemind sessions show` for its state")
-    return result

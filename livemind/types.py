@@ -125,6 +125,16 @@ class Completion(Value):
     cached_prompt_tokens: int = 0
 
 
+class RamUse(Value):
+    """System memory when a request started and when it ended (the seed's rule: RAM before and after each request)."""
+
+    before_percent: float
+    after_percent: float
+    before_bytes: int
+    after_bytes: int
+    limit_percent: float
+
+
 class Answer(Value):
     """One expert's answer to a question."""
 
@@ -139,6 +149,7 @@ class Answer(Value):
     finish_reason: FinishReason
     routing: RouteDecision | None = None
     cached_prompt_tokens: int = 0  # prompt tokens reused from the KV cache (not in prompt_tokens)
+    ram: RamUse | None = None
 
 
 class RouteScore(Value):
@@ -237,6 +248,7 @@ class DebateResult(Value):
     first_vote: int | None = None
     answer_value: int | None = None
     consistency: tuple[Consistency, ...] = ()
+    ram: RamUse | None = None
 
 
 class LoadedModelStatus(Value):

@@ -121,3 +121,17 @@ def test_asking_one_expert_never_builds_the_graph_nor_imports_its_libraries() ->
             "print(sorted(m for m in sys.modules if m.startswith(('langgraph.graph', 'langgraph.pregel', 'openai'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_every_request_reports_ram_before_and_after_in_its_result_and_the_log(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    with caplog.at_level("INFO", logger="livemind"):
+        answer = mind.ask("q", expert="alpha")
+        result = mind.consensus("q", experts=list(EXPERTS))
+    for ram in (answer.ram, result.ram):
+        assert ram is not None and 0 < ram.before_percent < 100 and 0 < ram.after_percent < 100
+        assert ram.before_bytes > 0 and ram.after_bytes > 0 and ram.limit_percent == mind.pool.guard.hard_limit_percent
+    logged = [r.getMessage() for r in caplog.records if "RAM" in r.getMessage()]
+    assert any(m.startswith("ask alpha: RAM ") for m in logged), logged
+    assert any(m.startswith(f"session {result.session_id}: RAM ") for m in logged), logged

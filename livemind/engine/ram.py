@@ -8,11 +8,16 @@ Two limits apply together:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from livemind.types import RamUse
+
+LOG = logging.getLogger("livemind")
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -128,3 +133,11 @@ class RamGuard:
         if system_room < needed:
             return Admission(False, needed, max(0, system_room), system_limit, f"system memory would pass {percent:.0f}%")
         return Admission(True, needed, system_room, system_limit, "fits")
+
+
+def ram_use(before: MemoryReading, after: MemoryReading, limit_percent: float, *, what: str = "request") -> RamUse:
+    """System memory before and after one request, logged at INFO and returned for its result."""
+    use = RamUse(before_percent=round(before.percent, 2), after_percent=round(after.percent, 2),
+                 before_bytes=before.used, after_bytes=after.used, limit_percent=limit_percent)
+    LOG.info("%s: RAM %.1f%% -> %.1f%% (limit %.0f%%)", what, use.before_percent, use.after_percent, limit_percent)
+    return use

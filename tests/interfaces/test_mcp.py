@@ -32,8 +32,9 @@ MiB = 2**20
 # measured at about 4,000 characters (~1,000 tokens) for all seven tools.
 MODEL_VISIBLE_BUDGET_CHARS = 4_500
 # The whole tools/list response, output schemas included (clients validate with them; models don't read them).
-# About 25,500 since council results carry their own control (strategy, trigger, first vote, consistency).
-WIRE_BUDGET_CHARS = 27_000
+# About 25,500 since council results carry their own control (strategy, trigger, first vote, consistency);
+# about 27,850 since every result carries the RAM before and after its request.
+WIRE_BUDGET_CHARS = 28_500
 
 
 @pytest.fixture

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import threading
 import uuid
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from livemind import limits
-from livemind.bridge import ThreadBridge
+from livemind.async_api import AsyncApi
 from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
 from livemind.council.checkpoint import open_checkpointer
 from livemind.council.embeddings import Embedder, SentenceEmbedder
@@ -37,15 +35,13 @@ from livemind.events import (
     event_from,
     final_result,
     question_of,
-    require_result,
-    result_of,
 )
 from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RamUse, RouteDecision, Strategy
 
 LOG = logging.getLogger("livemind")
 DEFAULT_HOME = Path.home() / ".cache" / "livemind"
 
-class LiveMind:
+class LiveMind(AsyncApi):
     """Ask one expert, convene a consensus, or run a debate, on local models."""
 
     def __init__(
@@ -294,71 +290,6 @@ class LiveMind:
         """Recent sessions, newest first."""
         return self.sessions.list(limit)
 
-    # -- async --------------------------------------------------------------------------------
-
-    async def aask(self, question: str | None = None, *, messages: Messages | None = None,
-                   expert: str | None = None, max_tokens: int | None = None,
-                   seed: int | None = None, temperature: float | None = None,
-                   on_token: TokenCallback | None = None) -> Answer:
-        """Async ask: the engine runs in a worker thread, and cancelling the awaiting task stops generation."""
-        cancel = threading.Event()
-        work = functools.partial(self.ask, question, messages=messages, expert=expert, max_tokens=max_tokens, seed=seed,
-                                 temperature=temperature, on_token=on_token, cancel=cancel)
-        try:
-            return await asyncio.to_thread(work)
-        except asyncio.CancelledError:
-            cancel.set()  # the worker stops at its next token and frees the model
-            raise
-
-    async def adebate(self, question: str | None = None, *, messages: Messages | None = None,
-                      experts: Sequence[str] | None = None, rounds: int | None = None,
-                      mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
-                      strategy: Strategy | None = None, selective: bool | None = None,
-                      samples: int | None = None, routing: RouteDecision | None = None) -> DebateResult:
-        """Async debate; cancelling the awaiting task cancels the session."""
-        result: DebateResult | None = None
-        async for event in self.astream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
-                                        max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples,
-                                        routing=routing):
-            result = result_of(event) or result
-        return require_result(result)
-
-    async def astream(self, question: str | None = None, *, messages: Messages | None = None,
-                      experts: Sequence[str] | None = None, rounds: int | None = None,
-                      mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
-                      session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
-                      samples: int | None = None, routing: RouteDecision | None = None,
-                      ) -> AsyncGenerator[DebateEvent, None]:
-        """Async stream of debate events; closing the iterator (or cancelling its task) cancels the debate."""
-        session_id = session_id or uuid.uuid4().hex[:12]
-        stream = functools.partial(self.stream, question, experts=experts, rounds=rounds, mode=mode, seed=seed,
-                                   max_tokens=max_tokens, session_id=session_id, strategy=strategy,
-                                   selective=selective, samples=samples, routing=routing, messages=messages)
-        bridge: ThreadBridge[DebateEvent | BaseException | None] = ThreadBridge(f"debate-{session_id}")
-
-        def work(out: ThreadBridge[DebateEvent | BaseException | None]) -> None:
-            try:
-                for event in stream():
-                    out.put(event)
-            except BaseException as exc:  # delivered to the async consumer
-                out.put(exc)
-            finally:
-                out.put(None)
-
-        bridge.start(work)
-        finished = False
-        try:
-            while (item := await bridge.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-            finished = True
-        finally:
-            if not finished:
-                self.cancel(session_id)
-            await bridge.ajoin(30)  # shielded: a cancelled caller still waits for the worker to stop generating
-            self.runtime.cancels.pop(session_id, None)
-
     # -- state --------------------------------------------------------------------------------
 
     def status(self) -> PoolStatus:
@@ -390,10 +321,3 @@ class LiveMind:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    async def __aenter__(self) -> LiveMind:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.close)

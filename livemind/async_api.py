@@ -1,0 +1,101 @@
+"""The async face of LiveMind: the engine runs on worker threads, cancelling the awaiting task stops it.
+
+    await mind.aask(...)            one expert, in a worker thread; a cancelled task stops generation
+    await mind.adebate(...)         a council to its result
+    async for e in mind.astream():  its events, through livemind.bridge; closing the iterator cancels it
+    async with LiveMind.open(...)   start() and close() off the event loop
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import uuid
+from collections.abc import AsyncGenerator, Sequence
+from typing import TYPE_CHECKING
+
+from livemind.bridge import ThreadBridge
+from livemind.engine.backends.base import TokenCallback
+from livemind.events import DebateEvent, Messages, require_result, result_of
+from livemind.types import Answer, ConsensusMode, DebateResult, RouteDecision, Strategy
+
+if TYPE_CHECKING:
+    from livemind.orchestrator import LiveMind
+
+
+class AsyncApi:
+    """Mixed into LiveMind: every method runs the synchronous engine without blocking the event loop.
+
+    `self` is the LiveMind it is mixed into (mypy cannot express a mixin's self, hence the ignores).
+    """
+
+    async def aask(self: LiveMind, question: str | None = None, *, messages: Messages | None = None,  # type: ignore[misc]
+                   expert: str | None = None, max_tokens: int | None = None,
+                   seed: int | None = None, temperature: float | None = None,
+                   on_token: TokenCallback | None = None) -> Answer:
+        """Async ask: the engine runs in a worker thread, and cancelling the awaiting task stops generation."""
+        cancel = threading.Event()
+        work = functools.partial(self.ask, question, messages=messages, expert=expert, max_tokens=max_tokens, seed=seed,
+                                 temperature=temperature, on_token=on_token, cancel=cancel)
+        try:
+            return await asyncio.to_thread(work)
+        except asyncio.CancelledError:
+            cancel.set()  # the worker stops at its next token and frees the model
+            raise
+
+    async def adebate(self: LiveMind, question: str | None = None, *, messages: Messages | None = None,  # type: ignore[misc]
+                      experts: Sequence[str] | None = None, rounds: int | None = None,
+                      mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
+                      strategy: Strategy | None = None, selective: bool | None = None,
+                      samples: int | None = None, routing: RouteDecision | None = None) -> DebateResult:
+        """Async debate; cancelling the awaiting task cancels the session."""
+        result: DebateResult | None = None
+        async for event in self.astream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
+                                        max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples,
+                                        routing=routing):
+            result = result_of(event) or result
+        return require_result(result)
+
+    async def astream(self: LiveMind, question: str | None = None, *, messages: Messages | None = None,  # type: ignore[misc]
+                      experts: Sequence[str] | None = None, rounds: int | None = None,
+                      mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
+                      session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
+                      samples: int | None = None, routing: RouteDecision | None = None,
+                      ) -> AsyncGenerator[DebateEvent, None]:
+        """Async stream of debate events; closing the iterator (or cancelling its task) cancels the debate."""
+        session_id = session_id or uuid.uuid4().hex[:12]
+        stream = functools.partial(self.stream, question, experts=experts, rounds=rounds, mode=mode, seed=seed,
+                                   max_tokens=max_tokens, session_id=session_id, strategy=strategy,
+                                   selective=selective, samples=samples, routing=routing, messages=messages)
+        bridge: ThreadBridge[DebateEvent | BaseException | None] = ThreadBridge(f"debate-{session_id}")
+
+        def work(out: ThreadBridge[DebateEvent | BaseException | None]) -> None:
+            try:
+                for event in stream():
+                    out.put(event)
+            except BaseException as exc:  # delivered to the async consumer
+                out.put(exc)
+            finally:
+                out.put(None)
+
+        bridge.start(work)
+        finished = False
+        try:
+            while (item := await bridge.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+            finished = True
+        finally:
+            if not finished:
+                self.cancel(session_id)
+            await bridge.ajoin(30)  # shielded: a cancelled caller still waits for the worker to stop generating
+            self.runtime.cancels.pop(session_id, None)
+
+    async def __aenter__(self: LiveMind) -> LiveMind:  # type: ignore[misc]
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(self: LiveMind, *exc: object) -> None:  # type: ignore[misc]
+        await asyncio.to_thread(self.close)

@@ -37,6 +37,8 @@ class PoolSettings(Value):
     hard_limit_percent: float = Field(90.0, gt=0, le=100)
     soft_target_percent: float = Field(80.0, gt=0, le=100)
     budget_bytes: int | None = Field(None, gt=0)
+    # over hard_limit_percent, answer from experts whose model is already loaded rather than load another
+    prefer_loaded: bool = False
 
     @model_validator(mode="after")
     def _soft_under_hard(self) -> PoolSettings:

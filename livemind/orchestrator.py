@@ -123,8 +123,10 @@ class LiveMind(AsyncApi):
 
         `is_council` routes as a debate or consensus does: at least two experts in auto mode.
         """
-        return self.router.route(limits.check_question(question), mode=mode, experts=self._check_experts(experts),
-                                 min_experts=COUNCIL_MIN_EXPERTS if is_council else 1)
+        chosen = self._check_experts(experts)
+        decision = self.router.route(limits.check_question(question), mode=mode, experts=chosen,
+                                     min_experts=COUNCIL_MIN_EXPERTS if is_council else 1)
+        return decision if chosen else self.runtime.prefer_loaded(decision)
 
     def ask(self, question: str | None = None, *, messages: Messages | None = None,
             expert: str | None = None, max_tokens: int | None = None, seed: int | None = None,
@@ -135,7 +137,7 @@ class LiveMind(AsyncApi):
         limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
         routing: RouteDecision | None = None
         if expert is None:
-            routing = self.router.route(question, mode="single")
+            routing = self.runtime.prefer_loaded(self.router.route(question, mode="single"))
             expert = routing.selected[0]
         elif expert not in self.config.expert_names:
             raise UnknownExpertError(expert, self.config.expert_names)

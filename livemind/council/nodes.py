@@ -70,8 +70,10 @@ def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
     if state.get("routing"):  # planned by the caller (`LiveMind.route`): the question is embedded once
         decision = RouteDecision(**state["routing"])
     else:
+        requested = state.get("requested_experts") or None
         decision = ctx.router.route(state["question"], mode=state.get("requested_mode", "auto"),  # type: ignore[arg-type]
-                                    experts=state.get("requested_experts") or None, min_experts=COUNCIL_MIN_EXPERTS)
+                                    experts=requested, min_experts=COUNCIL_MIN_EXPERTS)
+        decision = decision if requested else ctx.prefer_loaded(decision)
     mode: str = decision.mode
     reason = decision.reason
     if mode == "parallel" and len(decision.selected) > 1:

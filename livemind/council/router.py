@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +131,25 @@ class Router:
         wanted = min(max(1, min_experts), len(scores))
         ranked = [s.expert for s in scores]
         return tuple(relevant if len(relevant) >= wanted else ranked[:wanted])
+
+
+def prefer_loaded(decision: RouteDecision, *, is_ready: Callable[[str], bool], ram_percent: float,
+                  limit_percent: float) -> RouteDecision:
+    """Over the RAM limit, answer with experts whose model is already loaded (the seed's rule, `prefer_loaded`).
+
+    Unchanged under the limit, when every chosen expert is ready, or when none is. A single
+    answer goes to the best-scoring ready expert; a council keeps its ready members (or, if it
+    has none, the best-scoring ready experts). The reason says what was swapped and why.
+    """
+    waiting = [e for e in decision.selected if not is_ready(e)]
+    ready = [s.expert for s in sorted(decision.scores, key=lambda s: s.score, reverse=True) if is_ready(s.expert)]
+    if ram_percent <= limit_percent or not waiting or not ready:
+        return decision
+    if decision.mode == "single":
+        chosen = ready[:1]
+    else:
+        chosen = [e for e in decision.selected if is_ready(e)] or ready[:len(decision.selected)]
+    reason = (f"RAM at {ram_percent:.0f}% is over the {limit_percent:.0f}% limit and the model of "
+              f"{', '.join(waiting)} is not loaded: {'answered by' if len(chosen) == 1 else 'convened'} "
+              f"{', '.join(chosen)}, whose model is (prefer_loaded; the router had said: {decision.reason})")
+    return decision.model_copy(update={"selected": tuple(chosen), "reason": reason})

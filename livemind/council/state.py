@@ -13,10 +13,10 @@ from typing_extensions import TypedDict  # pydantic (the server's JSON schemas) 
 
 from livemind.config import LiveMindConfig
 from livemind.council.embeddings import Embedder
-from livemind.council.router import Router
+from livemind.council.router import Router, prefer_loaded
 from livemind.engine.runner import ExpertRunner
 from livemind.errors import LiveMindError
-from livemind.types import ExpertSpec, Position
+from livemind.types import ExpertSpec, Position, RouteDecision
 
 
 class DebateInput(TypedDict, total=False):
@@ -77,6 +77,20 @@ class GraphRuntime:
     def spec(self, name: str) -> ExpertSpec:
         """An expert's configuration."""
         return self.config.expert(name)
+
+    def prefer_loaded(self, decision: RouteDecision) -> RouteDecision:
+        """The routing, swapped to experts whose model is loaded when RAM is over the limit and the config allows."""
+        if not self.config.pool.prefer_loaded:
+            return decision
+        pool = self.runner.pool
+        loaded = {m.key for m in pool.status().loaded}
+
+        def is_ready(name: str) -> bool:
+            spec = self.spec(name)
+            return spec.remote is not None or self.runner.target_for(spec).key in loaded
+
+        return prefer_loaded(decision, is_ready=is_ready, ram_percent=pool.guard.read().percent,
+                             limit_percent=pool.guard.hard_limit_percent)
 
 
 class _ProcessRuntime:

@@ -14,7 +14,7 @@ def test_a_short_spin_is_set_only_when_the_user_chose_nothing() -> None:
     assert apply_engine_wait_policy({"GOMP_SPINCOUNT": "0"}) == {"GOMP_SPINCOUNT": "0"}
 
 
-def test_the_engine_process_has_it_before_llama_cpp_loads() -> None:
+def test_importing_the_engine_module_sets_the_policy_and_loads_llama_cpp_in_the_same_process() -> None:
     code = ("import os, sys; import livemind.engine.backends.llama_cpp as b; "
             "print(os.environ.get('GOMP_SPINCOUNT'), 'llama_cpp' in sys.modules)")
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}

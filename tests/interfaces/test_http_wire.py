@@ -1,4 +1,4 @@
-"""The HTTP wire shapes: strict request parsing with clear messages, chats folded into one question."""
+"""The OpenAI-compatible wire models in isolation (no server, no client): parsing, folding, chunk shapes."""
 
 from __future__ import annotations
 

@@ -199,6 +199,9 @@ def _parse_expert(item: Any, index: int) -> ExpertSpec:
         hint = "fix the value in the expert's table"
         if field.endswith("kv_type") or first["loc"][-1] == "kv_type":
             hint = "kv_type must be one of f16, q8_0, q4_0"
+            if str(first.get("input", "")).lower().startswith("fp8"):
+                hint += ('; llama.cpp has no FP8 KV cache on CPU: q8_0 is its 8-bit cache (about half of f16, '
+                         'as FP8 is), so write kv_type = "q8_0"')
         raise ConfigError(f"{first['msg']} (got {first.get('input')!r})", expert=name, field=field, hint=hint) from exc
     except TypeError as exc:
         raise ConfigError(str(exc), expert=name, hint="fix the expert's table") from exc

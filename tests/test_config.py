@@ -124,3 +124,14 @@ def test_cross_field_rules_hold_for_a_config_built_in_code() -> None:
                    engine=EngineSettings(kv_type="q8_0", flash_attn=False))
     with pytest.raises(ConfigError, match="soft_target_percent is above hard_limit_percent"):
         PoolSettings(hard_limit_percent=70, soft_target_percent=80)
+
+
+def test_an_fp8_kv_cache_from_the_seed_is_refused_pointing_at_q8_0(tmp_path: Path) -> None:
+    from livemind.config import parse_config
+    from livemind.engine.catalog import ModelCatalog
+
+    doc = {"experts": [{"name": "a", "model": "smollm2-135m", "persona": "p", "description": "d",
+                        "engine": {"kv_type": "fp8"}}], "router": {"fallback": "a"}, "debate": {"synthesizer": "a"}}
+    with pytest.raises(ConfigError) as refused:
+        parse_config(doc, ModelCatalog(tmp_path), check_files=False)
+    assert 'kv_type = "q8_0"' in refused.value.hint and "FP8" in refused.value.hint

@@ -14,7 +14,8 @@ import pytest
 
 from livemind.council.extraction import extract_answer
 from livemind.engine.backends.base import LoadTarget
-from livemind.engine.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
+from livemind.engine.backends.llama_batch import LlamaBatchBackend
+from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.engine.catalog import ModelCatalog
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
 

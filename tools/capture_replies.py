@@ -19,7 +19,7 @@ from pathlib import Path
 from livemind.config import load_config
 from livemind.council.prompts import first_answer_messages
 from livemind.engine.backends.base import LoadTarget
-from livemind.engine.backends.llama_batch import LlamaBatchLoader
+from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.engine.catalog import ModelCatalog
 from livemind.evaluation.tasks import generate_problems
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings

@@ -28,7 +28,7 @@ CHILD = r"""
 import json, resource, statistics, sys, time
 from pathlib import Path
 from livemind.engine.backends.base import LoadTarget
-from livemind.engine.backends.llama_batch import LlamaBatchLoader
+from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.config import load_config
 from livemind.council.prompts import first_answer_messages
 from livemind.evaluation.tasks import generate_problems

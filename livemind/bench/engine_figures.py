@@ -18,8 +18,9 @@ from livemind.bench.stats import MiB, peak_rss, ratio, summarize
 from livemind.bench.workbench import Workbench, concurrent_round, engine_label, sequential_round
 from livemind.engine.backends.base import LoadTarget, available_cores
 from livemind.engine.backends.factory import RoutingLoader
-from livemind.engine.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
+from livemind.engine.backends.llama_batch import LlamaBatchBackend
 from livemind.engine.backends.llama_cpp import LlamaCppLoader
+from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.engine.runner import ExpertRunner
 from livemind.types import ChatMessage, Completion, ExpertSpec, GenerationRequest, SamplingSettings
 

@@ -150,7 +150,7 @@ def _load_figures(path: Path, log: list[str]) -> dict[str, Any]:
 def _speed_and_answers(path: Path, chat_format: str | None, quick: bool) -> dict[str, Any]:
     """Prefill, decode and 3-sequence batch tok/s and the greedy answers to the fact questions, via the batch backend."""
     from livemind.engine.backends.base import LoadTarget
-    from livemind.engine.backends.llama_batch import LlamaBatchLoader
+    from livemind.engine.backends.llama_loader import LlamaBatchLoader
     from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
 
     out: dict[str, Any] = {}

@@ -14,8 +14,9 @@ import llama_cpp
 import pytest
 
 from livemind.engine.backends.base import LoadTarget, SequenceJob
-from livemind.engine.backends.llama_batch import LlamaBatchBackend, LlamaBatchLoader
+from livemind.engine.backends.llama_batch import LlamaBatchBackend
 from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader
+from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.engine.catalog import ModelCatalog
 from livemind.errors import PromptTooLongError
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
@@ -202,3 +203,27 @@ def test_q8_kv_holds_the_same_conversation_in_about_half_the_bytes_of_f16(catalo
         finally:
             backend.close()
     assert 0.5 < sizes["q8_0"] / sizes["f16"] < 0.56
+
+
+def test_the_vocab_is_read_once_for_the_estimate_and_the_load(catalog: ModelCatalog,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from livemind.engine.backends.llama_cpp import llama_cpp
+
+    made: list[str] = []
+    original = llama_cpp.Llama.__init__
+
+    def counting(self: object, *args: object, **kwargs: object) -> None:
+        if kwargs.get("vocab_only"):
+            made.append(str(kwargs.get("model_path")))
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(llama_cpp.Llama, "__init__", counting)
+    loader = LlamaBatchLoader()
+    target = _target(catalog)
+    loader.estimate(target)
+    backend = loader.load(target)
+    try:
+        assert len(made) == 1, f"one vocab-only read serves the estimate and the chat template: {made}"
+        assert backend.count_tokens((ChatMessage(role="user", content="hi"),)) > 0
+    finally:
+        backend.close()

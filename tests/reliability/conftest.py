@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from livemind.engine.backends.base import LoadTarget
-from livemind.engine.backends.llama_batch import LlamaBatchLoader
+from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.engine.catalog import ModelCatalog
 from livemind.types import EngineSettings
 from tests.support.servers import ServerProcess, start_fake_server, start_livemind_serve

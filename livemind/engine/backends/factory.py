@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from livemind.engine.backends.base import Backend, BackendLoader, LoadTarget, MemoryEstimate
-from livemind.engine.backends.llama_batch import LlamaBatchLoader
+from livemind.engine.backends.llama_loader import LlamaBatchLoader
 
 
 class RoutingLoader:

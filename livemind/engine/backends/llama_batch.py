@@ -31,7 +31,6 @@ from livemind.engine.backends.base import (
     CancelSignal,
     IndexedTokenCallback,
     LoadTarget,
-    MemoryEstimate,
     SequenceJob,
     SequenceResult,
     TokenCallback,
@@ -39,7 +38,7 @@ from livemind.engine.backends.base import (
 )
 
 # the engine module sets the OpenMP wait policy before the library loads, so take llama_cpp from it
-from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader, llama_cpp
+from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, llama_cpp
 from livemind.engine.backends.llama_sequence import (
     DecodingSequence,
     Slot,
@@ -55,27 +54,12 @@ PIECE_BUFFER = 64
 MIN_SHARED_PREFIX = 16  # tokens a free sequence must share with a prompt to be picked for it
 
 
-class LlamaBatchLoader(LlamaCppLoader):
-    """Loads models into multi-sequence contexts; estimates count every sequence's KV cache."""
-
-    def estimate(self, target: LoadTarget) -> MemoryEstimate:
-        """Weights + KV for n_ctx × n_seq_max cells + compute margin."""
-        single = super().estimate(target)
-        return MemoryEstimate(weights=single.weights, kv_cache=single.kv_cache * target.engine.n_seq_max,
-                              compute=single.compute)
-
-    def load(self, target: LoadTarget) -> LlamaBatchBackend:  # type: ignore[override]
-        """Load weights once and create one context with n_seq_max sequences."""
-        self.metadata(target)  # a corrupt file fails here with a clear ModelCorruptError
-        return LlamaBatchBackend(target)
-
-
 class LlamaBatchBackend:
     """One model, one context, several sequences. Driven by one thread at a time (the scheduler)."""
 
     kv_unified = False  # one KV stream per sequence; see the module docstring
 
-    def __init__(self, target: LoadTarget) -> None:
+    def __init__(self, target: LoadTarget, *, template: TemplateRecorder | None = None) -> None:
         assert target.path is not None
         self.target = target
         engine = target.engine
@@ -85,8 +69,8 @@ class LlamaBatchBackend:
         self.engine_note = ""
         self._engine = engine
         try:
-            self._template = TemplateRecorder(model_path=str(target.path), vocab_only=True,
-                                               chat_format=target.chat_format, verbose=False)
+            self._template = template or TemplateRecorder(model_path=str(target.path), vocab_only=True,
+                                                          chat_format=target.chat_format, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelCorruptError(f"llama.cpp could not read {target.path}: {exc}",
                                     hint="re-download it (`livemind models pull --force`)") from exc

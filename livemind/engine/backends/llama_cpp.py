@@ -105,15 +105,23 @@ class LlamaCppLoader:
         key = (str(path), stat.st_size, stat.st_mtime)
         if key not in self._metadata_cache:
             try:
-                probe = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+                probe = self._vocab_probe(target)
             except (ValueError, RuntimeError) as exc:
                 raise ModelCorruptError(
                     f"cannot read model metadata from {path}: {exc}",
                     hint="the file is corrupt or not a llama.cpp GGUF; re-download it (`livemind models pull --force`)",
                 ) from exc
             self._metadata_cache[key] = dict(probe.metadata)
-            probe.close()
+            self._probed(key, probe)
         return self._metadata_cache[key]
+
+    def _vocab_probe(self, target: LoadTarget) -> llama_cpp.Llama:
+        """A vocab-only load of the file (no weights): its metadata, tokenizer and chat template."""
+        return llama_cpp.Llama(model_path=str(target.path), vocab_only=True, verbose=False)
+
+    def _probed(self, key: tuple[str, int, float], probe: llama_cpp.Llama) -> None:
+        """What to do with a probe once its metadata is read: free it (a subclass may keep it)."""
+        probe.close()
 
     def estimate(self, target: LoadTarget) -> MemoryEstimate:
         """Weights (file size, mmap'd and fully touched) + KV cache + compute margin."""

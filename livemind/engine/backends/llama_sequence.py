@@ -43,6 +43,8 @@ class TemplateRecorder(llama_cpp.Llama):
     prompts token-for-token identical to `create_chat_completion`.
     """
 
+    requested_format: str | None = None  # the chat_format it was made for (None: from the GGUF)
+
     def create_completion(self, prompt: Any, *args: Any, stop: Any = None, **kwargs: Any) -> Any:
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         raise PromptCaptured(list(prompt), [s for s in stops if s])

@@ -26,7 +26,7 @@ from livemind.engine.pool import ModelPool
 from livemind.engine.ram import MemoryReading, RamGuard, ram_use
 from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
-from livemind.errors import InvalidRequestError, SessionError, UnknownExpertError
+from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
 from livemind.events import (
     DebateEvent,
     Messages,
@@ -36,7 +36,17 @@ from livemind.events import (
     final_result,
     question_of,
 )
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RamUse, RouteDecision, Strategy
+from livemind.types import (
+    Answer,
+    ConsensusMode,
+    DebateResult,
+    ExpertSpec,
+    ExpertStatus,
+    PoolStatus,
+    RamUse,
+    RouteDecision,
+    Strategy,
+)
 
 LOG = logging.getLogger("livemind")
 DEFAULT_HOME = Path.home() / ".cache" / "livemind"
@@ -297,6 +307,24 @@ class LiveMind(AsyncApi):
     def status(self) -> PoolStatus:
         """RAM, the budget and the loaded models."""
         return self.pool.status()
+
+    def experts(self) -> tuple[ExpertStatus, ...]:
+        """Every configured expert, and whether its model is loaded now (a remote one needs no RAM here)."""
+        loaded = {m.key for m in self.pool.status().loaded}
+
+        def is_loaded(spec: ExpertSpec) -> bool:
+            try:
+                return self.runner.target_for(spec).key in loaded
+            except LiveMindError:  # a missing model file is not loaded; asking it says why
+                return False
+
+        return tuple(ExpertStatus(name=s.name, model=s.model, description=s.description, is_loaded=is_loaded(s),
+                                  is_remote=s.remote is not None) for s in self.config.experts)
+
+    @property
+    def schedule_mode(self) -> ScheduleMode:
+        """`latency` or `throughput` (how the scheduler shares a model between requests)."""
+        return self.runner.scheduler.mode
 
     # -- lifecycle ----------------------------------------------------------------------------
 

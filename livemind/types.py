@@ -251,6 +251,16 @@ class DebateResult(Value):
     ram: RamUse | None = None
 
 
+class ExpertStatus(Value):
+    """One expert: what it knows, its model, and whether that model is in RAM now."""
+
+    name: str
+    model: str
+    description: str
+    is_loaded: bool
+    is_remote: bool
+
+
 class LoadedModelStatus(Value):
     """One model in the pool."""
 

@@ -135,3 +135,12 @@ def test_every_request_reports_ram_before_and_after_in_its_result_and_the_log(
     logged = [r.getMessage() for r in caplog.records if "RAM" in r.getMessage()]
     assert any(m.startswith("ask alpha: RAM ") for m in logged), logged
     assert any(m.startswith(f"session {result.session_id}: RAM ") for m in logged), logged
+
+
+def test_experts_lists_every_expert_with_whether_its_model_is_loaded(tmp_path: Path) -> None:
+    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    assert [(e.name, e.is_loaded) for e in mind.experts()] == [(n, False) for n in EXPERTS]
+    mind.ask("q", expert=EXPERTS[0])
+    loaded = {e.name for e in mind.experts() if e.is_loaded}
+    assert EXPERTS[0] in loaded
+    assert mind.schedule_mode == "latency"

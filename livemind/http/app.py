@@ -177,7 +177,7 @@ def lane_concurrency(mind: LiveMind) -> dict[str, int]:
     unless the scheduler batches different requests together (throughput mode), in which case
     as many as it has sequences.
     """
-    batches = mind.runner.scheduler.mode == "throughput"
+    batches = mind.schedule_mode == "throughput"
     lanes: dict[str, int] = {}
     for spec in mind.config.experts:
         room = spec.remote.max_concurrency if spec.remote is not None else (spec.engine.n_seq_max if batches else 1)

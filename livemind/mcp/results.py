@@ -12,23 +12,16 @@ from __future__ import annotations
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict
 
-from livemind.errors import LiveMindError
 from livemind.orchestrator import LiveMind
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Value
+from livemind.types import Answer, ConsensusMode, DebateResult, ExpertStatus, PoolStatus, RouteDecision, Value
 
 SESSION_URI = "livemind://sessions/{session_id}"
 
 
 # -- views the core has no model for -------------------------------------------------------------
 
-class ExpertInfo(Value):
-    """One expert: what it knows, its model, and whether that model is in RAM now."""
-
-    name: str
-    model: str
-    description: str
-    is_loaded: bool
-    is_remote: bool
+ExpertInfo = ExpertStatus
+"""One expert: what it knows, its model, and whether that model is in RAM now (LiveMind.experts())."""
 
 
 class ExpertList(Value):
@@ -67,16 +60,7 @@ class SessionView(Value):
 
 def expert_list(mind: LiveMind) -> ExpertList:
     """Every expert with its model and whether that model is loaded now."""
-    loaded = {m.key for m in mind.status().loaded}
-    experts = []
-    for spec in mind.config.experts:
-        try:
-            is_loaded = mind.runner.target_for(spec).key in loaded
-        except LiveMindError:  # a missing model file is not loaded; asking it reports why
-            is_loaded = False
-        experts.append(ExpertInfo(name=spec.name, model=spec.model, description=spec.description,
-                                  is_loaded=is_loaded, is_remote=spec.remote is not None))
-    return ExpertList(experts=tuple(experts), synthesizer=mind.config.debate.synthesizer,
+    return ExpertList(experts=mind.experts(), synthesizer=mind.config.debate.synthesizer,
                       fallback=mind.config.router.fallback, max_warm=mind.config.pool.max_warm)
 
 

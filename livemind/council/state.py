@@ -83,14 +83,16 @@ class GraphRuntime:
         if not self.config.pool.prefer_loaded:
             return decision
         pool = self.runner.pool
+        ram, limit = pool.guard.read().percent, pool.guard.hard_limit_percent
+        if ram <= limit:  # the usual case: one memory read, no pool status on every routed request
+            return decision
         loaded = {m.key for m in pool.status().loaded}
 
         def is_ready(name: str) -> bool:
             spec = self.spec(name)
             return spec.remote is not None or self.runner.target_for(spec).key in loaded
 
-        return prefer_loaded(decision, is_ready=is_ready, ram_percent=pool.guard.read().percent,
-                             limit_percent=pool.guard.hard_limit_percent)
+        return prefer_loaded(decision, is_ready=is_ready, ram_percent=ram, limit_percent=limit)
 
 
 class _ProcessRuntime:

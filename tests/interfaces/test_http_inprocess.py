@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import openai
 import pytest
@@ -11,25 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from livemind.orchestrator import LiveMind
-from tests.fakes import ScriptedLoader
-from tests.reliability.fault_kit import fault_config, open_mind, stubborn
 from tests.support.inprocess import openai_client, serve_in_process
 
 API_KEY = "in-process-key-7"
-
-
-@pytest.fixture(scope="module")
-def mind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveMind]:
-    home = tmp_path_factory.mktemp("http-inprocess")
-    opened = open_mind(home, fault_config(home), ScriptedLoader(stubborn))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture(scope="module")
-def http(mind: LiveMind) -> Iterator[TestClient]:
-    with serve_in_process(mind) as (client, _service):
-        yield client
 
 
 def _chat(model: str, content: str, **fields: object) -> dict[str, object]:

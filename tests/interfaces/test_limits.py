@@ -7,7 +7,7 @@ in-memory client, the CLI through its `main()`: no server process, no model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,6 @@ from livemind.cli.main import main as cli_main
 from livemind.errors import InvalidRequestError
 from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
-from tests.fakes import ScriptedLoader
-from tests.reliability.fault_kit import fault_config, open_mind, stubborn
-from tests.support.inprocess import serve_in_process
 
 LONG = "x" * (limits.QUESTION_CHARS + 1)
 NINE = ["alpha"] * (limits.EXPERTS + 1)
@@ -70,20 +67,6 @@ CASES = [
          ["debate", "q", "--strategy", "select", "--samples", str(limits.SAMPLES[1] + 1)]),
 ]
 IDS = [f"{c.field}-{i}" for i, c in enumerate(CASES)]
-
-
-@pytest.fixture(scope="module")
-def mind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveMind]:
-    home = tmp_path_factory.mktemp("limits")
-    opened = open_mind(home, fault_config(home), ScriptedLoader(stubborn))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture(scope="module")
-def http(mind: LiveMind) -> Iterator[TestClient]:
-    with serve_in_process(mind) as (client, _service):
-        yield client
 
 
 @pytest.fixture(scope="module")

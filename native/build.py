@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,13 +91,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _staging_prefix(wheel_dir: Path) -> str:
+def staging_prefix(wheel_dir: Path) -> str:
     # "~" never occurs in profile names, so one build's prefix never matches another's.
     return f".build-{wheel_dir.name}~"
 
 
 @contextmanager
-def _build_lock(wheel_dir: Path, out: TextIO) -> Iterator[None]:
+def build_lock(wheel_dir: Path, out: TextIO) -> Iterator[None]:
     """Hold an exclusive lock so two builds of the same wheel never run at once."""
     wheel_dir.parent.mkdir(parents=True, exist_ok=True)
     lock_path = wheel_dir.parent / f".{wheel_dir.name}.lock"
@@ -121,17 +121,23 @@ def build_wheel(
     wheel_dir: Path,
     log_path: Path,
     out: TextIO,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    finish: Callable[[Path], Path] | None = None,
 ) -> Path:
-    """Build the engine wheel with `cmake_args` and move it atomically into `wheel_dir`."""
+    """Build the engine wheel with `cmake_args` and move it atomically into `wheel_dir`.
+
+    `finish` may check or rewrite the built wheel (the cross build retags it) before it is cached.
+    """
     wheel_dir.parent.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # Built next to the cache so the final move is a same-filesystem rename.
-    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(wheel_dir), dir=wheel_dir.parent))
+    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(wheel_dir), dir=wheel_dir.parent))
     command = [
         str(python), "-m", "pip", "wheel", "--no-cache-dir", "--no-deps", "-v",
         f"{ENGINE_PACKAGE}=={version}", "-w", str(staging),
     ]  # fmt: skip
-    environment = {**os.environ, "CMAKE_ARGS": " ".join(cmake_args)}
+    environment = {**os.environ, **(extra_env or {}), "CMAKE_ARGS": " ".join(cmake_args)}
     status = StatusLine(out, f"building {ENGINE_PACKAGE} {version}")
     tail: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL_LINES)
     try:
@@ -146,6 +152,8 @@ def build_wheel(
         built = find_cached_wheel(staging, version)
         if built is None:
             raise BuildError(f"pip reported success but left no {ENGINE_PACKAGE} wheel; log: {log_path}")
+        if finish is not None:
+            built = finish(built)
         wheel_dir.mkdir(parents=True, exist_ok=True)
         final = wheel_dir / built.name
         os.replace(built, final)
@@ -248,10 +256,10 @@ def ensure_engine(
     cmake_args = profile.cmake_args_for(kleidiai=kleidiai)
     wheel_dir = wheel_cache_dir(home, version, build_name)
     built = False
-    with _build_lock(wheel_dir, out):
+    with build_lock(wheel_dir, out):
         # Holding the lock means no build of this wheel is running: staging dirs are leftovers
         # of a build that was killed before it could clean up.
-        for leftover in wheel_dir.parent.glob(f"{_staging_prefix(wheel_dir)}*"):
+        for leftover in wheel_dir.parent.glob(f"{staging_prefix(wheel_dir)}*"):
             shutil.rmtree(leftover, ignore_errors=True)
         if rebuild and wheel_dir.exists():
             for stale in wheel_dir.glob("*.whl"):

@@ -1,6 +1,6 @@
 """Where the native layer keeps its artefacts: the probe binary, wheels and build logs.
 
-    <home>/probe/cpuprobe-<sha>                                  compiled probe, keyed by source
+    <home>/probe/cpuprobe-<arch>-<sha>                           compiled probe, keyed by arch and source
     <home>/wheels/llama-cpp-python-<version>-<profile>/*.whl     one wheel per version and profile
     <home>/logs/llama-cpp-python-<version>-<profile>.log         full output of the last build
 

@@ -1,9 +1,14 @@
 """Measure which SIMD features this CPU and kernel let a process use.
 
-The primary source is `cpuprobe.c`, compiled once per source version into a cache
-directory and run. Without a C compiler, or when compiling or running the probe
-fails, the answer comes from `/proc/cpuinfo` instead, and the result says so in
-"source" and "note".
+The primary source is `cpuprobe.c`, compiled once per source version and architecture
+into a cache directory and run. Without a C compiler, or when compiling or running the
+probe fails, the answer comes from the kernel's own lists instead, and the result says so
+in "source" and "note": on aarch64 the auxiliary vector (`/proc/self/auxv`, the same
+AT_HWCAP/AT_HWCAP2 words cpuprobe reads, and what qemu-user emulates for a guest), else
+`/proc/cpuinfo`.
+
+A probe binary that answers for another architecture than this Python's (an x86 compiler
+found on PATH by a Python running under qemu-aarch64) is refused, not believed.
 
     python3 -m native.probe [--cache-dir DIR]
 """
@@ -64,6 +69,23 @@ AARCH64_CPUINFO_FEATURES: tuple[str, ...] = (
     "sme2",
 )
 
+# Linux arm64 uapi (asm/hwcap.h): feature -> (auxv word, bit), as cpuprobe.c spells them out.
+_AT_HWCAP = 16
+_AT_HWCAP2 = 26
+AARCH64_HWCAP_BITS: dict[str, tuple[int, int]] = {
+    "asimd": (_AT_HWCAP, 1),
+    "fphp": (_AT_HWCAP, 9),
+    "asimdhp": (_AT_HWCAP, 10),
+    "asimddp": (_AT_HWCAP, 20),
+    "i8mm": (_AT_HWCAP2, 13),
+    "sve": (_AT_HWCAP, 22),
+    "sve2": (_AT_HWCAP2, 1),
+    "svei8mm": (_AT_HWCAP2, 9),
+    "bf16": (_AT_HWCAP2, 14),
+    "sme": (_AT_HWCAP2, 23),
+    "sme2": (_AT_HWCAP2, 37),
+}
+
 # Linux x86_64 syscall number and arch_prctl request that ggml also uses for AMX.
 _SYS_ARCH_PRCTL_X86_64 = 158
 _ARCH_REQ_XCOMP_PERM = 0x1023
@@ -89,18 +111,55 @@ def probe(
     *,
     compiler: str | None = None,
     cpuinfo_path: Path = Path("/proc/cpuinfo"),
+    auxv_path: Path = Path("/proc/self/auxv"),
 ) -> ProbeResult:
-    """Describe this CPU's usable SIMD features, from cpuprobe or else /proc/cpuinfo.
+    """Describe this CPU's usable SIMD features, from cpuprobe or else the kernel's lists.
 
     `compiler` names the C compiler; by default the first of `gcc`, `cc` on PATH.
     """
+    machine = normalize_arch(platform.machine())
     try:
         binary = compile_probe(cache_dir, compiler=compiler)
-        return run_probe(binary)
+        result = run_probe(binary)
+        if result["arch"] != machine:
+            raise _ProbeFailure(
+                f"{binary.name} reports {result['arch']} but this Python runs as {machine} "
+                "(an emulated interpreter with the host's compiler on PATH?)"
+            )
+        return result
     except _ProbeFailure as failure:
-        result = parse_cpuinfo(cpuinfo_path, machine=normalize_arch(platform.machine()))
+        if machine == "aarch64":
+            from_auxv = parse_auxv(auxv_path)
+            if from_auxv is not None:
+                from_auxv["note"] = f"{failure}; features read from {auxv_path} (AT_HWCAP, AT_HWCAP2) instead"
+                return from_auxv
+        result = parse_cpuinfo(cpuinfo_path, machine=machine)
         result["note"] = f"{failure}; features read from {cpuinfo_path} instead"
         return result
+
+
+def parse_auxv(path: Path) -> ProbeResult | None:
+    """Read aarch64 features from a 64-bit auxiliary vector (pairs of native-endian u64), or None."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    words: dict[int, int] = {}
+    for offset in range(0, len(raw) - 15, 16):
+        key = int.from_bytes(raw[offset : offset + 8], sys.byteorder)
+        if key == 0:  # AT_NULL ends the vector
+            break
+        words[key] = int.from_bytes(raw[offset + 8 : offset + 16], sys.byteorder)
+    if _AT_HWCAP not in words:
+        return None
+    hwcap, hwcap2 = words[_AT_HWCAP], words.get(_AT_HWCAP2, 0)
+    features = {name: bool(words.get(word, 0) >> bit & 1) for name, (word, bit) in AARCH64_HWCAP_BITS.items()}
+    return {
+        "arch": "aarch64",
+        "source": "auxv",
+        "features": features,
+        "detail": {"hwcap": f"0x{hwcap:x}", "hwcap2": f"0x{hwcap2:x}"},
+    }
 
 
 def normalize_arch(machine: str) -> str:
@@ -117,7 +176,8 @@ def compile_probe(cache_dir: Path, *, compiler: str | None = None) -> Path:
     """Return the cached probe binary for the current source, compiling it if needed."""
     source = PROBE_SOURCE.read_bytes()
     digest = hashlib.sha256(source).hexdigest()[:16]
-    binary = cache_dir / f"cpuprobe-{digest}"
+    # Keyed by architecture too: one cache directory may be shared with an emulated aarch64 Python.
+    binary = cache_dir / f"cpuprobe-{normalize_arch(platform.machine())}-{digest}"
     if binary.is_file() and os.access(binary, os.X_OK):
         return binary
 

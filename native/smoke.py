@@ -59,6 +59,7 @@ print(json.dumps({
     "tokens_in": len(tokens),
     "tokens_out": len(out),
     "text": llm.detokenize(out).decode("utf-8", "replace"),
+    "token_ids": [int(token) for token in out],
     "system_info": system_info,
     "load_seconds": loaded - started,
     "decode_seconds": done - loaded,
@@ -82,6 +83,7 @@ class SmokeResult:
     tokens_in: int = 0
     tokens_out: int = 0
     text: str = ""
+    token_ids: tuple[int, ...] = ()
     system_info: str = ""
     seconds: float = 0.0
     rebuild_command: str | None = None
@@ -103,12 +105,15 @@ def run_smoke(
     *,
     probe_result: ProbeResult | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    decode_tokens: int = DECODE_TOKENS,
 ) -> SmokeResult:
     """Load `model` with the venv's llama_cpp and greedily decode a few tokens, in a child process.
 
     `probe_result` is only needed to suggest another profile after a crash; when it
-    is None the CPU is probed then.
+    is None the CPU is probed then. `decode_tokens` (at least 8) sets how many greedy tokens
+    come back, e.g. to compare two builds token by token.
     """
+    decode_tokens = max(decode_tokens, DECODE_TOKENS)
     venv = venv_of(python)
     marker = read_marker(venv)
     profile = marker.profile if marker else None
@@ -119,7 +124,7 @@ def run_smoke(
     if not model.is_file():
         return finish(False, "missing-model", f"model file missing: {model}")
 
-    command = [str(python), "-c", _CHILD_SCRIPT, str(model), PROMPT, str(MIN_PROMPT_TOKENS), str(DECODE_TOKENS)]
+    command = [str(python), "-c", _CHILD_SCRIPT, str(model), PROMPT, str(MIN_PROMPT_TOKENS), str(decode_tokens)]
     started = time.monotonic()
     try:
         completed = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
@@ -138,7 +143,8 @@ def run_smoke(
         ok = tokens_in >= MIN_PROMPT_TOKENS and tokens_out >= DECODE_TOKENS
         message = f"engine ({_describe(profile)}) decoded {tokens_out} tokens after a {tokens_in}-token prompt"
         return finish(ok, "ok" if ok else "failed", message, returncode=0, tokens_in=tokens_in, tokens_out=tokens_out,
-                      text=str(report["text"]), system_info=str(report["system_info"]), seconds=seconds,
+                      text=str(report["text"]), token_ids=_token_ids(report.get("token_ids")),
+                      system_info=str(report["system_info"]), seconds=seconds,
                       stderr_tail=stderr_tail)
     if returncode == _IMPORT_FAILED and "import_error" in report:
         message = (
@@ -149,6 +155,10 @@ def run_smoke(
 
     status, message, extra = _failure(returncode, report, stderr_tail, profile, probe_result, venv)
     return finish(False, status, message, returncode=returncode, seconds=seconds, stderr_tail=stderr_tail, **extra)
+
+
+def _token_ids(value: object) -> tuple[int, ...]:
+    return tuple(int(token) for token in value) if isinstance(value, list) else ()
 
 
 def _failure(

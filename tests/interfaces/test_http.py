@@ -38,12 +38,14 @@ STARTING: dict[str, httpx.Response] = {}
 """What /health answered, per server, while it was still starting."""
 
 
-def start_server(home: Path, *, api_key: str | None = None) -> ServerProcess:
+def start_server(home: Path, *, api_key: str | None = None, config: Path | None = None) -> ServerProcess:
     """Start `livemind serve` and return once it reports ready; /health is asked once meanwhile."""
     port = free_port()
     env = clean_env(LIVEMIND_HOME=str(home))
     if api_key:
         env["LIVEMIND_API_KEY"] = api_key
+    if config:
+        env["LIVEMIND_CONFIG"] = str(config)
 
     def ask_health(server: ServerProcess) -> None:
         STARTING[server.base_url] = httpx.get(f"{server.base_url}/health", timeout=30)
@@ -354,3 +356,26 @@ def test_sigterm_drains_the_running_stream_unloads_models_and_exits_cleanly(tmp_
         running.stop()
     assert "stopping: 1 requests in flight" in running.log
     assert "models still loaded: none" in running.log, running.log[-3000:]
+
+
+def test_an_idle_model_unloads_under_serve_after_its_ttl(tmp_path: Path, models_home: Path) -> None:
+    shipped = (REPO / "livemind" / "councils" / "tiny.toml").read_text()
+    assert "idle_ttl_s = 300" in shipped
+    config = tmp_path / "short-ttl.toml"
+    config.write_text(shipped.replace("idle_ttl_s = 300", "idle_ttl_s = 2"))
+    running = start_server(_home(tmp_path / "home", models_home), config=config)
+    try:
+        answer = client(running).chat.completions.create(
+            model="generalist", messages=[{"role": "user", "content": "Name a colour."}], max_tokens=8)
+        assert answer.choices[0].message.content
+        loaded_after = [m["model"] for m in httpx.get(f"{running.base_url}/v1/livemind/status", timeout=30)
+                        .json()["pool"]["loaded"]]
+        deadline = time.monotonic() + 30  # the reaper looks every ttl/4; nothing touches the pool meanwhile
+        loaded: list[object] = loaded_after
+        while loaded and time.monotonic() < deadline:
+            time.sleep(0.25)
+            loaded = httpx.get(f"{running.base_url}/v1/livemind/status", timeout=30).json()["pool"]["loaded"]
+    finally:
+        assert running.stop() == 0, running.log[-3000:]
+    assert loaded_after == ["smollm2-135m"], "the answer loaded the generalist's model"
+    assert loaded == [], f"still loaded {running.log[-2000:]}"

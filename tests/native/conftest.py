@@ -1,5 +1,6 @@
 """Fixtures for the native layer: the real probe on this machine and an aarch64 toolchain under qemu."""
 
+import os
 import platform
 import shutil
 import subprocess
@@ -15,6 +16,18 @@ from livemind_native.probe import ProbeResult, normalize_arch, parse_cpuinfo, pr
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 AARCH64_PACKAGES = ("gcc-aarch64-linux-gnu", "qemu-user")
+ARM_CHECK_ENV = "LIVEMIND_ARM_CHECK"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the ARM emulation check (two cross builds) unless it was asked for."""
+    markexpr = str(config.getoption("markexpr") or "")
+    if ("arm" in markexpr.split() and "not arm" not in markexpr) or os.environ.get(ARM_CHECK_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"ARM emulation check: run with `-m arm` or {ARM_CHECK_ENV}=1")
+    for item in items:
+        if "arm" in item.keywords:
+            item.add_marker(skip)
 APT_TIMEOUT_SECONDS = 900
 
 

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from livemind_native.probe import (
     AARCH64_CPUINFO_FEATURES,
+    AARCH64_HWCAP_BITS,
     ProbeResult,
     compile_probe,
     normalize_arch,
+    parse_auxv,
     parse_cpuinfo,
     probe,
 )
@@ -96,6 +98,46 @@ def test_probe_falls_back_when_the_compiler_fails(tmp_path: Path, host_cpuinfo: 
     assert result["source"] == "proc-cpuinfo"
     assert "failed: cc1: internal compiler error" in result["note"]
     assert result["features"] == host_cpuinfo["features"]
+
+
+def test_a_probe_binary_answering_for_another_architecture_is_refused(tmp_path: Path, host_cpuinfo: ProbeResult) -> None:
+    # What happens to an aarch64 Python under qemu-user that finds the host's x86 gcc on PATH: the
+    # "compiler" leaves a program that runs natively and answers for the other architecture.
+    other = "aarch64" if host_cpuinfo["arch"] != "aarch64" else "x86_64"
+    answer = tmp_path / "answer.sh"
+    answer.write_text("#!/bin/sh\necho '" + json.dumps({"arch": other, "features": {}}) + "'\n")
+    liar = tmp_path / "cross-cc"
+    liar.write_text(f'#!/bin/sh\nwhile [ "$1" != "-o" ]; do shift; done\ncp {answer} "$2"\n')
+    liar.chmod(0o755)
+    result = probe(tmp_path / "cache", compiler=str(liar))
+    assert result["arch"] == host_cpuinfo["arch"]
+    assert f"reports {other} but this Python runs as {host_cpuinfo['arch']}" in result["note"]
+    assert result["features"] == host_cpuinfo["features"]
+
+
+def _auxv(pairs: list[tuple[int, int]]) -> bytes:
+    return b"".join(key.to_bytes(8, sys.byteorder) + value.to_bytes(8, sys.byteorder) for key, value in [*pairs, (0, 0)])
+
+
+def test_auxv_words_give_the_same_features_as_cpuprobes_bits(tmp_path: Path) -> None:
+    # Neoverse V2's words as the kernel (or qemu -cpu max) hands them over: every bit cpuprobe.c reads.
+    hwcap = 1 << 1 | 1 << 9 | 1 << 10 | 1 << 20 | 1 << 22
+    hwcap2 = 1 << 1 | 1 << 9 | 1 << 13 | 1 << 14
+    auxv = tmp_path / "auxv"
+    auxv.write_bytes(_auxv([(6, 4096), (16, hwcap), (26, hwcap2), (99, 1 << 37)]))
+    result = parse_auxv(auxv)
+    assert result is not None and result["source"] == "auxv"
+    assert result["features"] == {name: name not in ("sme", "sme2") for name in AARCH64_HWCAP_BITS}
+    assert set(AARCH64_HWCAP_BITS) == set(AARCH64_CPUINFO_FEATURES)
+    assert result["detail"] == {"hwcap": f"0x{hwcap:x}", "hwcap2": f"0x{hwcap2:x}"}
+    assert select_profile(result).name == "neoverse-v2"
+
+
+def test_auxv_without_hwcap_or_unreadable_gives_none(tmp_path: Path) -> None:
+    auxv = tmp_path / "auxv"
+    auxv.write_bytes(_auxv([(6, 4096)]))
+    assert parse_auxv(auxv) is None
+    assert parse_auxv(tmp_path / "missing") is None
 
 
 def test_probe_falls_back_when_the_cache_dir_cannot_be_written(tmp_path: Path) -> None:

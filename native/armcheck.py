@@ -1,0 +1,427 @@
+"""Prove the ARM engine on an x86_64 machine: cross-build it, then run it under qemu-aarch64.
+
+    python3 -m native.armcheck [--venv .venv] [--cache-dir DIR] [--model SmolLM2.gguf]
+                               [--tokens 32] [--case neoverse-n1:neoverse-n1 --case neoverse-v2:max]
+                               [--out report.json]
+
+For each case (build profile : qemu CPU model) it
+1. cross-compiles llama-cpp-python with the profile (`native.cross`, cached like any wheel);
+2. lays out an aarch64 Python 3.11 from Debian's arm64 packages (no root file system, no
+   binfmt: `qemu-aarch64 -L <sysroot>` runs the interpreter directly) and a real venv around it
+   holding that wheel, the engine marker, and LiveMind's own dependencies as aarch64 wheels;
+3. runs `cpuprobe.c`, cross-compiled, under `qemu-aarch64 -cpu <model>`;
+4. runs the smoke decode (`native.smoke`) of the model in that venv, checks that
+   `llama_print_system_info()` shows every SIMD path the profile promises, and compares its
+   greedy tokens with the host engine's for the same prompt;
+5. runs `livemind doctor --json --no-smoke` inside the emulated venv and checks it reports
+   the profile, the aarch64 features (read from the auxiliary vector qemu hands over) and a
+   verdict of "ok".
+
+Speed under emulation means nothing, so none is reported; the wall time of each step is.
+The report (JSON) goes to `--out`; the exit status is 0 only if every case passed.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import zipfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from .build import DEFAULT_VERSION, file_sha256, venv_python
+from .cross import CROSS_PREFIX, TOOLCHAIN_PACKAGES, ensure_cross_wheel
+from .diagnosis import diagnose
+from .errors import BuildError, NativeError
+from .home import ENGINE_PACKAGE, default_home
+from .marker import EngineMarker, write_marker
+from .probe import PROBE_SOURCE, ProbeResult, run_probe
+from .profiles import Profile, get_profile, select_profile
+from .smoke import DECODE_TOKENS, run_smoke
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CASES = ("neoverse-n1:neoverse-n1", "neoverse-v2:max")
+DEFAULT_TOKENS = 32
+PY_VERSION = "3.11"
+# Debian bookworm's arm64 Python 3.11 and the libraries it and the engine link against.
+ARM64_PACKAGES = (
+    "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "python3.11",
+    "libc6", "libgcc-s1", "libstdc++6", "libgomp1", "gcc-12-base", "zlib1g", "libbz2-1.0", "liblzma5",
+    "libexpat1", "libffi8", "libssl3", "libsqlite3-0", "libuuid1", "libncursesw6", "libtinfo6",
+    "libreadline8", "libdb5.3", "libcrypt1", "libnsl2", "libtirpc3", "libgssapi-krb5-2", "libk5crypto3",
+    "libkeyutils1", "libkrb5-3", "libkrb5support0", "libcom-err2",
+)  # fmt: skip
+# llama-cpp-python's own dependencies (the engine wheel is installed with --no-deps).
+ENGINE_DEPENDENCIES = ("numpy>=1.24", "typing-extensions>=4.12", "diskcache>=5.6.1", "jinja2>=2.11.3")
+AARCH64_PLATFORMS = (
+    "manylinux_2_36_aarch64", "manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64", "linux_aarch64",
+)  # fmt: skip
+STEP_TIMEOUT_SECONDS = 1800.0
+
+
+@dataclass
+class CaseReport:
+    """One build profile run under one emulated CPU model."""
+
+    profile: str
+    cpu: str
+    ok: bool = False
+    problems: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    wheel: str = ""
+    wheel_built: bool = False
+    probe: dict[str, Any] = field(default_factory=dict)
+    probe_profile: str = ""
+    system_info: str = ""
+    missing_system_info: list[str] = field(default_factory=list)
+    text: str = ""
+    tokens_compared: int = 0
+    tokens_matching_prefix: int = 0
+    first_divergence: dict[str, Any] | None = None
+    doctor: dict[str, Any] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self, report: CaseReport | dict[str, float], name: str) -> None:
+        self._seconds = report.seconds if isinstance(report, CaseReport) else report
+        self._name = name
+
+    def __enter__(self) -> None:
+        self._started = time.monotonic()
+
+    def __exit__(self, *_: object) -> None:
+        self._seconds[self._name] = round(time.monotonic() - self._started, 1)
+
+
+def _run(command: list[str], *, timeout: float = STEP_TIMEOUT_SECONDS, env: dict[str, str] | None = None) -> str:
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    if completed.returncode != 0:
+        tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-15:])
+        raise BuildError(f"{' '.join(command[:4])} … failed (exit status {completed.returncode}):\n{tail}")
+    return completed.stdout
+
+
+def ensure_host_tools(out: TextIO) -> str:
+    """The cross toolchain and qemu-aarch64, installed with apt-get when missing; returns qemu's path."""
+    needed = [f"{CROSS_PREFIX}gcc", f"{CROSS_PREFIX}g++", "qemu-aarch64", "dpkg-deb"]
+    if any(shutil.which(tool) is None for tool in needed):
+        apt = shutil.which("apt-get")
+        if apt is None:
+            raise BuildError(f"need {', '.join(needed)} and no apt-get to install them")
+        out.write(f"installing {' '.join(TOOLCHAIN_PACKAGES)} qemu-user\n")
+        out.flush()
+        try:
+            _run([apt, "install", "-y", "-qq", *TOOLCHAIN_PACKAGES, "qemu-user"])
+        except BuildError:
+            _run([apt, "update", "-qq"])
+            _run([apt, "install", "-y", "-qq", *TOOLCHAIN_PACKAGES, "qemu-user"])
+    qemu = shutil.which("qemu-aarch64")
+    assert qemu is not None
+    return qemu
+
+
+def ensure_sysroot(root: Path, out: TextIO) -> Path:
+    """An aarch64 Python 3.11 with its libraries, unpacked from Debian's arm64 packages (cached)."""
+    stamp = root / ".livemind-sysroot"
+    want = hashlib.sha256(" ".join(ARM64_PACKAGES).encode()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == want and (root / "usr/bin/python3.11").exists():
+        return root
+    out.write(f"unpacking Debian's arm64 Python {PY_VERSION} into {root}\n")
+    out.flush()
+    if "arm64" not in _run(["dpkg", "--print-foreign-architectures"]).split():
+        _run(["dpkg", "--add-architecture", "arm64"])
+        _run(["apt-get", "update", "-qq"])
+    debs = root.with_name(root.name + "-debs")
+    shutil.rmtree(debs, ignore_errors=True)
+    debs.mkdir(parents=True)
+    packages = [f"{name}:arm64" for name in ARM64_PACKAGES]
+    try:
+        _run_in(debs, ["apt-get", "download", "-qq", *packages])
+    except BuildError:
+        _run(["apt-get", "update", "-qq"])
+        _run_in(debs, ["apt-get", "download", "-qq", *packages])
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    for deb in sorted(debs.glob("*.deb")):
+        _run(["dpkg-deb", "-x", str(deb), str(root)])
+    shutil.rmtree(debs, ignore_errors=True)
+    stamp.write_text(want)
+    return root
+
+
+def _run_in(directory: Path, command: list[str]) -> None:
+    completed = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=STEP_TIMEOUT_SECONDS, check=False)
+    if completed.returncode != 0:
+        raise BuildError(f"{' '.join(command[:3])} failed:\n{completed.stderr[-2000:]}")
+
+
+def project_dependencies() -> list[str]:
+    """LiveMind's runtime dependencies, from pyproject.toml, without the engine (built here)."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    runtime = [spec for spec in project["dependencies"] if not spec.startswith(ENGINE_PACKAGE)]
+    return [*runtime, *ENGINE_DEPENDENCIES]
+
+
+def ensure_site(site: Path, host_python: Path, out: TextIO) -> Path:
+    """LiveMind's dependencies as aarch64 CPython 3.11 wheels, installed into `site` by the host's pip."""
+    requirements = project_dependencies()
+    stamp = site / ".livemind-site"
+    want = hashlib.sha256("\n".join(requirements).encode()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == want:
+        return site
+    out.write(f"installing {len(requirements)} dependencies as aarch64 wheels into {site}\n")
+    out.flush()
+    shutil.rmtree(site, ignore_errors=True)
+    platforms = [argument for name in AARCH64_PLATFORMS for argument in ("--platform", name)]
+    _run([
+        str(host_python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(site),
+        *platforms, "--implementation", "cp", "--python-version", PY_VERSION, "--only-binary=:all:", *requirements,
+    ])  # fmt: skip
+    stamp.write_text(want)
+    return site
+
+
+def make_emulated_venv(
+    venv: Path, sysroot: Path, site: Path, wheel: Path, profile: Profile, qemu: str, cpu: str, home: Path
+) -> Path:
+    """A real venv (pyvenv.cfg, site-packages, engine marker) around the emulated interpreter.
+
+    `bin/python` is a launcher that runs `bin/python3.11` under `qemu-aarch64 -cpu <cpu>`; inside,
+    `sys.executable` is the venv's own interpreter, so `livemind doctor` finds the venv's marker as
+    it would on a real ARM server. PATH inside holds no compiler: the host's gcc would build an
+    x86 probe.
+    """
+    shutil.rmtree(venv, ignore_errors=True)
+    packages = venv / "lib" / f"python{PY_VERSION}" / "site-packages"
+    packages.mkdir(parents=True)
+    (venv / "bin").mkdir()
+    (venv / "pyvenv.cfg").write_text(
+        f"home = {sysroot / 'usr' / 'bin'}\ninclude-system-site-packages = false\nversion = {PY_VERSION}\n"
+    )
+    (venv / "bin" / f"python{PY_VERSION}").symlink_to(sysroot / "usr" / "bin" / f"python{PY_VERSION}")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(packages)
+    (packages / "livemind.pth").write_text(f"import site; site.addsitedir({str(site)!r})\n")
+    (packages / "livemind").symlink_to(REPO_ROOT / "livemind")
+    (packages / "livemind_native").symlink_to(REPO_ROOT / "native")
+    launcher = venv / "bin" / "python"
+    launcher.write_text(
+        "#!/bin/sh\n"
+        f"# {profile.name} engine under an emulated {cpu}\n"
+        f"PATH={venv / 'bin'} LIVEMIND_HOME={home} PYTHONDONTWRITEBYTECODE=1 "
+        f'exec {qemu} -cpu {cpu} -L {sysroot} {venv / "bin" / f"python{PY_VERSION}"} "$@"\n'
+    )
+    launcher.chmod(0o755)
+    write_marker(
+        venv,
+        EngineMarker(
+            version=DEFAULT_VERSION,
+            profile=profile.name,
+            kleidiai=False,
+            wheel=str(wheel),
+            wheel_sha256=file_sha256(wheel),
+            cmake_args=tuple(profile.cmake_args),
+            installed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        ),
+    )
+    return launcher
+
+
+def compile_aarch64_probe(directory: Path) -> Path:
+    """cpuprobe.c, cross-compiled statically (so qemu needs no sysroot to run it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    binary = directory / "cpuprobe-aarch64"
+    _run([f"{CROSS_PREFIX}gcc", "-O2", "-static", "-o", str(binary), str(PROBE_SOURCE)], timeout=120)
+    return binary
+
+
+def compare_tokens(emulated: tuple[int, ...], host: tuple[int, ...]) -> tuple[int, dict[str, Any] | None]:
+    """(length of the common prefix, the first divergence or None)."""
+    matching = 0
+    for ours, theirs in zip(emulated, host, strict=False):
+        if ours != theirs:
+            return matching, {"position": matching, "aarch64": ours, "x86_64": theirs}
+        matching += 1
+    return matching, None
+
+
+def run_case(
+    spec: str,
+    *,
+    home: Path,
+    host_venv: Path,
+    model: Path,
+    tokens: int,
+    host_ids: tuple[int, ...],
+    qemu: str,
+    sysroot: Path,
+    site: Path,
+    probe_binary: Path,
+    out: TextIO,
+) -> CaseReport:
+    """Build, lay out and check one `profile:cpu` case."""
+    profile_name, _, cpu = spec.partition(":")
+    profile = get_profile(profile_name)
+    report = CaseReport(profile=profile.name, cpu=cpu or "max")
+    work = home / "arm64"
+    try:
+        with _Timer(report, "cross_build"):
+            wheel, built = ensure_cross_wheel(profile, home, venv_python(host_venv), out=out)
+        report.wheel, report.wheel_built = str(wheel), built
+        venv = work / f"venv-{profile.name}-{report.cpu}"
+        launcher = make_emulated_venv(venv, sysroot, site, wheel, profile, qemu, report.cpu, work / "home")
+
+        with _Timer(report, "probe"):
+            probe_result: ProbeResult = run_probe(probe_binary, runner=(qemu, "-cpu", report.cpu))
+        report.probe = dict(probe_result)
+        report.probe_profile = select_profile(probe_result).name
+
+        out.write(f"[{spec}] smoke decode of {model.name} ({tokens} tokens) under qemu\n")
+        out.flush()
+        with _Timer(report, "smoke"):
+            smoke = run_smoke(launcher, model, probe_result=probe_result, timeout=STEP_TIMEOUT_SECONDS, decode_tokens=tokens)
+        if not smoke.ok:
+            report.problems.append(f"smoke: {smoke.message} {smoke.stderr_tail[-500:]}")
+            return report
+        report.system_info, report.text = smoke.system_info.strip(), smoke.text
+        diagnosis = diagnose(probe_result, profile.name, smoke.system_info, venv=str(venv))
+        shown = set(diagnosis["engine"]["flags"])
+        report.missing_system_info = [flag for flag in profile.expected_system_info if flag not in shown]
+        if report.missing_system_info:
+            report.problems.append(f"llama_print_system_info lacks {', '.join(report.missing_system_info)}")
+        report.tokens_compared = min(len(smoke.token_ids), len(host_ids))
+        report.tokens_matching_prefix, report.first_divergence = compare_tokens(smoke.token_ids, host_ids)
+
+        out.write(f"[{spec}] livemind doctor under qemu\n")
+        out.flush()
+        with _Timer(report, "doctor"):
+            printed = _run([str(launcher), "-m", "livemind.cli.main", "doctor", "--json", "--no-smoke"])
+        doctor = json.loads(printed)
+        report.doctor = {
+            "probe_source": doctor["probe"]["source"],
+            "arch": doctor["probe"]["arch"],
+            "recommended_profile": doctor["profile"]["name"],
+            "installed_profile": (doctor["installed"] or {}).get("profile"),
+            "verdict": doctor["diagnosis"]["verdict"],
+            "engine": doctor["engine"]["system_info"],
+        }
+        if report.doctor["installed_profile"] != profile.name:
+            report.problems.append(f"doctor reports installed profile {report.doctor['installed_profile']}")
+        if report.doctor["arch"] != "aarch64":
+            report.problems.append(f"doctor probed arch {report.doctor['arch']}")
+        if report.doctor["recommended_profile"] != report.probe_profile:
+            report.problems.append(
+                f"doctor recommends {report.doctor['recommended_profile']}, cpuprobe picks {report.probe_profile}"
+            )
+        if report.doctor["verdict"] != "ok":
+            report.problems.append(f"doctor's verdict is {report.doctor['verdict']}")
+    except NativeError as error:
+        report.problems.append(str(error))
+    except (subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as error:
+        report.problems.append(f"{type(error).__name__}: {error}")
+    report.ok = not report.problems
+    return report
+
+
+def run_check(*, home: Path, host_venv: Path, model: Path, tokens: int, cases: list[str], out: TextIO) -> dict[str, Any]:
+    """Every case, with the host engine's greedy tokens as the reference."""
+    started = time.monotonic()
+    seconds: dict[str, float] = {}
+    with _Timer(seconds, "host_tools"):
+        qemu = ensure_host_tools(out)
+    work = home / "arm64"
+    with _Timer(seconds, "sysroot"):
+        sysroot = ensure_sysroot(work / "sysroot", out)
+    with _Timer(seconds, "dependencies"):
+        site = ensure_site(work / f"site-cp{PY_VERSION.replace('.', '')}", venv_python(host_venv), out)
+    probe_binary = compile_aarch64_probe(work / "probe")
+    out.write(f"host reference: {tokens} greedy tokens of {model.name} with {host_venv}'s engine\n")
+    out.flush()
+    with _Timer(seconds, "host_smoke"):
+        host = run_smoke(venv_python(host_venv), model, decode_tokens=tokens)
+    if not host.ok:
+        raise BuildError(f"the host engine's smoke decode failed: {host.message}")
+    reports = [
+        run_case(spec, home=home, host_venv=host_venv, model=model, tokens=tokens, host_ids=host.token_ids,
+                 qemu=qemu, sysroot=sysroot, site=site, probe_binary=probe_binary, out=out)
+        for spec in cases
+    ]  # fmt: skip
+    return {
+        "ok": all(report.ok for report in reports),
+        "model": model.name,
+        "tokens": tokens,
+        "host": {"system_info": host.system_info.strip(), "text": host.text, "profile": host.profile},
+        "qemu": _run([qemu, "--version"]).splitlines()[0],
+        "seconds": {**seconds, "total": round(time.monotonic() - started, 1)},
+        "cases": [asdict(report) for report in reports],
+    }
+
+
+def _summary(result: dict[str, Any]) -> list[str]:
+    lines = []
+    for case in result["cases"]:
+        state = "ok" if case["ok"] else "FAILED"
+        lines.append(f"{case['profile']} under -cpu {case['cpu']}: {state}")
+        if case["system_info"]:
+            lines.append(f"  engine: {case['system_info']}")
+        if case["probe"]:
+            on = [name for name, value in case["probe"]["features"].items() if value]
+            lines.append(f"  cpuprobe: {' '.join(on)} -> profile {case['probe_profile']}")
+        if case["tokens_compared"]:
+            divergence = case["first_divergence"]
+            lines.append(
+                f"  greedy tokens: {case['tokens_matching_prefix']}/{case['tokens_compared']} equal to the x86 build"
+                + (f", first difference at {divergence['position']}" if divergence else "")
+            )
+        if case["doctor"]:
+            doctor = case["doctor"]
+            lines.append(
+                f"  doctor: arch {doctor['arch']} (probe {doctor['probe_source']}), installed {doctor['installed_profile']},"
+                f" recommends {doctor['recommended_profile']}, verdict {doctor['verdict']}"
+            )
+        lines.extend(f"  problem: {problem}" for problem in case["problems"])
+        lines.append(f"  seconds: {case['seconds']}")
+    lines.append(f"total {result['seconds']['total']:.0f} s ({result['seconds']})")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Cross-build the ARM engine and prove it decodes under qemu-aarch64."""
+    parser = argparse.ArgumentParser(prog=f"python3 -m {__package__}.armcheck", description=main.__doc__)
+    parser.add_argument(
+        "--venv", type=Path, default=Path(".venv"), help="the host venv: its pip builds, its engine is the reference"
+    )
+    parser.add_argument("--cache-dir", type=Path, help="LiveMind cache directory (default: $LIVEMIND_HOME or ~/.cache/livemind)")
+    parser.add_argument("--model", type=Path, help="GGUF to decode (default: the cached SmolLM2-135M-Instruct)")
+    parser.add_argument("--tokens", type=int, default=DEFAULT_TOKENS, help=f"greedy tokens to compare (at least {DECODE_TOKENS})")
+    parser.add_argument("--case", action="append", help="PROFILE:QEMU_CPU (default: " + ", ".join(DEFAULT_CASES) + ")")
+    parser.add_argument("--out", type=Path, help="write the JSON report here")
+    args = parser.parse_args(argv)
+    home = args.cache_dir or default_home(os.environ)
+    model = args.model or home / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not model.is_file():
+        sys.stderr.write(f"error: no model at {model}; run tools/setup.sh first or pass --model\n")
+        return 1
+    try:
+        result = run_check(home=home, host_venv=args.venv, model=model, tokens=args.tokens,
+                           cases=args.case or list(DEFAULT_CASES), out=sys.stdout)  # fmt: skip
+    except NativeError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 1
+    for line in _summary(result):
+        print(line)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

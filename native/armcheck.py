@@ -1,7 +1,7 @@
 """Prove the ARM engine on an x86_64 machine: cross-build it, then run it under qemu-aarch64.
 
     python3 -m native.armcheck [--venv .venv] [--cache-dir DIR] [--model SmolLM2.gguf]
-                               [--tokens 32] [--case neoverse-n1:neoverse-n1 --case neoverse-v2:max]
+                               [--tokens 32] [--case PROFILE:QEMU_CPU ...]
                                [--out report.json]
 
 For each case (build profile : qemu CPU model) it
@@ -15,7 +15,7 @@ For each case (build profile : qemu CPU model) it
    greedy tokens with the host engine's for the same prompt;
 5. runs `livemind doctor --json --no-smoke` inside the emulated venv and checks it reports
    the profile, the aarch64 features (read from the auxiliary vector qemu hands over) and a
-   verdict of "ok".
+   verdict of "ok" (or "suboptimal" for an older core's build on a newer CPU model).
 
 Speed under emulation means nothing, so none is reported; the wall time of each step is.
 The report (JSON) goes to `--out`; the exit status is 0 only if every case passed.
@@ -47,7 +47,15 @@ from .profiles import Profile, get_profile, select_profile
 from .smoke import DECODE_TOKENS, run_smoke
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CASES = ("neoverse-n1:neoverse-n1", "neoverse-v2:max")
+# The issue's two cases, then two that explain a token difference: Neoverse V2 implements SVE with
+# 128-bit vectors where qemu's `max` defaults to 512, and the N1 build on `max` shows whether the
+# CPU model alone (rather than the SVE/i8mm kernels a V2 build compiles in) changes anything.
+DEFAULT_CASES = (
+    "neoverse-n1:neoverse-n1",
+    "neoverse-v2:max",
+    "neoverse-v2:max,sve-default-vector-length=16",
+    "neoverse-n1:max",
+)
 DEFAULT_TOKENS = 32
 PY_VERSION = "3.11"
 # Debian bookworm's arm64 Python 3.11 and the libraries it and the engine link against.
@@ -320,8 +328,10 @@ def run_case(
             report.problems.append(
                 f"doctor recommends {report.doctor['recommended_profile']}, cpuprobe picks {report.probe_profile}"
             )
-        if report.doctor["verdict"] != "ok":
-            report.problems.append(f"doctor's verdict is {report.doctor['verdict']}")
+        # A build for an older core on a newer CPU is "suboptimal" (paths left unused), never unsafe.
+        expected = "ok" if profile.name == report.probe_profile else "suboptimal"
+        if report.doctor["verdict"] != expected:
+            report.problems.append(f"doctor's verdict is {report.doctor['verdict']}, expected {expected}")
     except NativeError as error:
         report.problems.append(str(error))
     except (subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as error:

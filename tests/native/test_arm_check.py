@@ -33,14 +33,16 @@ def test_arm_check_builds_both_neoverse_engines_and_they_decode_under_qemu(tmp_p
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     report = json.loads(report_path.read_text())
     cases = {(case["profile"], case["cpu"]): case for case in report["cases"]}
-    assert set(cases) == {("neoverse-n1", "neoverse-n1"), ("neoverse-v2", "max")}
+    v2_128 = ("neoverse-v2", "max,sve-default-vector-length=16")
+    assert set(cases) == {("neoverse-n1", "neoverse-n1"), ("neoverse-v2", "max"), v2_128, ("neoverse-n1", "max")}
     n1, v2 = cases["neoverse-n1", "neoverse-n1"], cases["neoverse-v2", "max"]
-    for case in (n1, v2):
+    for case in cases.values():
         assert case["ok"], case["problems"]
         assert "NEON = 1" in case["system_info"] and "DOTPROD = 1" in case["system_info"]
         assert case["doctor"]["arch"] == "aarch64" and case["doctor"]["probe_source"] == "auxv"
-        assert case["doctor"]["installed_profile"] == case["profile"] == case["probe_profile"]
+        assert case["doctor"]["installed_profile"] == case["profile"]
+        assert case["doctor"]["recommended_profile"] == case["probe_profile"]
         assert case["tokens_compared"] == 32
     assert "SVE = 1" in v2["system_info"] and "MATMUL_INT8 = 1" in v2["system_info"]
-    assert "SVE = 1" not in n1["system_info"]
+    assert "SVE = 1" not in n1["system_info"] and "SVE_CNT = 16" in cases[v2_128]["system_info"]
     assert n1["probe"]["features"]["sve"] is False and v2["probe"]["features"]["sve2"] is True

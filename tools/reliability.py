@@ -166,9 +166,11 @@ def render(run: Run) -> str:
         "",
         "## Faults injected",
         "",
-        "| fault | what the user keeps | survived |",
-        "|---|---|---|",
-        *[f"| {fault} | {kept} | {_mark(status)} |" for fault, kept, status in fault_rows],
+        "Real: the real server, models, files and signals. Simulated: what the test scripted instead, named.",
+        "",
+        "| fault | real or simulated | what the user keeps | survived |",
+        "|---|---|---|---|",
+        *[f"| {fault} | {kind} | {kept} | {_mark(status)} |" for fault, kind, kept, status in fault_rows],
         "",
         "## Data lost",
         "",
@@ -186,23 +188,32 @@ def render(run: Run) -> str:
     return "\n".join(lines)
 
 
-def _fault_rows(run: Run) -> list[tuple[str, str, str]]:
-    """(fault, what the user keeps, status) for every recorded, external and unrecorded failed fault test."""
+def _kind_of(fault: dict[str, object]) -> str:
+    """"real", or "simulated: what was" as the test recorded it (a record without the field says so)."""
+    if "simulated" not in fault:
+        return "not recorded"
+    simulated = str(fault["simulated"])
+    return f"simulated: {simulated}" if simulated else "real"
+
+
+def _fault_rows(run: Run) -> list[tuple[str, str, str, str]]:
+    """(fault, real or simulated, what the user keeps, status) for every recorded, external and failed fault test."""
     faults = run.by_kind("fault")
-    fault_rows: list[tuple[str, str, str]] = [(str(f["fault"]), str(f["kept"]), run.status_of(str(f["test"])))
-                                              for f in faults]
-    fault_rows += [(what, kept, run.status_of(nodeid)) for nodeid, (what, kept) in EXTERNAL_FAULTS.items()]
+    fault_rows: list[tuple[str, str, str, str]] = [
+        (str(f["fault"]), _kind_of(f), str(f["kept"]), run.status_of(str(f["test"]))) for f in faults]
+    fault_rows += [(what, "real", kept, run.status_of(nodeid)) for nodeid, (what, kept) in EXTERNAL_FAULTS.items()]
     recorded = {str(f["test"]) for f in faults}
-    fault_rows += [(o.nodeid.split("::")[-1].replace("_", " ").removeprefix("test "), "—", o.status)
+    fault_rows += [(o.nodeid.split("::")[-1].replace("_", " ").removeprefix("test "), "?", "—", o.status)
                    for o in run.outcomes.values() if o.status == "failed" and o.nodeid not in recorded
                    and ("test_faults" in o.nodeid or "test_drain" in o.nodeid)]
     return fault_rows
 
 
-def _summary_table(run: Run, fault_rows: list[tuple[str, str, str]], failed: list[Outcome],
+def _summary_table(run: Run, fault_rows: list[tuple[str, str, str, str]], failed: list[Outcome],
                    guards: dict[str, bool]) -> list[str]:
     """The headline table: faults, load, bad inputs, RSS, memory against the budget and data lost."""
     survived = sum(1 for *_, status in fault_rows if status == "passed")
+    real = sum(1 for _, kind, *_ in fault_rows if kind == "real")
     loads = {str(f["run"]): f for f in run.by_kind("load")}
     fuzz = run.by_kind("fuzz")
     fuzz_total = sum(int(f["tried"]) for f in fuzz)  # type: ignore[call-overload]
@@ -212,7 +223,8 @@ def _summary_table(run: Run, fault_rows: list[tuple[str, str, str]], failed: lis
     return [
         "| what | figure |",
         "|---|---|",
-        f"| faults injected / survived | {len(fault_rows)} / {survived} |",
+        f"| faults injected / survived | {len(fault_rows)} / {survived} ({real} real, {len(fault_rows) - real} with a "
+        "simulated part, named in the fault table) |",
         f"| requests under load, scripted engine, 6-place lanes (CI) | {_load_line(loads, 'ci-fake', soak)} |",
         f"| requests under load, real models (CI) | {_load_line(loads, 'ci-real', soak)} |",
         f"| overload soak, scripted engine, 16 clients on 4-place lanes | {_load_line(loads, 'soak-fake', soak)} |",
@@ -259,6 +271,14 @@ def _budget_line(loads: dict[str, dict[str, object]], key: str, soak: bool) -> s
     return f"pool peak {f['pool_peak_mib']} MiB ≤ budget {f['budget_mib']} MiB"
 
 
+def _token_label(run: Run) -> str:
+    """The bearer-token row, with its cases counted from the run (each parametrised case ends -True] or -False])."""
+    cases = [nodeid for nodeid in run.outcomes if "only_the_exact_token" in nodeid]
+    refused = sum(1 for nodeid in cases if nodeid.endswith("-False]"))
+    return (f"only the exact token opens the API and /mcp ({len(cases) - refused} accepted spellings, "
+            f"{refused} near misses refused)")
+
+
 def _bad_input_and_security(run: Run) -> list[str]:
     """The bad input and security sections."""
     fuzz = run.by_kind("fuzz")
@@ -283,7 +303,7 @@ def _bad_input_and_security(run: Run) -> list[str]:
             ("default bind 127.0.0.1 (code and the listening socket of a real server)", "bind_loopback_by_default"),
             ("a public bind without LIVEMIND_API_KEY is refused", "refuses_a_public_bind"),
             ("bearer token compared with hmac.compare_digest (read from the code)", "constant_time"),
-            ("only the exact token opens the API and /mcp (13 near misses)", "only_the_exact_token"),
+            (_token_label(run), "only_the_exact_token"),
             ("Host/Origin checks on /mcp of `livemind serve` (foreign, rebinding, null origins; foreign hosts)",
              "host_and_origin"),
             ("no request names a file outside the model folders (HTTP model/experts, MCP expert/experts/session/"

@@ -126,7 +126,8 @@ def test_sigterm_lets_running_and_queued_work_finish_refuses_new_work_and_exits_
     assert code == 0, server.log[-3000:]
     assert "stopping: 4 requests in flight" in server.log, server.log[-3000:]
     assert "models still loaded: none; 0 worker threads stuck" in server.log, server.log[-3000:]
-    record(kind="fault", fault="SIGTERM with 4 streams (1 running, 3 queued) and an MCP call in flight",
+    record(kind="fault", simulated="scripted engine paced at 100 ms a token; the server, signal and clients are real",
+           fault="SIGTERM with 4 streams (1 running, 3 queued) and an MCP call in flight",
            kept=f"all 5 finished; new work: {late}; exit 0; models unloaded")
 
 
@@ -156,7 +157,8 @@ def test_sigterm_cancels_work_that_outlasts_the_drain_and_still_exits_0(tmp_path
     assert error["code"] == "cancelled" and error["message"].endswith("the server is shutting down"), error
     assert code == 0, server.log[-3000:]
     assert "shutdown: cancelled" in server.log and "0 worker threads stuck" in server.log, server.log[-3000:]
-    record(kind="fault", fault="SIGTERM with work longer than the drain",
+    record(kind="fault", simulated="scripted engine paced at 400 ms a token; the server, signal and clients are real",
+           fault="SIGTERM with work longer than the drain",
            kept="cut cleanly with an error the client can read; exit 0")
 
 

@@ -78,7 +78,8 @@ def test_a_broken_model_file_gets_a_clear_503_and_the_other_experts_still_serve(
     assert any(fix in error["hint"] for fix in ("re-download", "check the path")), error
     _generalist_still_answers(fault_server)
     assert httpx.get(f"{fault_server.base_url}/health", timeout=30).status_code == 200
-    record(kind="fault", fault=f"model file {expert}", kept="clear 503 naming the file; other experts answer")
+    record(kind="fault", simulated="",
+           fault=f"model file {expert}", kept="clear 503 naming the file; other experts answer")
 
 
 @pytest.mark.slow
@@ -96,7 +97,7 @@ def test_a_council_with_broken_experts_answers_from_the_good_ones_and_records_wh
     assert "cannot read model metadata" in reasons["truncated"]
     assert "model file missing" in reasons["vanishing"]
     assert "RAM budget exceeded loading 'gemma3-270m'" in reasons["futurist"] and "MiB" in reasons["futurist"]
-    record(kind="fault", fault="council with 3 unusable experts of 5",
+    record(kind="fault", simulated="", fault="council with 3 unusable experts of 5",
            kept="answer from the 2 good experts; each drop recorded with its reason")
 
 
@@ -108,7 +109,8 @@ def test_a_scrambled_model_never_takes_the_server_down(fault_server: ServerProce
     assert response.status_code in (200, 503), response.text
     assert fault_server.process.poll() is None
     _generalist_still_answers(fault_server)
-    record(kind="fault", fault="model file with scrambled weights", kept="server up; other experts answer")
+    record(kind="fault", simulated="",
+           fault="model file with scrambled weights", kept="server up; other experts answer")
 
 
 @pytest.mark.slow
@@ -128,7 +130,7 @@ def test_a_model_over_the_budget_is_refused_with_the_numbers_and_the_warm_model_
     pool = _status(fault_server)["pool"]
     assert [m["model"] for m in pool["loaded"]] == ["smollm2-135m"], "a load that cannot fit evicted nothing"
     assert pool["pool_bytes"] <= pool["budget_bytes"]
-    record(kind="fault", fault="model larger than the RAM budget",
+    record(kind="fault", simulated="", fault="model larger than the RAM budget",
            kept="503 with needed/available/limit, no Retry-After (it can never fit); the warm model stays loaded")
 
 
@@ -166,7 +168,8 @@ def test_a_model_failing_to_load_mid_debate_drops_its_expert_and_the_quorum_goes
     assert {p.expert for p in result.positions} == {"alpha", "beta"}
     assert result.answer == "synthesised answer combining everyone"
     assert [e.kind for e in mind.pool.events].count("load_failed") == 1
-    record(kind="fault", fault="model load failing mid-debate", kept="expert dropped and recorded; quorum finishes")
+    record(kind="fault", simulated="scripted engine whose model load raises",
+           fault="model load failing mid-debate", kept="expert dropped and recorded; quorum finishes")
 
 
 def test_when_every_expert_drops_in_a_revision_round_the_last_finished_answers_are_returned(
@@ -183,7 +186,8 @@ def test_when_every_expert_drops_in_a_revision_round_the_last_finished_answers_a
     assert {p.expert: p.text for p in result.positions} == round0, "round 0's answers still stand"
     assert result.answer in round0.values(), "the synthesiser's model is gone too: the most central answer"
     assert result.synthesizer.startswith("fallback: most central position")
-    record(kind="fault", fault="every expert's model failing in a revision round",
+    record(kind="fault", simulated="scripted engine whose model loads raise",
+           fault="every expert's model failing in a revision round",
            kept="the last finished round's answers and a central answer")
 
 
@@ -203,7 +207,8 @@ def test_an_expert_that_stalls_is_dropped_at_its_timeout_and_the_others_answer(
     assert {p.expert for p in result.positions} == {"alpha", "beta"} and result.rounds == 1
     assert result.answer == "synthesised answer combining everyone"
     assert not any(m.is_generating for m in status.loaded), "the stalled generation was stopped"
-    record(kind="fault", fault="expert stalling past expert_timeout_s", kept="expert dropped; others answer")
+    record(kind="fault", simulated="scripted engine that stops emitting tokens",
+           fault="expert stalling past expert_timeout_s", kept="expert dropped; others answer")
 
 
 def test_a_stalled_synthesiser_times_out_and_the_most_central_answer_is_returned(
@@ -216,7 +221,8 @@ def test_a_stalled_synthesiser_times_out_and_the_most_central_answer_is_returned
     assert result.synthesis_error == "synthesiser 'alpha' timed out"
     assert result.synthesizer.startswith("fallback: most central position")
     assert result.answer in {p.text for p in result.positions}
-    record(kind="fault", fault="synthesiser stalling", kept="most central position returned, error recorded")
+    record(kind="fault", simulated="scripted engine that stops emitting tokens",
+           fault="synthesiser stalling", kept="most central position returned, error recorded")
 
 
 def test_ram_running_out_mid_session_refuses_later_loads_with_numbers_and_the_session_still_answers(
@@ -250,7 +256,8 @@ def test_ram_running_out_mid_session_refuses_later_loads_with_numbers_and_the_se
     assert kinds.count("refuse") == 2 and "load" not in kinds[kinds.index("refuse"):], \
         "nothing was loaded once memory had run out"
     assert all(e.bytes == 200 * MiB for e in mind.pool.events if e.kind == "refuse")
-    record(kind="fault", fault="RAM running out between rounds",
+    record(kind="fault", simulated="scripted engine and a scripted memory gauge",
+           fault="RAM running out between rounds",
            kept="later loads refused with needed/available/limit; the loaded expert answers; nothing loaded over the limit")
 
 
@@ -266,7 +273,8 @@ def test_experts_that_do_not_fit_the_budget_together_take_turns_within_it(tmp_pa
                                        "300 MiB fit under the RAM limit"), result.mode_reason
     assert mind.pool.peak_pool_bytes <= 300 * MiB and mind.pool.max_loaded_at_once == 1
     assert not result.dropped and {p.expert for p in result.positions} == set(EXPERTS)
-    record(kind="fault", fault="experts that do not fit the budget together", kept="turn-based, within budget")
+    record(kind="fault", simulated="scripted engine with declared model sizes",
+           fault="experts that do not fit the budget together", kept="turn-based, within budget")
 
 
 def test_more_models_than_the_warm_set_take_turns_and_say_why(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ EXPLAIN = {
     "routing_p50_ms": "median milliseconds to score every expert for a question, warm",
     "http_ttft_vs_peer": "`livemind serve` TTFT ÷ `python -m llama_cpp.server` TTFT, same model and prompt",
     "latency_reduction_vs_baseline": "1 − optimised mean latency ÷ baseline mean latency (3 personas per prompt)",
+    "decode_vs_bandwidth_limit": "single-sequence decode tok/s × bytes read per token (all tensors + KV) ÷ measured "
+                                 "memory bandwidth (STREAM copy/triad, all cores)",
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from livemind.bench import council_figures, engine_figures, http_figures, wait_policy
+from livemind.bench import bandwidth, council_figures, engine_figures, http_figures, wait_policy
 from livemind.bench.prompts import PERSONAS
 from livemind.bench.workbench import BenchOptions, Workbench
 from livemind.config import LiveMindConfig
@@ -28,7 +28,7 @@ from livemind.engine.catalog import ModelCatalog
 
 LOG = logging.getLogger("livemind.bench")
 KEYS = ("overhead_ratio", "consensus_batched_vs_sequential", "round2_prompt_tokens_ratio", "kv_q8_vs_f16_memory",
-        "routing_p50_ms", "http_ttft_vs_peer", "latency_reduction_vs_baseline")
+        "routing_p50_ms", "http_ttft_vs_peer", "latency_reduction_vs_baseline", "decode_vs_bandwidth_limit")
 TARGETS: dict[str, tuple[str, float] | None] = {
     "overhead_ratio": (">=", 0.95),
     "consensus_batched_vs_sequential": ("<=", 0.65),
@@ -37,6 +37,7 @@ TARGETS: dict[str, tuple[str, float] | None] = {
     "routing_p50_ms": ("<=", 15.0),
     "http_ttft_vs_peer": ("<=", 1.0),
     "latency_reduction_vs_baseline": None,  # reported as measured, whatever it is
+    "decode_vs_bandwidth_limit": (">=", 0.80),
 }
 
 
@@ -79,6 +80,7 @@ def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCa
             ("consensus", lambda: engine_figures.consensus(bench)),
             ("baseline_vs_optimised", lambda: engine_figures.baseline_vs_optimised(bench)),
             ("kv_memory", lambda: engine_figures.kv_memory(bench)),
+            ("bandwidth", lambda: bandwidth.decode_vs_bandwidth(bench)),
             ("defaults", lambda: engine_figures.defaults(bench)),
             ("routing", lambda: council_figures.routing(bench, embedder)),
             ("debate_tokens", lambda: council_figures.debate_tokens(bench, embedder)),
@@ -122,6 +124,7 @@ def _headline(doc: dict[str, Any], options: BenchOptions) -> None:
         "routing_p50_ms": pick("routing_p50_ms", "routing", "p50_ms"),
         "http_ttft_vs_peer": pick("http_ttft_vs_peer", "http", "ratio"),
         "latency_reduction_vs_baseline": pick("latency_reduction_vs_baseline", "baseline_vs_optimised", "reduction"),
+        "decode_vs_bandwidth_limit": pick("decode_vs_bandwidth_limit", "bandwidth", "ratio"),
     }
     doc.update(values)
     doc["targets"] = {k: {"target": f"{TARGETS[k][0]} {TARGETS[k][1]}" if TARGETS[k] else "report",  # type: ignore[index]

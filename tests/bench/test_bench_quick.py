@@ -45,6 +45,10 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
         "LiveMind and the peer were asked the same greedy questions and answered them word for word"
     assert http["livemind_ttft_s"]["min"] > 0 and http["peer_ttft_s"]["min"] > 0
     assert doc["sections"]["consensus"]["widest_batch"] >= 2, "the personas were batched"
+    limit = doc["sections"]["bandwidth"]
+    assert 0.5 < limit["bandwidth"]["best_gb_s"] < 10_000, "a memory system streams between these"
+    assert limit["bytes_per_token"] > limit["shape"]["tensor_bytes"] > 50 * 2**20, "every tensor plus the KV read"
+    assert limit["fraction"]["min"] <= limit["ratio"] <= limit["fraction"]["max"]
     report = (out / "report.md").read_text()
     assert all(f"`{k}`" in report for k in KEYS)
     pngs = sorted(p.name for p in out.glob("*.png"))

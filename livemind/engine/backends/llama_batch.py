@@ -147,6 +147,13 @@ class LlamaBatchBackend:
         """CPU threads used per decode."""
         return self._threads
 
+    def model_shape(self) -> dict[str, int]:
+        """Tensor bytes and attention geometry: what one decode step must read (the bench's bandwidth limit)."""
+        model = self._model
+        return {"tensor_bytes": int(llama_cpp.llama_model_size(model)), "n_layer": int(llama_cpp.llama_model_n_layer(model)),
+                "n_head": int(llama_cpp.llama_model_n_head(model)), "n_head_kv": int(llama_cpp.llama_model_n_head_kv(model)),
+                "n_embd": int(llama_cpp.llama_model_n_embd(model))}
+
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """Prompt tokens of the messages, chat template included."""
         return len(self._template.chat_prompt(messages)[0])

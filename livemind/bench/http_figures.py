@@ -1,8 +1,11 @@
 """HTTP time to first token: `livemind serve` against `python -m llama_cpp.server` on the same model.
 
-Both servers run at once on the loopback; requests alternate between them, one at a time, after
-a warm-up request each (the model loads on LiveMind's first request). Both are asked for the
-same expert prompt: LiveMind builds it from the question, the peer receives it as messages.
+Three servers run at once on the loopback: LiveMind, the peer with LiveMind's engine settings and
+`logits_all` off (the fair peer: the same work per token), and the peer as its defaults leave it
+(what a user who just starts it gets, labelled so). Requests rotate between them, one at a time,
+after a warm-up request each (the model loads on LiveMind's first request). All are asked for the
+same expert prompt: LiveMind builds it from the question, the peers receive it as messages. The
+headline ratio is LiveMind's median TTFT over the fair peer's.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from livemind.council.prompts import first_answer_messages
 from livemind.errors import LiveMindError
 
 WARM_UP_QUESTION = "Say hello."
+PEER = "llama_cpp.server"
+DEFAULT_PEER = "llama_cpp.server (defaults)"
 
 
 def _scratch_home(bench: Workbench) -> Path:
@@ -39,14 +44,16 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
     """Mean TTFT of each server over the same prompts and seeds; the ratio is LiveMind over the peer."""
     spec = bench.spec(SINGLE_EXPERT)
     target = bench.target(spec)
-    lm_port, peer_port = free_port(), free_port()
+    lm_port, peer_port, default_port = free_port(), free_port(), free_port()
     commands = {
         "livemind": (livemind_server_command(_scratch_home(bench), lm_port, bench.config_path), lm_port),
-        "llama_cpp.server": (llama_cpp_server_command(target.path, spec.engine, target.chat_format, peer_port),  # type: ignore[arg-type]
-                             peer_port),
+        PEER: (llama_cpp_server_command(target.path, spec.engine, target.chat_format, peer_port),  # type: ignore[arg-type]
+               peer_port),
+        DEFAULT_PEER: (llama_cpp_server_command(target.path, spec.engine, target.chat_format, default_port,  # type: ignore[arg-type]
+                                                matched=False), default_port),
     }
-    ttft: dict[str, list[float]] = {"livemind": [], "llama_cpp.server": []}
-    totals: dict[str, list[float]] = {"livemind": [], "llama_cpp.server": []}
+    ttft: dict[str, list[float]] = {name: [] for name in commands}
+    totals: dict[str, list[float]] = {name: [] for name in commands}
     identical = 0
     with ExitStack() as stack:
         bases: dict[str, str] = {}
@@ -74,20 +81,26 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
         try:
             for name in bases:  # warm: LiveMind loads the model on its first request; another question,
                 ask(name, -1, 2)  # so the first measured request reads its prompt and the repeat finds it cached
+            names = list(bases)
             for run in range(bench.options.runs):
                 for i in range(len(bench.prompts)):
-                    order = list(bases) if run % 2 == 0 else list(reversed(bases))
+                    shift = (run * len(bench.prompts) + i) % len(names)  # each server goes first as often
                     texts = {}
-                    for name in order:
+                    for name in names[shift:] + names[:shift]:
                         timing = ask(name, i, bench.options.max_tokens)
                         ttft[name].append(timing.ttft_s)
                         totals[name].append(timing.total_s)
                         texts[name] = timing.text
-                    identical += texts["livemind"] == texts["llama_cpp.server"]
+                    identical += texts["livemind"] == texts[PEER]
         except LiveMindError as exc:
             return {"ratio": None, "reason": f"a request failed: {exc.message}"}
-    lm, peer = summarize(ttft["livemind"]), summarize(ttft["llama_cpp.server"])
-    return {"ratio": ratio(lm.mean, peer.mean), "livemind_ttft_s": lm.as_dict(), "peer_ttft_s": peer.as_dict(),
+    lm, peer, default = (summarize(ttft[name]) for name in ("livemind", PEER, DEFAULT_PEER))
+    # One ratio per rotation (the same prompt to each server), so the ratio has its own spread.
+    paired = [a / b for a, b in zip(ttft["livemind"], ttft[PEER], strict=True) if b > 0]
+    return {"ratio": ratio(lm.median, peer.median), "ratio_per_request": summarize(paired).as_dict(3),
+            "ratio_vs_default_peer": ratio(lm.median, default.median),
+            "livemind_ttft_s": lm.as_dict(), "peer_ttft_s": peer.as_dict(), "default_peer_ttft_s": default.as_dict(),
             "livemind_total_s": summarize(totals["livemind"]).as_dict(),
-            "peer_total_s": summarize(totals["llama_cpp.server"]).as_dict(), "identical_texts": identical,
-            "requests": len(ttft["livemind"])}
+            "peer_total_s": summarize(totals[PEER]).as_dict(), "identical_texts": identical,
+            "requests": len(ttft["livemind"]), "peer": "llama_cpp.server, LiveMind's engine settings, logits_all off",
+            "default_peer": "llama_cpp.server with its own defaults (logits_all on, its threads, f16 KV)"}

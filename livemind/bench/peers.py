@@ -102,17 +102,27 @@ class ServerCommand:
     env: Mapping[str, str]
 
 
-def llama_cpp_server_command(path: Path, engine: EngineSettings, chat_format: str | None, port: int) -> ServerCommand:
-    """`python -m llama_cpp.server` serving one model with LiveMind's engine settings."""
-    threads = str(engine.n_threads or available_cores())
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1", "--port", str(port),
-            "--n_ctx", str(engine.n_ctx), "--n_threads", threads, "--n_threads_batch", threads,
-            "--n_batch", str(engine.n_batch), "--n_ubatch", str(engine.n_ubatch),
-            "--flash_attn", str(engine.flash_attn), "--type_k", str(KV_TYPE_IDS[engine.kv_type]),
-            "--type_v", str(KV_TYPE_IDS[engine.kv_type]), "--verbose", "False"]
+def llama_cpp_server_command(path: Path, engine: EngineSettings, chat_format: str | None, port: int, *,
+                             matched: bool = True) -> ServerCommand:
+    """`python -m llama_cpp.server` serving one model.
+
+    matched: LiveMind's engine settings (threads, batch, flash attention, KV type) and `logits_all`
+    off, so the peer does the same work per token (its default keeps every prompt position's
+    logits: about a quarter more prefill work on SmolLM2 and a vocabulary-sized array per
+    position). Otherwise the server's own defaults, what a user who just starts it gets.
+    """
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    if matched:
+        threads = str(engine.n_threads or available_cores())
+        argv += ["--n_ctx", str(engine.n_ctx), "--n_threads", threads, "--n_threads_batch", threads,
+                 "--n_batch", str(engine.n_batch), "--n_ubatch", str(engine.n_ubatch),
+                 "--flash_attn", str(engine.flash_attn), "--type_k", str(KV_TYPE_IDS[engine.kv_type]),
+                 "--type_v", str(KV_TYPE_IDS[engine.kv_type]), "--logits_all", "False"]
+    argv += ["--verbose", "False"]
     if chat_format:
         argv += ["--chat_format", chat_format]
-    return ServerCommand("llama_cpp.server", tuple(argv), "/v1/models", dict(os.environ))
+    return ServerCommand("llama_cpp.server" if matched else "llama_cpp.server (defaults)", tuple(argv), "/v1/models",
+                         dict(os.environ))
 
 
 def livemind_server_command(home: Path, port: int, config_path: Path | None) -> ServerCommand:

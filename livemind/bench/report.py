@@ -16,7 +16,8 @@ EXPLAIN = {
     "round2_prompt_tokens_ratio": "debate round 2 prompt tokens evaluated with KV reuse ÷ re-reading the conversation",
     "kv_q8_vs_f16_memory": "KV bytes of the same conversation, q8_0 cache ÷ f16 cache",
     "routing_p50_ms": "median milliseconds to score every expert for a question, warm",
-    "http_ttft_vs_peer": "`livemind serve` TTFT ÷ `python -m llama_cpp.server` TTFT, same model and prompt",
+    "http_ttft_vs_peer": "`livemind serve` median TTFT ÷ `python -m llama_cpp.server` median TTFT, same model, prompt and "
+                         "engine settings, the peer's logits_all off",
     "latency_reduction_vs_baseline": "1 − optimised mean latency ÷ baseline mean latency (3 personas per prompt)",
     "decode_vs_bandwidth_limit": "single-sequence decode tok/s × bytes read per token (all tensors + KV) ÷ measured "
                                  "memory bandwidth (STREAM copy/triad, all cores)",
@@ -140,9 +141,18 @@ def _memory_and_serving_sections(s: dict[str, Any]) -> list[str]:
         if h.get("ratio") is None:
             lines.append(f"- not measured: {h.get('reason')}")
         else:
-            lines.append(f"- LiveMind {_fmt(h['livemind_ttft_s']['mean'])} s (±{_fmt(h['livemind_ttft_s']['stdev'])}), "
-                         f"llama_cpp.server {_fmt(h['peer_ttft_s']['mean'])} s (±{_fmt(h['peer_ttft_s']['stdev'])}) "
-                         f"over {h['requests']} requests each; identical texts {h['identical_texts']}")
+            def span(key: str) -> str:
+                t = h[key]
+                return f"median {_fmt(t['median'])} s (min {_fmt(t['min'])}, max {_fmt(t['max'])})"
+
+            lines.append(f"- LiveMind {span('livemind_ttft_s')}; the fair peer ({h.get('peer', 'llama_cpp.server')}) "
+                         f"{span('peer_ttft_s')}; over {h['requests']} requests each; identical texts {h['identical_texts']}")
+            if "default_peer_ttft_s" in h:
+                per = h["ratio_per_request"]
+                lines += [f"- the peer as its defaults leave it ({h['default_peer']}): {span('default_peer_ttft_s')}; "
+                          f"LiveMind ÷ it {_fmt(h['ratio_vs_default_peer'])}",
+                          f"- LiveMind ÷ fair peer per request: median {_fmt(per['median'])} "
+                          f"(min {_fmt(per['min'])}, max {_fmt(per['max'])})"]
     if "defaults" in s:
         lines += ["", "## Engine defaults and the figures behind them", "", _defaults_table(s["defaults"])]
     if "wait_policy" in s:

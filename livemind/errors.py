@@ -15,7 +15,9 @@
     ├── GenerationCancelled          the caller cancelled a generation
     ├── BusyError                    a queue is full (retry later)
     ├── RemoteExpertError            a remote OpenAI-compatible expert failed
-    └── SessionError                 a session that is missing or cannot be saved
+    ├── SessionError                 a session that is missing or cannot be saved
+    ├── TranslationUnavailable       a question could not be translated for routing (it is routed as written)
+    └── MissingExtraError            an optional dependency is not installed (names the extra)
 
 Adapters translate these into HTTP statuses and MCP tool errors.
 """
@@ -142,6 +144,10 @@ class RemoteExpertError(LiveMindError):
 
 class SessionError(LiveMindError):
     """A session that is missing or cannot be saved."""
+
+
+class TranslationUnavailable(LiveMindError):
+    """The router could not translate a question into English; the router catches it and routes the question as written."""
 
 
 class MissingExtraError(LiveMindError):

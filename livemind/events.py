@@ -38,6 +38,7 @@ class RouteEvent(_Event):
     selected: tuple[str, ...]
     mode: str
     reason: str
+    routed_on: str | None = None  # the English translation routed on, for a question in another language
     scores: tuple[dict[str, Any], ...] = ()
 
 

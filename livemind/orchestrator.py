@@ -14,6 +14,7 @@ from livemind.async_api import AsyncApi
 from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
 from livemind.council.checkpoint import open_checkpointer
 from livemind.council.embeddings import Embedder, SentenceEmbedder
+from livemind.council.language import routing_pivot
 from livemind.council.prompts import first_answer_messages
 from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.council.sessions import SessionRecord, SessionStore
@@ -81,7 +82,9 @@ class LiveMind(AsyncApi):
             embedder = SentenceEmbedder(self.catalog.path_of(self.catalog.entry(config.router.embedding_model)),
                                         backend=config.router.embedding_backend)
         self.embedder = embedder
-        self.router = Router(config.experts, embedder, config.router, cache_dir=home / "cache")
+        # a question not in English is routed on its translation by the council's own model (docs/languages.md)
+        self.router = Router(config.experts, embedder, config.router, cache_dir=home / "cache",
+                             pivot=routing_pivot(config, self.runner))
         self.runtime = GraphRuntime(config=config, runner=self.runner, router=self.router, embedder=embedder)
         # opened now: an unwritable home is refused at start; the graph is built on first council use
         self._checkpointer = open_checkpointer(home / "sessions" / "checkpoints.sqlite")

@@ -167,6 +167,10 @@ class RouteDecision(Value):
     selected: tuple[str, ...]
     mode: ConsensusMode
     reason: str
+    # the question's language (ISO 639-1) as the router read it; None when `translate_for_routing` is off
+    language: str | None = None
+    # the English translation the router scored instead of the question, which the experts still answer as written
+    routed_on: str | None = None
 
 
 class Position(Value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -14,7 +15,8 @@ from livemind.types import DebateResult, RouteDecision
 
 def routing_table(decision: RouteDecision) -> Table:
     """Every expert's routing score, selected ones marked."""
-    table = Table(title="Routing", show_header=True, header_style="bold")
+    table = Table(title="Routing", show_header=True, header_style="bold",
+                  caption=f"routed on the English translation: {escape(decision.routed_on)}" if decision.routed_on else None)
     table.add_column("expert")
     table.add_column("score", justify="right")
     table.add_column("best match")
@@ -56,7 +58,7 @@ class DebateView:
         """Handle one event."""
         if isinstance(event, RouteEvent):
             self.console.print(f"[bold]route[/] → {', '.join(event.selected)} "
-                               f"([italic]{event.mode}[/]): {event.reason}")
+                               f"([italic]{event.mode}[/]): {escape(event.reason)}")  # it may quote the question
         elif isinstance(event, TokenEvent):
             key = (event.expert or "?", "synthesis" if event.round == "synthesis" else f"round {event.round}")
             if key not in self._texts:

@@ -66,8 +66,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer = mind.ask(args.question, expert=args.expert, max_tokens=args.max_tokens, seed=args.seed,
                           temperature=args.temperature, on_token=show)
         sys.stdout.write("\n")
+        routed_on = answer.routing.routed_on if answer.routing is not None else None
         err.print(f"[dim]{answer.expert} ({answer.model}) · {answer.tokens} tokens · TTFT {answer.ttft_s * 1000:.0f} ms · "
-                  f"{answer.tok_s:.1f} tok/s · {answer.total_s:.2f} s[/]")
+                  f"{answer.tok_s:.1f} tok/s · {answer.total_s:.2f} s"
+                  + (f" · routed on the translation “{escape(routed_on)}”" if routed_on else "") + "[/]")
         return 0
     finally:
         mind.close()
@@ -124,7 +126,7 @@ def cmd_route(args: argparse.Namespace) -> int:
             _print_json(decision.model_dump(mode="json"))
         else:
             out.print(routing_table(decision))
-            out.print(f"mode: {decision.mode} · {decision.reason}")
+            out.print(f"mode: {decision.mode} · {escape(decision.reason)}")
         return 0
     finally:
         mind.close()

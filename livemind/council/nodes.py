@@ -79,7 +79,7 @@ def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
     if mode == "parallel" and len(decision.selected) > 1:
         mode, reason = _fitting_mode(ctx, decision.selected, reason)
     runtime.stream_writer({"event": "route", "selected": list(decision.selected), "mode": mode, "reason": reason,
-                           "scores": [s.model_dump() for s in decision.scores]})
+                           "routed_on": decision.routed_on, "scores": [s.model_dump() for s in decision.scores]})
     return {"routing": decision.model_dump(mode="json"), "experts": list(decision.selected), "mode": mode,
             "mode_reason": reason, "round": 0, "started_at": state.get("started_at") or time.time(),
             "session_id": state.get("session_id") or uuid.uuid4().hex[:12]}

@@ -12,6 +12,7 @@ import numpy as np
 
 from livemind.config import RouterSettings
 from livemind.council.embeddings import Embedder, Vectors
+from livemind.council.language import RoutingPivot, RoutingText
 from livemind.errors import UnknownExpertError
 from livemind.types import ConsensusMode, ExpertSpec, RouteDecision, RouteScore
 
@@ -20,14 +21,19 @@ COUNCIL_MIN_EXPERTS = 2
 
 
 class Router:
-    """Embeds each expert's description and examples once; scores questions against them."""
+    """Embeds each expert's description and examples once; scores questions against them.
+
+    With a `pivot`, a question not in English is scored on its English translation (the
+    embedding model knows English only); the decision says so in `routed_on` and its reason.
+    """
 
     def __init__(self, experts: Sequence[ExpertSpec], embedder: Embedder, settings: RouterSettings,
-                 *, cache_dir: Path | None = None) -> None:
+                 *, cache_dir: Path | None = None, pivot: RoutingPivot | None = None) -> None:
         self.experts = tuple(experts)
         self.settings = settings
         self._embedder = embedder
         self._cache_dir = cache_dir
+        self._pivot = pivot
         self._texts: list[tuple[str, str]] = [
             (e.name, text) for e in self.experts for text in (e.description, *e.examples) if text.strip()
         ]
@@ -62,6 +68,8 @@ class Router:
         """Compute (or load) the expert embeddings now rather than on the first question."""
         self._expert_vectors()
         self._embedder.embed(["warm-up"])
+        if self._pivot is not None:
+            self._pivot.warm()
 
     def score(self, question: str) -> tuple[RouteScore, ...]:
         """Every expert's score (best cosine over its texts), best first."""
@@ -78,22 +86,29 @@ class Router:
 
     def route(self, question: str, *, mode: ConsensusMode = "auto", experts: Sequence[str] | None = None,
               top_k: int | None = None, min_experts: int = 1) -> RouteDecision:
-        """Decide who answers. `experts` pins the choice; scores are still reported.
+        """Decide who answers. `experts` pins the choice; scores are still reported (of the question as written).
 
         `min_experts` is for councils: in auto mode a clear leader still answers alone for `ask`,
         but a debate or a consensus convenes at least this many experts (when that many exist).
         """
-        names = [e.name for e in self.experts]
-        scores = self.score(question)
-        k = min(top_k or self.settings.top_k, len(names))
         if experts:
-            for name in experts:
-                if name not in names:
-                    raise UnknownExpertError(name, names)
-            chosen = tuple(dict.fromkeys(experts))
-            resolved: ConsensusMode = "single" if len(chosen) == 1 and mode in ("auto", "single") else (
-                "parallel" if mode in ("auto", "single") else mode)
-            return RouteDecision(scores=scores, selected=chosen, mode=resolved, reason="experts chosen by the caller")
+            return self._pinned(self.score(question), experts, mode)
+        routing = self._pivot.routing_text(question) if self._pivot is not None else None
+        scores = self.score(routing.text if routing is not None else question)
+        decision = self._decide(scores, mode, min(top_k or self.settings.top_k, len(self.experts)), min_experts)
+        return decision if routing is None else _with_language(decision, routing)
+
+    def _pinned(self, scores: tuple[RouteScore, ...], experts: Sequence[str], mode: ConsensusMode) -> RouteDecision:
+        names = [e.name for e in self.experts]
+        for name in experts:
+            if name not in names:
+                raise UnknownExpertError(name, names)
+        chosen = tuple(dict.fromkeys(experts))
+        resolved: ConsensusMode = "single" if len(chosen) == 1 and mode in ("auto", "single") else (
+            "parallel" if mode in ("auto", "single") else mode)
+        return RouteDecision(scores=scores, selected=chosen, mode=resolved, reason="experts chosen by the caller")
+
+    def _decide(self, scores: tuple[RouteScore, ...], mode: ConsensusMode, k: int, min_experts: int) -> RouteDecision:
         top = scores[0]
         threshold = self.settings.threshold
         if mode == "single":
@@ -107,7 +122,7 @@ class Router:
             runner_up = scores[1] if len(scores) > 1 else None
             margin = top.score - runner_up.score if runner_up else 1.0
             is_clear_lead = top.score >= threshold and margin >= self.settings.auto_margin
-            if is_clear_lead and min(min_experts, len(names)) > 1:
+            if is_clear_lead and min(min_experts, len(scores)) > 1:
                 selected = self._convene(scores, max(k, min_experts), min_experts)
                 return RouteDecision(scores=scores, selected=selected, mode="parallel",
                                      reason=f"{top.expert} leads by {margin:.2f}, but a council convenes at least "
@@ -131,6 +146,13 @@ class Router:
         wanted = min(max(1, min_experts), len(scores))
         ranked = [s.expert for s in scores]
         return tuple(relevant if len(relevant) >= wanted else ranked[:wanted])
+
+
+def _with_language(decision: RouteDecision, routing: RoutingText) -> RouteDecision:
+    """The decision with the question's language and, when the router scored a translation, that translation."""
+    reason = f"{routing.note}; {decision.reason}" if routing.note else decision.reason
+    return decision.model_copy(update={"language": routing.language, "reason": reason,
+                                       "routed_on": routing.text if routing.is_translated else None})
 
 
 def prefer_loaded(decision: RouteDecision, *, is_ready: Callable[[str], bool], ram_percent: float,

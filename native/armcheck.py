@@ -44,7 +44,7 @@ from .home import ENGINE_PACKAGE, default_home
 from .marker import EngineMarker, write_marker
 from .probe import PROBE_SOURCE, ProbeResult, run_probe
 from .profiles import Profile, get_profile, select_profile
-from .smoke import DECODE_TOKENS, run_smoke
+from .smoke import DECODE_TOKENS, PROMPT, run_smoke
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The issue's two cases, then two that explain a token difference: Neoverse V2 implements SVE with
@@ -260,6 +260,52 @@ def compare_tokens(emulated: tuple[int, ...], host: tuple[int, ...]) -> tuple[in
     return matching, None
 
 
+# Runs in the host venv: the logits of two tokens at one position, with the prefix decoded as the smoke
+# decode does (the prompt in one batch, then one token at a time), and with everything in one batch.
+_MARGIN_SCRIPT = r"""
+import json, sys
+import llama_cpp
+from llama_cpp import Llama
+model, prompt, ids, a, b = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+llm = Llama(model_path=model, n_ctx=256, n_batch=64, seed=0, verbose=False)
+prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True)
+found = {}
+for mode in ("as the smoke decode", "in one batch"):
+    llm.reset()
+    if mode == "in one batch":
+        llm.eval(prompt_tokens + ids)
+    else:
+        llm.eval(prompt_tokens)
+        for token in ids:
+            llm.eval([token])
+    row = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)  # the last decoded position (logits_all stays off)
+    logits = [float(row[i]) for i in range(llm.n_vocab())]
+    best = max(range(len(logits)), key=logits.__getitem__)
+    found[mode] = {"aarch64_token": logits[a], "x86_64_token": logits[b], "best": best}
+print(json.dumps(found))
+"""
+
+
+def divergence_margin(host_python: Path, model: Path, host_ids: tuple[int, ...], divergence: dict[str, Any]) -> dict[str, Any]:
+    """How far apart the two builds' choices are in the host build's own logits, decoded two ways."""
+    position = int(divergence["position"])
+    out = _run(
+        [
+            str(host_python),
+            "-c",
+            _MARGIN_SCRIPT,
+            str(model),
+            PROMPT,
+            json.dumps(list(host_ids[:position])),
+            str(divergence["aarch64"]),
+            str(divergence["x86_64"]),
+        ],
+        timeout=600,
+    )
+    found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return {mode: {**f, "x86_64_minus_aarch64": round(f["x86_64_token"] - f["aarch64_token"], 4)} for mode, f in found.items()}
+
+
 def run_case(
     spec: str,
     *,
@@ -310,8 +356,17 @@ def run_case(
         out.write(f"[{spec}] livemind doctor under qemu\n")
         out.flush()
         with _Timer(report, "doctor"):
-            printed = _run([str(launcher), "-m", "livemind.cli.main", "doctor", "--json", "--no-smoke"])
-        doctor = json.loads(printed)
+            # doctor exits 1 when the build is not the CPU's best (an N1 build on a V2): its JSON still says why
+            ran = subprocess.run(
+                [str(launcher), "-m", "livemind.cli.main", "doctor", "--json", "--no-smoke"],
+                capture_output=True,
+                text=True,
+                timeout=STEP_TIMEOUT_SECONDS,
+                check=False,
+            )
+        if ran.returncode not in (0, 1) or not ran.stdout.strip().startswith("{"):
+            raise BuildError(f"livemind doctor under qemu failed (exit status {ran.returncode}):\n{ran.stderr[-1500:]}")
+        doctor = json.loads(ran.stdout)
         report.doctor = {
             "probe_source": doctor["probe"]["source"],
             "arch": doctor["probe"]["arch"],
@@ -363,8 +418,11 @@ def run_check(*, home: Path, host_venv: Path, model: Path, tokens: int, cases: l
                  qemu=qemu, sysroot=sysroot, site=site, probe_binary=probe_binary, out=out)
         for spec in cases
     ]  # fmt: skip
+    divergences = [report.first_divergence for report in reports if report.first_divergence]
+    margin = divergence_margin(venv_python(host_venv), model, host.token_ids, divergences[0]) if divergences else None
     return {
         "ok": all(report.ok for report in reports),
+        "first_divergence_in_host_logits": margin,
         "model": model.name,
         "tokens": tokens,
         "host": {"system_info": host.system_info.strip(), "text": host.text, "profile": host.profile},
@@ -398,6 +456,13 @@ def _summary(result: dict[str, Any]) -> list[str]:
             )
         lines.extend(f"  problem: {problem}" for problem in case["problems"])
         lines.append(f"  seconds: {case['seconds']}")
+    margin = result.get("first_divergence_in_host_logits")
+    if margin:
+        for mode, found in margin.items():
+            lines.append(
+                f"host logits at the first difference, prefix decoded {mode}: x86 token {found['x86_64_token']:.3f}, "
+                f"aarch64 token {found['aarch64_token']:.3f} (best: token {found['best']})"
+            )
     lines.append(f"total {result['seconds']['total']:.0f} s ({result['seconds']})")
     return lines
 

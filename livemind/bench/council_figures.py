@@ -80,3 +80,56 @@ def debate_tokens(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
     out["round2_ratio"] = out["ratio_per_round"][1] if len(out["ratio_per_round"]) > 1 else None
     out["same_answers"] = out["with_reuse"]["answers"] == out["without_reuse"]["answers"]
     return out
+
+
+FOUNDING_EXPERTS = ("ethicist", "futurist", "generalist")
+"""The founding debate's council: the experts the router convenes for the founding question."""
+
+
+def _timed_debate(mind: LiveMind, experts: list[str], rounds: int, seed: int, max_tokens: int) -> tuple[float, int]:
+    """(wall seconds, mean answer tokens) of one full debate."""
+    start = time.perf_counter()
+    result = mind.debate(PROMPTS[0], experts=experts, rounds=rounds, mode="parallel", seed=seed, max_tokens=max_tokens,
+                         strategy="debate", selective=False)
+    answers = [p.tokens for record in result.history for p in record.positions]
+    return time.perf_counter() - start, max(1, round(sum(answers) / max(1, len(answers))))
+
+
+def _timed_answer(mind: LiveMind, expert: str, seed: int, length: int) -> float:
+    start = time.perf_counter()
+    mind.ask(PROMPTS[0], expert=expert, max_tokens=length, seed=seed)
+    return time.perf_counter() - start
+
+
+def debate_vs_single(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
+    """Wall time of the founding debate (3 experts, 2 rounds: answers and one revision, then synthesis) ÷ one answer.
+
+    The single answer is the first expert's, asked for as many tokens as the debate's answers averaged,
+    so the ratio prices the council's extra work, not a longer text. Runs alternate which goes first.
+    """
+    rounds = 1  # revision rounds after the first answers: two rounds in all
+    runs = 1 if bench.options.quick else 3
+    experts = [name for name in FOUNDING_EXPERTS if name in {e.name for e in bench.config.experts}] or list(PERSONAS)
+    mind = _mind(bench, embedder, "debate-vs-single")
+    debates: list[float] = []
+    singles: list[float] = []
+    lengths: list[int] = []
+    try:
+        mind.ask("Hi", expert=experts[0], max_tokens=2, seed=1)  # the model's load is in neither side
+        for run in range(runs):
+            seed = 7 + run
+            if run % 2 == 0:
+                debate_s, length = _timed_debate(mind, experts, rounds, seed, bench.options.max_tokens)
+                single_s = _timed_answer(mind, experts[0], seed, length)
+            else:  # the single answer first, as long as the previous run's answers
+                single_s = _timed_answer(mind, experts[0], seed, lengths[-1])
+                debate_s, length = _timed_debate(mind, experts, rounds, seed, bench.options.max_tokens)
+            debates.append(debate_s)
+            singles.append(single_s)
+            lengths.append(length)
+    finally:
+        mind.close()
+    spread = summarize([d / s for d, s in zip(debates, singles, strict=True) if s > 0])
+    return {"experts": experts, "rounds": rounds + 1, "debate_s": summarize(debates).as_dict(),
+            "single_s": summarize(singles).as_dict(), "answer_tokens": lengths, "ratio_per_run": spread.as_dict(3),
+            "ratio": round(spread.median, 4)}

@@ -6,7 +6,6 @@ noise of a shared machine hits both sides alike.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,11 +14,10 @@ from typing import Any
 from livemind.bench.peers import RawLlama
 from livemind.bench.prompts import LONG_PROMPT, PERSONAS, SINGLE_EXPERT, STORY_PROMPTS
 from livemind.bench.stats import MiB, peak_rss, ratio, summarize
-from livemind.bench.workbench import Workbench, concurrent_round, engine_label, sequential_round
+from livemind.bench.workbench import Workbench, concurrent_round, engine_label
 from livemind.engine.backends.base import LoadTarget, available_cores
-from livemind.engine.backends.factory import RoutingLoader
 from livemind.engine.backends.llama_batch import LlamaBatchBackend
-from livemind.engine.backends.llama_cpp import LlamaCppLoader
+from livemind.engine.backends.llama_cpp import LlamaCppBackend
 from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.engine.runner import ExpertRunner
 from livemind.types import ChatMessage, Completion, ExpertSpec, GenerationRequest, SamplingSettings
@@ -29,7 +27,7 @@ def forget_kv(runner: ExpertRunner, targets: Sequence[LoadTarget]) -> None:
     """Drop kept conversations, so a repeated prompt is read again rather than found in the cache."""
     for target in targets:
         with runner.pool.lease(target) as backend:
-            if isinstance(backend, LlamaBatchBackend):
+            if isinstance(backend, LlamaBatchBackend | LlamaCppBackend):
                 backend.forget()
 
 
@@ -239,62 +237,3 @@ def defaults(bench: Workbench) -> dict[str, Any]:
 
 
 # -- baseline against optimised -----------------------------------------------------------------
-
-def llama_cpp_python_default_threads() -> int:
-    """llama-cpp-python's own default: half the CPUs."""
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
-def baseline_vs_optimised(bench: Workbench) -> dict[str, Any]:
-    """Three personas answer each prompt: the pre-issue engine cold and sequential, against today's.
-
-    Baseline: llama-cpp-python's high-level API, f16 KV, no flash attention, its default threads
-    and batch sizes, a cold pool (the load is part of the latency) and one expert after another.
-    Optimised: the shipped engine settings, a warm pool and the personas batched.
-    """
-    base_specs = [bench.spec(n, kv_type="f16", flash_attn=False, n_threads=llama_cpp_python_default_threads(),
-                             n_batch=512, n_ubatch=512, n_seq_max=1) for n in PERSONAS]
-    opt_specs = [bench.spec(n) for n in PERSONAS]
-    sides: dict[str, dict[str, list[float]]] = {s: {"latency": [], "ttft": [], "tok_s": [], "rss": []}
-                                               for s in ("baseline", "optimised")}
-    optimised = bench.runner()
-    try:
-        _warm(optimised, opt_specs[0])
-        opt_target = optimised.target_for(opt_specs[0])
-        runs = bench.options.runs
-        for run in range(runs):
-            i = run % len(bench.prompts)
-            for side in (("baseline", "optimised") if run % 2 == 0 else ("optimised", "baseline")):
-                if side == "baseline":
-                    runner = bench.runner(RoutingLoader(LlamaCppLoader()))
-                    with peak_rss() as rss:
-                        timing = sequential_round(runner, base_specs, bench, i)
-                    runner.pool.unload_all()
-                else:
-                    forget_kv(optimised, [opt_target])
-                    with peak_rss() as rss:
-                        timing = concurrent_round(optimised, opt_specs, bench, i, session=f"optimised-{run}")
-                figures = sides[side]
-                figures["latency"].append(timing.wall_s)
-                figures["ttft"].extend(c.ttft_s for c in timing.completions)
-                figures["tok_s"].append(timing.tokens / timing.wall_s)
-                figures["rss"].append(rss.peak_bytes / MiB)
-    finally:
-        optimised.pool.unload_all()
-    loader = LlamaBatchLoader()
-    kv = {"baseline": LlamaCppLoader().estimate(bench.target(base_specs[0])).kv_cache,
-          "optimised": loader.estimate(bench.target(opt_specs[0])).kv_cache}
-    result: dict[str, Any] = {}
-    for side, figures in sides.items():
-        specs = base_specs if side == "baseline" else opt_specs
-        result[side] = {
-            "engine": engine_label(specs[0].engine), "latency_s": summarize(figures["latency"]).as_dict(),
-            "ttft_s": summarize(figures["ttft"]).as_dict(), "tok_s": summarize(figures["tok_s"]).as_dict(),
-            "peak_rss_mib": round(max(figures["rss"]), 1), "kv_cache_mib": round(kv[side] / MiB, 1),
-            "kv_cache_per_sequence_mib": round(kv[side] / specs[0].engine.n_seq_max / MiB, 1),
-            "latencies_s": [round(x, 3) for x in figures["latency"]],
-        }
-    base_mean = summarize(sides["baseline"]["latency"]).mean
-    opt_mean = summarize(sides["optimised"]["latency"]).mean
-    result["reduction"] = 1 - opt_mean / base_mean if base_mean else None
-    return result

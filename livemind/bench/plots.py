@@ -12,7 +12,7 @@ def write_plots(doc: dict[str, Any], out: Path) -> list[str]:
     """Write every plot the document has data for; return the file names."""
     written = []
     s = doc["sections"]
-    for name, draw, needs in (("latency.png", _latency, "baseline_vs_optimised"), ("batching.png", _batching, "consensus"),
+    for name, draw, needs in (("latency.png", _latency, "attribution"), ("batching.png", _batching, "consensus"),
                               ("round_tokens.png", _round_tokens, "debate_tokens"), ("defaults.png", _defaults, "defaults")):
         if needs not in s:
             continue
@@ -22,24 +22,29 @@ def write_plots(doc: dict[str, Any], out: Path) -> list[str]:
 
 
 def _latency(doc: dict[str, Any]) -> Figure:
-    data = doc["sections"]["baseline_vs_optimised"]
-    fig = Figure(figsize=(9, 3.6))
+    """Each factor's speed-up with its range, and every configuration's latencies."""
+    data = doc["sections"]["attribution"]
+    fig = Figure(figsize=(10, 3.8))
     left, right = fig.subplots(1, 2)
-    names = ["baseline", "optimised"]
+    rows = [*data["factors"], {"factor": "all (measured)", "speedup": data["end_to_end_speedup"]}]
+    medians = [r["speedup"]["median"] for r in rows]
+    errors = [[m - r["speedup"]["min"] for m, r in zip(medians, rows, strict=True)],
+              [r["speedup"]["max"] - m for m, r in zip(medians, rows, strict=True)]]
+    ys = list(range(len(rows)))
+    left.barh(ys, medians, xerr=errors, color=["C0"] * (len(rows) - 1) + ["C2"], capsize=4)
+    left.axvline(1.0, color="grey", linewidth=0.8)
+    left.set_yticks(ys, [r["factor"] for r in rows])
+    left.invert_yaxis()
+    left.set_xlabel("speed-up (median, min-max over runs)")
+    left.set_title("where the speed comes from")
+    names = list(data["configs"])
     for i, name in enumerate(names):
-        runs = data[name]["latencies_s"]
-        left.scatter([i] * len(runs), runs, alpha=0.6, color="C0" if i == 0 else "C2")
-    left.bar([0, 1], [data[n]["latency_s"]["mean"] for n in names], yerr=[data[n]["latency_s"]["stdev"] for n in names],
-             color=["C0", "C2"], alpha=0.35, capsize=6)
-    left.set_xticks([0, 1], names)
-    left.set_ylabel("seconds for three personas")
-    reduction = data.get("reduction")
-    left.set_title("latency" + (f" (−{reduction:.0%})" if reduction is not None else ""))
-    right.bar([0, 1], [data[n]["ttft_s"]["mean"] for n in names], yerr=[data[n]["ttft_s"]["stdev"] for n in names],
-              color=["C0", "C2"], alpha=0.7, capsize=6)
-    right.set_xticks([0, 1], names)
-    right.set_ylabel("seconds")
-    right.set_title("time to first token")
+        runs = data["configs"][name]["latencies_s"]
+        right.scatter([i] * len(runs), runs, alpha=0.6, color="C2" if name == "livemind_batched" else "C0")
+    right.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=7)
+    right.set_ylabel("seconds for three personas")
+    right.set_title("latency per configuration")
+    fig.tight_layout()
     return fig
 
 

@@ -11,15 +11,18 @@ SUMMARY = {"n": 2, "mean": 1.0, "median": 1.0, "stdev": 0.1, "min": 0.9, "max": 
 
 
 def _doc() -> dict[str, object]:
-    side = {"engine": "kv q8_0", "latency_s": SUMMARY, "ttft_s": SUMMARY, "tok_s": SUMMARY, "peak_rss_mib": 500.0,
-            "kv_cache_mib": 96.0, "kv_cache_per_sequence_mib": 24.0, "latencies_s": [0.9, 1.1]}
+    config = {"engine": "kv q8_0", "latency_s": SUMMARY, "latencies_s": [0.9, 1.1]}
+    factor = {"factor": "batched personas", "what": "one batch", "faster": "b", "slower": "s", "speedup": SUMMARY}
     doc: dict[str, object] = {
         "quick": True, "started_at": 0.0, "duration_s": 42.0,
         "machine": {"cpu": "test cpu", "cores_available": 2, "ram_gib": 8.0, "llama_cpp_python": "0.3.36",
                     "load_average_at_start": [0.5, 0.5, 0.5], "load_average_at_end": [0.6, 0.5, 0.5]},
         "options": {"runs": 2, "max_tokens": 24, "prompts": 1},
         "sections": {
-            "baseline_vs_optimised": {"baseline": side, "optimised": side, "reduction": 0.4},
+            "attribution": {"baseline": "warm plain llama-cpp-python", "runs": 2, "reduction": 0.4,
+                            "configs": {"plain": config, "livemind_batched": config}, "factors": [factor],
+                            "naive": {**factor, "factor": "warm pool"}, "product_of_factors": 1.0,
+                            "end_to_end_speedup": SUMMARY},
             "consensus": {"batched_s": SUMMARY, "sequential_s": SUMMARY, "ratio": 0.6, "batched_tok_s": 30.0,
                           "sequential_tok_s": 20.0, "widest_batch": 3, "identical_texts": 6, "answers": 6},
             "debate_tokens": {"with_reuse": {"prompt_tokens_per_round": [160, 130], "wall_s": 3.0},
@@ -43,3 +46,4 @@ def test_report_writes_json_markdown_and_the_plots_it_has_data_for(tmp_path: Pat
     assert "null (livemind serve could not be started)" in report, "a missing figure says why"
     assert "| round 1 | round 2 |" in report.replace("|---", "")
     assert "test cpu, 2 cores" in report
+    assert "| batched personas | one batch | 1.000 | 0.900 | 1.100 |" in report, "each factor with its range"

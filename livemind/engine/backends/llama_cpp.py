@@ -190,6 +190,10 @@ class LlamaCppBackend:
         text = "\n".join(m.content for m in messages)
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)) + 6 * len(messages)
 
+    def forget(self) -> None:
+        """Drop the kept prompt, so a repeated prompt is read again (llama-cpp-python reuses a matching prefix)."""
+        self._llm.reset()
+
     def _tokens_of(self, text: str) -> int:
         if not text:
             return 0

@@ -1,0 +1,128 @@
+"""Where the council's speed comes from: each engine factor measured on its own, against a fair baseline.
+
+The baseline is what a user would run without LiveMind: a warm `llama_cpp.Llama` with
+llama-cpp-python's defaults (f16 KV, no flash attention, batch 512), the same threads as
+LiveMind, the three personas' first answers one request at a time. Each factor changes one
+thing against its neighbour in this chain, so the ratios multiply to the end-to-end figure:
+
+    plain, llama-cpp-python's default threads ─ threads ─▶ plain (the baseline)
+    plain ─ q8_0 KV + flash attention ─▶ plain with LiveMind's KV settings
+          ─ LiveMind's engine (batch backend, one sequence at a time) ─▶ LiveMind sequential
+          ─ batched personas ─▶ LiveMind batched (what ships)
+    plain, loaded for each request (the naive baseline, labelled so) ─ warm pool ─▶ plain
+
+Every configuration answers the same prompt in each run, in an order rotated run by run; each
+ratio is taken within a run (same prompt) and reported as its median with min and max over the
+runs. KV reuse across rounds and the OpenMP wait policy act after round one, so they are
+reported by their own sections (`debate_tokens`, `wait_policy`), not multiplied in here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from livemind.bench.engine_figures import forget_kv
+from livemind.bench.prompts import PERSONAS
+from livemind.bench.stats import summarize
+from livemind.bench.workbench import RoundTiming, Workbench, concurrent_round, engine_label, sequential_round
+from livemind.engine.backends.base import available_cores
+from livemind.engine.backends.factory import RoutingLoader
+from livemind.engine.backends.llama_cpp import LlamaCppLoader
+from livemind.engine.runner import ExpertRunner
+from livemind.types import ChatMessage, ExpertSpec
+
+# llama-cpp-python's own engine defaults for `Llama(...)`.
+PLAIN_ENGINE = {"kv_type": "f16", "flash_attn": False, "n_batch": 512, "n_ubatch": 512, "n_seq_max": 1}
+CONFIGS = ("plain_default_threads", "plain", "plain_q8_flash", "livemind_sequential", "livemind_batched", "plain_cold")
+# (factor, faster configuration, slower configuration, what changes)
+FACTORS = (
+    ("threads", "plain", "plain_default_threads", "all available cores instead of llama-cpp-python's half"),
+    ("q8_0 KV + flash attention", "plain_q8_flash", "plain", "LiveMind's KV settings in plain llama-cpp-python"),
+    ("LiveMind's engine", "livemind_sequential", "plain_q8_flash", "the batch backend, one sequence at a time, same settings"),
+    ("batched personas", "livemind_batched", "livemind_sequential", "the three personas decode as one batch"),
+)
+NAIVE = ("warm pool", "plain", "plain_cold", "the model kept loaded instead of loaded for each request (naive baseline)")
+
+
+def llama_cpp_python_default_threads() -> int:
+    """llama-cpp-python's own default: half the CPUs."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def _warm(runner: ExpertRunner, spec: ExpertSpec) -> None:
+    runner.generate(spec, [ChatMessage(role="user", content="Hi")], max_tokens=2, seed=1)
+
+
+def attribution(bench: Workbench) -> dict[str, Any]:
+    """Every configuration's round-one latency, each factor's speed-up with its spread, and their product."""
+    threads = available_cores()
+    specs: dict[str, list[ExpertSpec]] = {
+        "plain_default_threads": [bench.spec(n, **PLAIN_ENGINE, n_threads=llama_cpp_python_default_threads())
+                                  for n in PERSONAS],
+        "plain": [bench.spec(n, **PLAIN_ENGINE, n_threads=threads) for n in PERSONAS],
+        "plain_q8_flash": [bench.spec(n, **{**PLAIN_ENGINE, "kv_type": "q8_0", "flash_attn": True}, n_threads=threads)
+                           for n in PERSONAS],
+        "livemind_sequential": [bench.spec(n) for n in PERSONAS],
+        "livemind_batched": [bench.spec(n) for n in PERSONAS],
+    }
+    specs["plain_cold"] = specs["plain"]
+    plain_loader = RoutingLoader(LlamaCppLoader())
+    runners = {name: bench.runner(plain_loader) for name in ("plain_default_threads", "plain", "plain_q8_flash")}
+    livemind = bench.runner()
+    runners["livemind_sequential"] = runners["livemind_batched"] = livemind
+    latency: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    try:
+        for name, runner in runners.items():
+            _warm(runner, specs[name][0])
+        for run in range(bench.options.runs):
+            prompt = run % len(bench.prompts)
+            order = CONFIGS[run % len(CONFIGS):] + CONFIGS[: run % len(CONFIGS)]
+            for name in order:
+                latency[name].append(_round(bench, name, specs[name], runners.get(name), prompt, run).wall_s)
+    finally:
+        for runner in {id(r): r for r in runners.values()}.values():
+            runner.pool.unload_all()
+    result: dict[str, Any] = {
+        "baseline": "warm llama_cpp.Llama, llama-cpp-python's engine defaults, LiveMind's threads, one request at a time",
+        "configs": {name: {"engine": engine_label(specs[name][0].engine), "latency_s": summarize(latency[name]).as_dict(),
+                           "latencies_s": [round(x, 3) for x in latency[name]]} for name in CONFIGS},
+        "factors": [_factor(latency, *factor) for factor in FACTORS],
+        "naive": _factor(latency, *NAIVE),
+        "runs": bench.options.runs,
+    }
+    product = 1.0
+    for factor in result["factors"]:
+        product *= factor["speedup"]["median"]
+    end_to_end = [b / o for o, b in zip(latency["livemind_batched"], latency["plain"], strict=True)]
+    result["product_of_factors"] = round(product, 3)
+    result["end_to_end_speedup"] = summarize(end_to_end).as_dict(3)
+    # Against the fair baseline (threads excluded: the baseline already has LiveMind's threads).
+    base, shipped = summarize(latency["plain"]).median, summarize(latency["livemind_batched"]).median
+    result["reduction"] = 1 - shipped / base if base else None
+    return result
+
+
+def _round(bench: Workbench, name: str, specs: list[ExpertSpec], runner: ExpertRunner | None, prompt: int,
+           run: int) -> RoundTiming:
+    if name == "plain_cold":  # a fresh pool: the load is part of the latency
+        cold = bench.runner(RoutingLoader(LlamaCppLoader()))
+        try:
+            return sequential_round(cold, specs, bench, prompt)
+        finally:
+            cold.pool.unload_all()
+    assert runner is not None
+    forget_kv(runner, [runner.target_for(specs[0])])  # a repeated prompt is read again, on every side
+    play: Callable[[], RoundTiming]
+    if name == "livemind_batched":
+        play = lambda: concurrent_round(runner, specs, bench, prompt, session=f"attribution-{run}")  # noqa: E731
+    else:
+        play = lambda: sequential_round(runner, specs, bench, prompt)  # noqa: E731
+    return play()
+
+
+def _factor(latency: dict[str, list[float]], label: str, fast: str, slow: str, what: str) -> dict[str, Any]:
+    """slow ÷ fast per run (above 1: the factor helps), median and range."""
+    per_run = [s / f for f, s in zip(latency[fast], latency[slow], strict=True) if f > 0]
+    return {"factor": label, "what": what, "faster": fast, "slower": slow, "speedup": summarize(per_run).as_dict(3)}

@@ -235,6 +235,8 @@ def _summary_table(run: Run, fault_rows: list[tuple[str, str, str, str]], failed
         f"| RSS, overload soak (bound 32 MiB) | {_rss_line(loads, 'soak-fake', soak)} |",
         f"| RSS, real models, once warm (CI; bound 96 MiB) | {_rss_line(loads, 'ci-real', soak)} |",
         f"| RSS, real models, from the idle server (soak; bound: the RAM budget) | {_rss_line(loads, 'soak-real', soak)} |",
+        f"| measured memory, real models taking turns under a budget that holds one (CI) | "
+        f"{_pressed_line(loads.get('ci-real-pressed'))} |",
         f"| memory against the budget, sampled every 250 ms | scripted: {_budget_line(loads, 'ci-fake', soak)}; real models: "
         f"{_budget_line(loads, 'ci-real', soak)}; real soak: {_budget_line(loads, 'soak-real', soak)} |",
         f"| data lost | {'none' if not lost else 'CHECK: ' + ', '.join(lost)} |",
@@ -261,6 +263,16 @@ def _rss_line(loads: dict[str, dict[str, object]], key: str, soak: bool) -> str:
     return (f"{float(f['rss_growth_mib']):+.1f} MiB from {f['rss_baseline_mib']} to {f['rss_end_mib']} MiB "  # type: ignore[arg-type]
             f"(peak {f['rss_peak_mib']} MiB, {f['samples']} samples); "
             f"{float(f['rss_drift_after_first_quarter_mib']):+.1f} MiB after the first quarter")  # type: ignore[arg-type]
+
+
+def _pressed_line(f: dict[str, object] | None) -> str:
+    """Real RSS above the idle server, the pool's estimate and the budget, side by side."""
+    if f is None:
+        return "no figures (see failures)"
+    above = float(f["rss_peak_mib"]) - float(f["rss_baseline_mib"])  # type: ignore[arg-type]
+    return (f"RSS peak {above:.1f} MiB above the idle server (process and children); pool estimate peak "
+            f"{f['pool_peak_mib']} MiB; budget {f['budget_mib']} MiB; {f['evictions']} evictions over "
+            f"{f['http_clients']} requests")
 
 
 def _budget_line(loads: dict[str, dict[str, object]], key: str, soak: bool) -> str:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from livemind.engine.backends.base import Backend, BackendLoader, LoadTarget, MemoryEstimate
-from livemind.engine.ram import RamGuard
+from livemind.engine.ram import RamGuard, release_freed_memory
 from livemind.errors import BusyError, LiveMindError, RamBudgetExceeded
 from livemind.types import EngineSettings, LoadedModelStatus, PoolStatus
 
@@ -266,6 +266,7 @@ class ModelPool:
     def _unload_locked(self, key: str, kind: str, reason: str) -> None:
         slot = self._slots.pop(key)
         slot.backend.close()
+        release_freed_memory()  # or the freed KV and compute buffers stay in the heap and RSS outgrows the budget
         self._record_locked(kind, slot.target, slot.estimate.total, reason)
         self._cond.notify_all()
 

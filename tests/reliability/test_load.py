@@ -264,6 +264,36 @@ def test_real_models_under_load_stay_within_the_budget(fault_server: ServerProce
     record(kind="load", run="ci-real", **_figures(report, sampler, baseline_rss=baseline, concurrency=4))
 
 
+@pytest.mark.slow
+def test_real_models_taking_turns_press_the_budget_and_measured_rss_stays_under_it(
+        tmp_path: Path, models_home: Path, fault_budget: dict[str, int], record: Record) -> None:
+    # A budget that holds SmolLM2 or Gemma 3 270M but not both: a mix of their experts makes the pool
+    # evict one for the other, so the budget is pressed, and the server's real RSS is read against it.
+    one, both = max(fault_budget["smollm2-135m"], fault_budget["gemma3-270m"]), sum(
+        fault_budget[name] for name in ("smollm2-135m", "gemma3-270m"))
+    budget_mib = int(one * 1.1 / MiB) + 1
+    assert budget_mib * MiB < both, "the budget must not hold both models"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(models_home / "models", target_is_directory=True)
+    server = start_livemind_serve(home, ram_budget=f"{budget_mib}MiB")
+    experts = ("generalist", "futurist", "coder")  # SmolLM2, Gemma 3 270M, SmolLM2
+    try:
+        with RssSampler(server) as sampler:
+            idle = sampler.samples[0].rss
+            report = run_load(server, requests=12, concurrency=4, mcp_sessions=0, mcp_calls=0, experts=experts,
+                              deadline_s=2 * REQUEST_S)
+    finally:
+        assert server.stop() == 0, server.log[-3000:]
+    _assert_held(report, sampler)
+    assert sampler.samples[-1].evictions >= 1, "the mix made the pool evict: the budget was pressed"
+    above_idle = sampler.peak_rss - idle
+    assert above_idle <= budget_mib * MiB, (
+        f"measured RSS rose {above_idle / MiB:.1f} MiB above the idle server, over the {budget_mib} MiB budget")
+    record(kind="load", run="ci-real-pressed", evictions=sampler.samples[-1].evictions,
+           **_figures(report, sampler, baseline_rss=idle, concurrency=4))
+
+
 @pytest.mark.soak
 def test_soak_http_and_mcp_for_hundreds_of_requests_without_rss_drift(tmp_path: Path, record: Record) -> None:
     server = start_fake_server(tmp_path / "home", pace_ms=2, max_queue=4)

@@ -162,12 +162,13 @@ def start_livemind_serve(home: Path, *, config: Path | None = None, ram_budget: 
 
 @dataclass(frozen=True)
 class MemorySample:
-    """One reading: the process's RSS and the pool's own account of its models."""
+    """One reading: the process's RSS (children included) and the pool's own account of its models."""
 
     at: float
     rss: int
     pool_bytes: int
     budget_bytes: int | None
+    evictions: int = 0
 
 
 class RssSampler:
@@ -182,10 +183,16 @@ class RssSampler:
         self.samples: list[MemorySample] = []
 
     def read(self) -> MemorySample:
-        """One reading now."""
+        """One reading now: the server's RSS with its children's, and the pool's own estimate."""
         status = httpx.get(f"{self._server.base_url}/v1/livemind/status", timeout=30).json()["pool"]
-        return MemorySample(time.monotonic(), self._process.memory_info().rss, int(status["pool_bytes"]),
-                            status["budget_bytes"])
+        rss = self._process.memory_info().rss
+        for child in self._process.children(recursive=True):
+            try:
+                rss += child.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue  # ended between the listing and the reading
+        return MemorySample(time.monotonic(), rss, int(status["pool_bytes"]), status["budget_bytes"],
+                            int(status.get("evictions", 0)))
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):  # a sampling period, not a wait for an event

@@ -162,7 +162,8 @@ class LiveMind(AsyncApi):
                       prompt_tokens=completion.prompt_tokens, ttft_s=round(completion.ttft_s, 4),
                       total_s=round(completion.total_s, 4), tok_s=round(completion.decode_tok_s, 2),
                       finish_reason=completion.finish_reason, routing=routing,
-                      cached_prompt_tokens=completion.cached_prompt_tokens, ram=self._ram_since(before, f"ask {expert}"))
+                      cached_prompt_tokens=completion.cached_prompt_tokens, ram=self._ram_since(before, f"ask {expert}"),
+                      stages=completion.stages)
 
     # -- consensus and debate ------------------------------------------------------------------
 

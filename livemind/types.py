@@ -123,6 +123,9 @@ class Completion(Value):
     decode_tok_s: float
     finish_reason: FinishReason
     cached_prompt_tokens: int = 0
+    # Seconds before the first token, by stage: "queue" (waiting for a free sequence), "template"
+    # (chat template and tokenizing), "prefill" (reading the prompt up to the first token sampled).
+    stages: dict[str, float] = {}
 
 
 class RamUse(Value):
@@ -150,6 +153,7 @@ class Answer(Value):
     routing: RouteDecision | None = None
     cached_prompt_tokens: int = 0  # prompt tokens reused from the KV cache (not in prompt_tokens)
     ram: RamUse | None = None
+    stages: dict[str, float] = {}  # the engine's seconds before the first token: queue, template, prefill
 
 
 class RouteScore(Value):

@@ -53,6 +53,7 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
                                                 matched=False), default_port),
     }
     ttft: dict[str, list[float]] = {name: [] for name in commands}
+    stages: dict[str, list[float]] = {}
     totals: dict[str, list[float]] = {name: [] for name in commands}
     identical = 0
     with ExitStack() as stack:
@@ -90,6 +91,8 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
                         timing = ask(name, i, bench.options.max_tokens)
                         ttft[name].append(timing.ttft_s)
                         totals[name].append(timing.total_s)
+                        for stage, seconds in timing.stages.items() if name == "livemind" else ():
+                            stages.setdefault(stage, []).append(seconds)
                         texts[name] = timing.text
                     identical += texts["livemind"] == texts[PEER]
         except LiveMindError as exc:
@@ -102,5 +105,7 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
             "livemind_ttft_s": lm.as_dict(), "peer_ttft_s": peer.as_dict(), "default_peer_ttft_s": default.as_dict(),
             "livemind_total_s": summarize(totals["livemind"]).as_dict(),
             "peer_total_s": summarize(totals[PEER]).as_dict(), "identical_texts": identical,
+            "livemind_stages_ms": {stage: summarize([x * 1000 for x in values]).as_dict(2)
+                                   for stage, values in stages.items()},
             "requests": len(ttft["livemind"]), "peer": "llama_cpp.server, LiveMind's engine settings, logits_all off",
             "default_peer": "llama_cpp.server with its own defaults (logits_all on, its threads, f16 KV)"}

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -39,6 +39,7 @@ class StreamTiming:
     first_piece_s: float
     last_piece_s: float
     pieces: int
+    stages: dict[str, float] = field(default_factory=dict)  # LiveMind's own account of its TTFT, stage by stage
 
 
 class RawLlama:
@@ -172,6 +173,7 @@ def stream_chat(base: str, body: dict[str, object], *, timeout_s: float = 300.0)
     start = time.perf_counter()
     first = last = None
     pieces: list[str] = []
+    stages: dict[str, float] = {}
     with httpx.Client(timeout=timeout_s) as client, \
             client.stream("POST", base + "/v1/chat/completions", json={**body, "stream": True}) as response:
         if response.status_code != 200:
@@ -183,6 +185,7 @@ def stream_chat(base: str, body: dict[str, object], *, timeout_s: float = 300.0)
             if data == "[DONE]":
                 break
             chunk = json.loads(data)
+            stages = (chunk.get("livemind") or {}).get("stages") or stages
             choices = chunk.get("choices") or [{}]
             piece = (choices[0].get("delta") or {}).get("content") or ""
             if piece:
@@ -191,4 +194,4 @@ def stream_chat(base: str, body: dict[str, object], *, timeout_s: float = 300.0)
                 pieces.append(piece)
     end = time.perf_counter() - start
     return StreamTiming(text="".join(pieces).strip(), ttft_s=first if first is not None else end, total_s=end,
-                        first_piece_s=first or end, last_piece_s=last or end, pieces=len(pieces))
+                        first_piece_s=first or end, last_piece_s=last or end, pieces=len(pieces), stages=stages)

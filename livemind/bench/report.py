@@ -158,6 +158,12 @@ def _memory_and_serving_sections(s: dict[str, Any]) -> list[str]:
                          f"{span('peer_ttft_s')}; over {h['requests']} requests each; identical texts {h['identical_texts']}")
             if "default_peer_ttft_s" in h:
                 per = h["ratio_per_request"]
+                stages = h.get("livemind_stages_ms") or {}
+                if stages:
+                    lines += ["", "Where LiveMind's time to first token goes (its own account, ms, over the requests):", "",
+                              "| stage | median | min | max |", "|---|---|---|---|",
+                              *[f"| {name} | {_fmt(x['median'], 2)} | {_fmt(x['min'], 2)} | {_fmt(x['max'], 2)} |"
+                                for name, x in stages.items()], ""]
                 lines += [f"- the peer as its defaults leave it ({h['default_peer']}): {span('default_peer_ttft_s')}; "
                           f"LiveMind ÷ it {_fmt(h['ratio_vs_default_peer'])}",
                           f"- LiveMind ÷ fair peer per request: median {_fmt(per['median'])} "

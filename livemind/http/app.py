@@ -26,6 +26,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -210,6 +211,7 @@ def _job_handlers(service: Service) -> tuple[_Handler, _Handler, _Handler]:
     dispatcher = service.dispatcher
 
     async def chat_completions(request: Request) -> Response:
+        received = time.perf_counter()
         service.require_ready()
         body = parse_request(ChatCompletionRequest, await request.body())
         question = question_from_messages(body.messages)
@@ -220,7 +222,10 @@ def _job_handlers(service: Service) -> tuple[_Handler, _Handler, _Handler]:
             rounds=council.rounds if council else None, mode=council.mode if council else None,
             strategy=council.strategy if council else None, selective=council.selective if council else None,
             max_tokens=body.token_limit, seed=body.seed, temperature=body.temperature)
+        planned = time.perf_counter()
         job = dispatcher.start(plan, "chat.completions")
+        job.mark("received", received)
+        job.mark("planned", planned)
         renderer = OpenAIRenderer(model=body.model, kind=plan.kind, routing=plan.routing,
                                   include_usage=bool(body.stream_options and body.stream_options.include_usage))
         return JobResponse(job, renderer, stream=body.stream)

@@ -112,13 +112,16 @@ class Dispatcher:
         expert = plan.experts[0]
 
         def on_token(piece: str) -> None:
+            job.mark("first_token")
             admitted.token()
             job.emit(TokenEvent(expert=expert, round=0, text=piece))
 
         try:
             admitted.wait(job.cancel_event)
+            job.mark("admitted")
             answer = self.mind.ask(plan.question, expert=expert, max_tokens=plan.max_tokens, seed=plan.seed,
                                    temperature=plan.temperature, on_token=on_token, cancel=job.cancel_event)
+            answer = answer.model_copy(update={"stages": request_stages(job.marks, answer.stages)})
             if plan.routing is not None:
                 answer = answer.model_copy(update={"routing": plan.routing})
             admitted.succeed(tok_s=answer.tok_s)  # before the release: whoever runs next sees this one counted
@@ -160,6 +163,27 @@ class Dispatcher:
         finally:
             is_streaming = False
             admitted.ticket.release()
+
+
+def request_stages(marks: dict[str, float], engine: dict[str, float]) -> dict[str, float]:
+    """Seconds before the first token, stage by stage, from the request's arrival to its first SSE frame.
+
+    received → planned: parsing and routing; → admitted: the admission lanes; → the engine's own
+    stages (queue for a sequence, chat template, prefill to the first token); what remains between
+    admission and the first token is the hand-off (scheduler, pool lease, runner); first token →
+    first frame written: SSE framing and the event loop (known once that frame has gone out).
+    """
+    stages: dict[str, float] = {}
+    if "received" in marks and "planned" in marks:
+        stages["parse_and_route"] = marks["planned"] - marks["received"]
+    if "planned" in marks and "admitted" in marks:
+        stages["admission"] = marks["admitted"] - marks["planned"]
+    if "admitted" in marks and "first_token" in marks:
+        stages["handoff"] = max(0.0, marks["first_token"] - marks["admitted"] - sum(engine.values()))
+    stages.update(engine)
+    if "first_token" in marks and "first_frame_sent" in marks:
+        stages["sse"] = marks["first_frame_sent"] - marks["first_token"]
+    return {name: round(seconds, 6) for name, seconds in stages.items()}
 
 
 def _explained(error: LiveMindError, job: Job) -> LiveMindError:

@@ -226,6 +226,8 @@ class JobResponse(Response):
                     chunk += b"".join(self.renderer.closing())
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    if isinstance(pending, TokenEvent):
+                        self.job.mark("first_frame_sent")
                 if isinstance(pending, Finished):
                     break
             pending = await self.job.next(self.heartbeat_s)

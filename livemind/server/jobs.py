@@ -57,6 +57,11 @@ class Job:
         self._hooks: list[Callable[[], None]] = []
         self._hooks_lock = threading.Lock()
         self.is_finished = False
+        self.marks: dict[str, float] = {}  # perf_counter() when each stage of the request was reached
+
+    def mark(self, stage: str, at: float | None = None) -> None:
+        """Record when a stage was first reached (later calls keep the first time)."""
+        self.marks.setdefault(stage, time.perf_counter() if at is None else at)
 
     # -- worker side -------------------------------------------------------------------------
 

@@ -379,3 +379,24 @@ def test_an_idle_model_unloads_under_serve_after_its_ttl(tmp_path: Path, models_
         assert running.stop() == 0, running.log[-3000:]
     assert loaded_after == ["smollm2-135m"], "the answer loaded the generalist's model"
     assert loaded == [], f"still loaded {running.log[-2000:]}"
+
+
+def test_a_streamed_answer_accounts_for_its_time_to_first_token_stage_by_stage(server: ServerProcess) -> None:
+    started = time.perf_counter()
+    first = None
+    last: dict[str, object] = {}
+    with httpx.stream("POST", f"{server.base_url}/v1/chat/completions", timeout=REQUEST_S,
+                      json=chat("generalist", "Name three rivers.", max_tokens=8, stream=True)) as response:
+        for _, data in sse_events(response.iter_lines()):
+            choices = data.get("choices") or [{}]
+            if first is None and (choices[0].get("delta") or {}).get("content"):  # type: ignore[union-attr, index]
+                first = time.perf_counter() - started
+            if data.get("livemind"):
+                last = data["livemind"]  # type: ignore[assignment]
+    stages = last["stages"]
+    assert isinstance(stages, dict)
+    before_first_token = ("parse_and_route", "admission", "handoff", "queue", "template", "prefill")
+    assert set(before_first_token) <= set(stages) and "sse" in stages, stages
+    assert all(seconds >= 0 for seconds in stages.values()) and stages["prefill"] > 0
+    assert first is not None and sum(stages[s] for s in before_first_token) <= first, \
+        "the server's stages fit inside the time to first token the client saw"

@@ -13,8 +13,9 @@ arrive while a batch is running (the other personas of a round, other clients) j
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -146,6 +147,7 @@ class SequenceJob:
     request: GenerationRequest
     on_token: TokenCallback | None = None
     cancel: CancelSignal | None = None
+    created: float = field(default_factory=time.perf_counter)  # waiting for a sequence starts here
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,7 @@ class LlamaBatchBackend:
         """
         if all(s.is_busy for s in self._slots):
             return False
+        templating = time.perf_counter()
         prompt, stops = self._template.chat_prompt(job.request.messages)
         if len(prompt) + 1 > self._n_ctx:
             raise PromptTooLongError(tokens=len(prompt), limit=self._n_ctx - 1)
@@ -225,7 +226,8 @@ class LlamaBatchBackend:
         self._active.append(DecodingSequence(
             job=job, slot=slot, prompt=prompt, stops=stops, reused=reused, fed=reused,
             max_tokens=min(sampling.max_tokens, self._n_ctx - len(prompt)),
-            sampler=sampler_chain(job.request.sampling, self._n_vocab), started=time.perf_counter()))
+            sampler=sampler_chain(job.request.sampling, self._n_vocab), started=templating,
+            templated=time.perf_counter()))
         return True
 
     def _pick_slot(self, conversation: str | None, prompt: list[int]) -> Slot:
@@ -367,6 +369,8 @@ class LlamaBatchBackend:
             completion_tokens=produced,
             ttft_s=first - seq.started,
             total_s=end - seq.started,
+            stages={"queue": round(seq.started - seq.job.created, 6), "template": round(seq.templated - seq.started, 6),
+                    "prefill": round(first - seq.templated, 6)},
             decode_tok_s=(produced - 1) / decode_s if produced > 1 and decode_s > 0 else 0.0,
             finish_reason=reason,
         )

@@ -88,7 +88,8 @@ class DecodingSequence:
     sampler: Any
     reused: int
     fed: int  # prompt tokens whose KV is in the cache
-    started: float
+    started: float  # admitted: the chat template starts
+    templated: float  # the prompt's tokens are ready
     pending: int | None = None  # sampled token not yet fed to the model
     batch_index: int = -1  # where this sequence's logits are in the current batch, -1 if none
     feeding: int = 0  # prompt tokens in the current batch

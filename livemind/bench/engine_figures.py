@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from livemind.bench.peers import RawLlama
@@ -82,7 +82,9 @@ def overhead(bench: Workbench) -> dict[str, Any]:
         "livemind_ttft_s": summarize([r["ttft_s_livemind"] for r in rows]).as_dict(),
         "raw_ttft_s": summarize([r["ttft_s_raw"] for r in rows]).as_dict(),
         "identical_texts": sum(r["identical"] for r in rows), "pairs": len(rows),
-        "ratio": ratio(lm.mean, rw.mean), "engine": engine_label(spec.engine), "rows": rows,
+        "ratio": ratio(lm.median, rw.median), "engine": engine_label(spec.engine), "rows": rows,
+        # one ratio per pair (same prompt, same seed, back to back): the headline's spread
+        "ratio_per_pair": summarize([r["tok_s_livemind"] / r["tok_s_raw"] for r in rows if r["tok_s_raw"] > 0]).as_dict(3),
     }
 
 
@@ -130,7 +132,8 @@ def consensus(bench: Workbench) -> dict[str, Any]:
     b = summarize([r["batched_s"] for r in rows])
     s = summarize([r["sequential_s"] for r in rows])
     return {
-        "batched_s": b.as_dict(), "sequential_s": s.as_dict(), "ratio": ratio(b.mean, s.mean),
+        "batched_s": b.as_dict(), "sequential_s": s.as_dict(), "ratio": ratio(b.median, s.median),
+        "ratio_per_pair": summarize([r["batched_s"] / r["sequential_s"] for r in rows if r["sequential_s"] > 0]).as_dict(3),
         "batched_tok_s": ratio(sum(r["batched_tokens"] for r in rows), sum(r["batched_s"] for r in rows)),
         "sequential_tok_s": ratio(sum(r["sequential_tokens"] for r in rows), sum(r["sequential_s"] for r in rows)),
         "identical_texts": sum(sum(r["identical"]) for r in rows),
@@ -202,36 +205,51 @@ def _width(backend: LlamaBatchBackend, bench: Workbench, width: int) -> float:
 def defaults(bench: Workbench) -> dict[str, Any]:
     """The figures behind each engine default: threads, batch width, flash attention, KV type, ubatch.
 
-    The shipped settings are measured once and stand in every comparison they belong to
-    (all cores, q8_0 with flash attention, ubatch 256); each row changes one setting.
+    Every variant (each changes one setting from the shipped engine: all cores, q8_0 with flash
+    attention, ubatch 256) is loaded at once and measured in turn, repeat after repeat in a
+    rotated order, so a slow moment of the machine lands on all of them alike. Each figure is
+    the median of its repeats, with min and max.
     """
     quick = bench.options.quick
-    repeats = 1 if quick else 3
+    repeats = 2 if quick else 5
     cores = available_cores()
     engine = bench.spec(SINGLE_EXPERT).engine
     shipped_label = f"{engine.kv_type} · flash-attn {'on' if engine.flash_attn else 'off'}"
-    out: dict[str, Any] = {"configured": engine.model_dump(), "cores": cores, "threads": {}, "attention_and_kv": {},
-                           "ubatch": {}}
-    with _backend(bench) as backend:
-        shipped = _speeds(backend, bench, repeats)
-        for threads in sorted({1, cores}):
-            if threads == cores:
-                out["threads"][str(threads)] = shipped
-                continue
-            backend.set_threads(threads)
-            out["threads"][str(threads)] = _speeds(backend, bench, repeats)
-        backend.set_threads(engine.n_threads or cores)
-        out["batch_width"] = {str(w): _width(backend, bench, w) for w in ((1, 3) if quick else (1, 2, 3, 4))}
-    for label, kv, fa in (("f16 · flash-attn off", "f16", False), ("f16 · flash-attn on", "f16", True)):
-        with _backend(bench, kv_type=kv, flash_attn=fa) as backend:
-            out["attention_and_kv"][label] = _speeds(backend, bench, repeats)
-    out["attention_and_kv"][shipped_label] = shipped
-    for size in ((64, engine.n_ubatch) if quick else (64, 128, 256, 512)):
-        if size == engine.n_ubatch and size == engine.n_batch:
-            out["ubatch"][str(size)] = shipped
-            continue
-        with _backend(bench, n_batch=size, n_ubatch=size) as backend:
-            out["ubatch"][str(size)] = _speeds(backend, bench, repeats)
+    variants: dict[str, dict[str, object]] = {"shipped": {}}
+    variants["f16 · flash-attn off"] = {"kv_type": "f16", "flash_attn": False}
+    variants["f16 · flash-attn on"] = {"kv_type": "f16", "flash_attn": True}
+    ubatches = [size for size in ((64, engine.n_ubatch) if quick else (64, 128, 256, 512))
+                if not (size == engine.n_ubatch and size == engine.n_batch)]
+    for size in ubatches:
+        variants[f"ubatch {size}"] = {"n_batch": size, "n_ubatch": size}
+    thread_counts = [t for t in sorted({1, cores}) if t != cores]
+    samples: dict[str, dict[str, list[float]]] = {}
+    with ExitStack() as stack:
+        backends = {name: stack.enter_context(_backend(bench, **engine_update)) for name, engine_update in variants.items()}
+        rows = [*variants, *(f"threads {t}" for t in thread_counts)]
+        for repeat in range(repeats):
+            shift = repeat % len(rows)
+            for row in rows[shift:] + rows[:shift]:
+                backend = backends["shipped" if row.startswith("threads") else row]
+                if row.startswith("threads"):
+                    backend.set_threads(int(row.split()[1]))
+                speeds = _speeds(backend, bench, 1)
+                if row.startswith("threads"):
+                    backend.set_threads(engine.n_threads or cores)
+                for key, value in speeds.items():
+                    samples.setdefault(row, {}).setdefault(key, []).append(value)
+        out: dict[str, Any] = {"configured": engine.model_dump(), "cores": cores, "repeats": repeats,
+                               "batch_width": {str(w): _width(backends["shipped"], bench, w)
+                                               for w in ((1, 3) if quick else (1, 2, 3, 4))}}
+    figures = {row: {key: round(summarize(values).median, 1) for key, values in by_key.items()}
+               | {f"{key}_range": [round(min(values), 1), round(max(values), 1)] for key, values in by_key.items()}
+               for row, by_key in samples.items()}
+    out["threads"] = {str(t): figures[f"threads {t}"] for t in thread_counts} | {str(cores): figures["shipped"]}
+    out["attention_and_kv"] = {label: figures[label] for label in ("f16 · flash-attn off", "f16 · flash-attn on")}
+    out["attention_and_kv"][shipped_label] = figures["shipped"]
+    out["ubatch"] = {str(size): figures[f"ubatch {size}"] for size in ubatches}
+    if engine.n_ubatch == engine.n_batch:
+        out["ubatch"][str(engine.n_ubatch)] = figures["shipped"]
     out["ubatch"] = dict(sorted(out["ubatch"].items(), key=lambda kv: int(kv[0])))
     return out
 

@@ -107,6 +107,7 @@ def _speed_sections(s: dict[str, Any]) -> list[str]:
                   f"raw {_fmt(o['raw_tok_s']['mean'], 1)} (±{_fmt(o['raw_tok_s']['stdev'], 1)})",
                   f"- TTFT: LiveMind {_fmt(o['livemind_ttft_s']['mean'])} s, raw {_fmt(o['raw_ttft_s']['mean'])} s",
                   f"- identical texts: {o['identical_texts']} of {o['pairs']} (same prompt and seed)",
+                  *_pair_line(o),
                   f"- engine: {o['engine']}"]
     if "consensus" in s:
         c = s["consensus"]
@@ -115,7 +116,7 @@ def _speed_sections(s: dict[str, Any]) -> list[str]:
                   f"sequential {_fmt(c['sequential_s']['mean'])} s",
                   f"- generated tok/s: batched {_fmt(c['batched_tok_s'], 1)}, sequential {_fmt(c['sequential_tok_s'], 1)}",
                   f"- widest batch seen: {c['widest_batch']} sequences; identical answers batched vs sequential: "
-                  f"{c['identical_texts']} of {c['answers']}"]
+                  f"{c['identical_texts']} of {c['answers']}", *_pair_line(c)]
     if "debate_tokens" in s:
         d = s["debate_tokens"]
         n_rounds = len(d["without_reuse"]["prompt_tokens_per_round"])
@@ -175,14 +176,29 @@ def _memory_and_serving_sections(s: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _pair_line(section: dict[str, Any]) -> list[str]:
+    """The ratio of each back-to-back pair: median, min and max (absent in documents from before it existed)."""
+    per = section.get("ratio_per_pair")
+    if not per:
+        return []
+    return [f"- ratio per pair: median {_fmt(per['median'])} (min {_fmt(per['min'])}, max {_fmt(per['max'])}, "
+            f"{per['n']} pairs)"]
+
+
 def _defaults_table(d: dict[str, Any]) -> str:
-    rows = ["| setting | value | prefill tok/s | decode tok/s |", "|---|---|---|---|"]
+    def cell(x: dict[str, Any], key: str) -> str:
+        span = x.get(f"{key}_range")  # absent in documents from before the repeats were alternated
+        return f"{x[key]} ({span[0]}–{span[1]})" if span else str(x[key])
+
+    repeats = d.get("repeats")
+    rows = [f"Median of {repeats} repeats in rotated order (min–max)." if repeats else "", "",
+            "| setting | value | prefill tok/s | decode tok/s |", "|---|---|---|---|"]
     for threads, x in d["threads"].items():
-        rows.append(f"| threads | {threads} | {x['prefill_tok_s']} | {x['decode_tok_s']} |")
+        rows.append(f"| threads | {threads} | {cell(x, 'prefill_tok_s')} | {cell(x, 'decode_tok_s')} |")
     for label, x in d["attention_and_kv"].items():
-        rows.append(f"| KV · attention | {label} | {x['prefill_tok_s']} | {x['decode_tok_s']} |")
+        rows.append(f"| KV · attention | {label} | {cell(x, 'prefill_tok_s')} | {cell(x, 'decode_tok_s')} |")
     for size, x in d["ubatch"].items():
-        rows.append(f"| batch = ubatch | {size} | {x['prefill_tok_s']} | {x['decode_tok_s']} |")
+        rows.append(f"| batch = ubatch | {size} | {cell(x, 'prefill_tok_s')} | {cell(x, 'decode_tok_s')} |")
     rows.append("")
     rows.append("| sequences in one batch | " + " | ".join(d["batch_width"]) + " |")
     rows.append("|---|" + "---|" * len(d["batch_width"]))
@@ -191,10 +207,16 @@ def _defaults_table(d: dict[str, Any]) -> str:
 
 
 def _wait_policy_table(d: dict[str, Any]) -> str:
-    widths = list(next(iter(d["policies"].values()))["alone_ms"])
+    first = next(iter(d["policies"].values()))["alone_ms"]
+    widths = [w for w in first if "_" not in w]
+
+    def cell(x: dict[str, float], w: str) -> str:
+        return f"{x[w]} ({x[f'{w}_min']}–{x[f'{w}_max']})" if f"{w}_min" in x else str(x[w])
+
     head = " | ".join(f"{w} seq alone | {w} seq beside a 2nd process" for w in widths)
     rows = [f"| policy | {head} |", "|---|" + "---|---|" * len(widths)]
     for name, x in d["policies"].items():
-        cells = " | ".join(f"{x['alone_ms'][w]} | {x['beside_ms'][w]}" for w in widths)
+        cells = " | ".join(f"{cell(x['alone_ms'], w)} | {cell(x['beside_ms'], w)}" for w in widths)
         rows.append(f"| {name} | {cells} |")
-    return "\n".join(rows) + f"\n\n{d['model']}, {d['threads']} threads, median of {d['steps']} steps."
+    repeats = f"; median of {d['repeats']} runs per condition, policies rotated (min–max)" if "repeats" in d else ""
+    return "\n".join(rows) + f"\n\n{d['model']}, {d['threads']} threads, median of {d['steps']} steps{repeats}."

@@ -90,7 +90,7 @@ def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCa
         ]
         if not options.quick:  # three policies, alone and in pairs of processes: about a minute
             persona_model = bench.target(bench.spec(PERSONAS[0])).path
-            sections.append(("wait_policy", lambda: wait_policy.measure(persona_model, threads=available_cores())))
+            sections.append(("wait_policy", lambda: wait_policy.measure(persona_model, threads=available_cores(), repeats=5)))
         if options.http:
             sections.append(("http", lambda: http_figures.http_ttft(bench)))
         for name, measure in sections:

@@ -28,17 +28,37 @@ POLICIES: dict[str, dict[str, str]] = {
 _STEPS = 24
 
 
-def measure(model: Path, *, threads: int, widths: tuple[int, ...] = (1, 3), timeout_s: float = 240.0) -> dict[str, Any]:
-    """ms per decode step for each policy, alone and with a second copy decoding at the same time."""
-    out: dict[str, Any] = {"model": model.name, "threads": threads, "steps": _STEPS, "policies": {}}
-    for name, setting in POLICIES.items():
-        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | setting
-        alone = _children(1, model, threads, widths, env, timeout_s)[0]
-        beside = _children(2, model, threads, widths, env, timeout_s)
-        out["policies"][name] = {
-            "alone_ms": alone,
-            "beside_ms": {w: round(statistics.mean(b[w] for b in beside), 2) for w in alone},
-        }
+def measure(model: Path, *, threads: int, widths: tuple[int, ...] = (1, 3), timeout_s: float = 240.0,
+            repeats: int = 3) -> dict[str, Any]:
+    """ms per decode step for each policy, alone and with a second copy decoding at the same time.
+
+    Each condition runs `repeats` times, the policies in a rotated order each repeat (so a slow
+    moment of the machine does not land on one policy); each figure is the median with min and max.
+    """
+    out: dict[str, Any] = {"model": model.name, "threads": threads, "steps": _STEPS, "repeats": repeats, "policies": {}}
+    names = list(POLICIES)
+    alone: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    beside: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            setting = POLICIES[name]
+            env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | setting
+            alone[name].append(_children(1, model, threads, widths, env, timeout_s)[0])
+            pair = _children(2, model, threads, widths, env, timeout_s)  # both started together: the same moment
+            beside[name].append({w: statistics.mean(b[w] for b in pair) for w in pair[0]})
+    for name in names:
+        out["policies"][name] = {"alone_ms": _spread(alone[name]), "beside_ms": _spread(beside[name])}
+    return out
+
+
+def _spread(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Per width: the median over runs, plus `<width>_min` and `<width>_max`."""
+    out: dict[str, float] = {}
+    for width in runs[0]:
+        values = [run[width] for run in runs]
+        out[width] = round(statistics.median(values), 2)
+        out[f"{width}_min"], out[f"{width}_max"] = round(min(values), 2), round(max(values), 2)
     return out
 
 

@@ -136,4 +136,4 @@ def decode_vs_bandwidth(bench: Workbench) -> dict[str, Any]:
     spread = summarize(fractions)
     return {"model": bench.target(spec).model, "kv_type": kv_type, "threads": backend.threads,
             "bandwidth": bandwidth, "shape": vars(shape), "bytes_per_token": round(summarize(per_token).median),
-            "decode_tok_s": summarize(speeds).as_dict(2), "fraction": spread.as_dict(3), "ratio": round(spread.median, 4)}
+            "decode_tok_s": summarize(speeds).as_dict(2), "fraction": spread.as_dict(4), "ratio": round(spread.median, 4)}

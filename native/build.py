@@ -240,6 +240,18 @@ def install_wheel(venv: Path, wheel: Path, marker: EngineMarker) -> None:
     write_marker(venv, marker)
 
 
+def clear_wheel_dir(wheel_dir: Path, *, rebuild: bool, out: TextIO) -> None:
+    """Drop a killed build's staging dirs, and with `rebuild` the cached wheels. Call it holding `build_lock`."""
+    # Holding the lock means no build of this wheel is running: staging dirs are leftovers
+    # of a build that was killed before it could clean up.
+    for leftover in wheel_dir.parent.glob(f"{staging_prefix(wheel_dir)}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if rebuild and wheel_dir.exists():
+        for stale in wheel_dir.glob("*.whl"):
+            stale.unlink()
+        out.write(f"dropped cached wheels in {wheel_dir}\n")
+
+
 def ensure_engine(
     venv: Path,
     home: Path,
@@ -257,14 +269,7 @@ def ensure_engine(
     wheel_dir = wheel_cache_dir(home, version, build_name)
     built = False
     with build_lock(wheel_dir, out):
-        # Holding the lock means no build of this wheel is running: staging dirs are leftovers
-        # of a build that was killed before it could clean up.
-        for leftover in wheel_dir.parent.glob(f"{staging_prefix(wheel_dir)}*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        if rebuild and wheel_dir.exists():
-            for stale in wheel_dir.glob("*.whl"):
-                stale.unlink()
-            out.write(f"dropped cached wheels in {wheel_dir}\n")
+        clear_wheel_dir(wheel_dir, rebuild=rebuild, out=out)
         wheel = find_cached_wheel(wheel_dir, version)
         if wheel is None:
             out.write(f"CMAKE_ARGS={' '.join(cmake_args)}\n")

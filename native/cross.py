@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import TextIO
 
-from .build import DEFAULT_VERSION, build_lock, build_wheel, find_cached_wheel, staging_prefix, venv_python
+from .build import DEFAULT_VERSION, build_lock, build_wheel, clear_wheel_dir, find_cached_wheel, venv_python
 from .errors import BuildError, NativeError
 from .home import ENGINE_PACKAGE, build_log_path, default_home, wheel_cache_dir
 from .profiles import Profile, get_profile
@@ -130,11 +130,7 @@ def ensure_cross_wheel(
     cmake_args = cross_cmake_args(profile, gcc, gxx)
     wheel_dir = wheel_cache_dir(home, version, profile.name)
     with build_lock(wheel_dir, out):
-        for leftover in wheel_dir.parent.glob(f"{staging_prefix(wheel_dir)}*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        if rebuild:
-            for stale in wheel_dir.glob("*.whl"):
-                stale.unlink()
+        clear_wheel_dir(wheel_dir, rebuild=rebuild, out=out)
         wheel = find_cached_wheel(wheel_dir, version)
         if wheel is not None:
             out.write(f"cached wheel: {wheel}\n")

@@ -20,10 +20,9 @@ reported by their own sections (`debate_tokens`, `wait_policy`), not multiplied 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
-from livemind.bench.engine_figures import forget_kv
+from livemind.bench.engine_figures import forget_kv, warm
 from livemind.bench.prompts import PERSONAS
 from livemind.bench.stats import summarize
 from livemind.bench.workbench import RoundTiming, Workbench, concurrent_round, engine_label, sequential_round
@@ -31,7 +30,7 @@ from livemind.engine.backends.base import available_cores
 from livemind.engine.backends.factory import RoutingLoader
 from livemind.engine.backends.llama_cpp import LlamaCppLoader
 from livemind.engine.runner import ExpertRunner
-from livemind.types import ChatMessage, ExpertSpec
+from livemind.types import ExpertSpec
 
 # llama-cpp-python's own engine defaults for `Llama(...)`.
 PLAIN_ENGINE = {"kv_type": "f16", "flash_attn": False, "n_batch": 512, "n_ubatch": 512, "n_seq_max": 1}
@@ -49,10 +48,6 @@ NAIVE = ("warm pool", "plain", "plain_cold", "the model kept loaded instead of l
 def llama_cpp_python_default_threads() -> int:
     """llama-cpp-python's own default: half the CPUs."""
     return max(1, (os.cpu_count() or 2) // 2)
-
-
-def _warm(runner: ExpertRunner, spec: ExpertSpec) -> None:
-    runner.generate(spec, [ChatMessage(role="user", content="Hi")], max_tokens=2, seed=1)
 
 
 def attribution(bench: Workbench) -> dict[str, Any]:
@@ -75,7 +70,7 @@ def attribution(bench: Workbench) -> dict[str, Any]:
     latency: dict[str, list[float]] = {name: [] for name in CONFIGS}
     try:
         for name, runner in runners.items():
-            _warm(runner, specs[name][0])
+            warm(runner, specs[name][0])
         for run in range(bench.options.runs):
             prompt = run % len(bench.prompts)
             order = CONFIGS[run % len(CONFIGS):] + CONFIGS[: run % len(CONFIGS)]
@@ -114,12 +109,9 @@ def _round(bench: Workbench, name: str, specs: list[ExpertSpec], runner: ExpertR
             cold.pool.unload_all()
     assert runner is not None
     forget_kv(runner, [runner.target_for(specs[0])])  # a repeated prompt is read again, on every side
-    play: Callable[[], RoundTiming]
     if name == "livemind_batched":
-        play = lambda: concurrent_round(runner, specs, bench, prompt, session=f"attribution-{run}")  # noqa: E731
-    else:
-        play = lambda: sequential_round(runner, specs, bench, prompt)  # noqa: E731
-    return play()
+        return concurrent_round(runner, specs, bench, prompt, session=f"attribution-{run}")
+    return sequential_round(runner, specs, bench, prompt)
 
 
 def _factor(latency: dict[str, list[float]], label: str, fast: str, slow: str, what: str) -> dict[str, Any]:

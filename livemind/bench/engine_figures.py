@@ -35,7 +35,8 @@ def _greedy(max_tokens: int) -> SamplingSettings:
     return SamplingSettings.model_validate({"temperature": 0.0, "max_tokens": max_tokens})
 
 
-def _warm(runner: ExpertRunner, spec: ExpertSpec) -> None:
+def warm(runner: ExpertRunner, spec: ExpertSpec) -> None:
+    """Load the expert's model with a two-token answer, so no measurement pays the load."""
     runner.generate(spec, [ChatMessage(role="user", content="Hi")], max_tokens=2, seed=1)
 
 
@@ -49,7 +50,7 @@ def overhead(bench: Workbench) -> dict[str, Any]:
     raw = RawLlama(target.path, spec.engine, target.chat_format)  # type: ignore[arg-type]
     rows: list[dict[str, Any]] = []
     try:
-        _warm(runner, spec)
+        warm(runner, spec)
         raw.chat([ChatMessage(role="user", content="Hi")], spec.sampling.model_copy(update={"max_tokens": 2, "seed": 1}))
         for run in range(bench.options.runs):
             for i in range(len(bench.prompts)):
@@ -108,8 +109,8 @@ def consensus(bench: Workbench) -> dict[str, Any]:
     batched, sequential = bench.runner(), bench.runner()
     rows = []
     try:
-        _warm(batched, batched_specs[0])
-        _warm(sequential, sequential_specs[0])
+        warm(batched, batched_specs[0])
+        warm(sequential, sequential_specs[0])
         targets = {"batched": [batched.target_for(batched_specs[0])], "sequential": [sequential.target_for(sequential_specs[0])]}
         for run in range(bench.options.runs):
             for i in range(len(bench.prompts)):

@@ -11,6 +11,7 @@ headline ratio is LiveMind's median TTFT over the fair peer's.
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from livemind.bench.stats import ratio, summarize
 from livemind.bench.workbench import Workbench
 from livemind.council.prompts import first_answer_messages
 from livemind.errors import LiveMindError
+from livemind.types import ExpertSpec
 
 WARM_UP_QUESTION = "Say hello."
 PEER = "llama_cpp.server"
@@ -40,8 +42,52 @@ def _scratch_home(bench: Workbench) -> Path:
     return home
 
 
+@dataclass
+class _Rotation:
+    """What the rotated requests measured, per server."""
+
+    ttft: dict[str, list[float]]
+    totals: dict[str, list[float]]
+    stages: dict[str, list[float]] = field(default_factory=dict)  # LiveMind's own account, per stage
+    identical: int = 0
+
+
+def _request_body(bench: Workbench, spec: ExpertSpec, name: str, prompt_index: int, max_tokens: int) -> dict[str, object]:
+    """LiveMind gets the question and builds the expert prompt; the peers get that prompt as messages."""
+    question = bench.prompts[prompt_index] if prompt_index >= 0 else WARM_UP_QUESTION
+    seed = bench.seed(max(prompt_index, 0), spec.name)
+    if name == "livemind":
+        return {"model": spec.name, "max_tokens": max_tokens, "seed": seed,
+                "messages": [{"role": "user", "content": question}]}
+    s = spec.sampling
+    return {"model": "peer", "max_tokens": max_tokens, "seed": seed, "temperature": s.temperature, "top_p": s.top_p,
+            "top_k": s.top_k, "repeat_penalty": s.repeat_penalty,
+            "messages": [{"role": m.role, "content": m.content} for m in first_answer_messages(spec, question)]}
+
+
+def _rotate(bench: Workbench, spec: ExpertSpec, bases: dict[str, str]) -> _Rotation:
+    """Every prompt to every server, one request at a time, each server going first as often."""
+    names = list(bases)
+    measured = _Rotation(ttft={name: [] for name in names}, totals={name: [] for name in names})
+    for name in names:  # warm: LiveMind loads the model on its first request; another question,
+        stream_chat(bases[name], _request_body(bench, spec, name, -1, 2))  # so the first measured one reads its prompt
+    for run in range(bench.options.runs):
+        for i in range(len(bench.prompts)):
+            shift = (run * len(bench.prompts) + i) % len(names)
+            texts = {}
+            for name in names[shift:] + names[:shift]:
+                timing = stream_chat(bases[name], _request_body(bench, spec, name, i, bench.options.max_tokens))
+                measured.ttft[name].append(timing.ttft_s)
+                measured.totals[name].append(timing.total_s)
+                for stage, seconds in timing.stages.items() if name == "livemind" else ():
+                    measured.stages.setdefault(stage, []).append(seconds)
+                texts[name] = timing.text
+            measured.identical += texts["livemind"] == texts[PEER]
+    return measured
+
+
 def http_ttft(bench: Workbench) -> dict[str, Any]:
-    """Mean TTFT of each server over the same prompts and seeds; the ratio is LiveMind over the peer."""
+    """Median TTFT of each server over the same prompts and seeds; the ratio is LiveMind over the matched peer."""
     spec = bench.spec(SINGLE_EXPERT)
     target = bench.target(spec)
     lm_port, peer_port, default_port = free_port(), free_port(), free_port()
@@ -52,10 +98,6 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
         DEFAULT_PEER: (llama_cpp_server_command(target.path, spec.engine, target.chat_format, default_port,  # type: ignore[arg-type]
                                                 matched=False), default_port),
     }
-    ttft: dict[str, list[float]] = {name: [] for name in commands}
-    stages: dict[str, list[float]] = {}
-    totals: dict[str, list[float]] = {name: [] for name in commands}
-    identical = 0
     with ExitStack() as stack:
         bases: dict[str, str] = {}
         for name, (command, port) in commands.items():
@@ -64,39 +106,11 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
                                                                  log_path=bench.scratch / f"{name}.log"))
             except LiveMindError as exc:
                 return {"ratio": None, "reason": f"{name} could not be started: {exc.message} ({exc.hint})"}
-
-        def ask(name: str, prompt_index: int, max_tokens: int) -> Any:
-            question = bench.prompts[prompt_index] if prompt_index >= 0 else WARM_UP_QUESTION
-            seed = bench.seed(max(prompt_index, 0), spec.name)
-            if name == "livemind":
-                body: dict[str, object] = {"model": spec.name, "max_tokens": max_tokens, "seed": seed,
-                                           "messages": [{"role": "user", "content": question}]}
-            else:
-                s = spec.sampling
-                body = {"model": "peer", "max_tokens": max_tokens, "seed": seed, "temperature": s.temperature,
-                        "top_p": s.top_p, "top_k": s.top_k, "repeat_penalty": s.repeat_penalty,
-                        "messages": [{"role": m.role, "content": m.content}
-                                     for m in first_answer_messages(spec, question)]}
-            return stream_chat(bases[name], body)
-
         try:
-            for name in bases:  # warm: LiveMind loads the model on its first request; another question,
-                ask(name, -1, 2)  # so the first measured request reads its prompt and the repeat finds it cached
-            names = list(bases)
-            for run in range(bench.options.runs):
-                for i in range(len(bench.prompts)):
-                    shift = (run * len(bench.prompts) + i) % len(names)  # each server goes first as often
-                    texts = {}
-                    for name in names[shift:] + names[:shift]:
-                        timing = ask(name, i, bench.options.max_tokens)
-                        ttft[name].append(timing.ttft_s)
-                        totals[name].append(timing.total_s)
-                        for stage, seconds in timing.stages.items() if name == "livemind" else ():
-                            stages.setdefault(stage, []).append(seconds)
-                        texts[name] = timing.text
-                    identical += texts["livemind"] == texts[PEER]
+            measured = _rotate(bench, spec, bases)
         except LiveMindError as exc:
             return {"ratio": None, "reason": f"a request failed: {exc.message}"}
+    ttft, totals = measured.ttft, measured.totals
     lm, peer, default = (summarize(ttft[name]) for name in ("livemind", PEER, DEFAULT_PEER))
     # One ratio per rotation (the same prompt to each server), so the ratio has its own spread.
     paired = [a / b for a, b in zip(ttft["livemind"], ttft[PEER], strict=True) if b > 0]
@@ -104,8 +118,8 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
             "ratio_vs_default_peer": ratio(lm.median, default.median),
             "livemind_ttft_s": lm.as_dict(), "peer_ttft_s": peer.as_dict(), "default_peer_ttft_s": default.as_dict(),
             "livemind_total_s": summarize(totals["livemind"]).as_dict(),
-            "peer_total_s": summarize(totals[PEER]).as_dict(), "identical_texts": identical,
+            "peer_total_s": summarize(totals[PEER]).as_dict(), "identical_texts": measured.identical,
             "livemind_stages_ms": {stage: summarize([x * 1000 for x in values]).as_dict(2)
-                                   for stage, values in stages.items()},
+                                   for stage, values in measured.stages.items()},
             "requests": len(ttft["livemind"]), "peer": "llama_cpp.server, LiveMind's engine settings, logits_all off",
             "default_peer": "llama_cpp.server with its own defaults (logits_all on, its threads, f16 KV)"}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from livemind.bridge import ThreadBridge
 from livemind.engine.backends.base import TokenCallback
 from livemind.events import DebateEvent, Messages, require_result, result_of
-from livemind.types import Answer, ConsensusMode, DebateResult, RouteDecision, Strategy
+from livemind.types import Answer, ConsensusMode, DebateResult, RouteDecision, Strategy, Transcript
 
 if TYPE_CHECKING:
     from livemind.orchestrator import LiveMind
@@ -48,12 +48,13 @@ class AsyncApi:
                       experts: Sequence[str] | None = None, rounds: int | None = None,
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       strategy: Strategy | None = None, selective: bool | None = None,
-                      samples: int | None = None, routing: RouteDecision | None = None) -> DebateResult:
+                      samples: int | None = None, routing: RouteDecision | None = None,
+                      transcript: Transcript | None = None) -> DebateResult:
         """Async debate; cancelling the awaiting task cancels the session."""
         result: DebateResult | None = None
         async for event in self.astream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                         max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples,
-                                        routing=routing):
+                                        routing=routing, transcript=transcript):
             result = result_of(event) or result
         return require_result(result)
 
@@ -62,12 +63,13 @@ class AsyncApi:
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
                       samples: int | None = None, routing: RouteDecision | None = None,
-                      ) -> AsyncGenerator[DebateEvent, None]:
+                      transcript: Transcript | None = None) -> AsyncGenerator[DebateEvent, None]:
         """Async stream of debate events; closing the iterator (or cancelling its task) cancels the debate."""
         session_id = session_id or uuid.uuid4().hex[:12]
         stream = functools.partial(self.stream, question, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                    max_tokens=max_tokens, session_id=session_id, strategy=strategy,
-                                   selective=selective, samples=samples, routing=routing, messages=messages)
+                                   selective=selective, samples=samples, routing=routing, messages=messages,
+                                   transcript=transcript)
         bridge: ThreadBridge[DebateEvent | BaseException | None] = ThreadBridge(f"debate-{session_id}")
 
         def work(out: ThreadBridge[DebateEvent | BaseException | None]) -> None:

@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from livemind.engine.catalog import HUB_PREFIX, ModelCatalog
 from livemind.errors import ConfigError, ModelError, UnknownExpertError
-from livemind.types import EngineSettings, ExpertSpec, RemoteSpec, SamplingSettings, Strategy, Value
+from livemind.types import EngineSettings, ExpertSpec, RemoteSpec, SamplingSettings, Strategy, Transcript, Value
 
 DEFAULT_COUNCIL = "default"
 SHIPPED_COUNCILS: dict[str, str] = {
@@ -80,6 +80,11 @@ class DebateSettings(Value):
     selective: bool = True
     samples: int = Field(3, ge=2, le=16)  # `select`: answers sampled per expert
     select_temperature: float = Field(0.7, gt=0.0, le=2.0)  # `select` samples at least this hot
+    # private: each expert's own conversation (persona as system, its answers as assistant turns);
+    # shared: one transcript of all answers that every expert's prompt starts with, so the backend can copy its KV
+    # (docs/design/debate-speed.md 1.2). Off by default: the eval has not yet measured answer quality with the
+    # persona moved to the end of the prompt and the expert's own answer read as "Expert B".
+    transcript: Transcript = "private"
 
 
 class LiveMindConfig(Value):

@@ -15,7 +15,7 @@ from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
 from livemind.council.checkpoint import open_checkpointer
 from livemind.council.embeddings import Embedder, SentenceEmbedder
 from livemind.council.language import routing_pivot
-from livemind.council.prompts import first_answer_messages
+from livemind.council.prompts import TRANSCRIPTS, first_answer_messages
 from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.council.sessions import SessionRecord, SessionStore
 from livemind.council.state import GraphRuntime
@@ -47,6 +47,7 @@ from livemind.types import (
     RamUse,
     RouteDecision,
     Strategy,
+    Transcript,
 )
 
 LOG = logging.getLogger("livemind")
@@ -171,7 +172,8 @@ class LiveMind(AsyncApi):
                experts: Sequence[str] | None = None, rounds: int | None = None,
                mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
-               samples: int | None = None, routing: RouteDecision | None = None) -> Iterator[DebateEvent]:
+               samples: int | None = None, routing: RouteDecision | None = None,
+               transcript: Transcript | None = None) -> Iterator[DebateEvent]:
         """Run a council, yielding events (tokens included) as they happen; the last one holds the result.
 
         `routing` reuses a decision from `route(question, is_council=True)` (a server that plans
@@ -181,6 +183,10 @@ class LiveMind(AsyncApi):
         synthesis; with `selective`, rounds run only when the first answers disagree), `vote`
         (the first answers' majority) or `select` (each expert samples `samples` answers; the
         most self-consistent expert's answer wins).
+
+        `transcript` (default: the config's `[debate] transcript`) is the prompt layout: `private`
+        (each expert's own conversation) or `shared` (one transcript of all answers that every
+        expert's prompt starts with, then its persona).
         """
         question = limits.check_question(question_of(question, messages))
         chosen = self._check_experts(list(routing.selected) if routing is not None else experts)
@@ -193,13 +199,16 @@ class LiveMind(AsyncApi):
             raise InvalidRequestError(f"unknown strategy '{strategy}'", hint=f"use one of: {', '.join(STRATEGIES)}")
         samples = debate.samples if samples is None else samples
         selective = debate.selective if selective is None else selective
+        transcript = transcript or debate.transcript
+        if transcript not in TRANSCRIPTS:
+            raise InvalidRequestError(f"unknown transcript '{transcript}'", hint=f"use one of: {', '.join(TRANSCRIPTS)}")
         session_id = session_id or uuid.uuid4().hex[:12]
         params = {"experts": chosen, "rounds": max_rounds, "mode": mode, "seed": seed, "max_tokens": max_tokens,
-                  "strategy": strategy, "selective": selective, "samples": samples}
+                  "strategy": strategy, "selective": selective, "samples": samples, "transcript": transcript}
         self._save_quietly(lambda: self.sessions.create(session_id, question, params))
         inputs = {"question": question, "session_id": session_id, "seed": seed, "requested_mode": mode,
                   "requested_experts": chosen or [], "max_rounds": max_rounds, "max_tokens": max_tokens,
-                  "strategy": strategy, "selective": selective, "samples": samples,
+                  "strategy": strategy, "selective": selective, "samples": samples, "transcript": transcript,
                   "positions": [], "dropped": [], "history": []}
         if routing is not None:
             inputs["routing"] = routing.model_dump(mode="json")
@@ -262,13 +271,13 @@ class LiveMind(AsyncApi):
                experts: Sequence[str] | None = None, rounds: int | None = None,
                mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
-               samples: int | None = None, routing: RouteDecision | None = None,
+               samples: int | None = None, routing: RouteDecision | None = None, transcript: Transcript | None = None,
                on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
         """Run a council to the end and return its result (see `stream` for the options)."""
         return final_result(self.stream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                   max_tokens=max_tokens,
                                   session_id=session_id, strategy=strategy, selective=selective, samples=samples,
-                                  routing=routing), on_event)
+                                  routing=routing, transcript=transcript), on_event)
 
     def consensus(self, question: str | None = None, *, messages: Messages | None = None,
                   experts: Sequence[str] | None = None, mode: ConsensusMode = "parallel",
@@ -296,7 +305,8 @@ class LiveMind(AsyncApi):
         return self.debate(record.question, on_event=on_event, experts=params.get("experts"),
                            rounds=params.get("rounds"), mode=params.get("mode", "auto"), seed=params.get("seed"),
                            max_tokens=params.get("max_tokens"), strategy=params.get("strategy"),
-                           selective=params.get("selective"), samples=params.get("samples"))
+                           selective=params.get("selective"), samples=params.get("samples"),
+                           transcript=params.get("transcript"))
 
     def session(self, session_id: str) -> SessionRecord:
         """One stored session."""

@@ -13,6 +13,8 @@ Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 ConsensusMode = Literal["auto", "single", "parallel", "turns"]
 Strategy = Literal["debate", "vote", "select"]
+Transcript = Literal["private", "shared"]
+"""Debate prompt layout: each expert's own conversation, or one transcript every expert's prompt starts with."""
 
 
 class Value(BaseModel):

@@ -19,6 +19,7 @@ from livemind.cli.eval import add_eval_parser
 from livemind.cli.live_view import DebateView, result_panel, routing_table
 from livemind.cli.optimize import add_optimize_arguments
 from livemind.config import SHIPPED_COUNCILS, load_config
+from livemind.council.prompts import TRANSCRIPTS
 from livemind.council.strategies import STRATEGIES
 from livemind.engine.catalog import ModelCatalog
 from livemind.engine.scheduler import SCHEDULE_MODES
@@ -87,7 +88,7 @@ def _run_debate(args: argparse.Namespace, *, consensus: bool) -> int:
                 result = mind.consensus(args.question, on_event=view, **options)
             else:
                 result = mind.debate(args.question, on_event=view, rounds=args.rounds, selective=args.selective,
-                                     **options)
+                                     transcript=args.transcript, **options)
         finally:
             if view is not None:
                 view.close()
@@ -348,6 +349,9 @@ def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         if name == "debate":
             p.add_argument("--selective", action=argparse.BooleanOptionalAction, default=None,
                            help="debate only when the first answers disagree (default on)")
+            p.add_argument("--transcript", choices=list(TRANSCRIPTS),
+                           help="prompt layout: private (each expert's own conversation) or shared (one transcript of "
+                                "all answers before each persona; default: the config's [debate] transcript)")
         p.add_argument("--samples", type=int, help="select: answers sampled per expert (default 3)")
         p.add_argument("--seed", type=int)
         p.add_argument("--max-tokens", type=int)

@@ -23,6 +23,8 @@ from livemind.council.prompts import (
     is_unchanged,
     label_for,
     revision_messages,
+    shared_first_answer_messages,
+    shared_revision_messages,
     synthesis_messages,
     turn_messages,
 )
@@ -186,7 +188,8 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
     names, r = state["experts"], state["round"]
     positions = positions_of(state)
     own = sorted((p for p in positions if p.expert == name), key=lambda p: p.round)
-    messages = _messages(spec, name, state, positions, own, earlier_this_round)
+    is_shared = (state.get("transcript") or settings.transcript) == "shared"  # a run's choice, else the config's
+    messages = _messages(spec, name, state, positions, own, earlier_this_round, is_shared)
     cancel = ctx.cancel_event(state["session_id"])
     emit({"event": "expert_started", "expert": name, "round": r})
     model = ExpertChatModel(
@@ -217,13 +220,18 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
 
 
 def _messages(spec: ExpertSpec, name: str, state: DebateState, positions: Sequence[Position],
-              own: Sequence[Position], earlier_this_round: Sequence[Position]) -> list[ChatMessage]:
-    """The prompt of an expert's turn: first answer, turn-based answer, or revision seeing the others."""
-    names, r = state["experts"], state["round"]
+              own: Sequence[Position], earlier_this_round: Sequence[Position], is_shared: bool) -> list[ChatMessage]:
+    """The prompt of an expert's turn (first answer, turn-based answer, or revision), shared or private layout."""
+    names, r, question = state["experts"], state["round"], state["question"]
     if r == 0:
         if earlier_this_round and not is_sampling_round(state):
-            return turn_messages(spec, state["question"], earlier_this_round)
-        return first_answer_messages(spec, state["question"])
+            return turn_messages(spec, question, earlier_this_round)
+        return shared_first_answer_messages(spec, question) if is_shared else first_answer_messages(spec, question)
+    if is_shared:  # each round's answers, the reader's own included (one who dropped out is absent after)
+        rounds = [[p for p in latest(positions, names, k) if p.round == k] for k in range(r)]
+        if earlier_this_round:  # turn-based: this round's answers so far, as a last block
+            rounds.append(list(earlier_this_round))
+        return shared_revision_messages(spec, label_for(names.index(name)), question, rounds)
     others_by_round = [
         [p for p in latest(positions, names, k) if p.expert != name and p.round == k]
         or [p for p in latest(positions, names, k) if p.expert != name]
@@ -233,7 +241,7 @@ def _messages(spec: ExpertSpec, name: str, state: DebateState, positions: Sequen
         went_first = {q.expert for q in earlier_this_round}
         others_by_round[-1] = [p for p in latest(positions, names, r - 1) if p.expert != name
                                and p.expert not in went_first] + list(earlier_this_round)
-    return revision_messages(spec, state["question"], own, others_by_round)
+    return revision_messages(spec, question, own, others_by_round)
 
 
 def _drop(emit: StreamWriter, name: str, r: int, exc: Exception) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import string
 from collections.abc import Sequence
 
 from livemind.errors import InvalidRequestError
-from livemind.types import ChatMessage, ExpertSpec, Position
+from livemind.types import ChatMessage, ExpertSpec, Position, Transcript
 
 ANSWER_STYLE = ("If the question needs working, reason step by step; otherwise answer directly in at most 150 words. "
                 "End with your conclusion.")
@@ -32,6 +32,14 @@ NUMERIC_LINE = "\nAnswer: <the number the council settles on, digits only>"
 """Added to the template when every final position gives a number (a checkable question)."""
 """The synthesiser fills in a template: asked for "one paragraph, no lists", the 1.5B model copied one
 expert's answer verbatim, lists and all; asked for these lines, it wrote its own verdict and reasons."""
+
+TRANSCRIPTS: tuple[Transcript, ...] = ("private", "shared")
+COUNCIL_SYSTEM = ("You are a member of a council of experts. Each expert answers the question in its own voice; "
+                  "in later rounds every expert reads all the council's answers and revises its own.")
+"""The shared layout's system text: the same for every expert and always present (Qwen2.5 adds its own
+default system prompt when none is given, which would differ from a persona-less start)."""
+SHARED_END = "\n\n---\n\n"
+"""Ends the shared transcript; the expert's private text follows it in the same user turn."""
 
 
 def label_for(index: int) -> str:
@@ -79,6 +87,51 @@ def revision_messages(expert: ExpertSpec, question: str, own: Sequence[Position]
                 "mistake or a better argument, not because they disagree; keep your own view otherwise. "
                 f"Give your revised answer to: {question}\n{ANSWER_STYLE}")))
     return messages
+
+
+# -- the shared transcript layout (docs/design/debate-speed.md, 1.2) ---------------------------------
+#
+# One user turn per prompt, so templates with strict role alternation still work. It starts with the
+# transcript every expert of the round reads byte for byte (the question, then every earlier round's
+# answers, the reader's own included), so an engine can compute that prefix once and copy it; the
+# expert's persona and instructions come last, after SHARED_END.
+
+
+def answers_block(positions: Sequence[Position]) -> str:
+    """All experts' answers of one round under their anonymous labels, the reader's own included."""
+    return "\n\n".join(f"{p.label}: {p.text}" for p in positions)
+
+
+def shared_transcript(question: str, rounds: Sequence[Sequence[Position]]) -> str:
+    """The question and each earlier round's answers: round r+1's transcript extends round r's."""
+    parts = [f"Question: {question}"]
+    parts += [f"Answers, round {k + 1}:\n\n{answers_block(positions)}" for k, positions in enumerate(rounds)]
+    return "\n\n".join(parts)
+
+
+def shared_first_answer_messages(expert: ExpertSpec, question: str) -> list[ChatMessage]:
+    """A first answer in the shared layout: only the system text and the question are shared."""
+    return _shared(question, (), f"{expert.persona}\n\n{ANSWER_STYLE}")
+
+
+def shared_revision_messages(expert: ExpertSpec, label: str, question: str,
+                             rounds: Sequence[Sequence[Position]]) -> list[ChatMessage]:
+    """A revision in the shared layout: every round's answers, then the expert's persona, its label and the request.
+
+    `label` is the expert's own anonymous label, the one its answers carry in `rounds`.
+    """
+    private = (f"{expert.persona}\n\nYou are {label}; the answer labelled {label} is yours. "
+               f"{REVISION_MARKER} (above). Check their reasoning against yours. Change your answer only where "
+               "they showed a real mistake or a better argument, not because they disagree; keep your own view "
+               f"otherwise. Give your revised answer to: {question}\n{ANSWER_STYLE}")
+    return _shared(question, rounds, private)
+
+
+def _shared(question: str, rounds: Sequence[Sequence[Position]], private: str) -> list[ChatMessage]:
+    return [
+        ChatMessage(role="system", content=COUNCIL_SYSTEM),
+        ChatMessage(role="user", content=shared_transcript(question, rounds) + SHARED_END + private),
+    ]
 
 
 def synthesis_messages(synthesizer: ExpertSpec, question: str, positions: Sequence[Position], *,

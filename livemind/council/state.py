@@ -32,6 +32,7 @@ class DebateInput(TypedDict, total=False):
     strategy: str
     selective: bool
     samples: int
+    transcript: str  # the debate prompt layout, "private" or "shared" (default: the config's)
     routing: dict[str, Any]
     positions: Annotated[list[dict[str, Any]], operator.add]
     dropped: Annotated[list[dict[str, Any]], operator.add]

@@ -1,0 +1,133 @@
+"""The [debate] transcript setting: validated, off by default, and a debate through the graph in the shared layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from livemind.cli.main import build_parser
+from livemind.config import LiveMindConfig, parse_config
+from livemind.council.prompts import (
+    SHARED_END,
+    SYNTHESIS_MARKER,
+    label_for,
+    shared_first_answer_messages,
+    shared_revision_messages,
+)
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.catalog import ModelCatalog
+from livemind.errors import ConfigError, InvalidRequestError
+from livemind.orchestrator import LiveMind
+from livemind.types import GenerationRequest
+from tests.fakes import HashEmbedder, ScriptedLoader
+
+EXPERTS = ("alpha", "beta", "gamma")
+QUESTION = "which of the three claims holds"
+
+
+def _config(tmp_path: Path, **debate: object) -> LiveMindConfig:
+    doc = {
+        "experts": [{"name": n, "model": "smollm2-135m", "persona": f"You are {n}.", "description": f"{n} topics",
+                     "examples": [f"a question about {n}"]} for n in EXPERTS],
+        "router": {"fallback": "alpha", "top_k": 3},
+        "debate": {"synthesizer": "alpha", "max_rounds": 2, "agreement_threshold": 0.95, **debate},
+    }
+    return parse_config(doc, ModelCatalog(tmp_path), check_files=False)
+
+
+def _mind(tmp_path: Path, prompts: list[GenerationRequest], **debate: object) -> LiveMind:
+    """A LiveMind over scripted experts that keep disagreeing; every request lands in `prompts`."""
+    def script(target: LoadTarget, request: GenerationRequest) -> str:
+        prompts.append(request)
+        last = request.messages[-1].content
+        if SYNTHESIS_MARKER in last:
+            return "synthesised answer"
+        who = _speaker(request)
+        return f"{who} believes {who}-specific claim number {last.count('Answers, round ')} about {who} things"
+
+    (tmp_path / "models").mkdir(exist_ok=True)
+    (tmp_path / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
+    return LiveMind(_config(tmp_path, **debate), home=tmp_path, loader=ScriptedLoader(script), embedder=HashEmbedder())
+
+
+def _speaker(request: GenerationRequest) -> str:
+    """The expert a request is for: its persona heads the private text (shared) or the system message (private)."""
+    last = request.messages[-1].content
+    private = last.rsplit(SHARED_END, 1)[1] if SHARED_END in last else request.messages[0].content
+    return next(n for n in EXPERTS if f"You are {n}." in private)
+
+
+@pytest.mark.parametrize("value", ["private", "shared"])
+def test_config_accepts_both_transcript_layouts(tmp_path: Path, value: str) -> None:
+    assert _config(tmp_path, transcript=value).debate.transcript == value
+
+
+def test_config_keeps_the_private_layout_by_default(tmp_path: Path) -> None:
+    assert _config(tmp_path).debate.transcript == "private"
+
+
+@pytest.mark.parametrize("value", ["public", "Shared", "", 1])
+def test_config_rejects_an_unknown_transcript_naming_the_field_and_choices(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _config(tmp_path, transcript=value)
+    message = str(caught.value)
+    assert "transcript" in message and "'private'" in message and "'shared'" in message, message
+
+
+def test_a_call_with_an_unknown_transcript_is_refused_with_the_choices(tmp_path: Path) -> None:
+    mind = _mind(tmp_path, [])
+    try:
+        with pytest.raises(InvalidRequestError, match="unknown transcript 'public'") as caught:
+            mind.debate(QUESTION, experts=list(EXPERTS), transcript="public")  # type: ignore[arg-type]
+        assert "private, shared" in (caught.value.hint or "")
+    finally:
+        mind.close()
+
+
+@pytest.mark.parametrize("source", ["config", "call"])
+def test_a_shared_debate_builds_every_prompt_in_the_shared_layout(tmp_path: Path, source: str) -> None:
+    prompts: list[GenerationRequest] = []
+    mind = _mind(tmp_path, prompts, **({"transcript": "shared"} if source == "config" else {}))
+    try:
+        result = mind.debate(QUESTION, experts=list(EXPERTS), rounds=2, mode="parallel", selective=False,
+                             transcript="shared" if source == "call" else None)
+    finally:
+        mind.close()
+    assert result.rounds == 2 and result.answer == "synthesised answer"
+    answered = [p for p in prompts if SYNTHESIS_MARKER not in p.messages[-1].content]
+    assert len(answered) == 9, "three experts, three rounds"
+    rounds = [list(h.positions) for h in result.history]
+    for request in answered:
+        name = _speaker(request)
+        spec, r = mind.config.expert(name), request.messages[-1].content.count("Answers, round ")
+        expected = (shared_revision_messages(spec, label_for(EXPERTS.index(name)), QUESTION, rounds[:r]) if r
+                    else shared_first_answer_messages(spec, QUESTION))
+        assert list(request.messages) == expected, f"{name}, round {r}"
+    revisions = [p.messages[-1].content for p in answered if "Answers, round 2:" in p.messages[-1].content]
+    assert len({text.split(SHARED_END)[0] for text in revisions}) == 1, "round 2's transcript is the same for all"
+
+
+def test_a_debate_keeps_the_private_layout_unless_asked(tmp_path: Path) -> None:
+    prompts: list[GenerationRequest] = []
+    mind = _mind(tmp_path, prompts)
+    try:
+        mind.debate(QUESTION, experts=list(EXPERTS), rounds=1, mode="parallel", selective=False)
+    finally:
+        mind.close()
+    revisions = [p for p in prompts if any(m.role == "assistant" for m in p.messages)]
+    assert len(revisions) == 3 and all(SHARED_END not in p.messages[-1].content for p in revisions)
+    assert {p.messages[0].content for p in revisions} == {f"You are {n}." for n in EXPERTS}
+
+
+def test_the_debate_command_passes_transcript_to_the_council(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    prompts: list[GenerationRequest] = []
+    monkeypatch.setattr("livemind.cli.main._open", lambda args: _mind(tmp_path, prompts))
+    args = build_parser().parse_args(["debate", QUESTION, "--experts", ",".join(EXPERTS), "--rounds", "1",
+                                      "--no-selective", "--mode", "parallel", "--transcript", "shared", "--json"])
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)["rounds"] == 1
+    revisions = [p for p in prompts if "Answers, round 1:" in p.messages[-1].content]
+    assert len(revisions) == 3 and all(SHARED_END in p.messages[-1].content for p in revisions)

@@ -60,6 +60,11 @@ class EngineSettings(Value):
     n_batch: int = Field(256, ge=8, le=8192)
     n_ubatch: int = Field(256, ge=8, le=8192)
     n_seq_max: int = Field(4, ge=1, le=64)
+    # prompt-lookup drafting (lookup.py): up to this many guessed tokens verified per decode step, 0 off
+    lookup_draft: int = Field(2, ge=0, le=16)
+    # exact: guess only while a step holds at most 3 rows (a sequence decoding alone), so the text is the
+    # plain path's token for token; False also drafts inside batches, where near-ties can round the other way
+    lookup_exact: bool = True
 
 
 class RemoteSpec(Value):
@@ -128,6 +133,9 @@ class Completion(Value):
     # Seconds before the first token, by stage: "queue" (waiting for a free sequence), "template"
     # (chat template and tokenizing), "prefill" (reading the prompt up to the first token sampled).
     stages: dict[str, float] = {}
+    # prompt-lookup drafting: tokens guessed from the context and verified, and how many of them were kept
+    draft_tokens: int = 0
+    accepted_draft_tokens: int = 0
 
 
 class RamUse(Value):

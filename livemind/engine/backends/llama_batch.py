@@ -47,11 +47,19 @@ from livemind.engine.backends.llama_sequence import (
     held_back,
     sampler_chain,
 )
+from livemind.engine.backends.lookup import PromptLookup
 from livemind.errors import EngineError, ModelCorruptError, PromptTooLongError
 from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason, GenerationRequest
 
 PIECE_BUFFER = 64
 MIN_SHARED_PREFIX = 16  # tokens a free sequence must share with a prompt to be picked for it
+EXACT_ROWS = 3
+"""Rows one decode step may hold for drafted text to stay token for token the plain path's.
+
+From 4 rows llama.cpp multiplies the repacked Q4_K weights with its gemm kernel instead of
+gemv, which rounds differently: on Qwen2.5-Coder-1.5B a first answer kept its greedy text with
+1 or 2 guessed tokens per step and changed at the 492nd character with 3 or 4. Exact drafting
+therefore runs only where a sequence decodes alone."""
 
 
 class LlamaBatchBackend:
@@ -93,6 +101,10 @@ class LlamaBatchBackend:
         self.reuse_kv = True
         self.reuse_generated = True
         self.decode_calls = 0
+        # drafting removes rejected cells from a sequence's tail: attention caches only, no sliding window
+        recurrent = llama_cpp.llama_model_is_recurrent(self._model) or llama_cpp.llama_model_is_hybrid(self._model)
+        self.lookup_draft = 0 if recurrent or self._n_swa > 0 else engine.lookup_draft
+        self.lookup_exact = engine.lookup_exact
 
     def _create_context(self, engine: EngineSettings) -> Any:
         params = llama_cpp.llama_context_default_params()
@@ -243,7 +255,8 @@ class LlamaBatchBackend:
                                key=lambda pair: pair[0], default=(0, None))
             if best is not None and shared >= MIN_SHARED_PREFIX:
                 return best
-        return min(idle, key=lambda s: (len(s.tokens) > 0, s.last_used))
+        # empty ones by id, so a batch after forget() lays out like the first one (its numerics follow the layout)
+        return min(idle, key=lambda s: (1, s.last_used) if s.tokens else (0, s.seq_id))
 
     def _reuse(self, slot: Slot, prompt: list[int]) -> int:
         """Keep the slot's KV for the prompt's common prefix; return how many tokens are kept."""
@@ -284,11 +297,20 @@ class LlamaBatchBackend:
             n += 1
 
         self._active.sort(key=lambda q: q.slot.seq_id)  # per-sequence KV streams batch in seq-id order
+        drafting = self.lookup_draft > 0 and not any(q.is_prefilling for q in self._active)
+        spare = self._n_batch if not self.lookup_exact else EXACT_ROWS - sum(q.pending is not None for q in self._active)
         for seq in self._active:
             seq.batch_index = -1
+            seq.draft = []
             if seq.pending is not None:
                 seq.batch_index = n
-                put(seq.pending, len(seq.slot.tokens), seq.slot.seq_id, True)
+                pos = len(seq.slot.tokens)
+                put(seq.pending, pos, seq.slot.seq_id, True)
+                if drafting and spare > 0:
+                    seq.draft = self._draft(seq, room=min(spare, self._n_batch - n))
+                    spare -= len(seq.draft)
+                    for offset, token in enumerate(seq.draft, start=1):  # a row each, logits on: verified below
+                        put(token, pos + offset, seq.slot.seq_id, True)
         for seq in self._active:
             seq.feeding = 0
             if not seq.is_prefilling or n >= self._n_batch:
@@ -321,9 +343,43 @@ class LlamaBatchBackend:
                 seq.fed += seq.feeding
             if seq.batch_index >= 0:
                 result = self._sample(seq)
+                if seq.draft:
+                    result = self._verify(seq, result)
                 if result is not None:
                     finished.append(result)
         return finished
+
+    def _draft(self, seq: DecodingSequence, room: int) -> list[int]:
+        """Guessed tokens to feed after `pending`: no more than `room` rows, the window and max_tokens allow."""
+        pos = len(seq.slot.tokens)
+        limit = min(self.lookup_draft, room, self._n_ctx - 1 - pos, seq.max_tokens - len(seq.generated) - 1)
+        if limit <= 0:
+            return []
+        if seq.lookup is None:
+            seq.lookup = PromptLookup()
+        assert seq.pending is not None
+        return seq.lookup.draft([*seq.slot.tokens, seq.pending], limit)
+
+    def _verify(self, seq: DecodingSequence, result: SequenceResult | None) -> SequenceResult | None:
+        """Keep the guessed tokens the sampler picks too; drop the first miss and the rows after it.
+
+        Row i's logits follow guess i-1, so they are valid only while every earlier guess was the
+        token sampled. Each kept guess's cell is already in the cache; the rest are removed.
+        """
+        kept = 0
+        for token in seq.draft:
+            if result is not None or seq.pending != token:
+                break
+            seq.slot.tokens.append(token)  # the guess was right: its KV cell holds the sampled token
+            seq.pending = None
+            kept += 1
+            seq.batch_index += 1
+            result = self._sample(seq)
+        seq.drafted += len(seq.draft)
+        seq.accepted += kept
+        if kept < len(seq.draft):
+            llama_cpp.llama_memory_seq_rm(self._memory, seq.slot.seq_id, len(seq.slot.tokens), -1)
+        return result
 
     def _sample(self, seq: DecodingSequence) -> SequenceResult | None:
         token = llama_cpp.llama_sampler_sample(seq.sampler, self._ctx, seq.batch_index)
@@ -373,6 +429,8 @@ class LlamaBatchBackend:
                     "prefill": round(first - seq.templated, 6)},
             decode_tok_s=(produced - 1) / decode_s if produced > 1 and decode_s > 0 else 0.0,
             finish_reason=reason,
+            draft_tokens=seq.drafted,
+            accepted_draft_tokens=seq.accepted,
         )
         return SequenceResult(job=seq.job, completion=completion)
 

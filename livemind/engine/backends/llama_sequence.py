@@ -97,6 +97,10 @@ class DecodingSequence:
     text: str = ""
     emitted: int = 0
     first_token_at: float | None = None
+    draft: list[int] = field(default_factory=list)  # guessed tokens in the current batch, after `pending`
+    lookup: Any = None  # the sequence's PromptLookup, made at its first draft
+    drafted: int = 0
+    accepted: int = 0
     decoder: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
 
     @property

@@ -130,6 +130,8 @@ class Completion(Value):
     decode_tok_s: float
     finish_reason: FinishReason
     cached_prompt_tokens: int = 0
+    # prompt tokens copied from another sequence's KV cache (a debate transcript the experts share), not read
+    copied_prompt_tokens: int = 0
     # Seconds before the first token, by stage: "queue" (waiting for a free sequence), "template"
     # (chat template and tokenizing), "prefill" (reading the prompt up to the first token sampled).
     stages: dict[str, float] = {}

@@ -53,6 +53,7 @@ from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason
 
 PIECE_BUFFER = 64
 MIN_SHARED_PREFIX = 16  # tokens a free sequence must share with a prompt to be picked for it
+MIN_COPY_GAIN = 64  # tokens a copy from another sequence must save over the slot's own reuse to be made
 EXACT_ROWS = 3
 """Rows one decode step may hold for drafted text to stay token for token the plain path's.
 
@@ -100,6 +101,7 @@ class LlamaBatchBackend:
         self._is_closed = False
         self.reuse_kv = True
         self.reuse_generated = True
+        self.share_prefixes = self._n_swa == 0  # a sliding-window cache keeps too little to copy
         self.decode_calls = 0
         # drafting removes rejected cells from a sequence's tail: attention caches only, no sliding window
         recurrent = llama_cpp.llama_model_is_recurrent(self._model) or llama_cpp.llama_model_is_hybrid(self._model)
@@ -235,12 +237,56 @@ class LlamaBatchBackend:
         slot.is_busy = True
         slot.conversation = job.request.conversation
         slot.last_used = time.monotonic()
-        self._active.append(DecodingSequence(
+        seq = DecodingSequence(
             job=job, slot=slot, prompt=prompt, stops=stops, reused=reused, fed=reused,
             max_tokens=min(sampling.max_tokens, self._n_ctx - len(prompt)),
             sampler=sampler_chain(job.request.sampling, self._n_vocab), started=templating,
-            templated=time.perf_counter()))
+            templated=time.perf_counter())
+        if self.share_prefixes and self.reuse_kv:
+            seq.share, seq.leader = self._leader(seq)
+        self._active.append(seq)
         return True
+
+    def _leader(self, seq: DecodingSequence) -> tuple[int, DecodingSequence | Slot | None]:
+        """The sequence whose cache holds (or is reading) the longest start of this prompt, if copying it pays."""
+        limit = len(seq.prompt) - 1  # the last prompt token is always read: it gives the logits
+        best: tuple[int, DecodingSequence | Slot | None] = (0, None)
+        for other in self._active:  # still reading its prompt: follow it
+            if other.slot is not seq.slot and other.is_prefilling:
+                best = max(best, (min(common_prefix(other.prompt, seq.prompt), limit), other), key=lambda b: b[0])
+        for slot in self._slots:  # already holds it
+            if slot is not seq.slot:
+                best = max(best, (min(common_prefix(slot.tokens, seq.prompt), limit), slot), key=lambda b: b[0])
+        return best if best[0] - seq.reused >= MIN_COPY_GAIN else (0, None)
+
+    def _copy_shared_starts(self) -> None:
+        """Copy each waiting prompt's start from its leader once the leader's cache holds it.
+
+        llama.cpp copies whole KV streams between sequences (a partial range aborts the process),
+        so the destination gets the leader's whole stream and is then cut back to the shared start.
+        The copy of the data itself runs at the start of the next llama_decode.
+        """
+        for seq in self._active:
+            leader = seq.leader
+            if leader is None:
+                continue
+            if isinstance(leader, DecodingSequence):
+                if leader in self._active and leader.fed < seq.share and leader.is_prefilling:
+                    continue  # the leader is still reading the shared part: wait for it
+                leader = leader.slot
+            seq.leader = None
+            held = min(common_prefix(leader.tokens, seq.prompt), seq.share)
+            if held - seq.reused < MIN_COPY_GAIN:
+                continue  # the leader was cancelled or moved on: read the prompt as usual
+            self._copy_stream(leader.seq_id, seq.slot.seq_id, keep=held)
+            seq.slot.tokens[:] = leader.tokens[:held]
+            seq.slot.prefilled = min(leader.prefilled, held)
+            seq.copied, seq.reused, seq.fed = held, 0, held
+
+    def _copy_stream(self, source: int, dest: int, *, keep: int) -> None:
+        """The only seq_cp call: whole streams (p0 = p1 = -1), then the destination cut at `keep`."""
+        llama_cpp.llama_memory_seq_cp(self._memory, source, dest, -1, -1)
+        llama_cpp.llama_memory_seq_rm(self._memory, dest, keep, -1)
 
     def _pick_slot(self, conversation: str | None, prompt: list[int]) -> Slot:
         """The conversation's own sequence; else a free one already holding most of this prompt
@@ -284,6 +330,7 @@ class LlamaBatchBackend:
                     if seq.job.cancel is not None and seq.job.cancel.is_set()]
         if not self._active:
             return finished
+        self._copy_shared_starts()
         batch = self._batch
         n = 0
 
@@ -313,7 +360,7 @@ class LlamaBatchBackend:
                         put(token, pos + offset, seq.slot.seq_id, True)
         for seq in self._active:
             seq.feeding = 0
-            if not seq.is_prefilling or n >= self._n_batch:
+            if not seq.is_prefilling or n >= self._n_batch or seq.leader is not None:
                 continue
             chunk = seq.prompt[seq.fed: seq.fed + self._n_batch - n]
             seq.feeding = len(chunk)
@@ -420,8 +467,9 @@ class LlamaBatchBackend:
         produced = len(seq.generated)
         completion = Completion(
             text=seq.text.strip(),
-            prompt_tokens=seq.fed - seq.reused,
+            prompt_tokens=seq.fed - seq.reused - seq.copied,
             cached_prompt_tokens=seq.reused,
+            copied_prompt_tokens=seq.copied,
             completion_tokens=produced,
             ttft_s=first - seq.started,
             total_s=end - seq.started,

@@ -54,31 +54,40 @@ def _per_round(result: DebateResult) -> list[int]:
 
 
 def debate_tokens(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
-    """A real debate through the graph, twice with the same seed: conversations kept in KV, and re-read."""
+    """A real debate through the graph, same seed, four ways: each prompt layout with its KV kept and re-read.
+
+    `private`: each expert's own conversation (the shipped layout); `shared`: one transcript every
+    expert's prompt starts with ([debate] transcript = "shared"), read once and copied to the others.
+    Each ratio divides by the same layout re-read, so it measures the engine, not the wording.
+    """
     rounds = 1 if bench.options.quick else 2
     out: dict[str, Any] = {}
-    for reuse in (True, False):
-        mind = _mind(bench, embedder, "debate-reuse" if reuse else "debate-reread")
-        try:
-            target = mind.runner.target_for(mind.config.expert(PERSONAS[0]))
-            with mind.pool.lease(target) as backend:
-                if isinstance(backend, LlamaBatchBackend):
-                    backend.reuse_kv = reuse
-            start = time.perf_counter()
-            result = mind.debate(PROMPTS[0], experts=list(PERSONAS), rounds=rounds, mode="parallel", seed=7,
-                                 max_tokens=bench.options.max_tokens)
-            wall = time.perf_counter() - start
-        finally:
-            mind.close()
-        out["with_reuse" if reuse else "without_reuse"] = {
-            "prompt_tokens_per_round": _per_round(result), "wall_s": round(wall, 2), "rounds": result.rounds,
-            "answers": [[p.text for p in record.positions] for record in result.history],
-        }
-    with_reuse = out["with_reuse"]["prompt_tokens_per_round"]
-    without = out["without_reuse"]["prompt_tokens_per_round"]
-    out["ratio_per_round"] = [ratio(a, b) for a, b in zip(with_reuse, without, strict=False)]
-    out["round2_ratio"] = out["ratio_per_round"][1] if len(out["ratio_per_round"]) > 1 else None
-    out["same_answers"] = out["with_reuse"]["answers"] == out["without_reuse"]["answers"]
+    for transcript in ("private", "shared"):
+        for reuse in (True, False):
+            name = f"{transcript}_{'with' if reuse else 'without'}_reuse"
+            mind = _mind(bench, embedder, name)
+            try:
+                target = mind.runner.target_for(mind.config.expert(PERSONAS[0]))
+                with mind.pool.lease(target) as backend:
+                    if isinstance(backend, LlamaBatchBackend):
+                        backend.reuse_kv = reuse
+                start = time.perf_counter()
+                result = mind.debate(PROMPTS[0], experts=list(PERSONAS), rounds=rounds, mode="parallel", seed=7,
+                                     max_tokens=bench.options.max_tokens, transcript=transcript)
+                wall = time.perf_counter() - start
+            finally:
+                mind.close()
+            out[name] = {"prompt_tokens_per_round": _per_round(result), "wall_s": round(wall, 2), "rounds": result.rounds,
+                         "answers": [[p.text for p in record.positions] for record in result.history]}
+    for transcript in ("private", "shared"):
+        kept = out[f"{transcript}_with_reuse"]["prompt_tokens_per_round"]
+        reread = out[f"{transcript}_without_reuse"]["prompt_tokens_per_round"]
+        per_round = [ratio(a, b) for a, b in zip(kept, reread, strict=False)]
+        out[f"ratio_per_round_{transcript}"] = per_round
+        out[f"round2_ratio_{transcript}"] = per_round[1] if len(per_round) > 1 else None
+        out[f"same_answers_{transcript}"] = (out[f"{transcript}_with_reuse"]["answers"]
+                                             == out[f"{transcript}_without_reuse"]["answers"])
+    out["round2_ratio"] = out["round2_ratio_shared"]
     return out
 
 

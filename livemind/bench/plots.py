@@ -72,11 +72,14 @@ def _round_tokens(doc: dict[str, Any]) -> Figure:
     d = doc["sections"]["debate_tokens"]
     fig = Figure(figsize=(6, 3.6))
     ax = fig.subplots()
-    with_reuse = d["with_reuse"]["prompt_tokens_per_round"]
-    without = d["without_reuse"]["prompt_tokens_per_round"]
-    xs = range(len(without))
-    ax.bar([x - 0.2 for x in xs], without, width=0.4, label="re-read every round", color="C0")
-    ax.bar([x + 0.2 for x in xs[: len(with_reuse)]], with_reuse, width=0.4, label="conversation kept in KV", color="C2")
+    runs = (("private_without_reuse", "own conversation, re-read", "C0"),
+            ("private_with_reuse", "own conversation, KV kept", "C2"),
+            ("shared_without_reuse", "shared transcript, re-read", "C1"),
+            ("shared_with_reuse", "shared transcript, kept + copied", "C3"))
+    xs = range(len(d["private_without_reuse"]["prompt_tokens_per_round"]))
+    for k, (key, label, color) in enumerate(runs):
+        values = d[key]["prompt_tokens_per_round"]
+        ax.bar([x - 0.3 + 0.2 * k for x in xs[: len(values)]], values, width=0.2, label=label, color=color)
     ax.set_xticks(list(xs), [f"round {x + 1}" for x in xs])
     ax.set_ylabel("prompt tokens evaluated (3 experts)")
     ax.legend()

@@ -10,10 +10,13 @@ from typing import Any
 from livemind.bench.plots import write_plots
 from livemind.bench.suite import KEYS
 
+ROUND_RUNS = ("private_with_reuse", "private_without_reuse", "shared_with_reuse", "shared_without_reuse")
+
 EXPLAIN = {
     "overhead_ratio": "LiveMind single-expert decode tok/s ÷ raw llama-cpp-python tok/s (same prompts, seeds, settings)",
     "consensus_batched_vs_sequential": "wall time of 3 personas batched ÷ the same 3 one sequence at a time",
-    "round2_prompt_tokens_ratio": "debate round 2 prompt tokens evaluated with KV reuse ÷ re-reading the conversation",
+    "round2_prompt_tokens_ratio": "debate round 2 prompt tokens evaluated with KV reuse and the shared transcript "
+                                  "([debate] transcript = shared, read once and copied) ÷ re-reading the same prompts",
     "kv_q8_vs_f16_memory": "KV bytes of the same conversation, q8_0 cache ÷ f16 cache",
     "routing_p50_ms": "median milliseconds to score every expert for a question, warm",
     "http_ttft_vs_peer": "`livemind serve` median TTFT ÷ `python -m llama_cpp.server` median TTFT, same model, prompt and "
@@ -24,6 +27,8 @@ EXPLAIN = {
                                  "memory bandwidth (STREAM copy/triad, all cores)",
     "debate_vs_single_answer": "wall time of the founding debate (3 experts, answers + 1 revision round + synthesis) ÷ "
                                "one expert's answer of the debate's mean answer length",
+    "revision_decode_speedup_lookup": "decode time per token of a debate revision decoded alone, plain ÷ with the shipped "
+                                      "prompt-lookup guesses (exact: same text), median of pairs",
 }
 
 
@@ -119,15 +124,28 @@ def _speed_sections(s: dict[str, Any]) -> list[str]:
                   f"{c['identical_texts']} of {c['answers']}", *_pair_line(c)]
     if "debate_tokens" in s:
         d = s["debate_tokens"]
-        n_rounds = len(d["without_reuse"]["prompt_tokens_per_round"])
+        n_rounds = len(d["private_without_reuse"]["prompt_tokens_per_round"])
         lines += ["", "## Debate: prompt tokens per round", "",
-                  "| | " + " | ".join(f"round {i + 1}" for i in range(n_rounds)) + " | wall |",
-                  "|---|" + "---|" * (n_rounds + 1)]
-        for label, key in (("conversation kept in KV", "with_reuse"), ("re-read every round", "without_reuse")):
-            lines.append(f"| {label} | " + " | ".join(str(x) for x in d[key]["prompt_tokens_per_round"]) +
-                         f" | {d[key]['wall_s']} s |")
-        lines += ["", f"Same answers with and without reuse: {'yes' if d['same_answers'] else 'no'}. "
-                      "Round 1 has nothing to reuse; from round 2 on only the new turn is read."]
+                  "| layout | KV | " + " | ".join(f"round {i + 1}" for i in range(n_rounds)) + " | wall |",
+                  "|---|---|" + "---|" * (n_rounds + 1)]
+        for key in ROUND_RUNS:
+            layout, _, kv = key.partition("_")
+            lines.append(f"| {layout} | {'kept, copied' if kv == 'with_reuse' else 're-read'} | "
+                         + " | ".join(str(x) for x in d[key]["prompt_tokens_per_round"]) + f" | {d[key]['wall_s']} s |")
+        lines += ["", f"Round 2 ratio: private {_fmt(d['round2_ratio_private'])}, shared {_fmt(d['round2_ratio_shared'])}. "
+                      f"Same answers kept vs re-read: private {'yes' if d['same_answers_private'] else 'no'}, "
+                      f"shared {'yes' if d['same_answers_shared'] else 'no'}. Round 1 has nothing to reuse; "
+                      "the shared layout reads the common transcript once per round and copies it to the other experts."]
+    if "revision_lookup" in s and s["revision_lookup"].get("ratio") is not None:
+        r = s["revision_lookup"]
+        b = r["batched_fast"]
+        lines += ["", "## Prompt-lookup guesses on debate revisions", "",
+                  f"- alone, {r['guesses_per_step']} guesses a step (shipped, exact): {_fmt(r['ratio'])}× decode speed "
+                  f"(pairs {_fmt(r['ratio_per_pair']['min'])}–{_fmt(r['ratio_per_pair']['max'])}), "
+                  f"{_fmt(r['acceptance'])} of guesses kept, same text {r['same_text']} of {r['answers']}",
+                  f"- three revisions batched, {b['guesses_per_step']} guesses a step (`lookup_exact = false`): "
+                  f"{_fmt(b['ratio'])}× (pairs {_fmt(b['ratio_per_pair']['min'])}–{_fmt(b['ratio_per_pair']['max'])}), "
+                  f"{_fmt(b['acceptance'])} kept, same text {b['same_texts']} of {b['answers']}"]
     return lines
 
 

@@ -32,6 +32,7 @@ class BenchOptions:
     prompts: int = 5
     http: bool = True
     server_timeout_s: float = 120.0
+    only: tuple[str, ...] = ()  # measure just these sections (empty: all)
 
     @classmethod
     def for_mode(cls, out: Path, *, quick: bool, http: bool = True) -> BenchOptions:

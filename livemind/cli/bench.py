@@ -32,6 +32,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = BenchOptions.for_mode(Path(args.out), quick=args.quick, http=not args.no_http)
     if args.runs:
         options = BenchOptions(**{**options.__dict__, "runs": args.runs})
+    if args.only:
+        options = BenchOptions(**{**options.__dict__, "only": tuple(s.strip() for s in args.only.split(",") if s.strip())})
     doc = run_bench(options, config=config, catalog=catalog, home=settings.home, config_path=settings.config_path,
                     log=lambda message: err.print(f"[dim]bench: {message}[/]"))
     paths = write_report(doc, options.out)
@@ -52,4 +54,6 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--quick", action="store_true", help="a smaller run: under a minute on 2 cores")
     p.add_argument("--runs", type=int, help="repetitions of each measurement (default 2 quick, 5 full)")
     p.add_argument("--no-http", action="store_true", help="skip the HTTP comparison (starts two servers)")
+    p.add_argument("--only", help="measure just these sections, comma-separated (e.g. revision_lookup,debate_tokens); "
+                                  "the other keys are reported as not measured")
     p.set_defaults(func=cmd_bench)

@@ -51,6 +51,12 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     assert 0.5 < limit["bandwidth"]["best_gb_s"] < 10_000, "a memory system streams between these"
     assert limit["bytes_per_token"] > limit["shape"]["tensor_bytes"] > 50 * 2**20, "every tensor plus the KV read"
     assert limit["fraction"]["min"] <= limit["ratio"] <= limit["fraction"]["max"]
+    lookup = doc["sections"]["revision_lookup"]
+    assert lookup["same_text"] == lookup["answers"] > 0, "exact guessing leaves every revision's text as it was"
+    pairs = lookup["ratio_per_pair"]
+    assert 0 <= lookup["acceptance"] <= 1 and pairs["min"] <= lookup["ratio"] <= pairs["max"]
+    rounds = {k: v["prompt_tokens_per_round"] for k, v in doc["sections"]["debate_tokens"].items() if k.endswith("reuse")}
+    assert rounds["shared_with_reuse"][1] < rounds["shared_without_reuse"][1], "the shared transcript is read once a round"
     report = (out / "report.md").read_text()
     assert all(f"`{k}`" in report for k in KEYS)
     pngs = sorted(p.name for p in out.glob("*.png"))

@@ -25,9 +25,12 @@ def _doc() -> dict[str, object]:
                             "end_to_end_speedup": SUMMARY},
             "consensus": {"batched_s": SUMMARY, "sequential_s": SUMMARY, "ratio": 0.6, "batched_tok_s": 30.0,
                           "sequential_tok_s": 20.0, "widest_batch": 3, "identical_texts": 6, "answers": 6},
-            "debate_tokens": {"with_reuse": {"prompt_tokens_per_round": [160, 130], "wall_s": 3.0},
-                              "without_reuse": {"prompt_tokens_per_round": [160, 260], "wall_s": 4.0},
-                              "same_answers": True},
+            "debate_tokens": {"private_with_reuse": {"prompt_tokens_per_round": [160, 130], "wall_s": 3.0},
+                              "private_without_reuse": {"prompt_tokens_per_round": [160, 260], "wall_s": 4.0},
+                              "shared_with_reuse": {"prompt_tokens_per_round": [160, 90], "wall_s": 2.5},
+                              "shared_without_reuse": {"prompt_tokens_per_round": [170, 280], "wall_s": 4.2},
+                              "round2_ratio_private": 0.5, "round2_ratio_shared": 0.3214,
+                              "same_answers_private": True, "same_answers_shared": False},
         },
         "section_seconds": {"consensus": 3.0}, "errors": {},
         "targets": {k: {"target": "<= 1", "met": True} for k in KEYS},
@@ -45,5 +48,7 @@ def test_report_writes_json_markdown_and_the_plots_it_has_data_for(tmp_path: Pat
     report = (tmp_path / "report.md").read_text()
     assert "null (livemind serve could not be started)" in report, "a missing figure says why"
     assert "| round 1 | round 2 |" in report.replace("|---", "")
+    assert "| shared | kept, copied | 160 | 90 | 2.5 s |" in report
+    assert "Round 2 ratio: private 0.500, shared 0.321" in report
     assert "test cpu, 2 cores" in report
     assert "| batched personas | one batch | 1.000 | 0.900 | 1.100 |" in report, "each factor with its range"

@@ -54,6 +54,7 @@ from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason
 PIECE_BUFFER = 64
 MIN_SHARED_PREFIX = 16  # tokens a free sequence must share with a prompt to be picked for it
 MIN_COPY_GAIN = 64  # tokens a copy from another sequence must save over the slot's own reuse to be made
+MIN_HIT_RATE, PROBE_EVERY = 0.3, 8  # below this share of guesses kept, guess only every 8th token
 EXACT_ROWS = 3
 """Rows one decode step may hold for drafted text to stay token for token the plain path's.
 
@@ -400,8 +401,8 @@ class LlamaBatchBackend:
         """Guessed tokens to feed after `pending`: no more than `room` rows, the window and max_tokens allow."""
         pos = len(seq.slot.tokens)
         limit = min(self.lookup_draft, room, self._n_ctx - 1 - pos, seq.max_tokens - len(seq.generated) - 1)
-        if limit <= 0:
-            return []
+        if limit <= 0 or (seq.hit_rate < MIN_HIT_RATE and len(seq.generated) % PROBE_EVERY):
+            return []  # a first answer repeats little: its rows would cost more than they save
         if seq.lookup is None:
             seq.lookup = PromptLookup()
         assert seq.pending is not None
@@ -424,6 +425,7 @@ class LlamaBatchBackend:
             result = self._sample(seq)
         seq.drafted += len(seq.draft)
         seq.accepted += kept
+        seq.hit_rate = 0.7 * seq.hit_rate + 0.3 * kept / len(seq.draft)
         if kept < len(seq.draft):
             llama_cpp.llama_memory_seq_rm(self._memory, seq.slot.seq_id, len(seq.slot.tokens), -1)
         return result

@@ -101,6 +101,7 @@ class DecodingSequence:
     lookup: Any = None  # the sequence's PromptLookup, made at its first draft
     drafted: int = 0
     accepted: int = 0
+    hit_rate: float = 0.5  # recent share of guesses kept (moving average): guessing pauses while it is low
     leader: DecodingSequence | Slot | None = None  # where this prompt's shared start will be copied from
     share: int = 0  # tokens of the prompt the leader holds, or will hold once it has read them
     copied: int = 0  # prompt tokens copied from another sequence's cache instead of read

@@ -283,16 +283,19 @@ class LiveMind(AsyncApi):
                   experts: Sequence[str] | None = None, mode: ConsensusMode = "parallel",
                   seed: int | None = None, max_tokens: int | None = None, session_id: str | None = None,
                   strategy: Strategy | None = None, samples: int | None = None, rounds: int | None = None,
-                  routing: RouteDecision | None = None,
+                  routing: RouteDecision | None = None, transcript: Transcript | None = None,
                   on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
-        """Independent answers, then the strategy's final answer; no revision rounds (use `debate` for those)."""
+        """Independent answers, then the strategy's final answer; no revision rounds (use `debate` for those).
+
+        `transcript` still applies: the first answers' prompts differ between the layouts (see `stream`).
+        """
         if rounds:
             raise InvalidRequestError(f"a consensus runs no revision rounds, got rounds={rounds}",
                                       hint="call debate(..., rounds=N) for revision rounds")
         return final_result(self.stream(question, messages=messages, experts=experts, rounds=0,
                                   mode="parallel" if mode == "auto" else mode,
                                   seed=seed, max_tokens=max_tokens, session_id=session_id, strategy=strategy,
-                                  samples=samples, routing=routing), on_event)
+                                  samples=samples, routing=routing, transcript=transcript), on_event)
 
     def cancel(self, session_id: str) -> None:
         """Stop a running session between tokens."""

@@ -80,7 +80,7 @@ def _run_debate(args: argparse.Namespace, *, consensus: bool) -> int:
     mind = _open(args)
     experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
     options: dict[str, Any] = {"experts": experts, "mode": args.mode, "seed": args.seed, "max_tokens": args.max_tokens,
-                               "strategy": args.strategy, "samples": args.samples}
+                               "strategy": args.strategy, "samples": args.samples, "transcript": args.transcript}
     try:
         view = None if args.json else DebateView(err)
         try:
@@ -88,7 +88,7 @@ def _run_debate(args: argparse.Namespace, *, consensus: bool) -> int:
                 result = mind.consensus(args.question, on_event=view, **options)
             else:
                 result = mind.debate(args.question, on_event=view, rounds=args.rounds, selective=args.selective,
-                                     transcript=args.transcript, **options)
+                                     **options)
         finally:
             if view is not None:
                 view.close()
@@ -349,9 +349,10 @@ def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         if name == "debate":
             p.add_argument("--selective", action=argparse.BooleanOptionalAction, default=None,
                            help="debate only when the first answers disagree (default on)")
-            p.add_argument("--transcript", choices=list(TRANSCRIPTS),
-                           help="prompt layout: private (each expert's own conversation) or shared (one transcript of "
-                                "all answers before each persona; default: the config's [debate] transcript)")
+        p.add_argument("--transcript", choices=list(TRANSCRIPTS),
+                       help="prompt layout: private (each expert's own conversation) or shared (one transcript of the "
+                            "question and all answers so far, then each persona; default: the config's [debate] "
+                            "transcript)")
         p.add_argument("--samples", type=int, help="select: answers sampled per expert (default 3)")
         p.add_argument("--seed", type=int)
         p.add_argument("--max-tokens", type=int)

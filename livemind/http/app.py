@@ -221,6 +221,7 @@ def _job_handlers(service: Service) -> tuple[_Handler, _Handler, _Handler]:
             dispatcher.plan, body.model, question, experts=council.experts if council else None,
             rounds=council.rounds if council else None, mode=council.mode if council else None,
             strategy=council.strategy if council else None, selective=council.selective if council else None,
+            transcript=council.transcript if council else None,
             max_tokens=body.token_limit, seed=body.seed, temperature=body.temperature)
         planned = time.perf_counter()
         job = dispatcher.start(plan, "chat.completions")
@@ -236,7 +237,7 @@ def _job_handlers(service: Service) -> tuple[_Handler, _Handler, _Handler]:
         _check_prompt_length(body.question)
         plan = await asyncio.to_thread(dispatcher.plan, model, body.question, experts=body.experts, rounds=body.rounds,
                                        mode=body.mode, max_tokens=body.max_tokens, seed=body.seed,
-                                       strategy=body.strategy, selective=body.selective)
+                                       strategy=body.strategy, selective=body.selective, transcript=body.transcript)
         return JobResponse(dispatcher.start(plan, endpoint), CouncilRenderer(), stream=body.stream)
 
     async def consensus(request: Request) -> Response:

@@ -23,7 +23,7 @@ from livemind.http.wire import AUTO_MODEL, CONSENSUS_MODEL, DEBATE_MODEL, VIRTUA
 from livemind.orchestrator import LiveMind
 from livemind.server.gate import Gate, Pass
 from livemind.server.jobs import Failed, Finished, Job, JobRegistry
-from livemind.types import ConsensusMode, RouteDecision, Strategy
+from livemind.types import ConsensusMode, RouteDecision, Strategy, Transcript
 
 PlanKind = Literal["expert", "consensus", "debate"]
 
@@ -45,6 +45,7 @@ class Plan:
     temperature: float | None = None
     strategy: Strategy | None = None
     selective: bool | None = None
+    transcript: Transcript | None = None
 
 
 class Dispatcher:
@@ -66,14 +67,14 @@ class Dispatcher:
     def plan(self, model: str, question: str, *, experts: list[str] | None = None, rounds: int | None = None,
              mode: str | None = None, max_tokens: int | None = None, seed: int | None = None,
              temperature: float | None = None, strategy: Strategy | None = None,
-             selective: bool | None = None) -> Plan:
+             selective: bool | None = None, transcript: Transcript | None = None) -> Plan:
         """Resolve `model` and route the question (blocking: embeds it).
 
         temperature applies to single experts; a council samples as each expert is configured.
         """
         names = self.mind.config.expert_names
         if model in names or model == AUTO_MODEL:
-            if experts or rounds is not None or mode is not None or strategy is not None or selective is not None:
+            if experts or any(option is not None for option in (rounds, mode, strategy, selective, transcript)):
                 raise InvalidRequestError(f"'livemind' council options apply to {CONSENSUS_MODEL} and {DEBATE_MODEL}, "
                                           f"not to '{model}'", hint="drop the 'livemind' field or pick a virtual model")
             routing = self.mind.route(question, mode="single") if model == AUTO_MODEL else None
@@ -94,7 +95,8 @@ class Dispatcher:
         return Plan(kind=kind, label=model, question=question, experts=routing.selected,
                     models=tuple(dict.fromkeys(self._model_of(e) for e in routing.selected)), routing=routing,
                     mode=chosen_mode, rounds=(self.mind.config.debate.max_rounds if rounds is None else rounds)
-                    if is_debate else 0, max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective)
+                    if is_debate else 0, max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective,
+                    transcript=transcript)
 
     def start(self, plan: Plan, endpoint: str) -> Job:
         """Queue the plan (BusyError when its lanes are full) and start it on a worker thread."""
@@ -146,7 +148,8 @@ class Dispatcher:
             is_streaming = True
             events = self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds, mode=plan.mode,
                                       seed=plan.seed, max_tokens=plan.max_tokens, session_id=session_id,
-                                      strategy=plan.strategy, selective=plan.selective, routing=plan.routing)
+                                      strategy=plan.strategy, selective=plan.selective, routing=plan.routing,
+                                      transcript=plan.transcript)
             for event in events:
                 if job.is_cancelled:  # a cancel that came before the session began was cleared by it
                     self.mind.cancel(session_id)

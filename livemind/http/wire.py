@@ -19,7 +19,16 @@ from livemind.council.prompts import fold_chat
 from livemind.errors import InvalidRequestError
 from livemind.events import DebateEvent, wire_form
 from livemind.limits import ExpertNames, QuestionText, RoundCount, SeedValue, Temperature, TokenCap
-from livemind.types import Answer, ChatMessage, ConsensusMode, DebateResult, FinishReason, RouteDecision, Strategy
+from livemind.types import (
+    Answer,
+    ChatMessage,
+    ConsensusMode,
+    DebateResult,
+    FinishReason,
+    RouteDecision,
+    Strategy,
+    Transcript,
+)
 
 AUTO_MODEL = "livemind-auto"
 CONSENSUS_MODEL = "livemind-consensus"
@@ -79,6 +88,7 @@ class CouncilOptions(_Strict):
     mode: Literal["auto", "parallel", "turns"] | None = None
     strategy: Strategy | None = None
     selective: bool | None = None
+    transcript: Transcript | None = None
 
 
 class ChatCompletionRequest(_Strict):
@@ -112,6 +122,7 @@ class CouncilRequest(_Strict):
     mode: Literal["auto", "parallel", "turns"] | None = None
     strategy: Strategy | None = None
     selective: bool | None = None
+    transcript: Transcript | None = None
     seed: SeedValue | None = None
     max_tokens: TokenCap | None = None
     stream: bool = True

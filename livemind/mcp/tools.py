@@ -49,7 +49,7 @@ from livemind.mcp.results import (
 )
 from livemind.orchestrator import LiveMind
 from livemind.server.gate import Gate, Pass
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy, Transcript
 
 LOG = logging.getLogger("livemind.mcp")
 TOKENS_PER_TICK = 16
@@ -67,6 +67,7 @@ DebateMode = Annotated[ConsensusMode, Field(description="auto picks; turns saves
 RouteMode = Annotated[ConsensusMode, Field(description="auto: one expert if one clearly leads.")]
 StrategyArg = Annotated[Strategy | None, Field(description="debate (default), vote, or select (k samples each).")]
 Selective = Annotated[bool | None, Field(description="Debate only if first answers differ. Default true.")]
+TranscriptArg = Annotated[Transcript | None, Field(description="Prompt layout. Default: the config's.")]
 SessionId = SessionIdText
 
 
@@ -301,16 +302,18 @@ class LiveMindTools:
 
     async def debate(self, question: Question, ctx: Context, experts: Experts = None,
                      rounds: Rounds = None, mode: DebateMode = "auto", strategy: StrategyArg = None,
-                     selective: Selective = None, max_tokens: MaxTokens = None,
+                     selective: Selective = None, transcript: TranscriptArg = None, max_tokens: MaxTokens = None,
                      seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
         """Rounds until agreement or the limit, with progress per expert, round and synthesis."""
         result = await self._debate(ctx, question, experts=experts, rounds=rounds, mode=mode, max_tokens=max_tokens,
-                                    seed=seed, tool="debate", strategy=strategy, selective=selective)
+                                    seed=seed, tool="debate", strategy=strategy, selective=selective,
+                                    transcript=transcript)
         return debate_result(result)
 
     async def _debate(self, ctx: Context, question: str, *, experts: list[str] | None, rounds: int | None,
                       mode: ConsensusMode, max_tokens: int | None, seed: int | None, tool: str,
-                      strategy: Strategy | None = None, selective: bool | None = None) -> DebateResult:
+                      strategy: Strategy | None = None, selective: bool | None = None,
+                      transcript: Transcript | None = None) -> DebateResult:
         mind = await self.ref.ready()
         max_rounds = mind.config.debate.max_rounds if rounds is None else rounds
         progress = DebateProgress(ctx, max_rounds)
@@ -333,7 +336,8 @@ class LiveMindTools:
                 # astream is an async generator (annotated as an iterator): aclose() runs its cancel
                 events = cast(AsyncGenerator[DebateEvent, None], mind.astream(
                     question, session_id=session_id, experts=experts, rounds=max_rounds, mode=mode,
-                    max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective, routing=routing))
+                    max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective, routing=routing,
+                    transcript=transcript))
                 # closing the stream (at the end, on an error, or when the call is cancelled) cancels the debate
                 async with aclosing(events):
                     async for event in events:

@@ -76,11 +76,12 @@ def test_config_rejects_an_unknown_transcript_naming_the_field_and_choices(tmp_p
     assert "transcript" in message and "'private'" in message and "'shared'" in message, message
 
 
-def test_a_call_with_an_unknown_transcript_is_refused_with_the_choices(tmp_path: Path) -> None:
+@pytest.mark.parametrize("call", ["debate", "consensus"])
+def test_a_call_with_an_unknown_transcript_is_refused_with_the_choices(tmp_path: Path, call: str) -> None:
     mind = _mind(tmp_path, [])
     try:
         with pytest.raises(InvalidRequestError, match="unknown transcript 'public'") as caught:
-            mind.debate(QUESTION, experts=list(EXPERTS), transcript="public")  # type: ignore[arg-type]
+            getattr(mind, call)(QUESTION, experts=list(EXPERTS), transcript="public")
         assert "private, shared" in (caught.value.hint or "")
     finally:
         mind.close()
@@ -121,13 +122,55 @@ def test_a_debate_keeps_the_private_layout_unless_asked(tmp_path: Path) -> None:
     assert {p.messages[0].content for p in revisions} == {f"You are {n}." for n in EXPERTS}
 
 
-def test_the_debate_command_passes_transcript_to_the_council(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("command", "options", "rounds"), [
+    ("debate", ["--rounds", "1", "--no-selective", "--mode", "parallel"], 1),
+    ("consensus", [], 0),
+])
+def test_the_council_commands_pass_transcript_to_the_council(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str], command: str,
+                                                              options: list[str], rounds: int) -> None:
     prompts: list[GenerationRequest] = []
     monkeypatch.setattr("livemind.cli.main._open", lambda args: _mind(tmp_path, prompts))
-    args = build_parser().parse_args(["debate", QUESTION, "--experts", ",".join(EXPERTS), "--rounds", "1",
-                                      "--no-selective", "--mode", "parallel", "--transcript", "shared", "--json"])
+    args = build_parser().parse_args([command, QUESTION, "--experts", ",".join(EXPERTS), *options,
+                                      "--transcript", "shared", "--json"])
     assert args.func(args) == 0
-    assert json.loads(capsys.readouterr().out)["rounds"] == 1
-    revisions = [p for p in prompts if "Answers, round 1:" in p.messages[-1].content]
-    assert len(revisions) == 3 and all(SHARED_END in p.messages[-1].content for p in revisions)
+    assert json.loads(capsys.readouterr().out)["rounds"] == rounds
+    answered = [p for p in prompts if SYNTHESIS_MARKER not in p.messages[-1].content]
+    assert len(answered) == 3 * (rounds + 1) and all(SHARED_END in p.messages[-1].content for p in answered)
+    assert sum("Answers, round 1:" in p.messages[-1].content for p in answered) == 3 * rounds
+
+
+@pytest.mark.parametrize("source", ["config", "call"])
+def test_a_shared_consensus_asks_for_the_first_answers_in_the_shared_layout(tmp_path: Path, source: str) -> None:
+    prompts: list[GenerationRequest] = []
+    mind = _mind(tmp_path, prompts, **({"transcript": "shared"} if source == "config" else {}))
+    try:
+        result = mind.consensus(QUESTION, experts=list(EXPERTS), transcript="shared" if source == "call" else None)
+        assert mind.session(result.session_id).params["transcript"] == "shared"
+    finally:
+        mind.close()
+    assert result.rounds == 0 and result.answer == "synthesised answer"
+    answered = [p for p in prompts if SYNTHESIS_MARKER not in p.messages[-1].content]
+    assert len(answered) == 3
+    for request in answered:
+        assert list(request.messages) == shared_first_answer_messages(mind.config.expert(_speaker(request)), QUESTION)
+
+
+def test_a_consensus_keeps_the_private_layout_unless_asked(tmp_path: Path) -> None:
+    prompts: list[GenerationRequest] = []
+    mind = _mind(tmp_path, prompts)
+    try:
+        mind.consensus(QUESTION, experts=list(EXPERTS))
+    finally:
+        mind.close()
+    answered = [p for p in prompts if SYNTHESIS_MARKER not in p.messages[-1].content]
+    assert {p.messages[0].content for p in answered} == {f"You are {n}." for n in EXPERTS}
+
+
+@pytest.mark.parametrize("command", ["debate", "consensus"])
+def test_a_command_refuses_an_unknown_transcript_naming_the_choices(command: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args([command, QUESTION, "--transcript", "public"])
+    assert caught.value.code == 2
+    assert "--transcript: invalid choice: 'public' (choose from" in capsys.readouterr().err

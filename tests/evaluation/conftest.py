@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from livemind.config import parse_config
-from livemind.council.prompts import REVISION_MARKER, SYNTHESIS_MARKER
+from livemind.council.prompts import REVISION_MARKER, SHARED_END, SYNTHESIS_MARKER
 from livemind.engine.backends.base import LoadTarget
 from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
@@ -34,21 +34,28 @@ class Turn:
 
 
 def read_turn(request: GenerationRequest) -> Turn:
-    """Classify a request the way the eval's prompts are built."""
+    """Classify a request the way the eval's prompts are built, in either debate layout.
+
+    Private: the persona is the system message and earlier answers are assistant turns. Shared: the
+    persona heads the private text after SHARED_END, and each earlier round is an "Answers, round" block.
+    """
     text = "\n".join(m.content for m in request.messages)
     last = request.messages[-1].content
     found = _EXPRESSION.search(text)
     key = eval(found.group(1)) if found else None  # the fake model's own arithmetic, independent of tasks.py
-    expert = request.messages[0].content.removeprefix("You are ").rstrip(".") if request.messages[0].role == "system" else ""
+    is_shared = SHARED_END in last
+    persona = (last.rsplit(SHARED_END, 1)[1] if is_shared
+               else request.messages[0].content if request.messages[0].role == "system" else "")
+    expert = persona.split("\n", 1)[0].removeprefix("You are ").rstrip(".")
     if found is None:
         kind = "warm-up"
     elif SYNTHESIS_MARKER in last:
         kind = "synthesis"
-    elif last.startswith(REVISION_MARKER):
+    elif REVISION_MARKER in last:  # opens a private revision turn; in the shared layout's private text
         kind = "revision"
     else:
         kind = "first"
-    rounds = sum(1 for m in request.messages if m.role == "assistant")
+    rounds = last.count("Answers, round ") if is_shared else sum(1 for m in request.messages if m.role == "assistant")
     return Turn(kind, expert, key, request.sampling.temperature, request.sampling.seed, rounds)
 
 

@@ -15,13 +15,14 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, TextResourceContents
 
 from livemind.config import LiveMindConfig, parse_config
-from livemind.council.prompts import SYNTHESIS_MARKER
+from livemind.council.prompts import SHARED_END, SYNTHESIS_MARKER
 from livemind.engine.backends.base import LoadTarget
 from livemind.engine.catalog import ModelCatalog
 from livemind.mcp.results import ExpertList, SessionView
 from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import Answer, DebateResult, GenerationRequest, PoolStatus, RouteDecision
+from tests.council.test_transcript_setting import _mind as _transcript_mind
 from tests.fakes import HashEmbedder, ScriptedLoader
 
 pytestmark = pytest.mark.anyio
@@ -29,7 +30,7 @@ EXPERTS = ("alpha", "beta", "gamma")
 TOOLS = {"ask", "consensus", "debate", "route", "list_experts", "status", "get_session"}
 MiB = 2**20
 # What an agent's model reads about the tools (name, description, input schema), compact JSON:
-# measured at about 4,000 characters (~1,000 tokens) for all seven tools.
+# measured at about 4,000 characters (~1,000 tokens) for all seven tools; 4,446 since debate takes `transcript`.
 MODEL_VISIBLE_BUDGET_CHARS = 4_500
 # The whole tools/list response, output schemas included (clients validate with them; models don't read them).
 # About 25,500 since council results carry their own control (strategy, trigger, first vote, consistency);
@@ -218,6 +219,23 @@ async def test_debate_takes_a_strategy_and_reports_it_with_its_control(client: C
     assert DebateResult.model_validate(forced.structured_content).debate_triggered is True
 
 
+async def test_debate_takes_a_transcript_layout_and_builds_its_prompts_in_it(tmp_path: Path) -> None:
+    prompts: list[GenerationRequest] = []
+    mind = _transcript_mind(tmp_path, prompts)
+    try:
+        async with Client(create_mcp_server(lambda: mind)) as client:
+            result = await client.call_tool("debate", {"question": "what is true?", "experts": ["alpha", "beta"],
+                                                       "rounds": 1, "selective": False, "mode": "parallel",
+                                                       "transcript": "shared"})
+        assert not result.is_error, _text(result)
+        debate = DebateResult.model_validate(result.structured_content)
+        assert debate.rounds == 1 and mind.session(debate.session_id).params["transcript"] == "shared"
+    finally:
+        mind.close()
+    answered = [p for p in prompts if not _is_synthesis(p)]
+    assert len(answered) == 4 and all(SHARED_END in p.messages[-1].content for p in answered)
+
+
 async def test_route_scores_every_expert_without_loading_a_model(client: Client, loader: ScriptedLoader) -> None:
     result = await client.call_tool("route", {"question": "a question about alpha", "mode": "single"})
     decision = RouteDecision.model_validate(result.structured_content)
@@ -259,6 +277,7 @@ async def test_get_session_returns_a_finished_consensus(client: Client) -> None:
     ("ask", {"question": "q", "max_tokens": 2000}, ["max_tokens", "less than or equal to 1024"]),
     ("ask", {"question": ""}, ["question", "at least 1 character"]),
     ("debate", {"question": "q", "rounds": 9}, ["rounds", "less than or equal to 5"]),
+    ("debate", {"question": "q", "transcript": "public"}, ["transcript", "'private' or 'shared'"]),
     ("consensus", {"question": "q", "experts": ["a", "b", "c", "d", "e", "f"]}, ["experts", "at most 5"]),
     ("consensus", {"question": "q", "mode": "fast"}, ["mode", "'parallel' or 'turns'"]),
     ("get_session", {"session_id": "../etc/passwd"}, ["session_id", "pattern"]),

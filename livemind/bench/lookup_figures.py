@@ -68,7 +68,7 @@ def revision_lookup(bench: Workbench) -> dict[str, Any]:
     try:
         for q_index, question in enumerate(QUESTIONS[:1] if quick else QUESTIONS):
             revisions = _revisions(backend, bench, question, sampling)
-            for run in range(1 if quick else 2):
+            for run in range(1):  # pairs alternate their order across personas
                 for i, request in enumerate(revisions):
                     sides = ("plain", "lookup") if (run + i) % 2 == 0 else ("lookup", "plain")
                     got = {side: _decode(backend, [request], shipped if side == "lookup" else 0, exact=True)[0] for side in sides}

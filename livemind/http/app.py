@@ -244,7 +244,7 @@ def _job_handlers(service: Service) -> tuple[_Handler, _Handler, _Handler]:
         return await council(request, "livemind-consensus", "livemind.consensus")
 
     async def debate(request: Request) -> Response:
-        return await council(request, "livemind-debate", "livemind.council.prompts")
+        return await council(request, "livemind-debate", "livemind.debate")
 
     return chat_completions, consensus, debate
 

@@ -116,21 +116,25 @@ def shared_first_answer_messages(expert: ExpertSpec, question: str) -> list[Chat
 
 def shared_revision_messages(expert: ExpertSpec, label: str, question: str,
                              rounds: Sequence[Sequence[Position]]) -> list[ChatMessage]:
-    """A revision in the shared layout: every round's answers, then the expert's persona, its label and the request.
+    """A revision in the shared layout: every round's answers and the request (shared), then who the expert is.
 
-    `label` is the expert's own anonymous label, the one its answers carry in `rounds`.
+    `label` is the expert's own anonymous label, the one its answers carry in `rounds`. The request is
+    the same for every expert, so it sits in the shared part, read once; only the persona and the label
+    stay private (about 50 tokens: in the first version, with the request private, 142 tokens left
+    the bench's round-2 ratio at 0.469).
     """
-    private = (f"{expert.persona}\n\nYou are {label}; the answer labelled {label} is yours. "
-               f"{REVISION_MARKER} (above). Check their reasoning against yours. Change your answer only where "
-               "they showed a real mistake or a better argument, not because they disagree; keep your own view "
-               f"otherwise. Give your revised answer to: {question}\n{ANSWER_STYLE}")
-    return _shared(question, rounds, private)
+    request = (f"{REVISION_MARKER} (above). Check their reasoning against yours. Change your answer only where they "
+               "showed a real mistake or a better argument, not because they disagree; keep your own view otherwise. "
+               f"{ANSWER_STYLE}")
+    private = f"{expert.persona}\n\nYou are {label}; the answer labelled {label} is yours. Give your revised answer."
+    return _shared(question, rounds, private, request=request)
 
 
-def _shared(question: str, rounds: Sequence[Sequence[Position]], private: str) -> list[ChatMessage]:
+def _shared(question: str, rounds: Sequence[Sequence[Position]], private: str, *, request: str = "") -> list[ChatMessage]:
+    shared = shared_transcript(question, rounds) + (f"\n\n{request}" if request else "")
     return [
         ChatMessage(role="system", content=COUNCIL_SYSTEM),
-        ChatMessage(role="user", content=shared_transcript(question, rounds) + SHARED_END + private),
+        ChatMessage(role="user", content=shared + SHARED_END + private),
     ]
 
 

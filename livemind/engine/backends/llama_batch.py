@@ -332,6 +332,35 @@ class LlamaBatchBackend:
         if not self._active:
             return finished
         self._copy_shared_starts()
+        self._batch.n_tokens = self._fill_batch()
+        status = llama_cpp.llama_decode(self._ctx, self._batch)
+        self.decode_calls += 1
+        if status != 0:
+            error = EngineError(f"llama_decode failed with status {status} for {len(self._active)} sequences",
+                                hint="lower n_seq_max or n_ctx; see `livemind doctor`")
+            for seq in list(self._active):
+                self._release(seq)
+                finished.append(SequenceResult(job=seq.job, error=error))
+            return finished
+        for seq in list(self._active):
+            # record what the cache now holds
+            if seq.pending is not None:
+                seq.slot.tokens.append(seq.pending)
+                seq.pending = None
+            elif seq.feeding:
+                seq.slot.tokens.extend(seq.prompt[seq.fed:seq.fed + seq.feeding])
+                seq.slot.prefilled = len(seq.slot.tokens)
+                seq.fed += seq.feeding
+            if seq.batch_index >= 0:
+                result = self._sample(seq)
+                if seq.draft:
+                    result = self._verify(seq, result)
+                if result is not None:
+                    finished.append(result)
+        return finished
+
+    def _fill_batch(self) -> int:
+        """Put every sequence's rows in the batch: the sampled token (and its guesses), then prompt chunks."""
         batch = self._batch
         n = 0
 
@@ -370,32 +399,7 @@ class LlamaBatchBackend:
                 if is_last:
                     seq.batch_index = n
                 put(token, seq.fed + offset, seq.slot.seq_id, is_last)
-        batch.n_tokens = n
-        status = llama_cpp.llama_decode(self._ctx, batch)
-        self.decode_calls += 1
-        if status != 0:
-            error = EngineError(f"llama_decode failed with status {status} for {len(self._active)} sequences",
-                                hint="lower n_seq_max or n_ctx; see `livemind doctor`")
-            for seq in list(self._active):
-                self._release(seq)
-                finished.append(SequenceResult(job=seq.job, error=error))
-            return finished
-        for seq in list(self._active):
-            # record what the cache now holds
-            if seq.pending is not None:
-                seq.slot.tokens.append(seq.pending)
-                seq.pending = None
-            elif seq.feeding:
-                seq.slot.tokens.extend(seq.prompt[seq.fed:seq.fed + seq.feeding])
-                seq.slot.prefilled = len(seq.slot.tokens)
-                seq.fed += seq.feeding
-            if seq.batch_index >= 0:
-                result = self._sample(seq)
-                if seq.draft:
-                    result = self._verify(seq, result)
-                if result is not None:
-                    finished.append(result)
-        return finished
+        return n
 
     def _draft(self, seq: DecodingSequence, room: int) -> list[int]:
         """Guessed tokens to feed after `pending`: no more than `room` rows, the window and max_tokens allow."""

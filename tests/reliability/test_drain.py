@@ -110,7 +110,7 @@ def test_sigterm_lets_running_and_queued_work_finish_refuses_new_work_and_exits_
         # four streams on one model: one runs, three wait in its admission lane (each takes ~2 s)
         outcomes = [StreamOutcome() for _ in range(4)]
         threads = [_stream(server, "alpha", f"question number {i} about alpha", o) for i, o in enumerate(outcomes)]
-        assert _lane_has_waiting(server, at_least=3), "three requests are queued behind the first"
+        assert _lane_has_waiting(server, at_least=3, requests=4), "the four streams arrived; three are queued"
         assert not any(o.ended.is_set() for o in outcomes)
         server.process.send_signal(signal.SIGTERM)
         late = _refused_after_stop(server)
@@ -162,12 +162,16 @@ def test_sigterm_cancels_work_that_outlasts_the_drain_and_still_exits_0(tmp_path
            kept="cut cleanly with an error the client can read; exit 0")
 
 
-def _lane_has_waiting(server: ServerProcess, *, at_least: int) -> bool:
-    """Whether requests wait in the smollm2 lane, asked until LANE_DEADLINE_S passes."""
+def _lane_has_waiting(server: ServerProcess, *, at_least: int, requests: int = 0) -> bool:
+    """Whether requests wait in the smollm2 lane and `requests` HTTP requests run, asked until LANE_DEADLINE_S.
+
+    The MCP call can hold the lane too, so "3 waiting" alone does not prove that all four streams arrived.
+    """
     deadline = time.monotonic() + LANE_DEADLINE_S
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         while time.monotonic() < deadline:  # each answer is a round trip to the server: no idle spinning
-            lanes = client.get("/v1/livemind/status").json()["queues"]
-            if any(lane["model"] == "smollm2-135m" and lane["waiting"] >= at_least for lane in lanes):
+            status = client.get("/v1/livemind/status").json()
+            if status["running_requests"] >= requests and any(
+                    lane["model"] == "smollm2-135m" and lane["waiting"] >= at_least for lane in status["queues"]):
                 return True
     return False

@@ -20,10 +20,9 @@ from typing import Any
 
 from livemind.engine.backends.base import ENGINE_SPIN_COUNT
 
-POLICIES: dict[str, dict[str, str]] = {
-    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
-    f"spin {ENGINE_SPIN_COUNT} (default)": {"GOMP_SPINCOUNT": ENGINE_SPIN_COUNT},
-    "spin 10000": {"GOMP_SPINCOUNT": "10000"},
+POLICIES: dict[str, dict[str, str]] = {"passive": {"OMP_WAIT_POLICY": "PASSIVE"}} | {
+    f"spin {count}" + (" (default)" if count == ENGINE_SPIN_COUNT else ""): {"GOMP_SPINCOUNT": count}
+    for count in ("100", "1000", "10000")
 }
 _STEPS = 24
 

@@ -30,13 +30,18 @@ IndexedTokenCallback = Callable[[int, str], None]
 
 
 # How llama.cpp's OpenMP workers wait between operations; libgomp reads it once, when it loads.
-# ms per decode step, SmolLM2-135M, 2 threads on 2 cores (2026-11-27):
-#   alone:                         passive 20.0-20.5 | spin 100: 14.5-14.9 | 300: 12.8 | 1000: 12.4
-#   beside another 2-thread decode: passive 23-33    | spin 100: 29-33     | 1000: 55  | 10000: 300
-#   beside two CPU-bound processes: passive 21-52    | spin 100: 27-29     | 300: 35-36
-# A 100-iteration spin keeps most of the speed of spinning and none of its collapse under contention
-# (the library default, 300000, collapses to 2 tok/s). A user's own setting always wins.
-ENGINE_SPIN_COUNT = "100"
+# ms per decode step, 2 threads on 2 cores, 1 sequence / 3 sequences, median of 3 rotated runs
+# (Qwen2.5-Coder-1.5B Q4_K_M, the default council's model, Intel Xeon VM, 2026-12-02,
+# docs/bench/2026-12-02-default-wait-policy):
+#   alone:                          passive 118.7 / 181.5 | spin 100: 112.7 / 173.0 | 1000: 91.5 / 148.8 | 10000: 70.2 / 129.0
+#   beside another 2-thread decode: passive 126.3 / 245.3 | spin 100: 128.8 / 249.2 | 1000: 139.8 / 259.5 | 10000: 248.6 / 361.3
+# A 1000-iteration spin is 1.23x / 1.16x faster than 100 when LiveMind has the cores (its experts
+# share one process, so that is the usual case) and 8.5 % / 4 % slower beside another decoding
+# process; 10000 is faster still alone but halves the speed beside one, and the library default
+# (300000) collapses to a few tokens a second. On SmolLM2-135M, whose steps are short, 1000 costs
+# more beside a neighbour (1.4x here, 1.7x on an AMD EPYC on 2026-11-27): set GOMP_SPINCOUNT=100 or
+# OMP_WAIT_POLICY=PASSIVE when LiveMind shares its cores. A user's own setting always wins.
+ENGINE_SPIN_COUNT = "1000"
 
 
 def apply_engine_wait_policy(env: MutableMapping[str, str]) -> MutableMapping[str, str]:

@@ -1,24 +1,33 @@
-"""HTTP time to first token: `livemind serve` against `python -m llama_cpp.server` on the same model.
+"""HTTP time to first token: `livemind serve` against `python -m llama_cpp.server` and `llama-server`.
 
-Three servers run at once on the loopback: LiveMind, the peer with LiveMind's engine settings and
-`logits_all` off (the fair peer: the same work per token), and the peer as its defaults leave it
-(what a user who just starts it gets, labelled so). Requests rotate between them, one at a time,
-after a warm-up request each (the model loads on LiveMind's first request). All are asked for the
-same expert prompt: LiveMind builds it from the question, the peers receive it as messages. The
-headline ratio is LiveMind's median TTFT over the fair peer's.
+The servers run at once on the loopback: LiveMind, `llama_cpp.server` with LiveMind's engine
+settings and `logits_all` off (the fair peer: the same work per token), the same server as its
+defaults leave it (what a user who just starts it gets, labelled so), and, when
+`python3 -m native.llama_server` has built it from the engine wheel's own llama.cpp source,
+llama.cpp's `llama-server`, matched and with its defaults. Requests rotate between them, one at a
+time, after a warm-up request each (the model loads on LiveMind's first request). All are asked
+for the same expert prompt: LiveMind builds it from the question, the peers receive it as
+messages. Every server inherits the bench's environment, so all run the same OpenMP wait policy.
+The headline ratio is LiveMind's median TTFT over the fair peer's.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livemind_native.home import default_home
+from livemind_native.llama_server import build_command, find_server
+
 from livemind.bench.peers import (
     free_port,
     livemind_server_command,
     llama_cpp_server_command,
+    llama_server_command,
     running_server,
     stream_chat,
 )
@@ -32,6 +41,18 @@ from livemind.types import ExpertSpec
 WARM_UP_QUESTION = "Say hello."
 PEER = "llama_cpp.server"
 DEFAULT_PEER = "llama_cpp.server (defaults)"
+LLAMA_SERVER = "llama-server"
+DEFAULT_LLAMA_SERVER = "llama-server (defaults)"
+
+
+def llama_server_binary(bench: Workbench) -> Path | None:
+    """The llama-server built like this venv's engine: in the bench's home, else the user's default home."""
+    venv = Path(sys.prefix)
+    for home in dict.fromkeys((bench.home, default_home(os.environ), Path.home() / ".cache" / "livemind")):
+        found = find_server(home, venv)
+        if found is not None:
+            return found
+    return None
 
 
 def _scratch_home(bench: Workbench) -> Path:
@@ -90,19 +111,25 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
     """Median TTFT of each server over the same prompts and seeds; the ratio is LiveMind over the matched peer."""
     spec = bench.spec(SINGLE_EXPERT)
     target = bench.target(spec)
-    lm_port, peer_port, default_port = free_port(), free_port(), free_port()
+    path, chat_format = target.path, target.chat_format
+    ports = {name: free_port() for name in ("livemind", PEER, DEFAULT_PEER, LLAMA_SERVER, DEFAULT_LLAMA_SERVER)}
     commands = {
-        "livemind": (livemind_server_command(_scratch_home(bench), lm_port, bench.config_path), lm_port),
-        PEER: (llama_cpp_server_command(target.path, spec.engine, target.chat_format, peer_port),  # type: ignore[arg-type]
-               peer_port),
-        DEFAULT_PEER: (llama_cpp_server_command(target.path, spec.engine, target.chat_format, default_port,  # type: ignore[arg-type]
-                                                matched=False), default_port),
+        "livemind": livemind_server_command(_scratch_home(bench), ports["livemind"], bench.config_path),
+        PEER: llama_cpp_server_command(path, spec.engine, chat_format, ports[PEER]),  # type: ignore[arg-type]
+        DEFAULT_PEER: llama_cpp_server_command(path, spec.engine, chat_format, ports[DEFAULT_PEER],  # type: ignore[arg-type]
+                                               matched=False),
     }
+    binary = llama_server_binary(bench)
+    if binary is not None:
+        commands[LLAMA_SERVER] = llama_server_command(binary, path, spec.engine, ports[LLAMA_SERVER])  # type: ignore[arg-type]
+        commands[DEFAULT_LLAMA_SERVER] = llama_server_command(binary, path, spec.engine,  # type: ignore[arg-type]
+                                                              ports[DEFAULT_LLAMA_SERVER], matched=False)
     with ExitStack() as stack:
         bases: dict[str, str] = {}
-        for name, (command, port) in commands.items():
+        for name, command in commands.items():
             try:
-                bases[name] = stack.enter_context(running_server(command, port, timeout_s=bench.options.server_timeout_s,
+                bases[name] = stack.enter_context(running_server(command, ports[name],
+                                                                 timeout_s=bench.options.server_timeout_s,
                                                                  log_path=bench.scratch / f"{name}.log"))
             except LiveMindError as exc:
                 return {"ratio": None, "reason": f"{name} could not be started: {exc.message} ({exc.hint})"}
@@ -114,12 +141,32 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
     lm, peer, default = (summarize(ttft[name]) for name in ("livemind", PEER, DEFAULT_PEER))
     # One ratio per rotation (the same prompt to each server), so the ratio has its own spread.
     paired = [a / b for a, b in zip(ttft["livemind"], ttft[PEER], strict=True) if b > 0]
-    return {"ratio": ratio(lm.median, peer.median), "ratio_per_request": summarize(paired).as_dict(3),
-            "ratio_vs_default_peer": ratio(lm.median, default.median),
-            "livemind_ttft_s": lm.as_dict(), "peer_ttft_s": peer.as_dict(), "default_peer_ttft_s": default.as_dict(),
-            "livemind_total_s": summarize(totals["livemind"]).as_dict(),
-            "peer_total_s": summarize(totals[PEER]).as_dict(), "identical_texts": measured.identical,
-            "livemind_stages_ms": {stage: summarize([x * 1000 for x in values]).as_dict(2)
-                                   for stage, values in measured.stages.items()},
-            "requests": len(ttft["livemind"]), "peer": "llama_cpp.server, LiveMind's engine settings, logits_all off",
-            "default_peer": "llama_cpp.server with its own defaults (logits_all on, its threads, f16 KV)"}
+    out = {"ratio": ratio(lm.median, peer.median), "ratio_per_request": summarize(paired).as_dict(3),
+           "ratio_vs_default_peer": ratio(lm.median, default.median),
+           "livemind_ttft_s": lm.as_dict(), "peer_ttft_s": peer.as_dict(), "default_peer_ttft_s": default.as_dict(),
+           "livemind_total_s": summarize(totals["livemind"]).as_dict(),
+           "peer_total_s": summarize(totals[PEER]).as_dict(), "identical_texts": measured.identical,
+           "livemind_stages_ms": {stage: summarize([x * 1000 for x in values]).as_dict(2)
+                                  for stage, values in measured.stages.items()},
+           "requests": len(ttft["livemind"]), "peer": "llama_cpp.server, LiveMind's engine settings, logits_all off",
+           "default_peer": "llama_cpp.server with its own defaults (logits_all on, its threads, f16 KV)",
+           "others": _other_peers(measured, [name for name in bases if name not in ("livemind", PEER, DEFAULT_PEER)])}
+    if binary is None:
+        out["llama_server"] = f"not measured: no llama-server built for this engine yet ({build_command(Path(sys.prefix))})"
+    else:
+        out["llama_server"] = str(binary)
+    return out
+
+
+def _other_peers(measured: _Rotation, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Per further peer: its TTFT and total time, and LiveMind's median TTFT over its, per request too."""
+    lm = measured.ttft["livemind"]
+    out = {}
+    for name in names:
+        mine = measured.ttft[name]
+        out[name] = {"ttft_s": summarize(mine).as_dict(), "total_s": summarize(measured.totals[name]).as_dict(),
+                     "livemind_over_it": ratio(summarize(lm).median, summarize(mine).median),
+                     "per_request": summarize([a / b for a, b in zip(lm, mine, strict=True) if b > 0]).as_dict(3),
+                     "settings": "LiveMind's context, threads, batch, flash attention and KV type; one slot"
+                     if "defaults" not in name else "only the model: the server's own defaults"}
+    return out

@@ -3,8 +3,9 @@
 - Raw llama-cpp-python in this process: `Llama.create_chat_completion(stream=True)` with the
   same model file, engine settings, messages and seeds. It takes the library from the engine
   module (which sets its OpenMP wait policy first), so both sides run the same engine build.
-- A server process (LiveMind's `livemind serve` or `python -m llama_cpp.server`), started,
-  health-checked and stopped around a measurement.
+- A server process (LiveMind's `livemind serve`, `python -m llama_cpp.server`, or llama.cpp's
+  `llama-server` built from the wheel's own source), started, health-checked and stopped around a
+  measurement.
 """
 
 from __future__ import annotations
@@ -123,6 +124,24 @@ def llama_cpp_server_command(path: Path, engine: EngineSettings, chat_format: st
     if chat_format:
         argv += ["--chat_format", chat_format]
     return ServerCommand("llama_cpp.server" if matched else "llama_cpp.server (defaults)", tuple(argv), "/v1/models",
+                         dict(os.environ))
+
+
+def llama_server_command(binary: Path, path: Path, engine: EngineSettings, port: int, *,
+                         matched: bool = True) -> ServerCommand:
+    """llama.cpp's own `llama-server` (built from the engine wheel's source by `native.llama_server`).
+
+    matched: LiveMind's context, threads, batch, flash attention and KV type, and one slot (the
+    bench sends one request at a time). Otherwise only the model, what a user who just starts it gets.
+    """
+    argv = [str(binary), "--model", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    if matched:
+        threads = str(engine.n_threads or available_cores())
+        argv += ["--ctx-size", str(engine.n_ctx), "--threads", threads, "--threads-batch", threads,
+                 "--batch-size", str(engine.n_batch), "--ubatch-size", str(engine.n_ubatch),
+                 "--flash-attn", "on" if engine.flash_attn else "off", "--cache-type-k", engine.kv_type,
+                 "--cache-type-v", engine.kv_type, "--parallel", "1"]
+    return ServerCommand("llama-server" if matched else "llama-server (defaults)", tuple(argv), "/health",
                          dict(os.environ))
 
 

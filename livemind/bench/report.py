@@ -187,6 +187,13 @@ def _memory_and_serving_sections(s: dict[str, Any]) -> list[str]:
                           f"LiveMind ÷ it {_fmt(h['ratio_vs_default_peer'])}",
                           f"- LiveMind ÷ fair peer per request: median {_fmt(per['median'])} "
                           f"(min {_fmt(per['min'])}, max {_fmt(per['max'])})"]
+            for name, peer in (h.get("others") or {}).items():
+                t, per = peer["ttft_s"], peer["per_request"]
+                lines.append(f"- {name} ({peer['settings']}): median {_fmt(t['median'])} s (min {_fmt(t['min'])}, "
+                             f"max {_fmt(t['max'])}); LiveMind ÷ it {_fmt(peer['livemind_over_it'])}, per request "
+                             f"median {_fmt(per['median'])} (min {_fmt(per['min'])}, max {_fmt(per['max'])})")
+            if str(h.get("llama_server", "")).startswith("not measured"):
+                lines.append(f"- llama-server {h['llama_server']}")
     if "defaults" in s:
         lines += ["", "## Engine defaults and the figures behind them", "", _defaults_table(s["defaults"])]
     if "wait_policy" in s:

@@ -62,6 +62,16 @@ def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _parts_lines(parts: list[dict[str, Any]]) -> list[str]:
+    """When the run was resumed: each sitting's start, wall time, load and sections."""
+    if len(parts) < 2:
+        return []
+    return ["", f"The run was measured in {len(parts)} parts (it resumed where it stopped):", "",
+            *[f"- part {i}: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(p['started_at']))}, {p['seconds']} s, "
+              f"load average {p['load_average_at_start'][0]} → {p.get('load_average_at_end', ['?'])[0]}: "
+              f"{', '.join(p['sections']) or 'nothing new'}" for i, p in enumerate(parts, 1)]]
+
+
 def _headline(doc: dict[str, Any]) -> list[str]:
     """Title, machine and options, and the table of headline figures against their targets."""
     m = doc["machine"]
@@ -72,6 +82,7 @@ def _headline(doc: dict[str, Any]) -> list[str]:
         f"load average {m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at end.",
         f"Each figure below comes from this one run; ratios compare measurements taken alternately in the same run. "
         f"{doc['options']['runs']} run(s) × {doc['options']['prompts']} prompt(s), {doc['options']['max_tokens']} tokens.",
+        *_parts_lines(doc.get("parts") or []),
         "", "| figure | value | target | met | what it is |", "|---|---|---|---|---|",
     ]
     for key in KEYS:

@@ -18,7 +18,16 @@ from typing import Any
 
 import psutil
 
-from livemind.bench import attribution, bandwidth, council_figures, engine_figures, http_figures, lookup_figures, wait_policy
+from livemind.bench import (
+    attribution,
+    bandwidth,
+    council_figures,
+    engine_figures,
+    http_figures,
+    lookup_figures,
+    progress,
+    wait_policy,
+)
 from livemind.bench.prompts import PERSONAS
 from livemind.bench.workbench import BenchOptions, Workbench
 from livemind.config import LiveMindConfig
@@ -75,7 +84,11 @@ def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCa
     doc: dict[str, Any] = {"version": 1, "quick": options.quick, "started_at": started, "machine": machine(),
                            "options": {"runs": options.runs, "max_tokens": options.max_tokens, "prompts": options.prompts,
                                        "only": list(options.only)},
+                           "council": {spec.name: spec.model for spec in config.experts},
+                           "parts": [progress.new_part([round(x, 2) for x in os.getloadavg()])],
                            "sections": {}, "section_seconds": {}, "errors": {}}
+    doc = progress.resume(doc, options.out, restart=options.restart, log=log)
+    part = doc["parts"][-1]
     with tempfile.TemporaryDirectory(prefix="livemind-bench-") as scratch:
         bench = Workbench(options=options, config=config, catalog=catalog, home=home, config_path=config_path,
                           scratch=Path(scratch), log=log)
@@ -104,6 +117,8 @@ def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCa
         if options.only:
             sections = [(name, measure) for name, measure in sections if name in options.only]
         for name, measure in sections:
+            if name in doc["sections"]:
+                continue  # measured in an earlier part of this run
             log(f"measuring {name}")
             t0 = time.perf_counter()
             try:
@@ -112,8 +127,13 @@ def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCa
                 LOG.exception("bench section %s failed", name)
                 doc["errors"][name] = f"{type(exc).__name__}: {exc}"
             doc["section_seconds"][name] = round(time.perf_counter() - t0, 2)
-    doc["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    doc["duration_s"] = round(time.time() - started, 1)
+            part["sections"].append(name)
+            part["seconds"] = round(time.time() - started, 1)
+            part["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+            progress.keep(doc, options.out)
+    part["seconds"] = round(time.time() - started, 1)
+    doc["machine"]["load_average_at_end"] = part["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    doc["duration_s"] = round(sum(p["seconds"] for p in doc["parts"]), 1)
     _headline(doc, options)
     return doc
 

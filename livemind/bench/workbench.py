@@ -33,6 +33,7 @@ class BenchOptions:
     http: bool = True
     server_timeout_s: float = 120.0
     only: tuple[str, ...] = ()  # measure just these sections (empty: all)
+    restart: bool = False  # drop an unfinished run kept in `out` instead of resuming it
 
     @classmethod
     def for_mode(cls, out: Path, *, quick: bool, http: bool = True) -> BenchOptions:

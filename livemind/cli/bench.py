@@ -1,4 +1,7 @@
-"""`livemind bench [--quick] --out DIR`: runs the bench and writes its report, JSON and plots."""
+"""`livemind bench [--quick] --out DIR`: runs the bench and writes its report, JSON and plots.
+
+An interrupted run resumes: the sections it finished are kept in DIR/bench.partial.json.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Measure, write DIR/report.md, DIR/bench.json and plots, print the headline figures."""
     try:  # matplotlib and the peers load only here
         from livemind.bench import KEYS, BenchOptions, run_bench, write_report
+        from livemind.bench.progress import finish
     except ModuleNotFoundError as exc:
         if exc.name != "matplotlib":
             raise
@@ -32,11 +36,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = BenchOptions.for_mode(Path(args.out), quick=args.quick, http=not args.no_http)
     if args.runs:
         options = BenchOptions(**{**options.__dict__, "runs": args.runs})
+    if args.restart:
+        options = BenchOptions(**{**options.__dict__, "restart": True})
     if args.only:
         options = BenchOptions(**{**options.__dict__, "only": tuple(s.strip() for s in args.only.split(",") if s.strip())})
     doc = run_bench(options, config=config, catalog=catalog, home=settings.home, config_path=settings.config_path,
                     log=lambda message: err.print(f"[dim]bench: {message}[/]"))
     paths = write_report(doc, options.out)
+    finish(options.out)
     for key in KEYS:
         value = doc.get(key)
         met = doc["targets"][key]["met"]
@@ -56,4 +63,6 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--no-http", action="store_true", help="skip the HTTP comparison (starts two servers)")
     p.add_argument("--only", help="measure just these sections, comma-separated (e.g. revision_lookup,debate_tokens); "
                                   "the other keys are reported as not measured")
+    p.add_argument("--restart", action="store_true",
+                   help="measure from the start even if --out holds an unfinished run (by default it resumes)")
     p.set_defaults(func=cmd_bench)

@@ -3,8 +3,9 @@
     BenchOptions ─▶ run_bench ─▶ engine_figures   overhead vs raw llama-cpp-python, batched vs
                                                   sequential, KV memory, engine defaults, baseline
                                ─▶ council_figures routing p50, a real debate with and without KV reuse
-                               ─▶ http_figures    `livemind serve` vs `python -m llama_cpp.server`
+                               ─▶ http_figures    `livemind serve` vs `llama_cpp.server` and `llama-server`
                  document ─▶ write_report ─▶ DIR/bench.json, DIR/report.md, DIR/*.png
+                 progress: each finished section kept in DIR/bench.partial.json; a rerun resumes
 
 Every ratio is measured within one run, alternating the two sides, so a busy machine slows
 both alike. Targets are shown in the report, never asserted.

@@ -23,8 +23,8 @@ SECTIONS = ["--quick", "--no-http", "--only", "routing,kv_memory"]
 
 def _bench(home: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "livemind.cli.main", "bench", *SECTIONS, "--out", str(out), *extra],
-                          capture_output=True, text=True, env={**os.environ, "LIVEMIND_HOME": str(home), "COLUMNS": "500"}, timeout=900,
-                          check=False)
+                          capture_output=True, text=True, timeout=900, check=False,
+                          env={**os.environ, "LIVEMIND_HOME": str(home), "COLUMNS": "500"})  # no wrapped log lines
 
 
 def test_a_run_resumes_where_it_stopped_and_refuses_a_run_from_another_setup(home: Path, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def settings_from(args: argparse.Namespace) -> EvalSettings:
                             experts=_names(args.experts), best_expert=args.best_expert, pilot_n=args.pilot,
                             sc_temperature=args.sc_temperature, tolerance=args.tolerance,
                             max_samples=args.max_samples, extraction=args.extraction, samples=args.samples,
-                            batch=args.batch)
+                            batch=args.batch, transcript=args.transcript, reuse=args.reuse)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0])
@@ -106,5 +106,12 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                    help=f"allowed token gap between voting and the council (default {DEFAULT_TOLERANCE})")
     p.add_argument("--max-samples", type=int, default=32, help="most self-consistency samples per question")
+    p.add_argument("--transcript", choices=["private", "shared"], default="private",
+                   help="debate prompt layout (default private): shared starts every expert's prompt with the question "
+                        "and all answers, the persona last")
+    p.add_argument("--reuse", metavar="DIR",
+                   help="take the single expert's answers, select and self-consistency samples from an earlier run's "
+                        "--out (same flags; only --transcript and --batch may differ): measures a layout in a third "
+                        "of the time")
     p.add_argument("--out", required=True, help="folder for report.md, report.json and accuracy_vs_tokens.png")
     p.set_defaults(func=cmd_eval)

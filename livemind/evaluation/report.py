@@ -91,6 +91,15 @@ def _setup_lines(report: EvalReport) -> list[str]:
         f"- Samples of one model are drawn {s.batch} at a time, so the engine decodes them as one batch; a sample's "
         "seconds are its batch's wall time shared out.",
     ]
+    lines.append(f"- Debate prompts use the **{s.transcript}** transcript layout" + (
+        ": every expert's prompt starts with the question and every round's answers, the persona last "
+        "(so vote, which reads the first round, changes too)." if s.transcript == "shared" else
+        ": each expert reads its own persona first, then the others' answers."))
+    if s.reuse:
+        reused = sum(bool(p.reused) for p in run.problems)
+        lines.append(f"- The single expert's answers, select and the self-consistency samples of {reused} of "
+                     f"{len(run.problems)} questions were taken from the run in `{s.reuse}` (same questions, seeds "
+                     "and settings; the layout does not touch them); more samples were drawn where the budget needed them.")
     for part in run.parts:
         lines.append(f"- Part {part.index}: started {part.started_at}, {part.seconds:.0f} s, "
                      f"{part.questions} question(s) answered.")

@@ -10,7 +10,7 @@ from pydantic import Field
 from livemind.council.extraction import ExtractionRule
 from livemind.evaluation.budget import DEFAULT_TOLERANCE, BudgetMatch
 from livemind.evaluation.tasks import Problem
-from livemind.types import Value
+from livemind.types import Transcript, Value
 
 CouncilKind = Literal["vote", "select", "selective", "debate"]
 COUNCIL_METHODS: tuple[CouncilKind, ...] = ("vote", "select", "selective", "debate")
@@ -39,6 +39,8 @@ class EvalSettings(Value):
     max_samples: int = Field(32, ge=1, le=256)
     extraction: ExtractionRule = "lenient"
     batch: int = Field(4, ge=1, le=64)  # answers from one model drawn at once (its n_seq_max)
+    transcript: Transcript = "private"  # how debate prompts are laid out (vote and selective read its first round)
+    reuse: str | None = None  # an earlier run's folder whose single, select and self-consistency answers are taken
 
 
 class Attempt(Value):
@@ -110,6 +112,7 @@ class ProblemRun(Value):
     debate: CouncilAttempt
     seconds: float = 0.0
     part: int = 1
+    reused: tuple[str, ...] = ()  # the methods taken from the run named by `EvalSettings.reuse`
 
     def council(self, kind: CouncilKind) -> CouncilAttempt:
         """The attempt of one council strategy."""

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 from livemind.council.extraction import ExtractionRule, extract_answer
 from livemind.council.prompts import expert_seed
@@ -93,6 +94,7 @@ class EvalRunner:
         self._say = on_progress
         self._advance = on_advance
         self.store = store
+        self.reuse = RunStore(Path(settings.reuse)) if settings.reuse else None
         self._check()
 
     def _check(self) -> None:
@@ -156,7 +158,7 @@ class EvalRunner:
             else:
                 result = self.mind.debate(problem.prompt, experts=list(experts), rounds=s.rounds, mode="parallel",
                                           seed=seed, max_tokens=s.max_tokens, strategy="debate",
-                                          selective=kind == "selective")
+                                          selective=kind == "selective", transcript=s.transcript)
         except PER_QUESTION_ERRORS as exc:
             return _failed_council(exc, time.perf_counter() - start), None
         return self._judge_council(result, problem, time.perf_counter() - start), result
@@ -194,10 +196,15 @@ class EvalRunner:
 
     # -- one question --------------------------------------------------------------------------
 
-    def question(self, problem: Problem, council: Sequence[str], expert: str) -> ProblemRun:
-        """Every method on one problem; self-consistency samples drawn up to the costliest council method."""
+    def question(self, problem: Problem, council: Sequence[str], expert: str,
+                 earlier: ProblemRun | None = None) -> ProblemRun:
+        """Every method on one problem; self-consistency samples drawn up to the costliest council method.
+
+        earlier: the same problem in the run named by `reuse`, whose single answer, select and samples
+        (which the debate layout does not touch) are taken instead of generated again.
+        """
         start = time.perf_counter()
-        single = self.greedy(expert, problem)
+        single = earlier.single if earlier else self.greedy(expert, problem)
         selective, selective_result = self.council("selective", council, problem)
         vote = self.vote_of(selective, selective_result)
         if self.settings.rounds == 1 and selective.debate_triggered:
@@ -205,11 +212,36 @@ class EvalRunner:
                                                             "revision round it ran the full debate's steps"})
         else:
             debate, _ = self.council("debate", council, problem)
-        select, _ = self.council("select", council, problem)
+        select = earlier.select if earlier else self.council("select", council, problem)[0]
         costliest = max(vote.reply.tokens, select.reply.tokens, selective.reply.tokens, debate.reply.tokens)
-        samples = self._samples_up_to(expert, problem, [], costliest)
+        samples = self._samples_up_to(expert, problem, list(earlier.samples) if earlier else [], costliest)
         return ProblemRun(problem=problem, single=single, samples=tuple(samples), vote=vote, select=select,
-                          selective=selective, debate=debate, seconds=round(time.perf_counter() - start, 2))
+                          selective=selective, debate=debate, seconds=round(time.perf_counter() - start, 2),
+                          reused=("single", "select", "samples") if earlier else ())
+
+    def _earlier(self, index: int, problem: Problem) -> ProblemRun | None:
+        """Question `index` of the reused run, when there is one and it asked the same problem."""
+        kept = self.reuse.question(index) if self.reuse else None
+        if kept is not None and (kept.problem.id, kept.problem.answer) != (problem.id, problem.answer):
+            raise InvalidRequestError(f"question {index} of {self.settings.reuse} is another problem ({kept.problem.id})",
+                                      hint="reuse a run made with the same --task, --n and --seed")
+        return kept
+
+    def _reused_plan(self) -> RunPlan | None:
+        """The reused run's plan, refused unless it asked the same questions the same way."""
+        if self.reuse is None:
+            return None
+        plan = self.reuse.saved_plan()
+        if plan is None:
+            raise InvalidRequestError(f"{self.settings.reuse} holds no eval run (no run/plan.json)",
+                                      hint="--reuse takes the --out folder of an earlier `livemind eval`")
+        free = {"transcript", "reuse", "batch"}  # what may differ: the debate layout, and how answers are batched
+        theirs, mine = plan.settings.model_dump(), self.settings.model_dump()
+        changed = sorted(k for k in mine if k not in free and theirs[k] != mine[k])
+        if changed:
+            raise InvalidRequestError(f"{self.settings.reuse} was run with other settings ({', '.join(changed)} differ)",
+                                      hint="repeat that run's flags, changing only --transcript (and --batch)")
+        return plan
 
     def _samples_up_to(self, expert: str, problem: Problem, have: list[Attempt], target_tokens: int) -> list[Attempt]:
         """Draw samples in batches until their tokens reach the target (or max_samples)."""
@@ -264,9 +296,15 @@ class EvalRunner:
             self._say(f"resuming: council {', '.join(saved.council)}, best single expert {saved.choice.expert}")
             return saved
         started_at = _now()
-        council, council_reason = self.choose_council(problems)
+        reused = self._reused_plan()
+        if reused is not None:  # the same council and baseline as the run whose answers are taken
+            council, council_reason = reused.council, f"{reused.council_reason} (from {self.settings.reuse})"
+            choice, pilot_tokens, pilot_seconds = reused.choice, reused.pilot_tokens, reused.pilot_seconds
+            self._say(f"taking single, select and self-consistency answers from {self.settings.reuse}")
+        else:
+            council, council_reason = self.choose_council(problems)
+            choice, pilot_tokens, pilot_seconds = self.choose_expert(problems)
         self._say(f"council: {', '.join(council)} ({council_reason})")
-        choice, pilot_tokens, pilot_seconds = self.choose_expert(problems)
         self._say(f"best single expert: {choice.expert} ({choice.reason})")
         synthesizer = self.mind.config.debate.synthesizer
         used = dict.fromkeys([choice.expert, *council, synthesizer])
@@ -299,7 +337,8 @@ class EvalRunner:
         for i, problem in enumerate(problems):
             kept = self.store.question(i) if self.store else None
             if kept is None:
-                kept = self.question(problem, plan.council, plan.choice.expert).model_copy(update={"part": part.index})
+                kept = self.question(problem, plan.council, plan.choice.expert,
+                                     self._earlier(i, problem)).model_copy(update={"part": part.index})
                 if self.store:
                     self.store.save_question(i, kept)
                 record(part.questions + 1)

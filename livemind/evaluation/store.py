@@ -79,6 +79,10 @@ class RunStore:
                 hint="repeat the first command's flags to resume it, or pass a new --out to start another run")
         return plan
 
+    def saved_plan(self) -> RunPlan | None:
+        """The saved plan, whatever its settings."""
+        return _read(self._plan_path, RunPlan)
+
     def save_plan(self, plan: RunPlan) -> None:
         """Record the run's plan (once, before the first question)."""
         _write(self._plan_path, plan)

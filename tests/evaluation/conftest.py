@@ -31,6 +31,7 @@ class Turn:
     temperature: float
     seed: int | None
     round: int
+    layout: str = "private"  # "shared" when the prompt carries the shared transcript's end mark
 
 
 def read_turn(request: GenerationRequest) -> Turn:
@@ -56,7 +57,8 @@ def read_turn(request: GenerationRequest) -> Turn:
     else:
         kind = "first"
     rounds = last.count("Answers, round ") if is_shared else sum(1 for m in request.messages if m.role == "assistant")
-    return Turn(kind, expert, key, request.sampling.temperature, request.sampling.seed, rounds)
+    return Turn(kind, expert, key, request.sampling.temperature, request.sampling.seed, rounds,
+                "shared" if is_shared else "private")
 
 
 Answerer = Callable[[Turn], int | None]

@@ -182,3 +182,34 @@ def test_samples_of_one_model_are_asked_for_together(scripted_council: Callable[
     wall = time.perf_counter() - start
     assert len(attempts) == 6 and len(threads) == 3
     assert abs(sum(a.seconds for a in attempts) - wall) < 0.05, "shared-out seconds add up to the wall time"
+
+
+def test_a_layout_run_takes_single_select_and_samples_from_an_earlier_run_and_debates_again(
+        scripted_council: Callable[..., ScriptedCouncil], tmp_path: Path) -> None:
+    private = EvalSettings(n=3, seed=2, rounds=1, experts=COUNCIL, best_expert="alpha")
+    earlier = EvalRunner(scripted_council().mind, private, store=RunStore(tmp_path / "private")).run()
+    council = scripted_council()
+    shared = private.model_copy(update={"transcript": "shared", "reuse": str(tmp_path / "private"), "batch": 2})
+    run = EvalRunner(council.mind, shared, store=RunStore(tmp_path / "shared")).run()
+    for old, new in zip(earlier.problems, run.problems, strict=True):
+        assert new.reused == ("single", "select", "samples")
+        assert (new.single, new.select) == (old.single, old.select)
+        assert new.samples[:len(old.samples)] == old.samples
+        assert new.selective.session_id != old.selective.session_id, "the debates ran again"
+    asked = [t for t in council.turns if t.kind != "warm-up"]
+    assert asked and all(t.temperature != 0.0 or t.layout == "shared" for t in asked if t.kind == "first"), \
+        "no single greedy answer was generated again: every first answer is a council's, in the shared layout"
+    assert {t.layout for t in asked if t.kind in ("first", "revision")} == {"shared"}
+    assert run.choice == earlier.choice and run.council == earlier.council
+
+
+def test_reuse_refuses_a_run_with_other_settings_or_no_run_at_all(
+        scripted_council: Callable[..., ScriptedCouncil], tmp_path: Path) -> None:
+    settings = EvalSettings(n=2, seed=3, rounds=1, experts=COUNCIL, best_expert="alpha")
+    EvalRunner(scripted_council().mind, settings, store=RunStore(tmp_path / "a")).run()
+    other = settings.model_copy(update={"max_tokens": 200, "transcript": "shared", "reuse": str(tmp_path / "a")})
+    with pytest.raises(InvalidRequestError, match=r"was run with other settings \(max_tokens differ\)"):
+        EvalRunner(scripted_council().mind, other, store=RunStore(tmp_path / "b")).run()
+    nothing = settings.model_copy(update={"reuse": str(tmp_path / "empty")})
+    with pytest.raises(InvalidRequestError, match="holds no eval run"):
+        EvalRunner(scripted_council().mind, nothing, store=RunStore(tmp_path / "c")).run()

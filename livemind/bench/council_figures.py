@@ -70,7 +70,7 @@ def debate_tokens(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
                 target = mind.runner.target_for(mind.config.expert(PERSONAS[0]))
                 with mind.pool.lease(target) as backend:
                     if isinstance(backend, LlamaBatchBackend):
-                        backend.reuse_kv = reuse
+                        backend.kv.reuse_kv = reuse
                 start = time.perf_counter()
                 result = mind.debate(PROMPTS[0], experts=list(PERSONAS), rounds=rounds, mode="parallel", seed=7,
                                      max_tokens=bench.options.max_tokens, transcript=transcript)

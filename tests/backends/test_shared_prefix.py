@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from livemind.engine.backends.base import LoadTarget, SequenceJob
-from livemind.engine.backends.llama_batch import MIN_COPY_GAIN, LlamaBatchBackend
+from livemind.engine.backends.kv_sequences import MIN_COPY_GAIN
+from livemind.engine.backends.llama_batch import LlamaBatchBackend
 from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.engine.catalog import ModelCatalog
 from livemind.types import ChatMessage, Completion, EngineSettings, GenerationRequest, SamplingSettings
@@ -50,7 +51,7 @@ def _request(index: int, *, conversation: str | None = None, **sampling: object)
 
 
 def _alone(backend: LlamaBatchBackend, requests: list[GenerationRequest]) -> list[str]:
-    sharing, backend.share_prefixes = backend.share_prefixes, False
+    sharing, backend.kv.share_prefixes = backend.kv.share_prefixes, False
     try:
         texts = []
         for request in requests:
@@ -58,7 +59,7 @@ def _alone(backend: LlamaBatchBackend, requests: list[GenerationRequest]) -> lis
             texts.append(backend.generate(request).text)
         return texts
     finally:
-        backend.share_prefixes = sharing
+        backend.kv.share_prefixes = sharing
 
 
 def _read_and_copied(completions: list[Completion]) -> tuple[list[int], list[int]]:

@@ -8,9 +8,9 @@ sequences interleave and flash attention sums them in a different order, which f
 sampled token now and then). llama.cpp batches across streams only for consecutive sequence
 ids, so each step lists its sequences in id order and new ones take the lowest free id.
 
-    admit(job) ── chat template → prompt tokens ── pick a sequence:
-                  the one already holding this conversation (only the new suffix is read),
-                  else an empty one, else the least recently used idle one
+    admit(job) ── chat template → prompt tokens ── pick a sequence and keep what its cache
+                  shares with the prompt, or copy the start another sequence holds
+                  (kv_sequences.py: SequenceCache)
     step() ──── one llama_batch: the last sampled token of every decoding sequence, plus
                 prompt chunks of newly admitted ones (n_batch tokens at most) ── llama_decode
                 ── each sequence samples from its own logits with its own seeded chain ──
@@ -36,24 +36,16 @@ from livemind.engine.backends.base import (
     TokenCallback,
     available_cores,
 )
+from livemind.engine.backends.kv_sequences import SequenceCache
 
 # the engine module sets the OpenMP wait policy before the library loads, so take llama_cpp from it
 from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, llama_cpp
-from livemind.engine.backends.llama_sequence import (
-    DecodingSequence,
-    Slot,
-    TemplateRecorder,
-    common_prefix,
-    held_back,
-    sampler_chain,
-)
+from livemind.engine.backends.llama_sequence import DecodingSequence, TemplateRecorder, held_back, sampler_chain
 from livemind.engine.backends.lookup import PromptLookup
 from livemind.errors import EngineError, ModelCorruptError, PromptTooLongError
 from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason, GenerationRequest
 
 PIECE_BUFFER = 64
-MIN_SHARED_PREFIX = 16  # tokens a free sequence must share with a prompt to be picked for it
-MIN_COPY_GAIN = 64  # tokens a copy from another sequence must save over the slot's own reuse to be made
 MIN_HIT_RATE, PROBE_EVERY = 0.3, 8  # below this share of guesses kept, guess only every 8th token
 EXACT_ROWS = 3
 """Rows one decode step may hold for drafted text to stay token for token the plain path's.
@@ -94,15 +86,11 @@ class LlamaBatchBackend:
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._n_swa = int(llama_cpp.llama_model_n_swa(self._model))
         self._ctx = self._create_context(engine)
-        self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
-        self._slots = [Slot(seq_id=i) for i in range(engine.n_seq_max)]
+        self.kv = SequenceCache(llama_cpp.llama_get_memory(self._ctx), engine.n_seq_max, self._n_swa)
         self._active: list[DecodingSequence] = []
         self._piece = ctypes.create_string_buffer(PIECE_BUFFER)
         self._is_closed = False
-        self.reuse_kv = True
-        self.reuse_generated = True
-        self.share_prefixes = self._n_swa == 0  # a sliding-window cache keeps too little to copy
         self.decode_calls = 0
         # drafting removes rejected cells from a sequence's tail: attention caches only, no sliding window
         recurrent = llama_cpp.llama_model_is_recurrent(self._model) or llama_cpp.llama_model_is_hybrid(self._model)
@@ -150,7 +138,7 @@ class LlamaBatchBackend:
     @property
     def max_sequences(self) -> int:
         """How many sequences decode together."""
-        return len(self._slots)
+        return len(self.kv.slots)
 
     @property
     def active_sequences(self) -> int:
@@ -226,14 +214,14 @@ class LlamaBatchBackend:
 
         Raises PromptTooLongError when the prompt cannot fit one context window.
         """
-        if all(s.is_busy for s in self._slots):
+        if all(s.is_busy for s in self.kv.slots):
             return False
         templating = time.perf_counter()
         prompt, stops = self._template.chat_prompt(job.request.messages)
         if len(prompt) + 1 > self._n_ctx:
             raise PromptTooLongError(tokens=len(prompt), limit=self._n_ctx - 1)
-        slot = self._pick_slot(job.request.conversation, prompt)
-        reused = self._reuse(slot, prompt)
+        slot = self.kv.pick(job.request.conversation, prompt)
+        reused = self.kv.keep(slot, prompt)
         sampling = job.request.sampling
         slot.is_busy = True
         slot.conversation = job.request.conversation
@@ -243,85 +231,10 @@ class LlamaBatchBackend:
             max_tokens=min(sampling.max_tokens, self._n_ctx - len(prompt)),
             sampler=sampler_chain(job.request.sampling, self._n_vocab), started=templating,
             templated=time.perf_counter())
-        if self.share_prefixes and self.reuse_kv:
-            seq.share, seq.leader = self._leader(seq)
+        if self.kv.share_prefixes and self.kv.reuse_kv:
+            seq.share, seq.leader = self.kv.leader(seq, self._active)
         self._active.append(seq)
         return True
-
-    def _leader(self, seq: DecodingSequence) -> tuple[int, DecodingSequence | Slot | None]:
-        """The sequence whose cache holds (or is reading) the longest start of this prompt, if copying it pays."""
-        limit = len(seq.prompt) - 1  # the last prompt token is always read: it gives the logits
-        best: tuple[int, DecodingSequence | Slot | None] = (0, None)
-        for other in self._active:  # still reading its prompt: follow it
-            if other.slot is not seq.slot and other.is_prefilling:
-                best = max(best, (min(common_prefix(other.prompt, seq.prompt), limit), other), key=lambda b: b[0])
-        for slot in self._slots:  # already holds it
-            if slot is not seq.slot:
-                best = max(best, (min(common_prefix(slot.tokens, seq.prompt), limit), slot), key=lambda b: b[0])
-        return best if best[0] - seq.reused >= MIN_COPY_GAIN else (0, None)
-
-    def _copy_shared_starts(self) -> None:
-        """Copy each waiting prompt's start from its leader once the leader's cache holds it.
-
-        llama.cpp copies whole KV streams between sequences (a partial range aborts the process),
-        so the destination gets the leader's whole stream and is then cut back to the shared start.
-        The copy of the data itself runs at the start of the next llama_decode.
-        """
-        for seq in self._active:
-            leader = seq.leader
-            if leader is None:
-                continue
-            if isinstance(leader, DecodingSequence):
-                if leader in self._active and leader.fed < seq.share and leader.is_prefilling:
-                    continue  # the leader is still reading the shared part: wait for it
-                leader = leader.slot
-            seq.leader = None
-            held = min(common_prefix(leader.tokens, seq.prompt), seq.share)
-            if held - seq.reused < MIN_COPY_GAIN:
-                continue  # the leader was cancelled or moved on: read the prompt as usual
-            self._copy_stream(leader.seq_id, seq.slot.seq_id, keep=held)
-            seq.slot.tokens[:] = leader.tokens[:held]
-            seq.slot.prefilled = min(leader.prefilled, held)
-            seq.copied, seq.reused, seq.fed = held, 0, held
-
-    def _copy_stream(self, source: int, dest: int, *, keep: int) -> None:
-        """The only seq_cp call: whole streams (p0 = p1 = -1), then the destination cut at `keep`."""
-        llama_cpp.llama_memory_seq_cp(self._memory, source, dest, -1, -1)
-        llama_cpp.llama_memory_seq_rm(self._memory, dest, keep, -1)
-
-    def _pick_slot(self, conversation: str | None, prompt: list[int]) -> Slot:
-        """The conversation's own sequence; else a free one already holding most of this prompt
-        (a prefix cache across requests); else an empty one (lowest id); else the least recently used."""
-        idle = [s for s in self._slots if not s.is_busy]
-        if conversation is not None:
-            for slot in idle:
-                if slot.conversation == conversation:
-                    return slot
-        if self.reuse_kv:
-            shared, best = max(((common_prefix(s.tokens, prompt), s) for s in idle if s.conversation is None),
-                               key=lambda pair: pair[0], default=(0, None))
-            if best is not None and shared >= MIN_SHARED_PREFIX:
-                return best
-        # empty ones by id, so a batch after forget() lays out like the first one (its numerics follow the layout)
-        return min(idle, key=lambda s: (1, s.last_used) if s.tokens else (0, s.seq_id))
-
-    def _reuse(self, slot: Slot, prompt: list[int]) -> int:
-        """Keep the slot's KV for the prompt's common prefix; return how many tokens are kept."""
-        keep = common_prefix(slot.tokens, prompt) if self.reuse_kv else 0
-        if not self.reuse_generated:
-            keep = min(keep, slot.prefilled)
-        keep = min(keep, len(prompt) - 1)  # the last prompt token is always read: it gives the logits
-        if keep > 0 and self._n_swa > 0:
-            # a sliding-window cache may have dropped what the kept prefix still needs
-            pos_min = llama_cpp.llama_memory_seq_pos_min(self._memory, slot.seq_id)
-            if pos_min > max(0, keep - self._n_swa):
-                keep = 0
-        if keep < len(slot.tokens) and not llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
-            keep = 0
-            llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
-        del slot.tokens[keep:]
-        slot.prefilled = min(slot.prefilled, keep)
-        return keep
 
     # -- decoding --------------------------------------------------------------------------
 
@@ -331,7 +244,7 @@ class LlamaBatchBackend:
                     if seq.job.cancel is not None and seq.job.cancel.is_set()]
         if not self._active:
             return finished
-        self._copy_shared_starts()
+        self.kv.copy_ready_starts(self._active)
         self._batch.n_tokens = self._fill_batch()
         status = llama_cpp.llama_decode(self._ctx, self._batch)
         self.decode_calls += 1
@@ -431,7 +344,7 @@ class LlamaBatchBackend:
         seq.accepted += kept
         seq.hit_rate = 0.7 * seq.hit_rate + 0.3 * kept / len(seq.draft)
         if kept < len(seq.draft):
-            llama_cpp.llama_memory_seq_rm(self._memory, seq.slot.seq_id, len(seq.slot.tokens), -1)
+            self.kv.cut(seq.slot)
         return result
 
     def _sample(self, seq: DecodingSequence) -> SequenceResult | None:
@@ -496,12 +409,8 @@ class LlamaBatchBackend:
 
     def kv_state_bytes(self) -> int:
         """Bytes of KV state the sequences hold now (llama_state_seq_get_size summed)."""
-        return sum(int(llama_cpp.llama_state_seq_get_size(self._ctx, s.seq_id)) for s in self._slots if s.tokens)
+        return sum(int(llama_cpp.llama_state_seq_get_size(self._ctx, s.seq_id)) for s in self.kv.slots if s.tokens)
 
     def forget(self) -> None:
         """Drop every kept conversation from the KV cache (idle sequences only)."""
-        for slot in self._slots:
-            if not slot.is_busy and slot.tokens:
-                llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
-                slot.clear()
-
+        self.kv.forget()

@@ -101,7 +101,8 @@ def _setup_lines(report: EvalReport) -> list[str]:
                      f"{len(run.problems)} questions were taken from the run in `{s.reuse}` (same questions, seeds "
                      "and settings; the layout does not touch them); more samples were drawn where the budget needed them.")
     for part in run.parts:
-        lines.append(f"- Part {part.index}: started {part.started_at}, {part.seconds:.0f} s, "
+        where = f" on {part.machine}" if part.machine else ""
+        lines.append(f"- Part {part.index}: started {part.started_at}{where}, {part.seconds:.0f} s, "
                      f"{part.questions} question(s) answered.")
     selective = [p.selective for p in run.problems]
     triggered = sum(bool(c.debate_triggered) for c in selective)

@@ -126,6 +126,7 @@ class RunPart(Value):
     started_at: str
     seconds: float
     questions: int
+    machine: str = ""  # the CPU it ran on: a resumed run may continue on another machine
 
 
 class PilotScore(Value):

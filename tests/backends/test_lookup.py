@@ -75,7 +75,7 @@ def _run(backend: LlamaBatchBackend, requests: Sequence[GenerationRequest], draf
 
 def _cache_matches_slots(backend: LlamaBatchBackend) -> None:
     memory = llama_cpp.llama_get_memory(backend._ctx)
-    for slot in backend._slots:
+    for slot in backend.kv.slots:
         held = llama_cpp.llama_memory_seq_pos_max(memory, slot.seq_id)
         assert held == len(slot.tokens) - 1, f"sequence {slot.seq_id}: cache ends at {held}, slot holds {len(slot.tokens)}"
 

@@ -150,6 +150,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(scripted_council: Callable[
     assert done == [(1, 3), (2, 3), (3, 3)]
     assert [p.part for p in run.problems] == [1, 2, 2]
     assert [(p.index, p.questions) for p in run.parts] == [(1, 1), (2, 2)]
+    assert all(p.machine for p in run.parts), "each part names the CPU it ran on: a resumed run may move machines"
     greedy_asked = [t for t in resumed.turns if t.temperature == 0.0 and t.kind == "first" and t.expert == "alpha"]
     assert len(greedy_asked) == 2, "the kept question is not asked again"
     assert run.problems[0] == store.question(0)

@@ -8,7 +8,13 @@ llama.cpp's `llama-server`, matched and with its defaults. Requests rotate betwe
 time, after a warm-up request each (the model loads on LiveMind's first request). All are asked
 for the same expert prompt: LiveMind builds it from the question, the peers receive it as
 messages. Every server inherits the bench's environment, so all run the same OpenMP wait policy.
-The headline ratio is LiveMind's median TTFT over the fair peer's.
+
+Every measured request is a question no server has seen: each run numbers the questions at their
+start ("[2.3] ..."), so a server can reuse the expert's system prompt from its last request but
+never a whole earlier prompt. llama-server keeps finished prompts in RAM (its prompt cache) and
+answers a repeat from them; that is a real gain for a question asked again, so it is measured on
+its own: after the first run's questions, each server is asked the same question once more.
+The headline ratio is LiveMind's median TTFT over the fair peer's, on new questions.
 """
 
 from __future__ import annotations
@@ -69,13 +75,18 @@ class _Rotation:
 
     ttft: dict[str, list[float]]
     totals: dict[str, list[float]]
+    repeat_ttft: dict[str, list[float]] = field(default_factory=dict)  # the same question again, right after
     stages: dict[str, list[float]] = field(default_factory=dict)  # LiveMind's own account, per stage
     identical: int = 0
 
 
-def _request_body(bench: Workbench, spec: ExpertSpec, name: str, prompt_index: int, max_tokens: int) -> dict[str, object]:
-    """LiveMind gets the question and builds the expert prompt; the peers get that prompt as messages."""
-    question = bench.prompts[prompt_index] if prompt_index >= 0 else WARM_UP_QUESTION
+def _request_body(bench: Workbench, spec: ExpertSpec, name: str, prompt_index: int, max_tokens: int,
+                  run: int = 0) -> dict[str, object]:
+    """LiveMind gets the question and builds the expert prompt; the peers get that prompt as messages.
+
+    The run's number opens the question, so no run repeats an earlier run's prompt.
+    """
+    question = f"[{run + 1}.{prompt_index + 1}] {bench.prompts[prompt_index]}" if prompt_index >= 0 else WARM_UP_QUESTION
     seed = bench.seed(max(prompt_index, 0), spec.name)
     if name == "livemind":
         return {"model": spec.name, "max_tokens": max_tokens, "seed": seed,
@@ -95,15 +106,19 @@ def _rotate(bench: Workbench, spec: ExpertSpec, bases: dict[str, str]) -> _Rotat
     for run in range(bench.options.runs):
         for i in range(len(bench.prompts)):
             shift = (run * len(bench.prompts) + i) % len(names)
+            order = names[shift:] + names[:shift]
             texts = {}
-            for name in names[shift:] + names[:shift]:
-                timing = stream_chat(bases[name], _request_body(bench, spec, name, i, bench.options.max_tokens))
+            for name in order:
+                timing = stream_chat(bases[name], _request_body(bench, spec, name, i, bench.options.max_tokens, run))
                 measured.ttft[name].append(timing.ttft_s)
                 measured.totals[name].append(timing.total_s)
                 for stage, seconds in timing.stages.items() if name == "livemind" else ():
                     measured.stages.setdefault(stage, []).append(seconds)
                 texts[name] = timing.text
             measured.identical += texts["livemind"] == texts[PEER]
+            for name in order if run == 0 else ():  # the same question again: what a prompt cache gives
+                again = stream_chat(bases[name], _request_body(bench, spec, name, i, bench.options.max_tokens, run))
+                measured.repeat_ttft.setdefault(name, []).append(again.ttft_s)
     return measured
 
 
@@ -150,7 +165,10 @@ def http_ttft(bench: Workbench) -> dict[str, Any]:
                                   for stage, values in measured.stages.items()},
            "requests": len(ttft["livemind"]), "peer": "llama_cpp.server, LiveMind's engine settings, logits_all off",
            "default_peer": "llama_cpp.server with its own defaults (logits_all on, its threads, f16 KV)",
-           "others": _other_peers(measured, [name for name in bases if name not in ("livemind", PEER, DEFAULT_PEER)])}
+           "others": _other_peers(measured, [name for name in bases if name not in ("livemind", PEER, DEFAULT_PEER)]),
+           "repeated_question_ttft_s": {name: summarize(values).as_dict() for name, values in measured.repeat_ttft.items()},
+           "questions": "each measured request a question no server had seen (numbered at its start); "
+                        "repeated_question_ttft_s: the first run's questions asked again at once"}
     if binary is None:
         out["llama_server"] = f"not measured: no llama-server built for this engine yet ({build_command(Path(sys.prefix))})"
     else:

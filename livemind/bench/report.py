@@ -203,6 +203,13 @@ def _memory_and_serving_sections(s: dict[str, Any]) -> list[str]:
                 lines.append(f"- {name} ({peer['settings']}): median {_fmt(t['median'])} s (min {_fmt(t['min'])}, "
                              f"max {_fmt(t['max'])}); LiveMind ÷ it {_fmt(peer['livemind_over_it'])}, per request "
                              f"median {_fmt(per['median'])} (min {_fmt(per['min'])}, max {_fmt(per['max'])})")
+            repeated = h.get("repeated_question_ttft_s") or {}
+            if repeated:
+                lines += ["", "The same question asked again at once (a prompt cache answers it without prefill); "
+                              "median TTFT (min–max):", "",
+                          "| server | new question | asked again |", "|---|---|---|",
+                          *[f"| {name} | {_fmt(_new_question_median(h, name))} s | {_fmt(t['median'])} s "
+                            f"({_fmt(t['min'])}–{_fmt(t['max'])}) |" for name, t in repeated.items()]]
             if str(h.get("llama_server", "")).startswith("not measured"):
                 lines.append(f"- llama-server {h['llama_server']}")
     if "defaults" in s:
@@ -210,6 +217,12 @@ def _memory_and_serving_sections(s: dict[str, Any]) -> list[str]:
     if "wait_policy" in s:
         lines += ["", "## OpenMP wait policy (ms per decode step; lower is better)", "", _wait_policy_table(s["wait_policy"])]
     return lines
+
+
+def _new_question_median(h: dict[str, Any], name: str) -> float | None:
+    keys = {"livemind": "livemind_ttft_s", "llama_cpp.server": "peer_ttft_s", "llama_cpp.server (defaults)": "default_peer_ttft_s"}
+    t = h[keys[name]] if name in keys else (h.get("others") or {}).get(name, {}).get("ttft_s")
+    return t["median"] if t else None
 
 
 def _pair_line(section: dict[str, Any]) -> list[str]:

@@ -56,6 +56,9 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     for name, peer in http["others"].items():
         assert peer["ttft_s"]["n"] == http["requests"] and peer["ttft_s"]["min"] > 0, name
         assert 0.05 < peer["livemind_over_it"] < 20, f"{name}: {peer['livemind_over_it']} is not two real measurements"
+    repeated = http["repeated_question_ttft_s"]
+    assert set(repeated) == {"livemind", "llama_cpp.server", "llama_cpp.server (defaults)", *http["others"]}
+    assert all(t["n"] >= 1 and t["min"] > 0 for t in repeated.values()), "every server was asked a question again"
     assert doc["sections"]["consensus"]["widest_batch"] >= 2, "the personas were batched"
     limit = doc["sections"]["bandwidth"]
     assert 0.5 < limit["bandwidth"]["best_gb_s"] < 10_000, "a memory system streams between these"
@@ -69,6 +72,7 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     assert rounds["shared_with_reuse"][1] < rounds["shared_without_reuse"][1], "the shared transcript is read once a round"
     report = (out / "report.md").read_text()
     assert all(f"`{k}`" in report for k in KEYS)
+    assert "| llama-server | " in report, "the asked-again table has llama-server's row"
     assert "- llama-server (LiveMind's context" in report and "- llama-server (defaults) (only the model" in report
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == ["batching.png", "defaults.png", "latency.png", "round_tokens.png"]

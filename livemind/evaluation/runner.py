@@ -67,7 +67,7 @@ def _quiet(*_: object) -> None:
 
 def _machine() -> str:
     """The CPU's name and its widest SIMD, e.g. "AMD EPYC, AVX-512"."""
-    name, flags = platform.machine(), set()
+    name, flags = platform.machine(), set[str]()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")

@@ -20,8 +20,10 @@ from typing import Any
 
 from livemind.engine.backends.base import ENGINE_SPIN_COUNT
 
+# Each spin with OMP_WAIT_POLICY=ACTIVE, as the default sets it, so no count is throttled to 100 (base.py).
 POLICIES: dict[str, dict[str, str]] = {"passive": {"OMP_WAIT_POLICY": "PASSIVE"}} | {
-    f"spin {count}" + (" (default)" if count == ENGINE_SPIN_COUNT else ""): {"GOMP_SPINCOUNT": count}
+    f"spin {count}" + (" (default)" if count == ENGINE_SPIN_COUNT else ""): {"OMP_WAIT_POLICY": "ACTIVE",
+                                                                            "GOMP_SPINCOUNT": count}
     for count in ("100", "1000", "10000")
 }
 _STEPS = 24

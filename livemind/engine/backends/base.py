@@ -41,13 +41,22 @@ IndexedTokenCallback = Callable[[int, str], None]
 # (300000) collapses to a few tokens a second. On SmolLM2-135M, whose steps are short, 1000 costs
 # more beside a neighbour (1.4x here, 1.7x on an AMD EPYC on 2026-11-27): set GOMP_SPINCOUNT=100 or
 # OMP_WAIT_POLICY=PASSIVE when LiveMind shares its cores. A user's own setting always wins.
+#
+# OMP_WAIT_POLICY=ACTIVE goes with it. libgomp cuts the spin to 100 iterations ("throttled") once a
+# process holds more OpenMP threads than CPUs, unless the policy is ACTIVE. Every host thread that
+# decodes owns a team, so two lanes (two models), or LiveMind beside llama-cpp-python in one process,
+# pass that count on 2 cores. Measured 2026-12-03 (AMD EPYC, 2 cores, the 1.5B, 96-token answers,
+# median tok/s of 6): one team 30.1; a second idle team in the process, spin 1000 alone 18.8 (the
+# throttled spin, the same as PASSIVE's 19.0); with ACTIVE 30.0. ACTIVE with an explicit count
+# changes nothing else: the count still bounds every wait.
 ENGINE_SPIN_COUNT = "1000"
+ENGINE_WAIT_POLICY = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": ENGINE_SPIN_COUNT}
 
 
 def apply_engine_wait_policy(env: MutableMapping[str, str]) -> MutableMapping[str, str]:
     """Set LiveMind's OpenMP wait policy in `env` unless the user chose one; returns env."""
     if "OMP_WAIT_POLICY" not in env and "GOMP_SPINCOUNT" not in env:
-        env["GOMP_SPINCOUNT"] = ENGINE_SPIN_COUNT
+        env.update(ENGINE_WAIT_POLICY)
     return env
 
 

@@ -179,7 +179,8 @@ class LiveMind(AsyncApi):
         `routing` reuses a decision from `route(question, is_council=True)` (a server that plans
         admission from it), so the question is routed once; its experts must be this config's.
 
-        `strategy` (default: the config's `[debate] strategy`) is `debate` (revision rounds, then
+        `strategy` (default: `debate` when `rounds` asks for revision rounds, else the config's
+        `[debate] strategy`, vote unless configured) is `debate` (revision rounds, then
         synthesis; with `selective`, rounds run only when the first answers disagree), `vote`
         (the first answers' majority) or `select` (each expert samples `samples` answers; the
         most self-consistent expert's answer wins).
@@ -194,7 +195,7 @@ class LiveMind(AsyncApi):
         max_rounds = self.config.debate.max_rounds if rounds is None else rounds
         limits.check_council(rounds=max_rounds, samples=samples)
         debate = self.config.debate
-        strategy = strategy or debate.strategy
+        strategy = strategy or ("debate" if rounds else debate.strategy)  # asking for rounds asks for a debate
         if strategy not in STRATEGIES:
             raise InvalidRequestError(f"unknown strategy '{strategy}'", hint=f"use one of: {', '.join(STRATEGIES)}")
         samples = debate.samples if samples is None else samples
@@ -273,10 +274,14 @@ class LiveMind(AsyncApi):
                session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
                samples: int | None = None, routing: RouteDecision | None = None, transcript: Transcript | None = None,
                on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
-        """Run a council to the end and return its result (see `stream` for the options)."""
+        """Run a council to the end and return its result (see `stream` for the options).
+
+        A debate unless `strategy` names another: the config's `[debate] strategy` (vote by default)
+        is for council calls that ask only for an answer (`consensus`, `stream`).
+        """
         return final_result(self.stream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                   max_tokens=max_tokens,
-                                  session_id=session_id, strategy=strategy, selective=selective, samples=samples,
+                                  session_id=session_id, strategy=strategy or "debate", selective=selective, samples=samples,
                                   routing=routing, transcript=transcript), on_event)
 
     def consensus(self, question: str | None = None, *, messages: Messages | None = None,

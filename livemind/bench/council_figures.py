@@ -73,7 +73,7 @@ def debate_tokens(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
                         backend.kv.reuse_kv = reuse
                 start = time.perf_counter()
                 result = mind.debate(PROMPTS[0], experts=list(PERSONAS), rounds=rounds, mode="parallel", seed=7,
-                                     max_tokens=bench.options.max_tokens, transcript=transcript)
+                                     max_tokens=bench.options.max_tokens, transcript=transcript, strategy="debate")
                 wall = time.perf_counter() - start
             finally:
                 mind.close()

@@ -336,7 +336,8 @@ def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.set_defaults(func=cmd_ask)
 
     for name, func, helptext in (("debate", cmd_debate, "experts answer, debate in rounds, then synthesise"),
-                                 ("consensus", cmd_consensus, "one parallel round of answers plus synthesis")):
+                                 ("consensus", cmd_consensus,
+                                  "one parallel round of answers, then the council's answer (vote by default)")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("question")
         p.add_argument("--experts", help="comma-separated expert names (default: routed)")
@@ -345,7 +346,8 @@ def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         p.add_argument("--mode", choices=["auto", "parallel", "turns"], default="auto" if name == "debate" else "parallel")
         p.add_argument("--strategy", choices=list(STRATEGIES),
                        help="debate: revision rounds then synthesis; vote: the first answers' majority; select: each "
-                            "expert samples, the most self-consistent wins (default: the config's [debate] strategy)")
+                            "expert samples, the most self-consistent wins (default: "
+                            + ("debate)" if name == "debate" else "the config's [debate] strategy, vote)"))
         if name == "debate":
             p.add_argument("--selective", action=argparse.BooleanOptionalAction, default=None,
                            help="debate only when the first answers disagree (default on)")

@@ -95,7 +95,8 @@ class Dispatcher:
         return Plan(kind=kind, label=model, question=question, experts=routing.selected,
                     models=tuple(dict.fromkeys(self._model_of(e) for e in routing.selected)), routing=routing,
                     mode=chosen_mode, rounds=(self.mind.config.debate.max_rounds if rounds is None else rounds)
-                    if is_debate else 0, max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective,
+                    if is_debate else 0, max_tokens=max_tokens, seed=seed,
+                    strategy=strategy or ("debate" if is_debate else None), selective=selective,
                     transcript=transcript)
 
     def start(self, plan: Plan, endpoint: str) -> Job:

@@ -295,7 +295,8 @@ class LiveMindTools:
     async def consensus(self, question: Question, ctx: Context, experts: Experts = None,
                         mode: ConsensusStyle = "parallel",
                         max_tokens: MaxTokens = None, seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
-        """Independent answers plus synthesis, with progress per expert and synthesis."""
+        """Independent answers and the council's answer by the server's [debate] strategy (vote by default: the
+        majority of the answers, or for free text the most central one), with progress per expert."""
         result = await self._debate(ctx, question, experts=experts, rounds=0, mode=mode, max_tokens=max_tokens,
                                     seed=seed, tool="consensus")
         return debate_result(result)
@@ -306,7 +307,7 @@ class LiveMindTools:
                      seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
         """Rounds until agreement or the limit, with progress per expert, round and synthesis."""
         result = await self._debate(ctx, question, experts=experts, rounds=rounds, mode=mode, max_tokens=max_tokens,
-                                    seed=seed, tool="debate", strategy=strategy, selective=selective,
+                                    seed=seed, tool="debate", strategy=strategy or "debate", selective=selective,
                                     transcript=transcript)
         return debate_result(result)
 

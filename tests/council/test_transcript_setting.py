@@ -145,7 +145,8 @@ def test_a_shared_consensus_asks_for_the_first_answers_in_the_shared_layout(tmp_
     prompts: list[GenerationRequest] = []
     mind = _mind(tmp_path, prompts, **({"transcript": "shared"} if source == "config" else {}))
     try:
-        result = mind.consensus(QUESTION, experts=list(EXPERTS), transcript="shared" if source == "call" else None)
+        result = mind.consensus(QUESTION, experts=list(EXPERTS), transcript="shared" if source == "call" else None,
+                                strategy="debate")  # answers, then a synthesis (the default, vote, writes none)
         assert mind.session(result.session_id).params["transcript"] == "shared"
     finally:
         mind.close()

@@ -274,4 +274,11 @@ def _wait_policy_table(d: dict[str, Any]) -> str:
         cells = " | ".join(f"{cell(x['alone_ms'], w)} | {cell(x['beside_ms'], w)}" for w in widths)
         rows.append(f"| {name} | {cells} |")
     repeats = f"; median of {d['repeats']} runs per condition, policies rotated (min–max)" if "repeats" in d else ""
-    return "\n".join(rows) + f"\n\n{d['model']}, {d['threads']} threads, median of {d['steps']} steps{repeats}."
+    table = "\n".join(rows) + f"\n\n{d['model']}, {d['threads']} threads, median of {d['steps']} steps{repeats}."
+    if d.get("two_teams"):  # absent in documents from before it was measured
+        table += ("\n\nTwo OpenMP teams in one process (the prompt read in the main thread, the steps timed in "
+                  "another, as when two models decode in turn):\n\n| policy | "
+                  + " | ".join(f"{w} seq" for w in widths) + " |\n|---|" + "---|" * len(widths) + "\n"
+                  + "\n".join(f"| {name} | " + " | ".join(cell(x, w) for w in widths) + " |"
+                              for name, x in d["two_teams"].items()))
+    return table

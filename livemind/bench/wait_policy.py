@@ -5,6 +5,9 @@ reads its policy once, when it loads. A child loads the model with the shipped e
 reads a short prompt into `width` sequences and times single decode steps through llama.cpp's
 own batch API. "beside" starts two children at once on the same cores, the case where a long
 spin collapses (two LiveMind processes, or LiveMind next to another llama.cpp server).
+"two teams" reads the prompt in the child's main thread and times the steps in a second thread:
+two OpenMP teams in one process, as when two models decode in turn, where libgomp throttles the
+spin to 100 unless OMP_WAIT_POLICY=ACTIVE.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ POLICIES: dict[str, dict[str, str]] = {"passive": {"OMP_WAIT_POLICY": "PASSIVE"}
                                                                             "GOMP_SPINCOUNT": count}
     for count in ("100", "1000", "10000")
 }
+# Two OpenMP teams in one process: the spin alone, and the spin with ACTIVE (the default).
+TWO_TEAMS: dict[str, dict[str, str]] = {
+    f"spin {ENGINE_SPIN_COUNT}, policy unset": {"GOMP_SPINCOUNT": ENGINE_SPIN_COUNT},
+    f"spin {ENGINE_SPIN_COUNT} + ACTIVE (default)": POLICIES[f"spin {ENGINE_SPIN_COUNT} (default)"],
+}
 _STEPS = 24
 
 
@@ -40,17 +48,24 @@ def measure(model: Path, *, threads: int, widths: tuple[int, ...] = (1, 3), time
     names = list(POLICIES)
     alone: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     beside: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    teams: dict[str, list[dict[str, float]]] = {name: [] for name in TWO_TEAMS}
     for repeat in range(repeats):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            setting = POLICIES[name]
-            env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | setting
+            env = _env(POLICIES[name])
             alone[name].append(_children(1, model, threads, widths, env, timeout_s)[0])
             pair = _children(2, model, threads, widths, env, timeout_s)  # both started together: the same moment
             beside[name].append({w: statistics.mean(b[w] for b in pair) for w in pair[0]})
+        for name in list(TWO_TEAMS)[repeat % 2:] + list(TWO_TEAMS)[:repeat % 2]:
+            teams[name].append(_children(1, model, threads, widths, _env(TWO_TEAMS[name]), timeout_s, teams=2)[0])
     for name in names:
         out["policies"][name] = {"alone_ms": _spread(alone[name]), "beside_ms": _spread(beside[name])}
+    out["two_teams"] = {name: _spread(runs) for name, runs in teams.items()}
     return out
+
+
+def _env(setting: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | setting
 
 
 def _spread(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -64,8 +79,9 @@ def _spread(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _children(count: int, model: Path, threads: int, widths: tuple[int, ...], env: dict[str, str],
-              timeout_s: float) -> list[dict[str, float]]:
-    command = [sys.executable, "-m", "livemind.bench.wait_policy", str(model), str(threads), ",".join(map(str, widths))]
+              timeout_s: float, teams: int = 1) -> list[dict[str, float]]:
+    command = [sys.executable, "-m", "livemind.bench.wait_policy", str(model), str(threads), ",".join(map(str, widths)),
+               str(teams)]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
              for _ in range(count)]
     results = []
@@ -82,7 +98,9 @@ def _children(count: int, model: Path, threads: int, widths: tuple[int, ...], en
     return results
 
 
-def _child(model: str, threads: int, widths: list[int]) -> dict[str, float]:
+def _child(model: str, threads: int, widths: list[int], teams: int = 1) -> dict[str, float]:
+    import threading
+
     import llama_cpp
 
     from livemind.engine.backends.llama_cpp import KV_TYPE_IDS
@@ -108,16 +126,25 @@ def _child(model: str, threads: int, widths: list[int]) -> dict[str, float]:
             raise SystemExit("llama_decode failed")
 
     result = {}
+
+    def timed_steps(width: int) -> None:
+        steps = []
+        for k in range(_STEPS):
+            start = time.perf_counter()
+            decode([(200 + k, 32 + k, s) for s in range(width)])
+            steps.append((time.perf_counter() - start) * 1000)
+        result[str(width)] = round(statistics.median(steps), 2)
+
     try:
         for width in widths:
             llama_cpp.llama_memory_clear(memory, True)
-            decode([(100 + p + s, p, s) for s in range(width) for p in range(32)])
-            steps = []
-            for k in range(_STEPS):
-                start = time.perf_counter()
-                decode([(200 + k, 32 + k, s) for s in range(width)])
-                steps.append((time.perf_counter() - start) * 1000)
-            result[str(width)] = round(statistics.median(steps), 2)
+            decode([(100 + p + s, p, s) for s in range(width) for p in range(32)])  # this thread's team
+            if teams == 1:
+                timed_steps(width)
+            else:  # a second host thread owns a second team; the first stays idle in the process
+                worker = threading.Thread(target=timed_steps, args=(width,))
+                worker.start()
+                worker.join()
     finally:
         llama_cpp.llama_batch_free(batch)
         llama_cpp.llama_free(ctx)
@@ -126,6 +153,7 @@ def _child(model: str, threads: int, widths: list[int]) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.exit("usage: python -m livemind.bench.wait_policy MODEL THREADS WIDTHS (run by `livemind bench`)")
-    print(json.dumps(_child(sys.argv[1], int(sys.argv[2]), [int(w) for w in sys.argv[3].split(",")])))
+    if len(sys.argv) not in (4, 5):
+        sys.exit("usage: python -m livemind.bench.wait_policy MODEL THREADS WIDTHS [TEAMS] (run by `livemind bench`)")
+    print(json.dumps(_child(sys.argv[1], int(sys.argv[2]), [int(w) for w in sys.argv[3].split(",")],
+                            int(sys.argv[4]) if len(sys.argv) == 5 else 1)))

@@ -55,7 +55,7 @@ LOG = logging.getLogger("livemind.mcp")
 TOKENS_PER_TICK = 16
 
 # The core's bounds (livemind.limits), with the tighter AGENT_* caps where an agent waits on the call.
-Question = Annotated[QuestionText, Field(description="The question; put code or a diff inline.")]
+Question = Annotated[QuestionText, Field(description="Put code or a diff inline.")]
 Expert = Annotated[ExpertName | None, Field(description="Name from list_experts. Default: routed.")]
 Experts = Annotated[list[ExpertName] | None, Field(min_length=1, max_length=AGENT_EXPERTS,
                                                    description="Names from list_experts. Default: routed.")]
@@ -237,7 +237,7 @@ class LiveMindTools:
 
     async def ask(self, question: Question, ctx: Context, expert: Expert = None,
                   max_tokens: MaxTokens = None, seed: Seed = None) -> Annotated[CallToolResult, Answer]:
-        """One expert answers; progress every few tokens; cancelling the call stops the expert."""
+        """One expert answers; cancelling the call stops it."""
         mind = await self.ref.ready()
         cancel = threading.Event()
         produced = 0
@@ -293,19 +293,18 @@ class LiveMindTools:
         return self.gate.enter(models, endpoint=f"mcp_{tool}", label=experts[0] if tool == "ask" else f"mcp-{tool}")
 
     async def consensus(self, question: Question, ctx: Context, experts: Experts = None,
-                        mode: ConsensusStyle = "parallel",
+                        mode: ConsensusStyle = "parallel", strategy: Strategy | None = None,
                         max_tokens: MaxTokens = None, seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
-        """Independent answers and the council's answer by the server's [debate] strategy (vote by default: the
-        majority of the answers, or for free text the most central one), with progress per expert."""
+        """Independent answers, then a vote (or the given strategy)."""
         result = await self._debate(ctx, question, experts=experts, rounds=0, mode=mode, max_tokens=max_tokens,
-                                    seed=seed, tool="consensus")
+                                    seed=seed, tool="consensus", strategy=strategy)
         return debate_result(result)
 
     async def debate(self, question: Question, ctx: Context, experts: Experts = None,
                      rounds: Rounds = None, mode: DebateMode = "auto", strategy: StrategyArg = None,
                      selective: Selective = None, transcript: TranscriptArg = None, max_tokens: MaxTokens = None,
                      seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
-        """Rounds until agreement or the limit, with progress per expert, round and synthesis."""
+        """Rounds until agreement or the limit, then a synthesis."""
         result = await self._debate(ctx, question, experts=experts, rounds=rounds, mode=mode, max_tokens=max_tokens,
                                     seed=seed, tool="debate", strategy=strategy or "debate", selective=selective,
                                     transcript=transcript)

@@ -199,6 +199,15 @@ async def test_consensus_reports_each_expert_the_round_and_the_vote(client: Clie
     assert last == total
 
 
+async def test_consensus_takes_a_strategy_per_call(client: Client) -> None:
+    result = await client.call_tool("consensus", {"question": "what is true?", "experts": list(EXPERTS),
+                                                  "strategy": "debate"})
+    assert not result.is_error, _text(result)
+    debate = DebateResult.model_validate(result.structured_content)
+    assert debate.strategy == "debate" and debate.rounds == 0
+    assert debate.answer == "synthesised answer combining everyone", "answers plus a synthesis, no rounds"
+
+
 async def test_debate_runs_revision_rounds_and_reports_every_round(client: Client) -> None:
     progress = ProgressLog()
     result = await client.call_tool("debate", {"question": "what is true?", "experts": ["alpha", "beta"],

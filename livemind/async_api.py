@@ -49,12 +49,12 @@ class AsyncApi:
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       strategy: Strategy | None = None, selective: bool | None = None,
                       samples: int | None = None, routing: RouteDecision | None = None,
-                      transcript: Transcript | None = None) -> DebateResult:
-        """Async debate; cancelling the awaiting task cancels the session."""
+                      transcript: Transcript | None = None, temperature: float | None = None) -> DebateResult:
+        """Async debate (a debate unless `strategy` names another); cancelling the awaiting task cancels the session."""
         result: DebateResult | None = None
         async for event in self.astream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
-                                        max_tokens=max_tokens, strategy=strategy, selective=selective, samples=samples,
-                                        routing=routing, transcript=transcript):
+                                        max_tokens=max_tokens, strategy=strategy or "debate", selective=selective,
+                                        samples=samples, routing=routing, transcript=transcript, temperature=temperature):
             result = result_of(event) or result
         return require_result(result)
 
@@ -63,13 +63,14 @@ class AsyncApi:
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
                       samples: int | None = None, routing: RouteDecision | None = None,
-                      transcript: Transcript | None = None) -> AsyncGenerator[DebateEvent, None]:
+                      transcript: Transcript | None = None,
+                      temperature: float | None = None) -> AsyncGenerator[DebateEvent, None]:
         """Async stream of debate events; closing the iterator (or cancelling its task) cancels the debate."""
         session_id = session_id or uuid.uuid4().hex[:12]
         stream = functools.partial(self.stream, question, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                    max_tokens=max_tokens, session_id=session_id, strategy=strategy,
                                    selective=selective, samples=samples, routing=routing, messages=messages,
-                                   transcript=transcript)
+                                   transcript=transcript, temperature=temperature)
         bridge: ThreadBridge[DebateEvent | BaseException | None] = ThreadBridge(f"debate-{session_id}")
 
         def work(out: ThreadBridge[DebateEvent | BaseException | None]) -> None:

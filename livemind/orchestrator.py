@@ -173,7 +173,7 @@ class LiveMind(AsyncApi):
                mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
                samples: int | None = None, routing: RouteDecision | None = None,
-               transcript: Transcript | None = None) -> Iterator[DebateEvent]:
+               transcript: Transcript | None = None, temperature: float | None = None) -> Iterator[DebateEvent]:
         """Run a council, yielding events (tokens included) as they happen; the last one holds the result.
 
         `routing` reuses a decision from `route(question, is_council=True)` (a server that plans
@@ -188,10 +188,13 @@ class LiveMind(AsyncApi):
         `transcript` (default: the config's `[debate] transcript`) is the prompt layout: `private`
         (each expert's own conversation) or `shared` (one transcript of all answers that every
         expert's prompt starts with, then its persona).
+
+        `temperature` (default: each expert's own) samples every expert answer at that temperature,
+        0 for greedy answers; `select` still samples its answers apart, and the synthesis keeps its own.
         """
         question = limits.check_question(question_of(question, messages))
         chosen = self._check_experts(list(routing.selected) if routing is not None else experts)
-        limits.check_generation(max_tokens=max_tokens, seed=seed)
+        limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
         max_rounds = self.config.debate.max_rounds if rounds is None else rounds
         limits.check_council(rounds=max_rounds, samples=samples)
         debate = self.config.debate
@@ -205,12 +208,13 @@ class LiveMind(AsyncApi):
             raise InvalidRequestError(f"unknown transcript '{transcript}'", hint=f"use one of: {', '.join(TRANSCRIPTS)}")
         session_id = session_id or uuid.uuid4().hex[:12]
         params = {"experts": chosen, "rounds": max_rounds, "mode": mode, "seed": seed, "max_tokens": max_tokens,
-                  "strategy": strategy, "selective": selective, "samples": samples, "transcript": transcript}
+                  "strategy": strategy, "selective": selective, "samples": samples, "transcript": transcript,
+                  "temperature": temperature}
         self._save_quietly(lambda: self.sessions.create(session_id, question, params))
         inputs = {"question": question, "session_id": session_id, "seed": seed, "requested_mode": mode,
                   "requested_experts": chosen or [], "max_rounds": max_rounds, "max_tokens": max_tokens,
                   "strategy": strategy, "selective": selective, "samples": samples, "transcript": transcript,
-                  "positions": [], "dropped": [], "history": []}
+                  "temperature": temperature, "positions": [], "dropped": [], "history": []}
         if routing is not None:
             inputs["routing"] = routing.model_dump(mode="json")
         yield from self._run(inputs, session_id)
@@ -273,6 +277,7 @@ class LiveMind(AsyncApi):
                mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
                samples: int | None = None, routing: RouteDecision | None = None, transcript: Transcript | None = None,
+               temperature: float | None = None,
                on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
         """Run a council to the end and return its result (see `stream` for the options).
 
@@ -282,13 +287,14 @@ class LiveMind(AsyncApi):
         return final_result(self.stream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
                                   max_tokens=max_tokens,
                                   session_id=session_id, strategy=strategy or "debate", selective=selective, samples=samples,
-                                  routing=routing, transcript=transcript), on_event)
+                                  routing=routing, transcript=transcript, temperature=temperature), on_event)
 
     def consensus(self, question: str | None = None, *, messages: Messages | None = None,
                   experts: Sequence[str] | None = None, mode: ConsensusMode = "parallel",
                   seed: int | None = None, max_tokens: int | None = None, session_id: str | None = None,
                   strategy: Strategy | None = None, samples: int | None = None, rounds: int | None = None,
                   routing: RouteDecision | None = None, transcript: Transcript | None = None,
+                  temperature: float | None = None,
                   on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
         """Independent answers, then the strategy's final answer; no revision rounds (use `debate` for those).
 
@@ -300,7 +306,8 @@ class LiveMind(AsyncApi):
         return final_result(self.stream(question, messages=messages, experts=experts, rounds=0,
                                   mode="parallel" if mode == "auto" else mode,
                                   seed=seed, max_tokens=max_tokens, session_id=session_id, strategy=strategy,
-                                  samples=samples, routing=routing, transcript=transcript), on_event)
+                                  samples=samples, routing=routing, transcript=transcript,
+                                  temperature=temperature), on_event)
 
     def cancel(self, session_id: str) -> None:
         """Stop a running session between tokens."""
@@ -314,7 +321,7 @@ class LiveMind(AsyncApi):
                            rounds=params.get("rounds"), mode=params.get("mode", "auto"), seed=params.get("seed"),
                            max_tokens=params.get("max_tokens"), strategy=params.get("strategy"),
                            selective=params.get("selective"), samples=params.get("samples"),
-                           transcript=params.get("transcript"))
+                           transcript=params.get("transcript"), temperature=params.get("temperature"))
 
     def session(self, session_id: str) -> SessionRecord:
         """One stored session."""

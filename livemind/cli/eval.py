@@ -36,7 +36,8 @@ def settings_from(args: argparse.Namespace) -> EvalSettings:
                             experts=_names(args.experts), best_expert=args.best_expert, pilot_n=args.pilot,
                             sc_temperature=args.sc_temperature, tolerance=args.tolerance,
                             max_samples=args.max_samples, extraction=args.extraction, samples=args.samples,
-                            batch=args.batch, transcript=args.transcript, reuse=args.reuse)
+                            batch=args.batch, transcript=args.transcript, reuse=args.reuse,
+                            council_temperature=args.council_temperature)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0])
@@ -109,9 +110,13 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--transcript", choices=["private", "shared"], default="private",
                    help="debate prompt layout (default private): shared starts every expert's prompt with the question "
                         "and all answers, the persona last")
+    p.add_argument("--council-temperature", type=float,
+                   help="every council expert answers at this temperature, 0 for greedy (default: each expert's "
+                        "configured sampling; select still samples apart)")
     p.add_argument("--reuse", metavar="DIR",
                    help="take the single expert's answers, select and self-consistency samples from an earlier run's "
-                        "--out (same flags; only --transcript and --batch may differ): measures a layout in under half "
-                        "the time (they are 54 % of a question on the default council)")
+                        "--out (same flags; only --transcript, --council-temperature and --batch may differ): "
+                        "measures a layout or a temperature in under half the time (they are 54 % of a question on "
+                        "the default council)")
     p.add_argument("--out", required=True, help="folder for report.md, report.json and accuracy_vs_tokens.png")
     p.set_defaults(func=cmd_eval)

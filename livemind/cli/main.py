@@ -80,7 +80,8 @@ def _run_debate(args: argparse.Namespace, *, consensus: bool) -> int:
     mind = _open(args)
     experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
     options: dict[str, Any] = {"experts": experts, "mode": args.mode, "seed": args.seed, "max_tokens": args.max_tokens,
-                               "strategy": args.strategy, "samples": args.samples, "transcript": args.transcript}
+                               "strategy": args.strategy, "samples": args.samples, "transcript": args.transcript,
+                               "temperature": args.temperature}
     try:
         view = None if args.json else DebateView(err)
         try:
@@ -356,6 +357,8 @@ def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                             "question and all answers so far, then each persona; default: the config's [debate] "
                             "transcript)")
         p.add_argument("--samples", type=int, help="select: answers sampled per expert (default 3)")
+        p.add_argument("--temperature", type=float,
+                       help="every expert answers at this temperature, 0 for greedy (default: each expert's own)")
         p.add_argument("--seed", type=int)
         p.add_argument("--max-tokens", type=int)
         p.add_argument("--json", action="store_true")

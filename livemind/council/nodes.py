@@ -195,7 +195,8 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
     model = ExpertChatModel(
         runner=ctx.runner, expert=spec, max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
         seed=expert_seed(state.get("seed"), f"{name}#{sample}" if is_sampling else name, r), cancel=cancel,
-        temperature=max(spec.sampling.temperature, settings.select_temperature) if is_sampling else None,
+        temperature=max(spec.sampling.temperature, settings.select_temperature) if is_sampling
+        else state.get("temperature"),
         conversation=None if is_sampling else f"{state['session_id']}:{name}")
     try:
         message = model.with_config(metadata={"expert": name, "round": r}, tags=[f"expert:{name}"]).invoke(

@@ -33,6 +33,7 @@ class DebateInput(TypedDict, total=False):
     selective: bool
     samples: int
     transcript: str  # the debate prompt layout, "private" or "shared" (default: the config's)
+    temperature: float | None  # every expert answer's temperature (None: each expert's own; select samples apart)
     routing: dict[str, Any]
     positions: Annotated[list[dict[str, Any]], operator.add]
     dropped: Annotated[list[dict[str, Any]], operator.add]

@@ -84,7 +84,10 @@ def _setup_lines(report: EvalReport) -> list[str]:
         f"the first answers differ; select samples {s.samples} answers per expert; vote is the selective debate's "
         "first round, majority-voted (the same prompts and seeds `strategy=\"vote\"` runs).",
         f"- Self-consistency samples {run.choice.expert} at temperature {s.sc_temperature} and majority-votes "
-        f"the extracted answers; the council experts keep their configured sampling.",
+        f"the extracted answers; "
+        + ("the council experts keep their configured sampling." if s.council_temperature is None else
+           f"the council experts answer at temperature {s.council_temperature} (--council-temperature; select "
+           "samples apart)."),
         "- Models: " + ", ".join(f"{e} → {m}" for e, m in run.models.items()) + ".",
         f"- Total wall time {run.total_seconds:.0f} s, of which choosing the expert took {run.pilot_seconds:.0f} s "
         f"({run.pilot_tokens:,} pilot tokens, not counted in any method). Started {run.started_at}.",

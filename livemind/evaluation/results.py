@@ -41,6 +41,8 @@ class EvalSettings(Value):
     batch: int = Field(4, ge=1, le=64)  # answers from one model drawn at once (its n_seq_max)
     transcript: Transcript = "private"  # how debate prompts are laid out (vote and selective read its first round)
     reuse: str | None = None  # an earlier run's folder whose single, select and self-consistency answers are taken
+    # every council expert's answers at this temperature (None: each expert's configured sampling; select samples apart)
+    council_temperature: float | None = Field(None, ge=0.0, le=2.0)
 
 
 class Attempt(Value):

@@ -172,11 +172,13 @@ class EvalRunner:
         try:
             if kind == "select":
                 result = self.mind.consensus(problem.prompt, experts=list(experts), mode="parallel", seed=seed,
-                                             max_tokens=s.max_tokens, strategy="select", samples=s.samples)
+                                             max_tokens=s.max_tokens, strategy="select", samples=s.samples,
+                                             temperature=s.council_temperature)
             else:
                 result = self.mind.debate(problem.prompt, experts=list(experts), rounds=s.rounds, mode="parallel",
                                           seed=seed, max_tokens=s.max_tokens, strategy="debate",
-                                          selective=kind == "selective", transcript=s.transcript)
+                                          selective=kind == "selective", transcript=s.transcript,
+                                          temperature=s.council_temperature)
         except PER_QUESTION_ERRORS as exc:
             return _failed_council(exc, time.perf_counter() - start), None
         return self._judge_council(result, problem, time.perf_counter() - start), result
@@ -253,12 +255,15 @@ class EvalRunner:
         if plan is None:
             raise InvalidRequestError(f"{self.settings.reuse} holds no eval run (no run/plan.json)",
                                       hint="--reuse takes the --out folder of an earlier `livemind eval`")
-        free = {"transcript", "reuse", "batch"}  # what may differ: the debate layout, and how answers are batched
+        # what may differ: the debate layout, the council's temperature (select samples apart whatever it is),
+        # and how answers are batched
+        free = {"transcript", "reuse", "batch", "council_temperature"}
         theirs, mine = plan.settings.model_dump(), self.settings.model_dump()
         changed = sorted(k for k in mine if k not in free and theirs[k] != mine[k])
         if changed:
             raise InvalidRequestError(f"{self.settings.reuse} was run with other settings ({', '.join(changed)} differ)",
-                                      hint="repeat that run's flags, changing only --transcript (and --batch)")
+                                      hint="repeat that run's flags, changing only --transcript, "
+                                           "--council-temperature (and --batch)")
         return plan
 
     def _samples_up_to(self, expert: str, problem: Problem, have: list[Attempt], target_tokens: int) -> list[Attempt]:

@@ -237,7 +237,8 @@ def _job_handlers(service: Service) -> tuple[_Handler, _Handler, _Handler]:
         _check_prompt_length(body.question)
         plan = await asyncio.to_thread(dispatcher.plan, model, body.question, experts=body.experts, rounds=body.rounds,
                                        mode=body.mode, max_tokens=body.max_tokens, seed=body.seed,
-                                       strategy=body.strategy, selective=body.selective, transcript=body.transcript)
+                                       strategy=body.strategy, selective=body.selective, transcript=body.transcript,
+                                       temperature=body.temperature)
         return JobResponse(dispatcher.start(plan, endpoint), CouncilRenderer(), stream=body.stream)
 
     async def consensus(request: Request) -> Response:

@@ -70,7 +70,7 @@ class Dispatcher:
              selective: bool | None = None, transcript: Transcript | None = None) -> Plan:
         """Resolve `model` and route the question (blocking: embeds it).
 
-        temperature applies to single experts; a council samples as each expert is configured.
+        temperature: a single expert's, or every council expert's answers (default: each expert's own).
         """
         names = self.mind.config.expert_names
         if model in names or model == AUTO_MODEL:
@@ -97,7 +97,7 @@ class Dispatcher:
                     mode=chosen_mode, rounds=(self.mind.config.debate.max_rounds if rounds is None else rounds)
                     if is_debate else 0, max_tokens=max_tokens, seed=seed,
                     strategy=strategy or ("debate" if is_debate else None), selective=selective,
-                    transcript=transcript)
+                    transcript=transcript, temperature=temperature)
 
     def start(self, plan: Plan, endpoint: str) -> Job:
         """Queue the plan (BusyError when its lanes are full) and start it on a worker thread."""
@@ -150,7 +150,7 @@ class Dispatcher:
             events = self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds, mode=plan.mode,
                                       seed=plan.seed, max_tokens=plan.max_tokens, session_id=session_id,
                                       strategy=plan.strategy, selective=plan.selective, routing=plan.routing,
-                                      transcript=plan.transcript)
+                                      transcript=plan.transcript, temperature=plan.temperature)
             for event in events:
                 if job.is_cancelled:  # a cancel that came before the session began was cleared by it
                     self.mind.cancel(session_id)

@@ -123,6 +123,7 @@ class CouncilRequest(_Strict):
     strategy: Strategy | None = None
     selective: bool | None = None
     transcript: Transcript | None = None
+    temperature: Temperature | None = None  # every expert's answers (default: each expert's own)
     seed: SeedValue | None = None
     max_tokens: TokenCap | None = None
     stream: bool = True

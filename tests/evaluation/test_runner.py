@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from livemind.errors import EngineError, InvalidRequestError, UnknownExpertError
+from livemind.evaluation.report import _setup_lines, build_report
 from livemind.evaluation.results import COUNCIL_METHODS, METHOD_ORDER, Attempt, EvalSettings
 from livemind.evaluation.runner import EvalRunner
 from livemind.evaluation.scoring import score_run
@@ -214,3 +215,18 @@ def test_reuse_refuses_a_run_with_other_settings_or_no_run_at_all(
     nothing = settings.model_copy(update={"reuse": str(tmp_path / "empty")})
     with pytest.raises(InvalidRequestError, match="holds no eval run"):
         EvalRunner(scripted_council().mind, nothing, store=RunStore(tmp_path / "c")).run()
+
+
+def test_a_council_temperature_asks_every_council_answer_at_it_and_the_report_says_so(
+        scripted_council: Callable[..., ScriptedCouncil]) -> None:
+    own = scripted_council().mind.config.expert("beta").sampling.temperature
+    assert own != 0.0, "the scripted experts sample by default, so the override is visible"
+    council = scripted_council()
+    settings = EvalSettings(n=1, seed=3, rounds=1, experts=COUNCIL, best_expert="alpha", council_temperature=0.0)
+    run = EvalRunner(council.mind, settings).run()
+    revisions = [t for t in council.turns if t.kind == "revision"]
+    assert revisions and {t.temperature for t in revisions} == {0.0}, "revisions answer greedily too"
+    beta = {t.temperature for t in council.turns if t.kind == "first" and t.expert == "beta"}
+    assert 0.0 in beta, beta  # beta's first answers for vote and debate; select's samples stay at their own
+    setup = "\n".join(_setup_lines(build_report(run)))
+    assert "council experts answer at temperature 0.0" in setup

@@ -110,3 +110,21 @@ def test_a_transcript_for_a_single_expert_is_a_400(tmp_path: Path) -> None:
             "model": "alpha", "messages": [{"role": "user", "content": "q"}], "livemind": {"transcript": "shared"}})
     assert response.status_code == 400, response.text
     assert "council options apply to" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("route", ["council", "chat"])
+def test_a_council_temperature_over_http_reaches_every_expert_answer(tmp_path: Path, route: str) -> None:
+    prompts: list[GenerationRequest] = []
+    client, _ = _transcript_client(tmp_path, prompts)
+    with client:
+        _wait_ready(client)
+        if route == "council":
+            response = client.post("/v1/livemind/consensus", json={"question": "which holds", "experts": ["alpha", "beta"],
+                                                                    "temperature": 0.0, "stream": False})
+        else:
+            response = client.post("/v1/chat/completions", json={
+                "model": "livemind-consensus", "messages": [{"role": "user", "content": "which holds"}],
+                "temperature": 0.0, "livemind": {"experts": ["alpha", "beta"]}})
+    assert response.status_code == 200, response.text
+    answers = [p for p in prompts if SYNTHESIS_MARKER not in p.messages[-1].content]
+    assert len(answers) == 2 and {p.sampling.temperature for p in answers} == {0.0}

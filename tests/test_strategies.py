@@ -26,6 +26,9 @@ def test_tally_counts_extracted_numbers_and_says_whether_the_round_is_checkable(
     assert counted.is_checkable and not counted.is_unanimous
     prose = tally(["I think it depends.", "Answer: 3"])
     assert not prose.is_checkable and prose.winner == 3
+    assert prose.is_mostly_numeric, "half the answers state a number: the question asks for one"
+    assert not tally(["It depends.", "Mostly yes.", "Answer: 3"]).is_mostly_numeric
+    assert not tally([]).is_mostly_numeric
 
 
 def test_selective_trigger_debates_only_when_the_first_answers_differ() -> None:
@@ -125,10 +128,10 @@ def test_an_unknown_strategy_or_too_many_samples_is_refused_with_the_choices(tmp
         mind.debate("q", strategy="select", samples=99)
 
 
-def test_synthesis_asks_for_an_answer_line_only_when_every_position_gives_a_number(tmp_path: Path) -> None:
+def test_synthesis_asks_for_an_answer_line_when_at_least_half_the_positions_give_a_number(tmp_path: Path) -> None:
     prompts: list[str] = []
-    answers = {"prose": {"alpha": "It depends on the use.", "beta": "Mostly yes.", "gamma": "No."},
-               "numbers": {"alpha": "Answer: 4", "beta": "Answer: 5", "gamma": "Answer: 4"}}
+    answers = {"prose": {"alpha": "It depends on the use.", "beta": "Mostly yes.", "gamma": "Answer: 3"},
+               "numbers": {"alpha": "Answer: 4", "beta": "Let me work it out: 2 + 2 is", "gamma": "Answer: 4"}}
     kind = "prose"
 
     def script(target: LoadTarget, request: GenerationRequest) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from livemind.bench.prompts import PERSONAS, PROMPTS, ROUTING_QUESTIONS
 from livemind.bench.stats import ratio, summarize
@@ -95,19 +95,27 @@ FOUNDING_EXPERTS = ("ethicist", "futurist", "generalist")
 """The founding debate's council: the experts the router convenes for the founding question."""
 
 
-def _timed_debate(mind: LiveMind, experts: list[str], rounds: int, seed: int, max_tokens: int) -> tuple[float, int]:
-    """(wall seconds, mean answer tokens) of one full debate."""
+class Timed(NamedTuple):
+    """One timed side of the comparison: its wall seconds, the tokens it processed, its mean answer length."""
+
+    seconds: float
+    processed: int  # the debate: prompt tokens read + tokens generated; the single answer: tokens generated
+    answer_tokens: int = 0
+
+
+def _timed_debate(mind: LiveMind, experts: list[str], rounds: int, seed: int, max_tokens: int) -> Timed:
     start = time.perf_counter()
     result = mind.debate(PROMPTS[0], experts=experts, rounds=rounds, mode="parallel", seed=seed, max_tokens=max_tokens,
                          strategy="debate", selective=False)
+    seconds = time.perf_counter() - start
     answers = [p.tokens for record in result.history for p in record.positions]
-    return time.perf_counter() - start, max(1, round(sum(answers) / max(1, len(answers))))
+    return Timed(seconds, result.prompt_tokens + result.tokens, max(1, round(sum(answers) / max(1, len(answers)))))
 
 
-def _timed_answer(mind: LiveMind, expert: str, seed: int, length: int) -> float:
+def _timed_answer(mind: LiveMind, expert: str, seed: int, length: int) -> Timed:
     start = time.perf_counter()
-    mind.ask(PROMPTS[0], expert=expert, max_tokens=length, seed=seed)
-    return time.perf_counter() - start
+    answer = mind.ask(PROMPTS[0], expert=expert, max_tokens=length, seed=seed)
+    return Timed(time.perf_counter() - start, answer.tokens)
 
 
 def debate_vs_single(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
@@ -115,30 +123,33 @@ def debate_vs_single(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
 
     The single answer is the first expert's, asked for as many tokens as the debate's answers averaged,
     so the ratio prices the council's extra work, not a longer text. Runs alternate which goes first.
+    `work_ratio_per_run` is its physical ceiling: the tokens the debate processed (prompt tokens read,
+    plus tokens generated) ÷ the tokens the single answer generated. A prompt token costs no more than a
+    generated one, so a debate cannot take longer than that many single-answer tokens; with short answers
+    (the quick bench's 24 tokens) re-reading the others' answers dominates and the ratio climbs toward it.
     """
     rounds = 1  # revision rounds after the first answers: two rounds in all
     runs = 1 if bench.options.quick else 3
     experts = [name for name in FOUNDING_EXPERTS if name in {e.name for e in bench.config.experts}] or list(PERSONAS)
     mind = _mind(bench, embedder, "debate-vs-single")
-    debates: list[float] = []
-    singles: list[float] = []
-    lengths: list[int] = []
+    debates: list[Timed] = []
+    singles: list[Timed] = []
     try:
         mind.ask("Hi", expert=experts[0], max_tokens=2, seed=1)  # the model's load is in neither side
         for run in range(runs):
             seed = 7 + run
             if run % 2 == 0:
-                debate_s, length = _timed_debate(mind, experts, rounds, seed, bench.options.max_tokens)
-                single_s = _timed_answer(mind, experts[0], seed, length)
+                debates.append(_timed_debate(mind, experts, rounds, seed, bench.options.max_tokens))
+                singles.append(_timed_answer(mind, experts[0], seed, debates[-1].answer_tokens))
             else:  # the single answer first, as long as the previous run's answers
-                single_s = _timed_answer(mind, experts[0], seed, lengths[-1])
-                debate_s, length = _timed_debate(mind, experts, rounds, seed, bench.options.max_tokens)
-            debates.append(debate_s)
-            singles.append(single_s)
-            lengths.append(length)
+                singles.append(_timed_answer(mind, experts[0], seed, debates[-1].answer_tokens))
+                debates.append(_timed_debate(mind, experts, rounds, seed, bench.options.max_tokens))
     finally:
         mind.close()
-    spread = summarize([d / s for d, s in zip(debates, singles, strict=True) if s > 0])
-    return {"experts": experts, "rounds": rounds + 1, "debate_s": summarize(debates).as_dict(),
-            "single_s": summarize(singles).as_dict(), "answer_tokens": lengths, "ratio_per_run": spread.as_dict(3),
-            "ratio": round(spread.median, 4)}
+    spread = summarize([d.seconds / s.seconds for d, s in zip(debates, singles, strict=True) if s.seconds > 0])
+    return {"experts": experts, "rounds": rounds + 1, "debate_s": summarize([d.seconds for d in debates]).as_dict(),
+            "single_s": summarize([s.seconds for s in singles]).as_dict(),
+            "answer_tokens": [d.answer_tokens for d in debates],
+            "debate_tokens_processed": [d.processed for d in debates], "single_tokens": [s.processed for s in singles],
+            "work_ratio_per_run": [round(d.processed / max(1, s.processed), 2) for d, s in zip(debates, singles, strict=True)],
+            "ratio_per_run": spread.as_dict(3), "ratio": round(spread.median, 4)}

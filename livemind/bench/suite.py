@@ -34,6 +34,7 @@ from livemind.config import LiveMindConfig
 from livemind.engine.backends.base import available_cores
 from livemind.engine.backends.llama_cpp import engine_version, system_info
 from livemind.engine.catalog import ModelCatalog
+from livemind.engine.cpu import cpu_name, simd_label
 from livemind.errors import InvalidRequestError
 
 LOG = logging.getLogger("livemind.bench")
@@ -56,15 +57,8 @@ TARGETS: dict[str, tuple[str, float] | None] = {
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores_available": available_cores(), "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+    return {"cpu": cpu_name(), "simd": simd_label(), "cores_available": available_cores(),
+            "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "platform": platform.platform(),
             "python": sys.version.split()[0], "llama_cpp_python": engine_version(), "engine_simd": system_info().strip()}
 

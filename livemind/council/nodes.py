@@ -367,7 +367,7 @@ def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final
             cancel=ctx.cancel_event(state["session_id"]),
         ).with_config(metadata={"expert": name, "round": "synthesis"}, tags=["synthesis"]).invoke(
             _to_langchain(synthesis_messages(ctx.spec(name), state["question"], final,
-                                             is_numeric=tally([p.text for p in final]).is_checkable)))
+                                             is_numeric=tally([p.text for p in final]).is_mostly_numeric)))
         completion = Completion(**message.response_metadata["livemind_completion"])
         outcome.tokens += completion.completion_tokens
         outcome.prompt_tokens += completion.prompt_tokens

@@ -43,6 +43,12 @@ class Tally(Value):
         """Whether every answer holds the same number."""
         return self.is_checkable and self.share == 1.0
 
+    @property
+    def is_mostly_numeric(self) -> bool:
+        """Whether at least half the answers hold a number: the question asks for one, even if an expert's
+        reply was cut off or never stated it (the synthesis then still ends with an `Answer:` line)."""
+        return 2 * sum(v is not None for v in self.values) >= len(self.values) > 0
+
 
 def tally(texts: Sequence[str]) -> Tally:
     """Extract each answer's number; the most common wins (ties: the one given first)."""

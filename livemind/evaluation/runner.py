@@ -19,7 +19,6 @@ concurrently, so the engine decodes them as one batch.
 from __future__ import annotations
 
 import math
-import platform
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from livemind.council.extraction import ExtractionRule, extract_answer
 from livemind.council.prompts import expert_seed
+from livemind.engine.cpu import cpu_label
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
 from livemind.evaluation.budget import match_budget, needs_more_samples, samples_drawn
 from livemind.evaluation.results import (
@@ -63,23 +63,6 @@ PER_QUESTION_ERRORS = (EngineError, PromptTooLongError, RemoteExpertError)
 
 def _quiet(*_: object) -> None:
     """Progress sink that discards."""
-
-
-def _machine() -> str:
-    """The CPU's name and its widest SIMD, e.g. "AMD EPYC, AVX-512"."""
-    name, flags = platform.machine(), set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and name == platform.machine():
-                name = value.strip()
-            elif key.strip() in ("flags", "Features") and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    simd = next((label for flag, label in (("amx_tile", "AVX-512, AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"),
-                                           ("sve", "SVE"), ("asimd", "NEON")) if flag in flags), "")
-    return f"{name}, {simd}" if simd else name
 
 
 def _now() -> str:
@@ -345,7 +328,7 @@ class EvalRunner:
         s = self.settings
         problems = generate_problems(s.task, s.n, s.seed)
         parts = self.store.parts() if self.store else []
-        part = RunPart(index=len(parts) + 1, started_at=_now(), seconds=0.0, questions=0, machine=_machine())
+        part = RunPart(index=len(parts) + 1, started_at=_now(), seconds=0.0, questions=0, machine=cpu_label())
         clock = time.perf_counter()
         plan = self.plan(problems)
         self._warm([plan.choice.expert, *plan.council, plan.synthesizer])

@@ -54,7 +54,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
     """The human-readable report: headline table with targets, then every section's figures."""
     s = doc["sections"]
-    lines = _headline(doc) + _speed_sections(s) + _memory_and_serving_sections(s)
+    lines = _headline(doc) + _speed_sections(s) + _debate_sections(s) + _memory_and_serving_sections(s)
     if doc["errors"]:
         lines += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in doc["errors"].items()]
     lines += ["", "## Section times", ""] + [f"- {k}: {v} s" for k, v in doc["section_seconds"].items()]
@@ -96,7 +96,7 @@ def _headline(doc: dict[str, Any]) -> list[str]:
 
 
 def _speed_sections(s: dict[str, Any]) -> list[str]:
-    """The baseline, overhead, consensus and debate-token sections, for those the document has."""
+    """The attribution, overhead and consensus sections, for those the document has."""
     lines: list[str] = []
     if "attribution" in s:
         a = s["attribution"]
@@ -138,6 +138,12 @@ def _speed_sections(s: dict[str, Any]) -> list[str]:
                   f"- generated tok/s: batched {_fmt(c['batched_tok_s'], 1)}, sequential {_fmt(c['sequential_tok_s'], 1)}",
                   f"- widest batch seen: {c['widest_batch']} sequences; identical answers batched vs sequential: "
                   f"{c['identical_texts']} of {c['answers']}", *_pair_line(c)]
+    return lines
+
+
+def _debate_sections(s: dict[str, Any]) -> list[str]:
+    """Prompt tokens per round, the debate against one answer, and prompt-lookup guesses, for those the document has."""
+    lines: list[str] = []
     if "debate_tokens" in s:
         d = s["debate_tokens"]
         n_rounds = len(d["private_without_reuse"]["prompt_tokens_per_round"])
@@ -152,6 +158,18 @@ def _speed_sections(s: dict[str, Any]) -> list[str]:
                       f"Same answers kept vs re-read: private {'yes' if d['same_answers_private'] else 'no'}, "
                       f"shared {'yes' if d['same_answers_shared'] else 'no'}. Round 1 has nothing to reuse; "
                       "the shared layout reads the common transcript once per round and copies it to the other experts."]
+    if "debate_vs_single" in s:
+        v = s["debate_vs_single"]
+        lines += ["", "## The founding debate against one answer", "",
+                  f"- {len(v['experts'])} experts ({', '.join(v['experts'])}), {v['rounds']} rounds and the synthesis: "
+                  f"{_fmt(v['debate_s']['median'])} s; one answer of the same length "
+                  f"({', '.join(str(t) for t in v['answer_tokens'])} tokens): {_fmt(v['single_s']['median'])} s",
+                  f"- ratio {_fmt(v['ratio'])} (runs {_fmt(v['ratio_per_run']['min'])}–{_fmt(v['ratio_per_run']['max'])})"]
+        if "work_ratio_per_run" in v:
+            lines.append(f"- ceiling: the debate read and wrote {', '.join(str(t) for t in v['debate_tokens_processed'])} "
+                         f"tokens against the answer's {', '.join(str(t) for t in v['single_tokens'])} "
+                         f"(× {', '.join(_fmt(r) for r in v['work_ratio_per_run'])}); a prompt token costs less than a "
+                         "generated one, so the ratio stays below this")
     if "revision_lookup" in s and s["revision_lookup"].get("ratio") is not None:
         r = s["revision_lookup"]
         b = r["batched_fast"]

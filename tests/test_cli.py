@@ -105,7 +105,8 @@ def test_debate_json_has_answer_agreement_positions_routing(home: Path) -> None:
 
 
 def test_the_scheduler_is_chosen_by_flag_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from livemind.cli.main import _settings, build_parser
+    from livemind.cli.edge import edge_settings as _settings
+    from livemind.cli.main import build_parser
 
     monkeypatch.delenv("LIVEMIND_SCHEDULER", raising=False)
     assert _settings(build_parser().parse_args(["serve"])).scheduler == "latency"

@@ -3,61 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from livemind.cli.bench import add_bench_parser
+from livemind.cli.console import err, out, print_json, show_result
+from livemind.cli.edge import add_edge_flags, edge_settings, open_mind
 from livemind.cli.eval import add_eval_parser
-from livemind.cli.live_view import DebateView, result_panel, routing_table
-from livemind.cli.optimize import add_optimize_arguments
-from livemind.config import SHIPPED_COUNCILS, load_config
+from livemind.cli.live_view import DebateView, routing_table
+from livemind.cli.models import add_models_parser
+from livemind.cli.sessions import add_sessions_parser
 from livemind.council.prompts import TRANSCRIPTS
 from livemind.council.strategies import STRATEGIES
-from livemind.engine.catalog import ModelCatalog
 from livemind.engine.scheduler import SCHEDULE_MODES
-from livemind.environment import EdgeSettings, read_environment
 from livemind.errors import LiveMindError
-from livemind.events import result_of
-from livemind.orchestrator import LiveMind
-from livemind.types import DebateResult
-
-out = Console()
-err = Console(stderr=True)
-
-
-def _settings(args: argparse.Namespace) -> EdgeSettings:
-    return read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home,
-                            council=args.council, scheduler=getattr(args, "scheduler", None))
-
-
-def _open(args: argparse.Namespace) -> LiveMind:
-    s = _settings(args)
-    config = load_config(s.config_path, ModelCatalog(s.home), council=s.council)
-    return LiveMind(config, home=s.home, ram_budget_bytes=s.ram_budget_bytes, schedule_mode=s.scheduler)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
 
 # -- commands -------------------------------------------------------------------------------
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    mind = _open(args)
+    mind = open_mind(args)
     try:
         if args.json:
             answer = mind.ask(args.question, expert=args.expert, max_tokens=args.max_tokens, seed=args.seed,
                               temperature=args.temperature)
-            _print_json(answer.model_dump(mode="json"))
+            print_json(answer.model_dump(mode="json"))
             return 0
 
         def show(piece: str) -> None:
@@ -77,7 +49,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _run_debate(args: argparse.Namespace, *, consensus: bool) -> int:
-    mind = _open(args)
+    mind = open_mind(args)
     experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
     options: dict[str, Any] = {"experts": experts, "mode": args.mode, "seed": args.seed, "max_tokens": args.max_tokens,
                                "strategy": args.strategy, "samples": args.samples, "transcript": args.transcript,
@@ -93,23 +65,10 @@ def _run_debate(args: argparse.Namespace, *, consensus: bool) -> int:
         finally:
             if view is not None:
                 view.close()
-        _show_result(result, args.json, mind)
+        show_result(result, args.json, mind)
         return 0
     finally:
         mind.close()
-
-
-def _show_result(result: DebateResult, as_json: bool, mind: LiveMind) -> None:
-    transcripts = mind.home / "transcripts"
-    if as_json:
-        data = result.model_dump(mode="json")
-        data["transcript"] = {"markdown": str(transcripts / f"{result.session_id}.md"),
-                              "json": str(transcripts / f"{result.session_id}.json")}
-        _print_json(data)
-        return
-    err.print(routing_table(result.routing))
-    out.print(result_panel(result))
-    err.print(f"[dim]transcript: {transcripts / (result.session_id + '.md')}[/]")
 
 
 def cmd_debate(args: argparse.Namespace) -> int:
@@ -121,11 +80,11 @@ def cmd_consensus(args: argparse.Namespace) -> int:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
-    mind = _open(args)
+    mind = open_mind(args)
     try:
         decision = mind.route(args.question, mode=args.mode)
         if args.json:
-            _print_json(decision.model_dump(mode="json"))
+            print_json(decision.model_dump(mode="json"))
         else:
             out.print(routing_table(decision))
             out.print(f"mode: {decision.mode} · {escape(decision.reason)}")
@@ -135,11 +94,11 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    mind = _open(args)
+    mind = open_mind(args)
     try:
         status = mind.status()
         if args.json:
-            _print_json(status.model_dump(mode="json"))
+            print_json(status.model_dump(mode="json"))
             return 0
         mib = 2**20
         out.print(f"RAM {status.ram_used_bytes / mib:.0f} / {status.ram_total_bytes / mib:.0f} MiB "
@@ -155,142 +114,30 @@ def cmd_status(args: argparse.Namespace) -> int:
         mind.close()
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    s = _settings(args)
-    catalog = ModelCatalog(s.home)
-    if args.action == "list":
-        rows = [{"name": i.name, "kind": i.kind, "present": i.is_present, "size_mib": round(i.size / 2**20, 1),
-                 "license": i.license, "path": str(i.path), "description": i.description} for i in catalog.list()]
-        if args.json:
-            _print_json(rows)
-        else:
-            table = Table("name", "kind", "present", "MiB", "licence", "path")
-            for r in rows:
-                table.add_row(r["name"], r["kind"], "yes" if r["present"] else "no", f"{r['size_mib']:.0f}",
-                              r["license"], r["path"])
-            out.print(table)
-        return 0
-    if args.action == "optimize":
-        from livemind.cli.optimize import cmd_optimize
-
-        return cmd_optimize(args, catalog, out, err)
-    names = args.names or [e.name for e in catalog.list()]
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=err) as progress:
-        for name in names:
-            task = progress.add_task(name, total=catalog.entry(name).size)
-
-            def report(step: str, done: int, total: int, task: Any = task, name: str = name) -> None:
-                progress.update(task, description=f"{name}: {step}", completed=done, total=total)
-
-            if args.action == "pull":
-                path = catalog.pull(name, force=args.force, progress=report)
-            else:
-                path = catalog.verify(name, progress=report)
-            progress.update(task, description=f"{name}: ok")
-            err.print(f"{name}: sha256 ok → {path}")
-            if args.action == "pull" and catalog.entry(name).kind == "embedding":
-                _export_embeddings(path, err)
-    return 0
-
-
-def _export_embeddings(model_dir: Path, err: Console) -> None:
-    """Prepare the ONNX copy routing runs on, so the first question does not pay the export."""
-    from livemind.council.embeddings import ensure_onnx_export
-
-    with err.status(f"{model_dir.name}: exporting to ONNX for fast routing (about 15 s, once)"):
-        try:
-            onnx_file = ensure_onnx_export(model_dir)
-        except Exception as exc:  # routing still works on torch; say so and go on
-            err.print(f"[yellow]{model_dir.name}: ONNX export failed, routing will use torch: {escape(str(exc))}[/]")
-            return
-    err.print(f"{model_dir.name}: ONNX ready → {onnx_file}")
-
-
-def cmd_sessions(args: argparse.Namespace) -> int:
-    mind = _open(args)
-    try:
-        if args.action == "list":
-            records = mind.list_sessions()
-            if args.json:
-                _print_json([{"session_id": r.session_id, "question": r.question, "status": r.status,
-                              "created_at": r.created_at} for r in records])
-            else:
-                table = Table("session", "status", "question")
-                for r in records:
-                    table.add_row(r.session_id, r.status, r.question[:80])
-                out.print(table)
-            return 0
-        if not args.session_id:
-            raise LiveMindError("a session id is needed", hint="run `livemind sessions list` for the ids")
-        if args.action == "show":
-            record = mind.session(args.session_id)
-            if args.json:
-                _print_json({"session_id": record.session_id, "question": record.question, "status": record.status,
-                             "params": record.params,
-                             "result": record.result.model_dump(mode="json") if record.result else None})
-            elif record.result:
-                _show_result(record.result, False, mind)
-            else:
-                out.print(f"{record.session_id}: {record.status} — {record.question}")
-            return 0
-        view = None if args.json else DebateView(err)
-        try:
-            if args.action == "resume":
-                result = None
-                for event in mind.resume(args.session_id):
-                    if view is not None:
-                        view(event)
-                    result = result_of(event) or result
-            else:
-                result = mind.replay(args.session_id, on_event=view)
-        finally:
-            if view is not None:
-                view.close()
-        assert result is not None
-        _show_result(result, args.json, mind)
-        return 0
-    finally:
-        mind.close()
-
-
 def cmd_doctor(args: argparse.Namespace) -> int:
     from livemind.cli.doctor import run_doctor  # native probe + engine info, only for this command
 
-    return run_doctor(_settings(args), as_json=args.json, smoke=not args.no_smoke, console=out)
+    return run_doctor(edge_settings(args), as_json=args.json, smoke=not args.no_smoke, console=out)
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     from livemind.mcp.server import main as serve_mcp  # the MCP SDK and uvicorn load only for this command
 
-    return serve_mcp(_settings(args), http=args.http, host=args.host, port=args.port)
+    return serve_mcp(edge_settings(args), http=args.http, host=args.host, port=args.port)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from livemind.http.app import main as serve_http  # starlette, uvicorn and MCP load only for this command
 
-    return serve_http(_settings(args), host=args.host, port=args.port)
+    return serve_http(edge_settings(args), host=args.host, port=args.port)
 
 
 # -- parser ---------------------------------------------------------------------------------
 
-def _add_edge_flags(parser: argparse.ArgumentParser, *, default: object) -> None:
-    """--config, --council, --ram-budget and --home: accepted before the subcommand and after it."""
-    parser.add_argument("--config", default=default,
-                        help="expert configuration TOML (env LIVEMIND_CONFIG); replaces the shipped council")
-    parser.add_argument("--council", default=default, choices=sorted(SHIPPED_COUNCILS),
-                        help="a shipped council: default (capable, Qwen2.5-Coder-1.5B) or tiny (fast, small models); "
-                             "env LIVEMIND_COUNCIL")
-    parser.add_argument("--ram-budget", default=default,
-                        help="absolute RAM budget for loaded models, e.g. 600MiB (env LIVEMIND_RAM_BUDGET)")
-    parser.add_argument("--home", default=default,
-                        help="cache folder for models and sessions (env LIVEMIND_HOME, default ~/.cache/livemind)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="livemind", description="Local multi-expert consensus on your CPU.")
-    _add_edge_flags(parser, default=None)
+    add_edge_flags(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_council_commands(sub)
 
@@ -303,25 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-smoke", action="store_true", help="skip the smoke decode")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("models", help="list, pull or verify the embedded default models; optimize one for this CPU")
-    p.add_argument("action", choices=["list", "pull", "verify", "optimize"])
-    p.add_argument("names", nargs="*")
-    p.add_argument("--force", action="store_true", help="download (or requantize) again even if present")
-    add_optimize_arguments(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_models)
-
-    p = sub.add_parser("sessions", help="list, show, resume or replay debate sessions")
-    p.add_argument("action", choices=["list", "show", "resume", "replay"])
-    p.add_argument("session_id", nargs="?")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_sessions)
-
+    add_models_parser(sub)
+    add_sessions_parser(sub)
     _add_server_commands(sub)
     add_eval_parser(sub)
     add_bench_parser(sub)
     for command in sub.choices.values():
-        _add_edge_flags(command, default=argparse.SUPPRESS)  # only a flag given after the subcommand overrides
+        add_edge_flags(command, default=argparse.SUPPRESS)  # only a flag given after the subcommand overrides
     return parser
 
 

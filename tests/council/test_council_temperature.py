@@ -72,7 +72,7 @@ def test_a_temperature_out_of_bounds_is_refused_with_the_range(tmp_path: Path) -
 def test_the_cli_passes_temperature_to_the_council(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     prompts: list[GenerationRequest] = []
-    monkeypatch.setattr("livemind.cli.main._open", lambda args: _mind(tmp_path, prompts))
+    monkeypatch.setattr("livemind.cli.main.open_mind", lambda args: _mind(tmp_path, prompts))
     args = build_parser().parse_args(["consensus", QUESTION, "--experts", ",".join(EXPERTS), "--temperature", "0",
                                       "--json"])
     assert args.func(args) == 0

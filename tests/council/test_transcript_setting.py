@@ -130,7 +130,7 @@ def test_the_council_commands_pass_transcript_to_the_council(tmp_path: Path, mon
                                                               capsys: pytest.CaptureFixture[str], command: str,
                                                               options: list[str], rounds: int) -> None:
     prompts: list[GenerationRequest] = []
-    monkeypatch.setattr("livemind.cli.main._open", lambda args: _mind(tmp_path, prompts))
+    monkeypatch.setattr("livemind.cli.main.open_mind", lambda args: _mind(tmp_path, prompts))
     args = build_parser().parse_args([command, QUESTION, "--experts", ",".join(EXPERTS), *options,
                                       "--transcript", "shared", "--json"])
     assert args.func(args) == 0

@@ -87,8 +87,8 @@ class DebateSettings(Value):
     select_temperature: float = Field(0.7, gt=0.0, le=2.0)  # `select` samples at least this hot
     # private: each expert's own conversation (persona as system, its answers as assistant turns);
     # shared: one transcript of all answers that every expert's prompt starts with, so the backend can copy its KV
-    # (docs/design/debate-speed.md 1.2). Off by default: the eval has not yet measured answer quality with the
-    # persona moved to the end of the prompt and the expert's own answer read as "Expert B".
+    # (docs/design/debate-speed.md 1.2). Off by default until the arithmetic eval measures it too: on 20 word
+    # problems (docs/eval/word-shared) it kept the quality (debate 11/20 against 10 private, vote 19 and 19).
     transcript: Transcript = "private"
 
 

@@ -43,8 +43,15 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
         assert key in doc["targets"]
     assert all(doc[k] is not None for k in KEYS), {k: doc["null_reasons"].get(k) for k in KEYS}  # the peer too
     for key in KEYS:
-        if key not in ("routing_p50_ms", "decode_vs_bandwidth_limit", "debate_vs_single_answer"):  # ratios of two
-            assert 0.05 < doc[key] < 20, f"{key} = {doc[key]} is outside what two real measurements can give"  # times
+        if key not in ("routing_p50_ms", "decode_vs_bandwidth_limit", "debate_vs_single_answer",  # ratios of two
+                       "latency_reduction_vs_baseline"):  # measured times
+            assert 0.05 < doc[key] < 20, f"{key} = {doc[key]} is outside what two real measurements can give"
+    # A reduction is 1 - shipped ÷ baseline: near 0 or below is a real outcome (0.008 on a quick run here), but it
+    # is below 1 and must be the one the stored median latencies give.
+    configs = doc["sections"]["attribution"]["configs"]
+    shipped, baseline = (configs[name]["latency_s"]["median"] for name in ("livemind_batched", "plain"))
+    assert -1 < doc["latency_reduction_vs_baseline"] < 1
+    assert doc["latency_reduction_vs_baseline"] == pytest.approx(1 - shipped / baseline, abs=0.002)
     # A debate holds the three answers it is priced against, and cannot cost more than the tokens it read and wrote,
     # each at a single answer's cost per generated token (24-token answers: 14.7 here, 26.7 on CI, ceiling about 50).
     debate = doc["sections"]["debate_vs_single"]

@@ -127,7 +127,15 @@ class InvalidRequestError(RequestError):
 
 
 class GenerationCancelled(LiveMindError):
-    """The caller cancelled a generation before it finished."""
+    """The caller cancelled a generation before it finished.
+
+    `tokens_after_cancel`: tokens the engine decoded once the cancel was set (the step in progress),
+    when the engine counted them; None when it was cancelled before reaching the engine.
+    """
+
+    def __init__(self, message: str, *, hint: str = "", tokens_after_cancel: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.tokens_after_cancel = tokens_after_cancel
 
 
 class BusyError(LiveMindError):

@@ -138,6 +138,8 @@ class Completion(Value):
     # prompt-lookup drafting: tokens guessed from the context and verified, and how many of them were kept
     draft_tokens: int = 0
     accepted_draft_tokens: int = 0
+    # tokens the engine decoded after the caller's cancel was set (the step in progress); 0 unless cancelled
+    tokens_after_cancel: int = 0
 
 
 class RamUse(Value):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -249,7 +250,61 @@ def test_cancelling_one_caller_stops_its_sequence_at_the_next_step_and_not_the_o
         gate.release()
     _join(callers)
     assert results["cancelled"].finish_reason == "cancelled" and len(seen) <= 2
+    assert results["cancelled"].tokens_after_cancel == 0  # the step after the cancel ended it
     assert results["other"].finish_reason == "stop" and results["other"].completion_tokens == 5
+
+
+def test_tokens_decoded_before_a_cancel_but_read_after_it_are_not_counted_as_late() -> None:
+    loader = FakeSequenceLoader()
+    scheduler = Scheduler(ModelPool(loader, _guard()), cores=2)
+    gate = threading.Semaphore(0)
+    with scheduler.pool.lease(_target()) as backend:
+        assert isinstance(backend, FakeSequenceBackend)
+        backend.gate = gate
+    cancel = threading.Event()
+    slow_reader = threading.Event()
+    seen: list[str] = []
+
+    def on_token(piece: str) -> None:  # a request thread that falls behind the engine
+        seen.append(piece)
+        if len(seen) == 1:
+            assert slow_reader.wait(WAIT_S)
+            cancel.set()
+
+    results: dict[str, Completion] = {}
+    caller = threading.Thread(target=lambda: results.setdefault("cancelled", scheduler.generate(
+        _target(), _request("stop", words=50), on_token=on_token, cancel=cancel)))
+    caller.start()
+    backend.wait_admitted(1)
+    for _ in range(4):  # four words decoded; the reader is still on the first
+        gate.release()
+    deadline = time.monotonic() + WAIT_S
+    while len(backend.active[0][2]) < 4:  # type: ignore[arg-type]
+        assert time.monotonic() < deadline, "the engine never decoded four words"
+        time.sleep(0.01)
+    slow_reader.set()
+    assert cancel.wait(WAIT_S)
+    gate.release()  # the step after the cancel ends the sequence
+    _join([caller])  # meanwhile the hand-off queue gave up its three words, decoded before the cancel
+    assert results["cancelled"].finish_reason == "cancelled" and len(seen) == 4
+    assert results["cancelled"].tokens_after_cancel == 0
+
+
+def test_a_token_decoded_while_the_cancel_is_set_is_counted() -> None:
+    scheduler = Scheduler(ModelPool(FakeSequenceLoader(), _guard()), cores=2)
+
+    class SetDuringTheFirstStep:
+        """Clear at admission and at the step's own check, set by the time its token is handed over."""
+
+        checks = 0
+
+        def is_set(self) -> bool:
+            self.checks += 1
+            return self.checks > 2
+
+    completion = scheduler.generate(_target(), _request("stop", words=50), cancel=SetDuringTheFirstStep())
+    assert completion.finish_reason == "cancelled"
+    assert completion.completion_tokens == 1 and completion.tokens_after_cancel == 1
 
 
 def test_a_prompt_that_is_too_long_fails_only_its_own_caller() -> None:

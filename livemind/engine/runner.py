@@ -81,5 +81,6 @@ class ExpertRunner:
             if timed_out.is_set():
                 raise ExpertTimeout(f"expert '{expert.name}' timed out after {timeout_s:.0f} s",
                                     hint="raise expert_timeout_s or lower max_tokens")
-            raise GenerationCancelled(f"generation by '{expert.name}' was cancelled")
+            raise GenerationCancelled(f"generation by '{expert.name}' was cancelled",
+                                      tokens_after_cancel=completion.tokens_after_cancel)
         return completion

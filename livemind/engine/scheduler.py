@@ -66,10 +66,17 @@ class _Ticket:
     submitted: float
     events: queue.SimpleQueue[tuple[str, object]] = field(default_factory=queue.SimpleQueue)
     withdrawn: threading.Event = field(default_factory=threading.Event)
+    # counted in the lane thread as each token is decoded, so tokens still in the hand-off queue
+    # when the caller cancels are not mistaken for tokens decoded after it
+    tokens_after_cancel: int = 0
 
     def job(self) -> SequenceJob:
-        return SequenceJob(request=self.request, on_token=lambda piece: self.events.put(("token", piece)),
-                           cancel=AnyOf(self.cancel, self.withdrawn))
+        return SequenceJob(request=self.request, on_token=self._decoded, cancel=AnyOf(self.cancel, self.withdrawn))
+
+    def _decoded(self, piece: str) -> None:
+        if self.cancel.is_set():
+            self.tokens_after_cancel += 1
+        self.events.put(("token", piece))
 
     def resolve(self, result: SequenceResult) -> None:
         if result.error is not None:
@@ -213,7 +220,8 @@ class Scheduler:
                     assert isinstance(value, Completion)
                     end = time.perf_counter()
                     return value.model_copy(update={"ttft_s": (first or end) - ticket.submitted,
-                                                    "total_s": end - ticket.submitted})
+                                                    "total_s": end - ticket.submitted,
+                                                    "tokens_after_cancel": ticket.tokens_after_cancel})
                 else:
                     assert isinstance(value, BaseException)
                     raise value

@@ -53,7 +53,8 @@ class Pass:
 
     def fail(self, error: LiveMindError, *, is_cancelled: bool = False) -> None:
         """Record a failure and leave the lanes."""
-        self.tracker.finish(outcome_of(error, is_cancelled=is_cancelled))
+        late = error.tokens_after_cancel if isinstance(error, GenerationCancelled) else None
+        self.tracker.finish(outcome_of(error, is_cancelled=is_cancelled), tokens_after_cancel=late)
         self.ticket.release()
 
 

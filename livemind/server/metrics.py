@@ -51,8 +51,13 @@ class RequestTracker:
             if self._tokens_at_cancel is None:
                 self._tokens_at_cancel = self.tokens
 
-    def finish(self, outcome: str, *, tok_s: float | None = None) -> None:
-        """Record the outcome once: ok, cancelled, busy, invalid, ram_refused or error."""
+    def finish(self, outcome: str, *, tok_s: float | None = None, tokens_after_cancel: int | None = None) -> None:
+        """Record the outcome once: ok, cancelled, busy, invalid, ram_refused or error.
+
+        `tokens_after_cancel` is the engine's own count of tokens decoded after the cancel; without
+        it (a council, a remote expert) the tokens that reached this request after the cancel are
+        counted, an upper bound that includes tokens still in the hand-off queue.
+        """
         with self._lock:
             if self._is_finished:
                 return
@@ -65,7 +70,9 @@ class RequestTracker:
             if tok_s:
                 m.tok_s.labels(self.model).observe(tok_s)
             if self._tokens_at_cancel is not None and outcome == "cancelled":
-                m.after_cancel.labels(self.model).observe(self.tokens - self._tokens_at_cancel)
+                late = (tokens_after_cancel if tokens_after_cancel is not None
+                        else self.tokens - self._tokens_at_cancel)
+                m.after_cancel.labels(self.model).observe(late)
 
 
 class Metrics:
@@ -93,7 +100,7 @@ class Metrics:
         self.tok_s = Histogram("livemind_tokens_per_second", "Decode speed of finished generations",
                                ["model"], buckets=TOK_S_BUCKETS, registry=r)
         self.after_cancel = Histogram("livemind_tokens_after_cancel",
-                                      "Tokens generated after a cancel was requested (client gone, shutdown)",
+                                      "Tokens decoded after a cancel was requested (client gone, shutdown)",
                                       ["model"], buckets=AFTER_CANCEL_BUCKETS, registry=r)
         r.register(_LiveCollector(pool_status, lanes, is_ready))
 

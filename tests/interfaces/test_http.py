@@ -277,11 +277,11 @@ def test_a_client_disconnecting_mid_stream_stops_the_generation(server: ServerPr
     tokens = (sample(after, "livemind_generated_tokens_total", model="generalist", outcome="cancelled")
               - sample(before, "livemind_generated_tokens_total", model="generalist", outcome="cancelled"))
     assert 2 <= tokens < 48, f"{tokens} tokens were generated for a client that left after 2"
-    # counted as they reach the request's thread: the step in progress plus any still in the
-    # scheduler's hand-off queue, an upper bound on what the engine decoded after the cancel
+    # counted by the engine as it decodes: the step in progress when the cancel came, which holds
+    # one token or, with prompt-lookup drafting, one token and its kept guesses (at most 2)
     late = (sample(after, "livemind_tokens_after_cancel_sum", model="generalist")
             - sample(before, "livemind_tokens_after_cancel_sum", model="generalist"))
-    assert late <= 3, f"{late} tokens were generated after the disconnect was noticed"
+    assert late <= 3, f"the engine decoded {late} tokens after the disconnect was noticed"
     status = httpx.get(f"{server.base_url}/v1/livemind/status", timeout=30).json()
     assert not any(m["is_generating"] for m in status["pool"]["loaded"])
 

@@ -116,7 +116,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--reuse", metavar="DIR",
                    help="take the single expert's answers, select and self-consistency samples from an earlier run's "
                         "--out (same flags; only --transcript, --council-temperature and --batch may differ): "
-                        "measures a layout or a temperature in under half the time (they are 54 % of a question on "
+                        "measures a layout or a temperature in under half the time (they are 54 %% of a question on "
                         "the default council)")
     p.add_argument("--out", required=True, help="folder for report.md, report.json and accuracy_vs_tokens.png")
     p.set_defaults(func=cmd_eval)

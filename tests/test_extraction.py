@@ -100,6 +100,31 @@ def test_lenient_rule_guesses_nothing_from_prose_or_unfinished_working(reply: st
     assert extract_answer(reply).value is None
 
 
+SYNTHESIS = ("Verdict: {verdict}\n\nBecause: Both experts computed 7 * 6 = 42, then 42 - 23 + 19.\n\n"
+             "But: The question could mean 3 other trays.\n\nDisagreement: none")
+
+
+@pytest.mark.parametrize(("verdict", "expected"), [
+    ("The baker has 38 rolls at the end of the day.", 38),
+    ("At the end of the day, the baker has **110 rolls**.", 110),
+    ("Mia has $99 left.", 99),
+    ("33", 33),
+    ("Expert A's answer is correct because it counts every tray.", None),  # no number: no answer
+    ("After 10 weeks Mia has 99 dollars.", None),  # two numbers: which one is the answer is a guess
+])
+def test_a_synthesis_that_states_its_number_only_in_the_verdict_is_read_from_it(verdict: str,
+                                                                               expected: int | None) -> None:
+    extraction = extract_answer(SYNTHESIS.format(verdict=verdict))
+    assert extraction.value == expected
+    assert extraction.form == ("verdict line" if expected is not None else None)
+    assert extract_answer(SYNTHESIS.format(verdict=verdict), "strict").value is None
+
+
+def test_an_answer_line_outranks_the_verdict_and_only_the_last_verdict_counts() -> None:
+    assert extract_answer(SYNTHESIS.format(verdict="41 pencils.") + "\nAnswer: 42").value == 42
+    assert extract_answer("Verdict: 12 rolls\nVerdict: 3 trays and 14 rolls").value is None
+
+
 def test_the_answer_stated_last_wins_and_a_cut_off_reply_is_not_read_by_its_last_step() -> None:
     assert extract_answer("Answer: 102\nworking...\n106 - 360 = -254\nSo the result is \\boxed{-254}.").value == -254
     cut = "1. First multiply:\n   - Multiplication: \\(24 \\times 14 = 336\\"

@@ -15,7 +15,13 @@ Two rules, chosen by name:
    answer line). A box must hold a number (or `x = N`); `\\boxed{x + 5}` is no answer.
 3. **A closing phrase**: "the final answer is N", "the answer is N", "the result is N"
    (also with "=" or ":" and markdown or `$` around the number). The last one wins.
-4. **Last resort: the final equation.** When the reply's last line (LaTeX fences such as `\\]`
+4. **A verdict line with one number.** The council's synthesiser fills in a template that opens
+   with `Verdict:`; asked for an `Answer:` line as well, the 1.5B model often states the number
+   only in its verdict ("Verdict: Tom has 55 marbles now."): the stored word-problem eval
+   (docs/eval/word-answer-line) had 16 syntheses with no readable answer; this form reads 14 of
+   them, all 14 right. The last `Verdict:` line that states numbers decides: exactly one number
+   is the answer; none or several ("after 10 weeks she has 99") is no answer.
+5. **Last resort: the final equation.** When the reply's last line (LaTeX fences such as `\\]`
    aside) ends in `= N` (a number, optionally followed by a period), N is the answer: a worked
    calculation that ends `... - 300 = 14` has answered 14. Only the last line counts, and not
    at all in a reply that was cut off at its token limit (its last line is a step of unfinished
@@ -42,13 +48,14 @@ ANSWER_INSTRUCTION = "Work it out step by step, then end with a final line of th
 
 ExtractionRule = Literal["lenient", "strict"]
 ExtractionFailure = Literal["no answer line", "malformed answer line", "conflicting answer lines", "no answer found"]
-MatchedForm = Literal["answer line", "boxed", "closing phrase", "final equation"]
+MatchedForm = Literal["answer line", "boxed", "closing phrase", "verdict line", "final equation"]
 
 _DECORATION = str.maketrans("", "", "*_`")
 _MINUSES = str.maketrans({"\u2212": "-", "\u2013": "-"})
 _ANSWER_LINE = re.compile(r"^[#>\s]*answer\s*:", re.IGNORECASE)
 _STRICT = re.compile(r"^[#>\s]*answer\s*:\s*([-\u2212]?\d+)\.?\s*$", re.IGNORECASE)
 _LENIENT_LINE = re.compile(r"\banswer\s*(?:is)?\s*[:=]\s*(.*)$", re.IGNORECASE)
+_VERDICT_LINE = re.compile(r"^[#>\s]*verdict\s*:(.*)$", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?\s?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?<![\w.])-?\d+(?:\.\d+)?")
 _WHOLE_NUMBER = re.compile(r"-?\s?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
 _BOXED = re.compile(r"\\boxed\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
@@ -136,6 +143,13 @@ def _lenient(text: str, *, is_cut_off: bool) -> Extraction:
         _, value, form = max(stated, key=lambda item: item[0])
         return Extraction(value=value, form=form)
     lines = [line.translate(_DECORATION).replace("$", "") for line in flat.splitlines()]
+    verdicts = [match.group(1) for line in lines if (match := _VERDICT_LINE.match(line))]
+    for verdict in reversed(verdicts):
+        numbers = _NUMBER.findall(verdict)
+        if len(numbers) == 1 and (value := _as_integer(numbers[0])) is not None:
+            return Extraction(value=value, form="verdict line")
+        if numbers:
+            break  # the last verdict that states numbers decides, even when it states several
     meaningful = [line for line in lines if line.strip() not in _LATEX_FENCES]
     if not is_cut_off and meaningful and "=" in meaningful[-1]:
         match = _EQUATION_END.search(meaningful[-1].rstrip())

@@ -14,9 +14,10 @@ from livemind.config import load_config
 from livemind.engine.catalog import ModelCatalog
 from livemind.environment import read_environment
 from livemind.errors import InvalidRequestError
-from livemind.evaluation import TASKS, EvalRunner, EvalSettings, build_report, write_report
+from livemind.evaluation import TASKS, EvalRun, EvalRunner, EvalSettings, build_report, write_report
 from livemind.evaluation.budget import DEFAULT_TOLERANCE
 from livemind.evaluation.report import score_table
+from livemind.evaluation.rescore import rescore
 from livemind.evaluation.store import RunStore
 from livemind.orchestrator import LiveMind
 
@@ -48,6 +49,11 @@ def settings_from(args: argparse.Namespace) -> EvalSettings:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run the eval, write report.md, report.json and the PNG into --out, print the table."""
+    if args.rescore:
+        if args.reuse:
+            raise InvalidRequestError("--rescore reads a finished run again and --reuse runs a new one: pick one",
+                                      hint="see `livemind eval --help`")
+        return _write(rescore(Path(args.rescore), Path(args.out)), Path(args.out))
     edge = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home,
                             council=args.council)
     settings = settings_from(args)
@@ -68,8 +74,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             run = EvalRunner(mind, settings, on_progress=show, on_advance=advance, store=RunStore(Path(args.out))).run()
     finally:
         mind.close()
+    return _write(run, Path(args.out))
+
+
+def _write(run: EvalRun, out: Path) -> int:
     report = build_report(run)
-    files = write_report(report, Path(args.out))
+    files = write_report(report, out)
     # plain Markdown on stdout: it reads well in a terminal and pastes into an issue unchanged
     sys.stdout.write(f"Verdict: {report.verdict.headline}\n\n")
     sys.stdout.writelines(f"- {sentence}\n" for sentence in report.verdict.sentences)
@@ -118,5 +128,8 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
                         "--out (same flags; only --transcript, --council-temperature and --batch may differ): "
                         "measures a layout or a temperature in under half the time (they are 54 %% of a question on "
                         "the default council)")
+    p.add_argument("--rescore", metavar="FROM",
+                   help="no model runs: read every final reply of the finished run in FROM again with today's answer "
+                        "extraction and write it, with its report, to --out (the other flags come from that run)")
     p.add_argument("--out", required=True, help="folder for report.md, report.json and accuracy_vs_tokens.png")
     p.set_defaults(func=cmd_eval)

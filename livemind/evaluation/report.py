@@ -103,6 +103,11 @@ def _setup_lines(report: EvalReport) -> list[str]:
         lines.append(f"- The single expert's answers, select and the self-consistency samples of {reused} of "
                      f"{len(run.problems)} questions were taken from the run in `{s.reuse}` (same questions, seeds "
                      "and settings; the layout does not touch them); more samples were drawn where the budget needed them.")
+    if run.rescored is not None:
+        r = run.rescored
+        lines.append(f"- **Re-read** from the run in `{r.source}` by the current answer extraction, no model run "
+                     f"(`livemind eval --rescore`): {r.changed} of {r.replies} final replies read differently. Vote and "
+                     "the debate positions keep the values their run extracted; the parts below are that run's.")
     for part in run.parts:
         where = f" on {part.machine}" if part.machine else ""
         lines.append(f"- Part {part.index}: started {part.started_at}{where}, {part.seconds:.0f} s, "

@@ -149,6 +149,14 @@ class ExpertChoice(Value):
     pilot: tuple[PilotScore, ...] = ()
 
 
+class Rescore(Value):
+    """Where a run's replies were read again by today's extraction (`livemind eval --rescore`), and what changed."""
+
+    source: str
+    replies: int  # final replies judged again
+    changed: int  # of them, read as another answer (or as one where there was none)
+
+
 class EvalRun(Value):
     """A finished eval run: settings, choices, every judged reply and the budget matches."""
 
@@ -165,6 +173,7 @@ class EvalRun(Value):
     total_seconds: float
     started_at: str
     parts: tuple[RunPart, ...] = ()
+    rescored: Rescore | None = None
 
     def budget(self, against: CouncilKind) -> BudgetMatch:
         """The self-consistency budget match against one council method."""

@@ -376,18 +376,24 @@ class EvalRunner:
         return runs
 
     def _finish(self, plan: RunPlan, runs: Sequence[ProblemRun], parts: Sequence[RunPart]) -> EvalRun:
-        targets = self._targets(runs)
-        sample_tokens = [[a.tokens for a in r.samples] for r in runs]
-        sample_prompts = [[a.prompt_tokens for a in r.samples] for r in runs]
-        sample_lengths = [[a.prompt_length for a in r.samples] for r in runs]
-        budgets = tuple(match_budget(sample_tokens, targets[kind], against=kind, tolerance=self.settings.tolerance,
-                                     sample_prompt_tokens=sample_prompts, sample_prompt_lengths=sample_lengths,
-                                     target_prompt_tokens=sum(r.council(kind).reply.prompt_tokens for r in runs))
-                        for kind in COUNCIL_METHODS)
-        for b in budgets:
+        run = finished_run(plan, runs, parts)
+        for b in run.budgets:
             self._say(f"self-consistency matched to {b.against}: k={b.k}, {b.tokens:,} vs {b.target_tokens:,} tokens")
-        return EvalRun(settings=self.settings, models=plan.models, choice=plan.choice, council=plan.council,
-                       council_reason=plan.council_reason, synthesizer=plan.synthesizer, problems=tuple(runs),
-                       budgets=budgets, pilot_tokens=plan.pilot_tokens, pilot_seconds=plan.pilot_seconds,
-                       total_seconds=round(sum(p.seconds for p in parts), 1), started_at=plan.started_at,
-                       parts=tuple(parts))
+        return run
+
+
+def finished_run(plan: RunPlan, runs: Sequence[ProblemRun], parts: Sequence[RunPart]) -> EvalRun:
+    """The judged run: every question's results and self-consistency matched to each council method's budget."""
+    targets = {kind: sum(r.council(kind).reply.tokens for r in runs) for kind in COUNCIL_METHODS}
+    sample_tokens = [[a.tokens for a in r.samples] for r in runs]
+    sample_prompts = [[a.prompt_tokens for a in r.samples] for r in runs]
+    sample_lengths = [[a.prompt_length for a in r.samples] for r in runs]
+    budgets = tuple(match_budget(sample_tokens, targets[kind], against=kind, tolerance=plan.settings.tolerance,
+                                 sample_prompt_tokens=sample_prompts, sample_prompt_lengths=sample_lengths,
+                                 target_prompt_tokens=sum(r.council(kind).reply.prompt_tokens for r in runs))
+                    for kind in COUNCIL_METHODS)
+    return EvalRun(settings=plan.settings, models=plan.models, choice=plan.choice, council=plan.council,
+                   council_reason=plan.council_reason, synthesizer=plan.synthesizer, problems=tuple(runs),
+                   budgets=budgets, pilot_tokens=plan.pilot_tokens, pilot_seconds=plan.pilot_seconds,
+                   total_seconds=round(sum(p.seconds for p in parts), 1), started_at=plan.started_at,
+                   parts=tuple(parts))

@@ -38,6 +38,12 @@ def test_selective_trigger_debates_only_when_the_first_answers_differ() -> None:
     assert not triggered and "every expert answered 4" in why
     triggered, _ = debate_trigger(tally(["yes, mostly", "no"]), embedding_agreement=0.5, threshold=0.9)
     assert triggered
+    triggered, why = debate_trigger(tally(["Answer: 12", "Step 3: 49 - 42 ="]), embedding_agreement=0.95,
+                                    threshold=0.9)
+    assert triggered and why == "first answers differ: 1 of 2 stated no number (12 stated)"
+    triggered, _ = debate_trigger(tally(["It depends.", "Mostly yes.", "Answer: 3"]), embedding_agreement=0.95,
+                                  threshold=0.9)
+    assert not triggered, "a question most answers give no number for is compared by meaning"
 
 
 def test_vote_picks_the_most_central_answer_among_those_holding_the_majority_number() -> None:

@@ -144,7 +144,7 @@ def question_of(question: str | None, messages: Messages | None) -> str:
         raise InvalidRequestError("pass either a question or messages, not both",
                                   hint="put the question in the last user message")
     try:
-        chat = [m if isinstance(m, ChatMessage) else ChatMessage(**m) for m in messages]
+        chat = [m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m) for m in messages]
     except (TypeError, ValidationError) as exc:
         raise InvalidRequestError(f"messages are malformed: {exc}",
                                   hint='pass {"role": "system"|"user"|"assistant", "content": "..."} items') from exc

@@ -211,7 +211,7 @@ class LiveMind(AsyncApi):
                   "strategy": strategy, "selective": selective, "samples": samples, "transcript": transcript,
                   "temperature": temperature}
         self._save_quietly(lambda: self.sessions.create(session_id, question, params))
-        inputs = {"question": question, "session_id": session_id, "seed": seed, "requested_mode": mode,
+        inputs: dict[str, Any] = {"question": question, "session_id": session_id, "seed": seed, "requested_mode": mode,
                   "requested_experts": chosen or [], "max_rounds": max_rounds, "max_tokens": max_tokens,
                   "strategy": strategy, "selective": selective, "samples": samples, "transcript": transcript,
                   "temperature": temperature, "positions": [], "dropped": [], "history": []}

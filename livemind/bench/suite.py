@@ -101,6 +101,7 @@ def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCa
         ]
         if not options.quick:  # three policies, alone and in pairs of processes: about a minute
             persona_model = bench.target(bench.spec(PERSONAS[0])).path
+            assert persona_model is not None, "the persona model is a local GGUF"
             sections.append(("wait_policy", lambda: wait_policy.measure(persona_model, threads=available_cores(), repeats=5)))
         if options.http:
             sections.append(("http", lambda: http_figures.http_ttft(bench)))

@@ -29,8 +29,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         else:
             table = Table("name", "kind", "present", "MiB", "licence", "path")
             for r in rows:
-                table.add_row(r["name"], r["kind"], "yes" if r["present"] else "no", f"{r['size_mib']:.0f}",
-                              r["license"], r["path"])
+                table.add_row(str(r["name"]), str(r["kind"]), "yes" if r["present"] else "no", f"{r['size_mib']:.0f}",
+                              str(r["license"]), str(r["path"]))
             out.print(table)
         return 0
     if args.action == "optimize":

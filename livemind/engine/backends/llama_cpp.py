@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from livemind.engine.backends.base import (
     CancelSignal,
@@ -216,8 +216,8 @@ class LlamaCppBackend:
         pieces: list[str] = []
         stream: Iterator[Any] | None = None
         try:
-            stream = self._llm.create_chat_completion(
-                messages=[{"role": m.role, "content": m.content} for m in request.messages],
+            stream = cast(Iterator[Any], self._llm.create_chat_completion(
+                messages=cast(Any, [{"role": m.role, "content": m.content} for m in request.messages]),
                 temperature=s.temperature,
                 top_p=s.top_p,
                 top_k=s.top_k,
@@ -225,7 +225,7 @@ class LlamaCppBackend:
                 max_tokens=max_tokens,
                 seed=s.seed,
                 stream=True,
-            )
+            ))
             first, finish = _consume(stream, pieces, on_token, cancel)
         except ValueError as exc:
             if "exceed context window" in str(exc):

@@ -1,0 +1,27 @@
+"""The house rules a reviewer checks first: the package lints clean and type-checks clean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+@pytest.mark.slow
+def test_the_package_type_checks_with_the_pydantic_plugin() -> None:
+    done = _run("mypy", "livemind")
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_the_code_and_tests_lint_clean() -> None:
+    done = _run("ruff", "check", "livemind", "tests", "tools", "native")
+    assert done.returncode == 0, done.stdout[-4000:]

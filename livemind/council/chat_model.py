@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -32,6 +32,12 @@ def to_chat_messages(messages: list[BaseMessage]) -> list[ChatMessage]:
         content = message.content if isinstance(message.content, str) else str(message.content)
         converted.append(ChatMessage(role=role, content=content))
     return converted
+
+
+def to_langchain(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
+    """LiveMind ChatMessage values → langchain (role, content) pairs."""
+    roles = {"system": "system", "user": "human", "assistant": "ai"}
+    return [(roles[m.role], m.content) for m in messages]
 
 
 def completion_metadata(completion: Completion) -> dict[str, Any]:

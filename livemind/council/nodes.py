@@ -7,16 +7,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import Send, StreamWriter
 
-from livemind.config import DebateSettings
-from livemind.council.chat_model import ExpertChatModel
-from livemind.council.embeddings import Vectors, mean_pairwise_similarity
-from livemind.council.extraction import extract_answer
+from livemind.council.chat_model import ExpertChatModel, to_langchain
+from livemind.council.decision import Outcome, debate_result, decide, final_positions, stop_reason
+from livemind.council.embeddings import mean_pairwise_similarity
 from livemind.council.prompts import (
     expert_seed,
     first_answer_messages,
@@ -25,7 +23,6 @@ from livemind.council.prompts import (
     revision_messages,
     shared_first_answer_messages,
     shared_revision_messages,
-    synthesis_messages,
     turn_messages,
 )
 from livemind.council.router import COUNCIL_MIN_EXPERTS
@@ -40,15 +37,13 @@ from livemind.council.state import (
     slots,
     waiting,
 )
-from livemind.council.strategies import debate_trigger, round_agreement, select_pick, tally, vote_pick
-from livemind.council.synthesis import central_index, dissent
+from livemind.council.strategies import debate_trigger, round_agreement, tally
+from livemind.council.synthesis import dissent
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import GenerationCancelled, LiveMindError
 from livemind.types import (
     ChatMessage,
     Completion,
-    Consistency,
-    DebateResult,
     DroppedExpert,
     ExpertSpec,
     Position,
@@ -120,7 +115,7 @@ def collect(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any
     runtime.stream_writer({"event": "round_done", "round": r, "agreement": record.agreement,
                            "experts": [p.expert for p in current], "answers": list(round_tally.values)})
     update: dict[str, Any] = {"history": history}
-    stop = _stop_reason(settings, state, current, agreement, unchanged)
+    stop = stop_reason(settings, state, current, agreement, unchanged)
     if not stop and r == 0:
         triggered, why = (debate_trigger(round_tally, similarity, settings.agreement_threshold)
                           if state.get("selective", settings.selective)
@@ -136,21 +131,21 @@ def synthesize(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, 
     """The final answer by the strategy (synthesis, vote or select), its dissent, and the DebateResult."""
     ctx, emit = deps(runtime), runtime.stream_writer
     positions = positions_of(state)
-    final = _final_positions(state, positions)
+    final = final_positions(state, positions)
     dropped = tuple(DroppedExpert(**d) for d in state.get("dropped", []))
-    outcome = _Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions))
+    outcome = Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions))
     vectors = ctx.embedder.embed([p.text for p in final]) if len(final) > 1 else None
     if not final:
         outcome.error = "no expert produced an answer: " + "; ".join(f"{d.expert}: {d.reason}" for d in dropped)
     elif vectors is None:
         outcome.text, outcome.by = final[0].text, final[0].expert
     else:
-        _decide(ctx, emit, state, final, vectors, outcome)
+        decide(ctx, emit, state, final, vectors, outcome)
     dissent_notes: list[str] = []
     if vectors is not None and outcome.text:
         answer_vector = ctx.embedder.embed([outcome.text])[0]
         dissent_notes, _ = dissent(final, vectors, answer_vector, ctx.config.debate.dissent_threshold)
-    result = _result(state, positions, final, dropped, dissent_notes, outcome)
+    result = debate_result(state, positions, final, dropped, dissent_notes, outcome)
     emit({"event": "synthesis", "answer": outcome.text, "agreement": result.agreement, "error": outcome.error})
     return {"result": result.model_dump(mode="json")}
 
@@ -200,7 +195,7 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
         conversation=None if is_sampling else f"{state['session_id']}:{name}")
     try:
         message = model.with_config(metadata={"expert": name, "round": r}, tags=[f"expert:{name}"]).invoke(
-            _to_langchain(messages))
+            to_langchain(messages))
     except GenerationCancelled as exc:
         if cancel.is_set():
             raise
@@ -279,127 +274,3 @@ def _estimable_targets(ctx: GraphRuntime, names: Sequence[str]) -> list[LoadTarg
     return targets
 
 
-def _to_langchain(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
-    roles = {"system": "system", "user": "human", "assistant": "ai"}
-    return [(roles[m.role], m.content) for m in messages]
-
-
-# -- stopping and the final answer --------------------------------------------------------------
-
-
-def _stop_reason(settings: DebateSettings, state: DebateState, current: Sequence[Position], agreement: float,
-                 unchanged: bool) -> str:
-    """Why the council stops after this round, or "" to go on."""
-    r, strategy = state["round"], state.get("strategy", "debate")
-    started = len(state.get("experts", []))
-    max_rounds = state.get("max_rounds", settings.max_rounds)
-    if not current:
-        return "no expert answered"
-    if started >= settings.quorum and len({p.expert for p in current}) < settings.quorum:
-        return f"quorum lost: {len({p.expert for p in current})} of {started} experts remain, quorum is {settings.quorum}"
-    if len(current) == 1:
-        return "single expert"
-    if strategy == "vote":
-        return "vote: the first answers decide"
-    if strategy == "select":
-        return f"select: {state.get('samples', settings.samples)} samples per expert decide"
-    if r == 0 and max_rounds == 0:
-        return "no revision rounds requested"
-    if r > 0 and state.get("selective", settings.selective) and agreement >= settings.agreement_threshold:
-        return f"agreement {agreement:.2f} ≥ {settings.agreement_threshold:.2f}"
-    if unchanged:
-        return "no expert changed its answer"
-    if r > 0 and r >= max_rounds:
-        return f"reached the maximum of {max_rounds} rounds"
-    return ""
-
-
-@dataclass
-class _Outcome:
-    """The final answer as it is being decided: its text, who gave it, what it cost."""
-
-    tokens: int
-    prompt_tokens: int
-    text: str = ""
-    by: str = ""
-    error: str | None = None
-    consistency: tuple[Consistency, ...] = ()
-
-
-def _final_positions(state: DebateState, positions: Sequence[Position]) -> list[Position]:
-    """The positions the final answer is drawn from: `select`'s samples, else each expert's latest."""
-    active = active_experts(state)
-    if state.get("strategy", "debate") == "select":
-        final = [p for p in positions if p.round == 0 and p.expert in active]
-    else:
-        final = latest(positions, active, state["round"])
-    if not final:  # every expert dropped in a revision round: their last finished answers still stand
-        final = latest(positions, state.get("experts", []), state["round"])
-    return final
-
-
-def _decide(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position], vectors: Vectors,
-            outcome: _Outcome) -> None:
-    """Two or more final positions: the vote's pick, select's pick, or the synthesiser's answer."""
-    strategy = state.get("strategy", "debate")
-    if strategy == "vote":
-        pick, _ = vote_pick(final, vectors)
-        outcome.text, outcome.by = pick.text, f"vote: {pick.expert}"
-    elif strategy == "select":
-        pick, outcome.consistency = select_pick(final, vectors)
-        outcome.text, outcome.by = pick.text, f"select: {pick.expert}"
-    else:
-        _synthesise(ctx, emit, state, final, vectors, outcome)
-
-
-def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position],
-                vectors: Vectors, outcome: _Outcome) -> None:
-    """The synthesiser writes the answer; on failure the most central position stands and the error is kept."""
-    settings = ctx.config.debate
-    name = settings.synthesizer
-    outcome.by = name
-    emit({"event": "synthesis_started", "synthesizer": name})
-    try:
-        message = ExpertChatModel(
-            runner=ctx.runner, expert=ctx.spec(name),
-            seed=expert_seed(state.get("seed"), "synthesis", state["round"]),
-            max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
-            cancel=ctx.cancel_event(state["session_id"]),
-        ).with_config(metadata={"expert": name, "round": "synthesis"}, tags=["synthesis"]).invoke(
-            _to_langchain(synthesis_messages(ctx.spec(name), state["question"], final,
-                                             is_numeric=tally([p.text for p in final]).is_mostly_numeric)))
-        completion = Completion(**message.response_metadata["livemind_completion"])
-        outcome.tokens += completion.completion_tokens
-        outcome.prompt_tokens += completion.prompt_tokens
-        outcome.text = completion.text
-        if not outcome.text.strip():
-            outcome.error = f"synthesiser '{name}' returned an empty answer"
-    except GenerationCancelled:
-        if ctx.cancel_event(state["session_id"]).is_set():
-            raise
-        outcome.error = f"synthesiser '{name}' timed out"
-    except LiveMindError as exc:
-        outcome.error = f"synthesiser '{name}' failed: {exc}"
-    if outcome.error:
-        central = final[central_index(vectors)]
-        outcome.text = central.text
-        outcome.by = f"fallback: most central position ({central.expert})"
-
-
-def _result(state: DebateState, positions: Sequence[Position], final: Sequence[Position],
-            dropped: tuple[DroppedExpert, ...], dissent_notes: Sequence[str], outcome: _Outcome) -> DebateResult:
-    """The DebateResult of a finished council."""
-    history = [RoundRecord(**h) for h in state.get("history", [])]
-    first = [p for p in positions if p.round == 0 and p.sample == 0]
-    return DebateResult(
-        session_id=state["session_id"], question=state["question"], answer=outcome.text,
-        agreement=round(history[-1].agreement if history else 0.0, 4), positions=tuple(final),
-        dissent=tuple(dissent_notes), rounds=max(0, len(history) - 1), history=tuple(history),
-        routing=RouteDecision(**state["routing"]), mode=state["mode"],
-        mode_reason=state["mode_reason"], stop_reason=state.get("stop_reason", ""), synthesizer=outcome.by,
-        synthesis_error=outcome.error, dropped=dropped, tokens=outcome.tokens, prompt_tokens=outcome.prompt_tokens,
-        total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=state.get("seed"),
-        strategy=state.get("strategy", "debate"), debate_triggered=state.get("debate_triggered"),
-        trigger_reason=state.get("trigger_reason", ""), first_vote=tally([p.text for p in first]).winner,
-        answer_value=extract_answer(outcome.text).value if outcome.text else None, consistency=outcome.consistency,
-    )

@@ -1,0 +1,144 @@
+"""How a council ends: why it stops after a round, and the final answer each strategy gives.
+
+    after every round   stop_reason: no answers, quorum lost, a single expert, vote/select (one round),
+                        agreement reached (selective), nobody changed, or the round limit
+    at the end          final_positions → decide: vote's pick, select's pick, or the synthesiser's
+                        answer (the most central position if it fails) → debate_result
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langgraph.types import StreamWriter
+
+from livemind.config import DebateSettings
+from livemind.council.chat_model import ExpertChatModel, to_langchain
+from livemind.council.embeddings import Vectors
+from livemind.council.extraction import extract_answer
+from livemind.council.prompts import expert_seed, synthesis_messages
+from livemind.council.state import DebateState, GraphRuntime, active_experts, latest
+from livemind.council.strategies import select_pick, tally, vote_pick
+from livemind.council.synthesis import central_index
+from livemind.errors import GenerationCancelled, LiveMindError
+from livemind.types import Completion, Consistency, DebateResult, DroppedExpert, Position, RoundRecord, RouteDecision
+
+
+def stop_reason(settings: DebateSettings, state: DebateState, current: Sequence[Position], agreement: float,
+                 unchanged: bool) -> str:
+    """Why the council stops after this round, or "" to go on."""
+    r, strategy = state["round"], state.get("strategy", "debate")
+    started = len(state.get("experts", []))
+    max_rounds = state.get("max_rounds", settings.max_rounds)
+    if not current:
+        return "no expert answered"
+    if started >= settings.quorum and len({p.expert for p in current}) < settings.quorum:
+        return f"quorum lost: {len({p.expert for p in current})} of {started} experts remain, quorum is {settings.quorum}"
+    if len(current) == 1:
+        return "single expert"
+    if strategy == "vote":
+        return "vote: the first answers decide"
+    if strategy == "select":
+        return f"select: {state.get('samples', settings.samples)} samples per expert decide"
+    if r == 0 and max_rounds == 0:
+        return "no revision rounds requested"
+    if r > 0 and state.get("selective", settings.selective) and agreement >= settings.agreement_threshold:
+        return f"agreement {agreement:.2f} ≥ {settings.agreement_threshold:.2f}"
+    if unchanged:
+        return "no expert changed its answer"
+    if r > 0 and r >= max_rounds:
+        return f"reached the maximum of {max_rounds} rounds"
+    return ""
+
+
+@dataclass
+class Outcome:
+    """The final answer as it is being decided: its text, who gave it, what it cost."""
+
+    tokens: int
+    prompt_tokens: int
+    text: str = ""
+    by: str = ""
+    error: str | None = None
+    consistency: tuple[Consistency, ...] = ()
+
+
+def final_positions(state: DebateState, positions: Sequence[Position]) -> list[Position]:
+    """The positions the final answer is drawn from: `select`'s samples, else each expert's latest."""
+    active = active_experts(state)
+    if state.get("strategy", "debate") == "select":
+        final = [p for p in positions if p.round == 0 and p.expert in active]
+    else:
+        final = latest(positions, active, state["round"])
+    if not final:  # every expert dropped in a revision round: their last finished answers still stand
+        final = latest(positions, state.get("experts", []), state["round"])
+    return final
+
+
+def decide(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position], vectors: Vectors,
+            outcome: Outcome) -> None:
+    """Two or more final positions: the vote's pick, select's pick, or the synthesiser's answer."""
+    strategy = state.get("strategy", "debate")
+    if strategy == "vote":
+        pick, _ = vote_pick(final, vectors)
+        outcome.text, outcome.by = pick.text, f"vote: {pick.expert}"
+    elif strategy == "select":
+        pick, outcome.consistency = select_pick(final, vectors)
+        outcome.text, outcome.by = pick.text, f"select: {pick.expert}"
+    else:
+        _synthesise(ctx, emit, state, final, vectors, outcome)
+
+
+def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position],
+                vectors: Vectors, outcome: Outcome) -> None:
+    """The synthesiser writes the answer; on failure the most central position stands and the error is kept."""
+    settings = ctx.config.debate
+    name = settings.synthesizer
+    outcome.by = name
+    emit({"event": "synthesis_started", "synthesizer": name})
+    try:
+        message = ExpertChatModel(
+            runner=ctx.runner, expert=ctx.spec(name),
+            seed=expert_seed(state.get("seed"), "synthesis", state["round"]),
+            max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
+            cancel=ctx.cancel_event(state["session_id"]),
+        ).with_config(metadata={"expert": name, "round": "synthesis"}, tags=["synthesis"]).invoke(
+            to_langchain(synthesis_messages(ctx.spec(name), state["question"], final,
+                                             is_numeric=tally([p.text for p in final]).is_mostly_numeric)))
+        completion = Completion(**message.response_metadata["livemind_completion"])
+        outcome.tokens += completion.completion_tokens
+        outcome.prompt_tokens += completion.prompt_tokens
+        outcome.text = completion.text
+        if not outcome.text.strip():
+            outcome.error = f"synthesiser '{name}' returned an empty answer"
+    except GenerationCancelled:
+        if ctx.cancel_event(state["session_id"]).is_set():
+            raise
+        outcome.error = f"synthesiser '{name}' timed out"
+    except LiveMindError as exc:
+        outcome.error = f"synthesiser '{name}' failed: {exc}"
+    if outcome.error:
+        central = final[central_index(vectors)]
+        outcome.text = central.text
+        outcome.by = f"fallback: most central position ({central.expert})"
+
+
+def debate_result(state: DebateState, positions: Sequence[Position], final: Sequence[Position],
+            dropped: tuple[DroppedExpert, ...], dissent_notes: Sequence[str], outcome: Outcome) -> DebateResult:
+    """The DebateResult of a finished council."""
+    history = [RoundRecord(**h) for h in state.get("history", [])]
+    first = [p for p in positions if p.round == 0 and p.sample == 0]
+    return DebateResult(
+        session_id=state["session_id"], question=state["question"], answer=outcome.text,
+        agreement=round(history[-1].agreement if history else 0.0, 4), positions=tuple(final),
+        dissent=tuple(dissent_notes), rounds=max(0, len(history) - 1), history=tuple(history),
+        routing=RouteDecision(**state["routing"]), mode=state["mode"],
+        mode_reason=state["mode_reason"], stop_reason=state.get("stop_reason", ""), synthesizer=outcome.by,
+        synthesis_error=outcome.error, dropped=dropped, tokens=outcome.tokens, prompt_tokens=outcome.prompt_tokens,
+        total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=state.get("seed"),
+        strategy=state.get("strategy", "debate"), debate_triggered=state.get("debate_triggered"),
+        trigger_reason=state.get("trigger_reason", ""), first_vote=tally([p.text for p in first]).winner,
+        answer_value=extract_answer(outcome.text).value if outcome.text else None, consistency=outcome.consistency,
+    )

@@ -76,7 +76,8 @@ def _setup_lines(report: EvalReport) -> list[str]:
         f"- Task: **{s.task}**, {task_family(s.task).description}; {s.n} questions, seed {s.seed}.",
         f"- Every reply is capped at {s.max_tokens} generated tokens. Answers are read by the **{s.extraction}** "
         "rule (" + ("an `Answer: <integer>` line only" if s.extraction == "strict" else
-                    "`Answer:` lines, `\\boxed{N}`, 'the answer is N', then a final `= N`") + "); a reply with no "
+                    "`Answer:` lines, `\\boxed{N}`, 'the answer is N', then a synthesis's `Verdict:` line "
+                    "with one number, then a final `= N`") + "); a reply with no "
         "answer counts as wrong, and the *unanswered* column counts them per method.",
         f"- Best single expert: **{run.choice.expert}** ({run.choice.how}): {run.choice.reason}.",
         f"- Council: **{', '.join(run.council)}** ({run.council_reason}); synthesiser **{run.synthesizer}**; "

@@ -88,7 +88,7 @@ class DebateSettings(Value):
     # private: each expert's own conversation (persona as system, its answers as assistant turns);
     # shared: one transcript of all answers that every expert's prompt starts with, so the backend can copy its KV
     # (docs/design/debate-speed.md 1.2). Off by default until the arithmetic eval measures it too: on 20 word
-    # problems (docs/eval/word-shared) it kept the quality (debate 11/20 against 10 private, vote 19 and 19).
+    # problems (docs/eval/word-shared-reread) it kept the quality (debate 16/20 against 17 private, vote 19 and 19).
     transcript: Transcript = "private"
 
 

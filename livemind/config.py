@@ -87,8 +87,9 @@ class DebateSettings(Value):
     select_temperature: float = Field(0.7, gt=0.0, le=2.0)  # `select` samples at least this hot
     # private: each expert's own conversation (persona as system, its answers as assistant turns);
     # shared: one transcript of all answers that every expert's prompt starts with, so the backend can copy its KV
-    # (docs/design/debate-speed.md 1.2). Off by default until the arithmetic eval measures it too: on 20 word
-    # problems (docs/eval/word-shared-reread) it kept the quality (debate 16/20 against 17 private, vote 19 and 19).
+    # (docs/design/debate-speed.md 1.2). Off by default: on 20 word problems (docs/eval/word-shared-reread) it kept
+    # the quality (debate 16/20 against 17 private, vote 19 and 19), on 30 arithmetic questions it lost
+    # (docs/eval/arithmetic-shared: vote 5/30 against 13, debates 7 against 11).
     transcript: Transcript = "private"
 
 

@@ -218,13 +218,18 @@ def test_another_session_joins_the_running_batch_only_in_throughput_mode(mode: s
         assert backend.admitted == ["a", "b"] and max(backend.widths) == 1
 
 
-def test_cancelling_one_caller_stops_its_sequence_at_the_next_step_and_not_the_others() -> None:
-    loader = FakeSequenceLoader()
-    scheduler = Scheduler(ModelPool(loader, _guard()), cores=2)
+def _gated_scheduler() -> tuple[Scheduler, FakeSequenceBackend, threading.Semaphore]:
+    """A scheduler whose backend takes one step per release of the returned gate."""
+    scheduler = Scheduler(ModelPool(FakeSequenceLoader(), _guard()), cores=2)
     gate = threading.Semaphore(0)
     with scheduler.pool.lease(_target()) as backend:
         assert isinstance(backend, FakeSequenceBackend)
         backend.gate = gate
+    return scheduler, backend, gate
+
+
+def test_cancelling_one_caller_stops_its_sequence_at_the_next_step_and_not_the_others() -> None:
+    scheduler, backend, gate = _gated_scheduler()
     cancel = threading.Event()
     seen: list[str] = []
 
@@ -255,12 +260,7 @@ def test_cancelling_one_caller_stops_its_sequence_at_the_next_step_and_not_the_o
 
 
 def test_tokens_decoded_before_a_cancel_but_read_after_it_are_not_counted_as_late() -> None:
-    loader = FakeSequenceLoader()
-    scheduler = Scheduler(ModelPool(loader, _guard()), cores=2)
-    gate = threading.Semaphore(0)
-    with scheduler.pool.lease(_target()) as backend:
-        assert isinstance(backend, FakeSequenceBackend)
-        backend.gate = gate
+    scheduler, backend, gate = _gated_scheduler()
     cancel = threading.Event()
     slow_reader = threading.Event()
     seen: list[str] = []

@@ -17,7 +17,8 @@
     ├── RemoteExpertError            a remote OpenAI-compatible expert failed
     ├── SessionError                 a session that is missing or cannot be saved
     ├── TranslationUnavailable       a question could not be translated for routing (it is routed as written)
-    └── MissingExtraError            an optional dependency is not installed (names the extra)
+    ├── MissingExtraError            an optional dependency is not installed (names the extra)
+    └── SandboxError                 the sandbox for model-written code could not be set up (no verdict on the code)
 
 Adapters translate these into HTTP statuses and MCP tool errors.
 """
@@ -164,3 +165,7 @@ class MissingExtraError(LiveMindError):
     def __init__(self, module: str, extra: str, needed_for: str) -> None:
         super().__init__(f"{needed_for} needs {module}, which is not installed",
                          hint=f"pip install 'livemind[{extra}]' (tools/setup.sh installs every extra)")
+
+
+class SandboxError(LiveMindError):
+    """The sandbox could not be set up to run a program; this says nothing about the program itself."""

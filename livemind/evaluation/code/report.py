@@ -1,0 +1,277 @@
+"""The HumanEval report: every scored method's pass@1 with its spread, paired tests, the oracle, the cost.
+
+Read from the judged method runs alone, so a report can be rebuilt from OUT/run at any time,
+also while the run is still going (only problems every listed method finished are scored).
+
+- greedy and selected methods: pass@1 is the share of problems whose one answer passes, with a
+  95% Wilson interval, and an exact McNemar test against the greedy single expert on the same problems;
+- sampled methods: the unbiased pass@1 is the mean over problems of the share of samples that
+  pass, with a normal 95% interval over problems;
+- the oracle: the share of problems where at least one candidate passes (the ceiling of any selection);
+- self-consistency is also read at the council's budget: its first m samples, m chosen so their
+  generated tokens match each council method's.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from livemind.errors import MissingExtraError
+from livemind.evaluation.code.records import Candidate, CodePlan, MethodRun
+from livemind.evaluation.code.runner import CodeRun
+from livemind.evaluation.code.selection import RULE, select_by_execution
+from livemind.evaluation.scoring import mcnemar_p, wilson_interval
+from livemind.types import Value
+
+Runs = dict[str, MethodRun]
+
+
+class CodeScore(Value):
+    """One scored method over the problems every method finished."""
+
+    key: str
+    label: str
+    kind: str  # "one answer" · "mean over samples" · "oracle"
+    n: int
+    pass_at_1: float
+    ci_low: float
+    ci_high: float
+    passed: float  # problems passed (a mean over samples for sampled methods)
+    generated_tokens: int
+    prompt_tokens: int
+    seconds: float
+    cut_off: int  # candidates the token limit cut off inside their code
+    candidates: int
+    vs_single: str = ""  # exact McNemar against the greedy single expert: "+a/-b, p=…"
+    per_problem: tuple[float, ...] = ()
+
+
+class CodeReport(Value):
+    """The whole report as report.json holds it."""
+
+    task: str
+    n: int
+    problems: tuple[str, ...]
+    methods: tuple[str, ...]
+    plan: CodePlan
+    scores: tuple[CodeScore, ...]
+    selection_rule: str
+    seconds_per_problem: float
+    notes: tuple[str, ...]
+
+
+def _one_answer(key: str, label: str, runs: Sequence[Runs], pick: Callable[[Runs], Candidate | None],
+                cost: Callable[[Runs], tuple[int, int, float, int, int]]) -> CodeScore:
+    outcomes = [1.0 if (c := pick(r)) is not None and c.is_passed else 0.0 for r in runs]
+    passed = int(sum(outcomes))
+    low, high = wilson_interval(passed, len(runs))
+    tokens, prompt, seconds, cut, candidates = (sum(x) for x in zip(*(cost(r) for r in runs), strict=True)) \
+        if runs else (0, 0, 0.0, 0, 0)
+    return CodeScore(key=key, label=label, kind="one answer", n=len(runs), pass_at_1=round(passed / max(len(runs), 1), 4),
+                     ci_low=round(low, 4), ci_high=round(high, 4), passed=passed, generated_tokens=int(tokens),
+                     prompt_tokens=int(prompt), seconds=round(float(seconds), 1), cut_off=int(cut),
+                     candidates=int(candidates), per_problem=tuple(outcomes))
+
+
+def _mean_score(key: str, label: str, kind: str, fractions: Sequence[float], cost: tuple[int, int, float, int, int]) -> CodeScore:
+    n = len(fractions)
+    mean = statistics.fmean(fractions) if fractions else 0.0
+    half = 1.959964 * statistics.stdev(fractions) / math.sqrt(n) if n > 1 else 1.0
+    tokens, prompt, seconds, cut, candidates = cost
+    return CodeScore(key=key, label=label, kind=kind, n=n, pass_at_1=round(mean, 4), ci_low=round(max(0.0, mean - half), 4),
+                     ci_high=round(min(1.0, mean + half), 4), passed=round(mean * n, 2), generated_tokens=tokens,
+                     prompt_tokens=prompt, seconds=round(seconds, 1), cut_off=cut, candidates=candidates,
+                     per_problem=tuple(round(f, 4) for f in fractions))
+
+
+def _cost(*methods: str, first: int | None = None) -> Callable[[Runs], tuple[int, int, float, int, int]]:
+    def cost(r: Runs) -> tuple[int, int, float, int, int]:
+        tokens = prompt = cut = candidates = 0
+        seconds = 0.0
+        for m in methods:
+            run = r[m]
+            cs = run.candidates[:first] if first else run.candidates
+            tokens += sum(c.tokens for c in cs) if first else run.tokens
+            prompt += sum(c.prompt_tokens for c in cs) if first else run.prompt_tokens
+            seconds += run.seconds * (len(cs) / max(len(run.candidates), 1))
+            cut += sum(c.program.is_cut_off for c in cs)
+            candidates += len(cs)
+        return tokens, prompt, seconds, cut, candidates
+    return cost
+
+
+def _exec_pick(cs: Sequence[Candidate]) -> Candidate | None:
+    chosen = select_by_execution([c.evidence for c in cs]).chosen
+    return cs[chosen] if chosen is not None else None
+
+
+def _first_round(run: MethodRun) -> tuple[Candidate, ...]:
+    return tuple(c for c in run.candidates if c.round == 0)
+
+
+def _exec_first(method: str, m: int | None = None) -> Callable[[Runs], Candidate | None]:
+    """Execution-selected among a method's first-round candidates (or its first m)."""
+    def pick(r: Runs) -> Candidate | None:
+        return _exec_pick(_first_round(r[method])[:m] if m else _first_round(r[method]))
+    return pick
+
+
+def _final(method: str) -> Callable[[Runs], Candidate | None]:
+    """A strategy's own answer."""
+    def pick(r: Runs) -> Candidate | None:
+        return r[method].final
+    return pick
+
+
+def _any_passing(*methods: str) -> Callable[[Runs], Candidate | None]:
+    """The oracle: some candidate of these methods that passes."""
+    def pick(r: Runs) -> Candidate | None:
+        return next((c for m in methods for c in r[m].candidates if c.is_passed), None)
+    return pick
+
+
+def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str) -> list[CodeScore]:
+    """Every scored method the finished generation methods allow."""
+    scores: list[CodeScore] = []
+    have = set(methods)
+    if "single" in have:
+        scores.append(_one_answer("single", f"single expert ({plan_expert}), greedy", runs,
+                                  lambda r: r["single"].candidates[0], _cost("single")))
+    if "samples" in have:
+        k = min(len(r["samples"].candidates) for r in runs) if runs else 0
+        scores.append(_mean_score("single-sampled", f"single expert, sampled (mean of {k})", "mean over samples",
+                                  [sum(c.is_passed for c in r["samples"].candidates) / len(r["samples"].candidates)
+                                   for r in runs], _total(runs, _cost("samples"), per_sample=k)))
+        scores.append(_one_answer("sc-exec", f"self-consistency, {k} samples, execution-selected", runs,
+                                  _exec_first("samples"), _cost("samples")))
+        scores.append(_one_answer("oracle-samples", f"oracle: any of the {k} samples passes", runs,
+                                  _any_passing("samples"), _cost("samples")).model_copy(update={"kind": "oracle"}))
+        sample_tokens = sum(r["samples"].tokens for r in runs) / max(k, 1)
+        for council in ("council-greedy", "council-sampled", "debate", "select"):
+            if council in have and sample_tokens:
+                m = max(1, min(k, round(sum(r[council].tokens for r in runs) / sample_tokens)))
+                scores.append(_one_answer(f"sc-exec@{council}", f"self-consistency at {council}'s budget "
+                                          f"(first {m} samples), execution-selected", runs,
+                                          _exec_first("samples", m), _cost("samples", first=m)))
+    for method, temp in (("council-greedy", "greedy"), ("council-sampled", "sampled")):
+        if method not in have:
+            continue
+        scores.append(_one_answer(f"vote-{temp}", f"council vote ({temp}): the strategy's own pick", runs,
+                                  _final(method), _cost(method)))
+        scores.append(_one_answer(f"code-exec-{temp}", f"council ({temp}), execution-selected", runs,
+                                  _exec_first(method), _cost(method)))
+        scores.append(_mean_score(f"council-{temp}-mean", f"council personas ({temp}), mean of their answers",
+                                  "mean over samples",
+                                  [sum(c.is_passed for c in _first_round(r[method])) / max(len(_first_round(r[method])), 1)
+                                   for r in runs], _total(runs, _cost(method))))
+    councils = [m for m in ("council-greedy", "council-sampled") if m in have]
+    if councils:
+        scores.append(_one_answer("oracle-council", "oracle: any council answer passes", runs,
+                                  _any_passing(*councils), _cost(*councils)).model_copy(update={"kind": "oracle"}))
+    for method, label in (("debate", "selective debate (synthesis)"), ("select", "select strategy's pick")):
+        if method in have:
+            scores.append(_one_answer(method, label, runs, _final(method), _cost(method)))
+    if "single" in have:
+        base = scores[0].per_problem
+        scores = [s if s.kind != "one answer" or s.key == "single" else
+                  s.model_copy(update={"vs_single": _mcnemar(s.per_problem, base)}) for s in scores]
+    return scores
+
+
+def _total(runs: Sequence[Runs], cost: Callable[[Runs], tuple[int, int, float, int, int]],
+           per_sample: int = 0) -> tuple[int, int, float, int, int]:
+    del per_sample
+    parts = [cost(r) for r in runs]
+    return (sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts),
+            sum(p[3] for p in parts), sum(p[4] for p in parts))
+
+
+def _mcnemar(method: Sequence[float], single: Sequence[float]) -> str:
+    gain = sum(1 for a, b in zip(method, single, strict=True) if a and not b)
+    loss = sum(1 for a, b in zip(method, single, strict=True) if b and not a)
+    return f"+{gain}/−{loss}, p={mcnemar_p(gain, loss):.3g}"
+
+
+def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
+    """The report over the problems on which every listed method finished."""
+    complete = [(task_id, r) for task_id, r in run.problems.items() if all(m in r for m in methods)]
+    runs = [r for _, r in complete]
+    scores = score_methods(runs, methods, run.plan.best_expert)
+    seconds = sum(m.seconds for r in runs for m in r.values())
+    plan = run.plan
+    notes = (
+        f"Scored problems: {len(runs)} of the {len(plan.scored_ids)} not held out for the pilot "
+        f"({len(plan.pilot_ids)} pilot problems: {', '.join(plan.pilot_ids)}).",
+        f"Best single expert: {plan.best_expert} ({plan.expert_reason}). Sampling temperature {plan.temperature} "
+        f"({plan.temperature_reason}); every sampled method uses it.",
+        f"Council: {', '.join(plan.council)} ({plan.council_reason}).",
+        "Selection (self-consistency and council, execution-selected) sees only the docstring's examples, "
+        "run in the sandbox; the official tests only score.",
+        f"Reading rule (every method alike): the reply's code block that defines the function, after the "
+        f"prompt; a reply cut off inside its code fails and is counted under 'cut off'. Token limit "
+        f"{plan.settings.max_tokens}.",
+    )
+    return CodeReport(task=plan.settings.task, n=len(runs), problems=tuple(t for t, _ in complete),
+                      methods=tuple(methods), plan=plan, scores=tuple(scores),
+                      selection_rule=RULE, seconds_per_problem=round(seconds / max(len(runs), 1), 1), notes=notes)
+
+
+def render_code_markdown(report: CodeReport) -> str:
+    """report.md: the table a person reads first, then how it was measured."""
+    plan = report.plan
+    lines = [f"# HumanEval through LiveMind: {report.n} problems", ""]
+    lines += [f"- {note}" for note in report.notes]
+    lines += [f"- Machine: {plan.machine}; {report.seconds_per_problem} s of generation and checks per problem "
+              f"(all methods).", ""]
+    lines += ["| method | kind | pass@1 | 95% CI | vs greedy single (McNemar) | gen. tokens | prompt tokens | "
+              "seconds | cut off |", "|---|---|---|---|---|---|---|---|---|"]
+    for s in report.scores:
+        lines.append(f"| {s.label} | {s.kind} | {100 * s.pass_at_1:.1f}% ({s.passed:g}/{s.n}) | "
+                     f"{100 * s.ci_low:.1f}–{100 * s.ci_high:.1f} | {s.vs_single or '—'} | {s.generated_tokens:,} | "
+                     f"{s.prompt_tokens:,} | {s.seconds:,.0f} | {s.cut_off}/{s.candidates} |")
+    lines += ["", f"Selection rule: {report.selection_rule}.", "",
+              "Pilot (held out, official tests):", ""]
+    for p in plan.pilot:
+        mean = f", mean pass@1 {p.mean_pass:.3f}" if p.mean_pass is not None else ""
+        lines.append(f"- {p.name}: {p.passed}/{p.n}{mean}, {p.tokens:,} tokens")
+    return "\n".join(lines) + "\n"
+
+
+def plot_code_report(report: CodeReport, path: Path) -> Path:
+    """pass_at_1.png: every method's pass@1 with its interval, against generated tokens per problem."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingExtraError("matplotlib", "bench", "the eval's plot") from exc
+    figure = Figure(figsize=(11, 6), dpi=120, layout="constrained")
+    axes = figure.subplots()
+    markers = {"one answer": "o", "mean over samples": "s", "oracle": "^"}
+    for s in report.scores:
+        x = s.generated_tokens / max(s.n, 1)
+        axes.errorbar([x], [100 * s.pass_at_1], yerr=[[100 * (s.pass_at_1 - s.ci_low)], [100 * (s.ci_high - s.pass_at_1)]],
+                      fmt=markers.get(s.kind, "o"), capsize=4, markersize=7, label=s.label)
+    axes.axhline(70.7, linestyle="--", color="grey", linewidth=1)
+    axes.text(0, 71.5, "model card, Qwen2.5-Coder-1.5B-Instruct: 70.7%", fontsize="x-small", color="grey")
+    axes.set_xlabel("generated tokens per problem")
+    axes.set_ylabel("HumanEval pass@1, % (95% interval)")
+    axes.set_ylim(0, 102)
+    axes.set_xlim(left=0)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize="x-small")
+    figure.suptitle(f"HumanEval, {report.n} problems: methods against their cost")
+    figure.savefig(path, format="png")
+    return path
+
+
+def write_code_report(report: CodeReport, out: Path, *, plot: bool = True) -> list[Path]:
+    """report.md, report.json (and pass_at_1.png) in out."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(render_code_markdown(report), encoding="utf-8")
+    (out / "report.json").write_text(report.model_dump_json(indent=1), encoding="utf-8")
+    paths = [out / "report.md", out / "report.json"]
+    if plot and report.scores:
+        paths.append(plot_code_report(report, out / "pass_at_1.png"))
+    return paths

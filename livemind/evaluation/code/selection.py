@@ -1,0 +1,68 @@
+"""Choosing one candidate by execution: the stated examples first, then the largest group that behaves alike.
+
+The rule (CodeT and MBR-exec, reduced to what a docstring gives):
+1. Candidates cut off or without runnable code get no support.
+2. Runnable candidates that return the same values on every stated example form one group
+   (with no examples, identical normalised code forms a group).
+3. The winning group passes the most stated examples; among those, it has the most candidates.
+4. A tie between groups, and the choice inside the winning group, go to the shortest code,
+   then to the code's text in sort order: never to the order candidates were listed in.
+
+Only `Evidence` reaches this module: the official tests cannot influence the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from livemind.evaluation.code.evidence import Evidence
+from livemind.types import Value
+
+RULE = ("most stated examples passed, then the largest group of candidates that behave alike on them; "
+        "ties go to the shortest code (then its text in sort order), never to list order")
+
+
+class Group(Value):
+    """Candidates that behave alike on the stated examples."""
+
+    members: tuple[int, ...]
+    examples_passed: int
+    behaviour: tuple[str, ...]
+
+
+class Selection(Value):
+    """The chosen candidate (None when none could run), the groups behind it and the winner's share."""
+
+    chosen: int | None
+    groups: tuple[Group, ...]
+    agreement: float
+    rule: str = RULE
+
+
+def _length_key(evidence: Evidence) -> tuple[int, str]:
+    code = evidence.code or ""
+    return len(code), code
+
+
+def select_by_execution(candidates: Sequence[Evidence]) -> Selection:
+    """The candidate the rule above picks, with every group for the report."""
+    keyed: dict[tuple[str, ...], list[int]] = {}
+    for index, evidence in enumerate(candidates):
+        if not evidence.is_runnable:
+            continue
+        key = evidence.behaviour if evidence.passed else (evidence.code or "",)
+        keyed.setdefault(key, []).append(index)
+    groups = [Group(members=tuple(m), examples_passed=candidates[m[0]].examples_passed,
+                    behaviour=candidates[m[0]].behaviour) for m in keyed.values()]
+    if not groups:
+        return Selection(chosen=None, groups=(), agreement=0.0)
+
+    def representative(group: Group) -> int:
+        return min(group.members, key=lambda i: _length_key(candidates[i]))
+
+    top = max((g.examples_passed, len(g.members)) for g in groups)
+    tied = [g for g in groups if (g.examples_passed, len(g.members)) == top]
+    winner = min(tied, key=lambda g: _length_key(candidates[representative(g)]))
+    ordered = sorted(groups, key=lambda g: (-g.examples_passed, -len(g.members)))
+    return Selection(chosen=representative(winner), groups=tuple(ordered),
+                     agreement=round(len(winner.members) / len(candidates), 4))

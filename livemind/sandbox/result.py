@@ -7,7 +7,6 @@ import signal
 from dataclasses import dataclass
 from typing import Literal
 
-from livemind.sandbox.launcher import Ending
 from livemind.sandbox.limits import Limits
 
 Status = Literal["passed", "failed", "error", "timeout", "memory", "output"]
@@ -29,6 +28,26 @@ class SandboxResult:
     seconds: float  # wall time of the whole run, set-up included
     isolation: str  # the tier it ran under ("namespaces+cgroup", "namespaces", "uid+limits", "limits-only")
     reason: str = ""  # why it ended that way, in words: "CPU time over 2 s", "AssertionError", "exit code 3"
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the worker ended, from the launcher's report line; `signal` is set when a signal killed it."""
+
+    code: int | None
+    signal: int | None
+    cpu_s: float  # the worker's CPU time with its reaped children
+
+    @classmethod
+    def parse(cls, line: str) -> Ending | None:
+        """Read an `exit N CPU` or `signal N CPU` line; None for any other line."""
+        kind, number, cpu = ([*line.split(" ", 2), "", ""])[:3]
+        if kind not in ("exit", "signal") or not number.lstrip("-").isdigit():
+            return None
+        seconds = float(cpu) if cpu.replace(".", "", 1).isdigit() else 0.0
+        if kind == "exit":
+            return cls(code=int(number), signal=None, cpu_s=seconds)
+        return cls(code=None, signal=int(number), cpu_s=seconds)
 
 
 @dataclass(frozen=True)
@@ -64,7 +83,7 @@ def judge(*, ending: Ending | None, stopped: StopReason | None, stderr: str, oom
         if ending.signal == signal.SIGKILL:
             return Verdict("memory", returncode, "killed by the OOM killer" if oom_kills else
                            "killed by SIGKILL (most likely the machine's OOM killer)")
-        return Verdict("error", returncode, f"killed by {signal.Signals(ending.signal).name}")
+        return Verdict("error", returncode, f"killed by {signal.strsignal(ending.signal) or ending.signal}")
     returncode = ending.code if ending.code is not None else 0
     if returncode == 0:
         return Verdict("passed", 0, "")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import selectors
 import shutil
@@ -16,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livemind.errors import SandboxError
-from livemind.sandbox import launcher
 from livemind.sandbox.cgroup import RunCgroup
 from livemind.sandbox.isolation import Isolation, ThrowawayUids, base_interpreter, private_root_binds, tiers_to_try
-from livemind.sandbox.launcher import Ending, LaunchPlan
 from livemind.sandbox.limits import Limits
-from livemind.sandbox.result import SandboxResult, StopReason, judge
+from livemind.sandbox.plan import LaunchPlan, encode_plan
+from livemind.sandbox.result import Ending, SandboxResult, StopReason, judge
 
-LAUNCHER = str(Path(launcher.__file__).resolve())
+LAUNCHER = str(Path(__file__).resolve().with_name("launcher.py"))  # run as a script, never imported
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 WORKDIR = "/sandbox"  # the program's folder (and $HOME) inside the private root
 CHUNK = 65536
@@ -100,7 +98,7 @@ def run_program(program: str, limits: Limits, isolation: Isolation) -> SandboxRe
         plan = _plan(limits, isolation, workspace, program_path, uid, cgroup, status_write)
         try:
             process = subprocess.Popen(
-                [base_interpreter(), "-I", "-S", "-B", LAUNCHER, json.dumps(plan)],
+                [base_interpreter(), "-I", "-S", "-B", LAUNCHER, encode_plan(plan)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(status_write,),
                 start_new_session=True, cwd=workspace, env={"PATH": SEARCH_PATH, "LANG": "C.UTF-8"})
         except OSError as error:
@@ -190,16 +188,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _read_status(watch: _Watch, process: subprocess.Popen[bytes], isolation: Isolation) -> Ending | None:
     """How the worker ended, from the launcher's report; SandboxError when the launcher could not set up."""
     lines = watch.status.decode(errors="replace").splitlines()
+    setup = next((line.removeprefix("setup ") for line in lines if line.startswith("setup ")), None)
+    if setup is not None and watch.stopped is None:
+        raise SandboxError(f"the sandbox ({isolation}) could not be set up: {setup}",
+                           hint="see docs/sandbox.md for what each tier needs")
     for line in lines:
         ending = Ending.parse(line)
         if ending is not None:
             return ending
     if watch.stopped is not None:
         return None
-    setup = next((line.removeprefix("setup ") for line in lines if line.startswith("setup ")), None)
-    if setup is not None:
-        raise SandboxError(f"the sandbox ({isolation}) could not be set up: {setup}",
-                           hint="see docs/sandbox.md for what each tier needs")
     raise SandboxError(f"the sandbox launcher ({isolation}) ended with code {process.returncode} and no report: "
                        f"{watch.stderr.decode(errors='replace')[-2000:]}")
 

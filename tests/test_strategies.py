@@ -3,12 +3,13 @@ over scripted backends (the model seam), so each rule is checked against answers
 
 from __future__ import annotations
 
+from itertools import permutations
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from livemind.council.strategies import debate_trigger, select_pick, tally, vote_pick
+from livemind.council.strategies import SPLIT, count_votes, debate_trigger, select_pick, tally, vote_pick
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import InvalidRequestError
 from livemind.types import GenerationRequest, Position
@@ -57,9 +58,48 @@ def test_select_prefers_the_expert_whose_own_samples_agree_most() -> None:
     positions = [_position("a", f"Answer: {v}", i) for i, v in enumerate((5, 6, 7))]
     positions += [_position("b", f"Answer: {v}", i) for i, v in enumerate((8, 8, 3))]
     pick, scores = select_pick(positions, np.eye(6, dtype=np.float32))
-    assert pick.expert == "b" and "8" in pick.text
-    assert [(c.expert, c.value, c.consistency) for c in scores] == [("a", 5, pytest.approx(1 / 3)),
+    assert pick is not None and pick.expert == "b" and "8" in pick.text
+    # a's three samples tie three ways: it has no majority answer of its own (it once had its first sample's 5)
+    assert [(c.expert, c.value, c.consistency) for c in scores] == [("a", None, pytest.approx(1 / 3)),
                                                                      ("b", 8, pytest.approx(2 / 3))]
+
+
+@pytest.mark.parametrize(("values", "winner", "tied"), [
+    ((12, 13), None, (12, 13)),  # two experts who disagree: no majority
+    ((12, 13, None), None, (12, 13)),  # an answer without a number does not vote
+    ((7, 7, 3, 3, 5), None, (3, 7)),
+    ((7, 3, 7, None), 7, ()),
+    ((None, None), None, ()),
+])
+def test_a_tie_for_the_most_votes_is_a_split_in_every_order(values: tuple[int | None, ...], winner: int | None,
+                                                           tied: tuple[int, ...]) -> None:
+    for order in permutations(values):
+        counted = count_votes(order)
+        assert (counted.winner, counted.tied, counted.is_split) == (winner, tied, bool(tied)), order
+        assert counted.share == count_votes(values).share
+        assert tally([f"Answer: {v}" if v is not None else "I am not sure." for v in order]).tied == tied
+
+
+def test_a_split_vote_picks_no_answer_and_a_majority_picks_the_same_one_in_every_order() -> None:
+    split = [_position("a", "Answer: 3"), _position("b", "\\boxed{9}"), _position("c", "It depends.")]
+    for order in permutations(split):
+        pick, counted = vote_pick(list(order), np.eye(3, dtype=np.float32))
+        assert pick is None and counted.tied == (3, 9) and counted.winner is None
+    majority = [*split[:2], _position("c", "so the answer is 9")]
+    for order in permutations(majority):
+        pick, counted = vote_pick(list(order), np.eye(3, dtype=np.float32))
+        assert pick is not None and pick.expert in ("b", "c") and counted.winner == 9
+
+
+def test_select_ties_are_splits_and_its_choice_does_not_depend_on_the_experts_order() -> None:
+    blocks = {"a": (5, 5), "b": (8, 8), "c": (5, 6)}  # a and b agree with themselves equally, on different answers
+    agreeing = {"a": (5, 5), "b": (5, 5), "c": (5, 6)}  # a and b tie on the same answer: no conflict
+    for samples, expected in ((blocks, None), (agreeing, 5)):
+        for order in permutations(samples):
+            positions = [_position(e, f"Answer: {v}", i) for e in order for i, v in enumerate(samples[e])]
+            pick, scores = select_pick(positions, np.eye(len(positions), dtype=np.float32))
+            assert (None if pick is None else tally([pick.text]).winner) == expected, order
+            assert {c.expert: c.value for c in scores} == {"a": 5, "b": samples["b"][0], "c": None}
 
 
 def _numbers(answers: dict[str, int]) -> object:
@@ -102,6 +142,16 @@ def test_vote_answers_from_the_first_round_without_a_synthesis_call(tmp_path: Pa
     assert result.strategy == "vote" and result.answer_value == 8 == result.first_vote
     assert result.synthesizer in ("vote: beta", "vote: gamma") and result.rounds == 0
     assert not any(_is_synthesis(r) for r in requests) and len(requests) == 3
+
+
+def test_a_two_expert_vote_that_splits_says_so_and_answers_no_number_in_either_order(tmp_path: Path) -> None:
+    mind, _ = _mind(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    results = [mind.debate("What is 2*4?", experts=order, mode="parallel", strategy="vote")
+               for order in (["alpha", "beta"], ["beta", "alpha"])]
+    for result in results:
+        assert result.synthesizer == f"vote: {SPLIT}" and result.answer_value is None and result.first_vote is None
+        assert result.answer.startswith("No majority") and "alpha: 3; beta: 8" in result.answer
+    assert results[0].answer == results[1].answer, "the listed order changes nothing"
 
 
 @pytest.mark.parametrize("mode", ["parallel", "turns"])

@@ -4,6 +4,10 @@
                         agreement reached (selective), nobody changed, or the round limit
     at the end          final_positions → decide: vote's pick, select's pick, or the synthesiser's
                         answer (the most central position if it fails) → debate_result
+
+A vote or select that ends in a split (a tie for the most votes: see livemind.council.strategies)
+answers with a statement of the split, not with one of the tied answers, and its `answer_value`
+is None.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from livemind.council.embeddings import Vectors
 from livemind.council.extraction import extract_answer
 from livemind.council.prompts import expert_seed, synthesis_messages
 from livemind.council.state import DebateState, GraphRuntime, active_experts, latest
-from livemind.council.strategies import select_pick, tally, vote_pick
+from livemind.council.strategies import SPLIT, select_pick, split_statement, tally, vote_pick
 from livemind.council.synthesis import central_index
 from livemind.errors import GenerationCancelled, LiveMindError
 from livemind.types import Completion, Consistency, DebateResult, DroppedExpert, Position, RoundRecord, RouteDecision
@@ -63,6 +67,7 @@ class Outcome:
     by: str = ""
     error: str | None = None
     consistency: tuple[Consistency, ...] = ()
+    is_split: bool = False
 
 
 def final_positions(state: DebateState, positions: Sequence[Position]) -> list[Position]:
@@ -82,13 +87,25 @@ def decide(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Seq
     """Two or more final positions: the vote's pick, select's pick, or the synthesiser's answer."""
     strategy = state.get("strategy", "debate")
     if strategy == "vote":
-        pick, _ = vote_pick(final, vectors)
-        outcome.text, outcome.by = pick.text, f"vote: {pick.expert}"
+        pick, counted = vote_pick(final, vectors)
+        if pick is None:
+            _split(outcome, "vote", {p.expert: (v,) for p, v in zip(final, counted.values, strict=True)})
+        else:
+            outcome.text, outcome.by = pick.text, f"vote: {pick.expert}"
     elif strategy == "select":
         pick, outcome.consistency = select_pick(final, vectors)
-        outcome.text, outcome.by = pick.text, f"select: {pick.expert}"
+        if pick is None:
+            _split(outcome, "select", {c.expert: tally([p.text for p in final if p.expert == c.expert]).values
+                                       for c in outcome.consistency})
+        else:
+            outcome.text, outcome.by = pick.text, f"select: {pick.expert}"
     else:
         _synthesise(ctx, emit, state, final, vectors, outcome)
+
+
+def _split(outcome: Outcome, strategy: str, answers: dict[str, tuple[int | None, ...]]) -> None:
+    """A split vote or select: the answer says so and names each expert's number."""
+    outcome.text, outcome.by, outcome.is_split = split_statement(answers), f"{strategy}: {SPLIT}", True
 
 
 def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position],
@@ -140,5 +157,6 @@ def debate_result(state: DebateState, positions: Sequence[Position], final: Sequ
         total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=state.get("seed"),
         strategy=state.get("strategy", "debate"), debate_triggered=state.get("debate_triggered"),
         trigger_reason=state.get("trigger_reason", ""), first_vote=tally([p.text for p in first]).winner,
-        answer_value=extract_answer(outcome.text).value if outcome.text else None, consistency=outcome.consistency,
+        answer_value=extract_answer(outcome.text).value if outcome.text and not outcome.is_split else None,
+        consistency=outcome.consistency,
     )

@@ -1,7 +1,8 @@
 """Does the council earn its cost? Checkable tasks through four methods, scored at equal budgets.
 
     tasks (seeded problems) → runner (single · self-consistency · consensus · debate)
-        → extraction (livemind.council.extraction: lenient or strict) → scoring / conformity / verdict → report (md, json, png)
+        → reading (one rule for every method: livemind.council.extraction, lenient or strict; ties: voting.TIE_RULE)
+        → scoring / conformity / verdict → report (md, json, png)
 """
 
 from livemind.evaluation.report import EvalReport, ReportFiles, build_report, render_markdown, write_report

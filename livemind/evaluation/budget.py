@@ -9,10 +9,14 @@ of the council's tokens. The closest k misses by at most half of one round of sa
 is about 1/(2k) of the total when samples have similar lengths: with k of 4 or more, inside
 the default 15%. Every report says whether its match is within tolerance.
 
-Budgets are counted both ways. The match is made on generated tokens (they cost the time:
-about 7 tokens/s here against hundreds for prompt tokens), and each match also carries the
-prompt tokens on both sides and the k at which self-consistency's prompt tokens would reach the
-council's, which revision rounds (every answer re-read by every expert) push far higher.
+Budgets are counted both ways, and **matched on generated tokens only** (they cost the time:
+about 7 tokens/s here against hundreds for prompt tokens). Each match also carries the prompt
+tokens on both sides (as the engine processed them: a prompt prefix already in the KV cache
+costs nothing, so self-consistency's repeated prompt is nearly free), the k at which
+self-consistency's prompt tokens would reach the council's with no cache at all, and the k at
+which its generated and processed prompt tokens together would reach the council's total. The
+last two need not have been drawn; revision rounds (every answer re-read by every expert) push
+them far above the k that was matched.
 """
 
 from __future__ import annotations
@@ -38,6 +42,17 @@ class BudgetMatch(Value):
     prompt_tokens: int = 0
     target_prompt_tokens: int = 0
     k_for_prompt: int = 0  # samples per question whose prompt tokens reach the council's
+    k_for_total: int = 0  # samples per question whose generated + processed prompt tokens reach the council's
+
+    @property
+    def total_tokens(self) -> int:
+        """Self-consistency's generated and prompt tokens at the matched k."""
+        return self.tokens + self.prompt_tokens
+
+    @property
+    def target_total_tokens(self) -> int:
+        """The council method's generated and prompt tokens."""
+        return self.target_tokens + self.target_prompt_tokens
 
     @property
     def prompt_ratio(self) -> float:
@@ -87,6 +102,9 @@ def match_budget(sample_tokens: Sequence[Sequence[int]], target_tokens: int, *, 
     prompt_tokens = tokens_of_first(best, sample_prompt_tokens) if sample_prompt_tokens else 0
     per_round = sum(per_question[0] for per_question in (sample_prompt_lengths or sample_prompt_tokens) if per_question)
     k_for_prompt = max(1, math.ceil(target_prompt_tokens / per_round)) if per_round else 0
+    drawn_total = tokens_of_first(drawn, sample_tokens) + tokens_of_first(drawn, sample_prompt_tokens)
+    target_total = target_tokens + target_prompt_tokens
+    k_for_total = max(1, math.ceil(target_total * drawn / drawn_total)) if drawn_total else 0  # at the mean per round
     return BudgetMatch(against=against, k=best, tokens=tokens_of_first(best, sample_tokens),
                        target_tokens=target_tokens, tolerance=tolerance, prompt_tokens=prompt_tokens,
-                       target_prompt_tokens=target_prompt_tokens, k_for_prompt=k_for_prompt)
+                       target_prompt_tokens=target_prompt_tokens, k_for_prompt=k_for_prompt, k_for_total=k_for_total)

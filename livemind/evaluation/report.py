@@ -13,6 +13,7 @@ from livemind.evaluation.results import COUNCIL_METHODS, METHOD_ORDER, EvalRun, 
 from livemind.evaluation.scoring import MethodOutcome, MethodScore, method_outcomes, score_run
 from livemind.evaluation.tasks import task_family
 from livemind.evaluation.verdict import Verdict, judge
+from livemind.evaluation.voting import TIE_RULE
 from livemind.types import Value
 
 MARKDOWN_NAME = "report.md"
@@ -57,15 +58,17 @@ def build_report(run: EvalRun) -> EvalReport:
 
 
 def score_table(scores: tuple[MethodScore, ...]) -> str:
-    """The Markdown table of methods: accuracy with CI, unanswered, tokens both ways, wall time, accuracy per 1k tokens."""
-    rows = ["| method | correct | accuracy (95% CI) | no answer | generated tokens / question | "
-            "prompt tokens / question | wall time | correct / 1k generated tokens |",
+    """The Markdown table of methods: accuracy with CI, unanswered (ties among them), tokens both ways as totals and
+    per question, wall time, accuracy per 1k generated tokens."""
+    rows = ["| method | correct | accuracy (95% CI) | no answer (ties) | generated tokens: total (a question) | "
+            "prompt tokens: total (a question) | wall time | correct / 1k generated tokens |",
             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for s in scores:
+        n = max(s.n, 1)
         rows.append(f"| {s.label} | {s.correct}/{s.n} | {100 * s.accuracy:.1f}% "
-                    f"({100 * s.ci_low:.1f}–{100 * s.ci_high:.1f}) | {s.unanswered} | "
-                    f"{s.tokens_per_question:.0f} | {s.prompt_tokens / max(s.n, 1):.0f} | {s.seconds:.0f} s | "
-                    f"{s.correct_per_1k_tokens:.2f} |")
+                    f"({100 * s.ci_low:.1f}–{100 * s.ci_high:.1f}) | {s.unanswered} ({s.splits}) | "
+                    f"{s.tokens:,} ({s.tokens / n:.0f}) | {s.prompt_tokens:,} ({s.prompt_tokens / n:.0f}) | "
+                    f"{s.seconds:.0f} s | {s.correct_per_1k_tokens:.2f} |")
     return "\n".join(rows)
 
 
@@ -74,11 +77,13 @@ def _setup_lines(report: EvalReport) -> list[str]:
     s = run.settings
     lines = [
         f"- Task: **{s.task}**, {task_family(s.task).description}; {s.n} questions, seed {s.seed}.",
-        f"- Every reply is capped at {s.max_tokens} generated tokens. Answers are read by the **{s.extraction}** "
-        "rule (" + ("an `Answer: <integer>` line only" if s.extraction == "strict" else
-                    "`Answer:` lines, `\\boxed{N}`, 'the answer is N', then a synthesis's `Verdict:` line "
-                    "with one number, then a final `= N`") + "); a reply with no "
-        "answer counts as wrong, and the *unanswered* column counts them per method.",
+        f"- Every reply is capped at {s.max_tokens} generated tokens. Every reply, whichever method wrote it, is read "
+        f"by the same **{s.extraction}** rule (" + (
+            "an `Answer: <integer>` line only" if s.extraction == "strict" else
+            "the last answer it states as an `Answer:` line, a `Conclusion:` or `Verdict:` line with one number, "
+            "`\\boxed{N}` or 'the answer is N'; else, unless the reply was cut off at its token limit, its last "
+            "number") + "); a reply with no answer counts as wrong, and the *no answer* column counts them per method.",
+        f"- {TIE_RULE}",
         f"- Best single expert: **{run.choice.expert}** ({run.choice.how}): {run.choice.reason}.",
         f"- Council: **{', '.join(run.council)}** ({run.council_reason}); synthesiser **{run.synthesizer}**; "
         f"debate runs {s.rounds} revision round(s) after the first answers; selective debate runs them only when "
@@ -106,9 +111,11 @@ def _setup_lines(report: EvalReport) -> list[str]:
                      "and settings; the layout does not touch them); more samples were drawn where the budget needed them.")
     if run.rescored is not None:
         r = run.rescored
-        lines.append(f"- **Re-read** from the run in `{r.source}` by the current answer extraction, no model run "
-                     f"(`livemind eval --rescore`): {r.changed} of {r.replies} final replies read differently. Vote and "
-                     "the debate positions keep the values their run extracted; the parts below are that run's.")
+        lines.append(f"- **Re-read** from the run in `{r.source}` by the current reading and tie rules, no model run "
+                     f"(`livemind eval --rescore`): {r.changed} of {r.replies} final replies read differently, and "
+                     f"{r.splits} vote or select answers are now ties with no answer. The debate positions (so vote's "
+                     "first answers and select's samples) keep the values their run extracted, since their texts are "
+                     "not stored; vote and select are counted again over those values. The parts below are that run's.")
     for part in run.parts:
         where = f" on {part.machine}" if part.machine else ""
         lines.append(f"- Part {part.index}: started {part.started_at}{where}, {part.seconds:.0f} s, "
@@ -136,12 +143,14 @@ def _stop_kind(reason: str) -> str:
 
 def _budget_table(report: EvalReport) -> str:
     rows = ["| council method | council generated | voting k | voting generated | gap | within tolerance | "
-            "council prompt | voting prompt at k | k to match prompt tokens |",
-            "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+            "council prompt | voting prompt at k | council total | voting total at k | k to match prompt tokens "
+            "(no cache) | k to match total tokens |",
+            "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for b in report.run.budgets:
         rows.append(f"| {b.against} | {b.target_tokens:,} | {b.k} | {b.tokens:,} | {100 * b.relative_gap:+.1f}% | "
                     f"{'yes' if b.is_within_tolerance else 'NO'} (±{100 * b.tolerance:.0f}%) | "
-                    f"{b.target_prompt_tokens:,} | {b.prompt_tokens:,} | {b.k_for_prompt} |")
+                    f"{b.target_prompt_tokens:,} | {b.prompt_tokens:,} | {b.target_total_tokens:,} | "
+                    f"{b.total_tokens:,} | {b.k_for_prompt} | {b.k_for_total or '—'} |")
     return "\n".join(rows)
 
 
@@ -212,11 +221,14 @@ def render_markdown(report: EvalReport) -> str:
         "",
         "## Same-budget matching",
         "",
-        "Self-consistency's k is the number of samples per question whose generated tokens, summed over all "
-        "questions, come closest to the council method's. Prompt tokens are counted too, as the engine processed "
-        "them: a sample repeats its question's prompt, which the KV cache then reuses, so self-consistency's prompt "
-        "tokens are nearly free; the last column is the k at which it would read as many prompt tokens as the "
-        "council with no cache at all.",
+        "Self-consistency's k is matched on **generated tokens only**: it is the number of samples per question "
+        "whose generated tokens, summed over all questions, come closest to the council method's. Prompt tokens are "
+        "counted beside them, as the engine processed them, and are not matched: a sample repeats its question's "
+        "prompt, which the KV cache then reuses, so self-consistency's prompt tokens are nearly free while a debate's "
+        "revision prompts are not. The last two columns are the k at which self-consistency would read as many "
+        "prompt tokens as the council with no cache at all, and the k at which its generated and processed prompt "
+        "tokens together would reach the council's total (at its mean tokens per sample); they are computed, not drawn "
+        "and scored.",
         "",
         _budget_table(report),
         "",
@@ -233,7 +245,7 @@ def render_markdown(report: EvalReport) -> str:
         "",
         "## Per question",
         "",
-        "Extracted answer and ✓/✗ per method; — means no answer could be read.",
+        "Extracted answer and ✓/✗ per method; — means no answer: none could be read, or a vote tied.",
         "",
         *_question_table(report),
         "",

@@ -55,6 +55,7 @@ class Attempt(Value):
     seconds: float
     prompt_tokens: int = 0  # prompt tokens the engine processed (a cached prefix costs nothing)
     prompt_length: int = 0  # the whole prompt, cached or not
+    is_cut_off: bool | None = None  # the reply stopped at its token limit (None: not recorded, runs before it was)
 
 
 class JudgedPosition(Value):
@@ -150,11 +151,12 @@ class ExpertChoice(Value):
 
 
 class Rescore(Value):
-    """Where a run's replies were read again by today's extraction (`livemind eval --rescore`), and what changed."""
+    """Where a run's replies were read again by today's rules (`livemind eval --rescore`), and what changed."""
 
     source: str
     replies: int  # final replies judged again
     changed: int  # of them, read as another answer (or as one where there was none)
+    splits: int = 0  # vote and select answers that the tie rule now calls a split (no answer)
 
 
 class EvalRun(Value):

@@ -26,11 +26,13 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from livemind.council.extraction import ExtractionRule, extract_answer
+from livemind.council.extraction import ExtractionRule
 from livemind.council.prompts import expert_seed
+from livemind.council.strategies import SPLIT
 from livemind.engine.cpu import cpu_label
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
 from livemind.evaluation.budget import match_budget, needs_more_samples, samples_drawn
+from livemind.evaluation.reading import is_cut_off, read_reply
 from livemind.evaluation.results import (
     COUNCIL_METHODS,
     Attempt,
@@ -47,7 +49,7 @@ from livemind.evaluation.results import (
 from livemind.evaluation.selection import choose_best_expert, most_common
 from livemind.evaluation.store import RunPlan, RunStore
 from livemind.evaluation.tasks import TASKS, Problem, generate_problems, held_out_problems
-from livemind.evaluation.voting import majority_vote
+from livemind.evaluation.voting import SPLIT_FAILURE, majority_vote, vote_failure
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult
 
@@ -70,10 +72,25 @@ def _now() -> str:
 
 
 def _judged(text: str, tokens: int, seconds: float, rule: ExtractionRule, *, prompt_tokens: int = 0,
-            prompt_length: int = 0, is_cut_off: bool = False) -> Attempt:
-    extraction = extract_answer(text, rule, is_cut_off=is_cut_off)
+            prompt_length: int = 0, was_cut_off: bool = False) -> Attempt:
+    extraction = read_reply(text, rule, is_cut_off=was_cut_off)
     return Attempt(text=text, extracted=extraction.value, failure=extraction.failure, tokens=tokens,
-                   seconds=round(seconds, 3), prompt_tokens=prompt_tokens, prompt_length=prompt_length or prompt_tokens)
+                   seconds=round(seconds, 3), prompt_tokens=prompt_tokens, prompt_length=prompt_length or prompt_tokens,
+                   is_cut_off=was_cut_off)
+
+
+def _council_cut_off(result: DebateResult, max_tokens: int) -> bool:
+    """Whether a council's final reply stopped at its token limit.
+
+    A reply that is one of the positions (a vote's or select's pick, the most central position when
+    the synthesis failed) is cut off when that position is; a synthesis, when its own tokens (the
+    council's, less every position's) reach the limit.
+    """
+    positions = [p for record in result.history for p in record.positions]
+    chosen = next((p for p in positions if p.text == result.answer), None)
+    if chosen is not None:
+        return is_cut_off(chosen.tokens, max_tokens)
+    return is_cut_off(result.tokens - sum(p.tokens for p in positions), max_tokens)
 
 
 def _failed(exc: Exception, seconds: float) -> Attempt:
@@ -120,7 +137,7 @@ class EvalRunner:
         except PER_QUESTION_ERRORS as exc:
             return _failed(exc, time.perf_counter() - start)
         return _judged(answer.answer, answer.tokens, time.perf_counter() - start, self.settings.extraction,
-                       prompt_tokens=answer.prompt_tokens, is_cut_off=answer.finish_reason == "length",
+                       prompt_tokens=answer.prompt_tokens, was_cut_off=answer.finish_reason == "length",
                        prompt_length=answer.prompt_tokens + answer.cached_prompt_tokens)
 
     def greedy(self, name: str, problem: Problem) -> Attempt:
@@ -167,11 +184,15 @@ class EvalRunner:
         return self._judge_council(result, problem, time.perf_counter() - start), result
 
     def _judge_council(self, result: DebateResult, problem: Problem, seconds: float) -> CouncilAttempt:
-        rule = self.settings.extraction
-        positions = [JudgedPosition(expert=p.expert, round=p.round, extracted=(value := extract_answer(p.text, rule).value),
-                                    is_correct=value == problem.answer)
-                     for record in result.history for p in record.positions]
-        reply = _judged(result.answer, result.tokens, seconds, rule, prompt_tokens=result.prompt_tokens)
+        rule, limit = self.settings.extraction, self.settings.max_tokens
+        read = [(p, read_reply(p.text, rule, is_cut_off=is_cut_off(p.tokens, limit)).value)
+                for record in result.history for p in record.positions]
+        positions = [JudgedPosition(expert=p.expert, round=p.round, extracted=value, is_correct=value == problem.answer)
+                     for p, value in read]
+        reply = _judged(result.answer, result.tokens, seconds, rule, prompt_tokens=result.prompt_tokens,
+                        was_cut_off=_council_cut_off(result, limit))
+        if result.synthesizer.endswith(SPLIT):  # a split select states the tied numbers: it answers none of them
+            reply = reply.model_copy(update={"extracted": None, "failure": f"{SPLIT_FAILURE}: {result.synthesizer}"})
         first = [p.extracted for p in positions if p.round == 0]
         attempt = CouncilAttempt(reply=reply, session_id=result.session_id, rounds=result.rounds,
                                  stop_reason=result.stop_reason, synthesizer=result.synthesizer,
@@ -189,7 +210,7 @@ class EvalRunner:
         judged = tuple(p for p in attempt.positions if p.round == 0)
         winner = attempt.first_vote
         text = next((p.text for p, j in zip(first, judged, strict=False) if j.extracted == winner), first[0].text)
-        reply = Attempt(text=text, extracted=winner, failure=None if winner is not None else "no first answer held a number",
+        reply = Attempt(text=text, extracted=winner, failure=vote_failure([p.extracted for p in judged]),
                         tokens=sum(p.tokens for p in first), prompt_tokens=sum(p.prompt_tokens for p in first),
                         seconds=round(max(p.total_s for p in first), 3))
         vote = CouncilAttempt(reply=reply, session_id=attempt.session_id, rounds=0, stop_reason="vote of the first answers",

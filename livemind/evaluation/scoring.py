@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from livemind.council.strategies import count_votes
 from livemind.evaluation.results import COUNCIL_METHODS, METHOD_ORDER, SAME_BUDGET, Attempt, EvalRun, MethodKey, ProblemRun
-from livemind.evaluation.voting import majority_vote
+from livemind.evaluation.voting import is_split
 from livemind.types import Value
 
 Z_95 = 1.959963984540054
@@ -27,6 +28,7 @@ class MethodOutcome(Value):
     seconds: float
     prompt_tokens: int = 0
     agreement: float | None = None  # council methods: the share on the winning answer (select: self-consistency)
+    is_split: bool = False  # a vote that tied for the most, so it gave no answer (the tie rule: voting.TIE_RULE)
 
 
 class MethodScore(Value):
@@ -45,6 +47,12 @@ class MethodScore(Value):
     seconds: float
     correct_per_1k_tokens: float
     prompt_tokens: int = 0
+    splits: int = 0  # of the unanswered, votes that tied
+
+    @property
+    def total_tokens(self) -> int:
+        """Generated and prompt tokens together (prompt tokens as the engine processed them)."""
+        return self.tokens + self.prompt_tokens
 
 
 def wilson_interval(correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -71,12 +79,14 @@ def _outcome(method: MethodKey, run: ProblemRun, attempt: Attempt, *, agreement:
     predicted = attempt.extracted
     return MethodOutcome(method=method, problem_id=run.problem.id, predicted=predicted,
                          is_correct=predicted is not None and predicted == run.problem.answer, tokens=attempt.tokens,
-                         seconds=round(attempt.seconds, 3), prompt_tokens=attempt.prompt_tokens, agreement=agreement)
+                         seconds=round(attempt.seconds, 3), prompt_tokens=attempt.prompt_tokens, agreement=agreement,
+                         is_split=is_split(attempt.failure))
 
 
 def _vote(method: MethodKey, run: ProblemRun, samples: Sequence[Attempt]) -> MethodOutcome:
-    predicted = majority_vote([s.extracted for s in samples])
-    return MethodOutcome(method=method, problem_id=run.problem.id, predicted=predicted,
+    counted = count_votes([s.extracted for s in samples])
+    predicted = counted.winner
+    return MethodOutcome(method=method, problem_id=run.problem.id, predicted=predicted, is_split=counted.is_split,
                          is_correct=predicted is not None and predicted == run.problem.answer,
                          tokens=sum(s.tokens for s in samples), seconds=round(sum(s.seconds for s in samples), 3),
                          prompt_tokens=sum(s.prompt_tokens for s in samples))
@@ -122,7 +132,7 @@ def score(method: MethodKey, label: str, outcomes: Sequence[MethodOutcome]) -> M
         tokens=tokens, tokens_per_question=round(tokens / n, 1) if n else 0.0,
         seconds=round(sum(o.seconds for o in outcomes), 2),
         correct_per_1k_tokens=round(1000 * correct / tokens, 3) if tokens else 0.0,
-        prompt_tokens=sum(o.prompt_tokens for o in outcomes),
+        prompt_tokens=sum(o.prompt_tokens for o in outcomes), splits=sum(o.is_split for o in outcomes),
     )
 
 

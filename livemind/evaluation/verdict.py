@@ -95,10 +95,11 @@ def _strategy_sentence(kind: CouncilKind, run: EvalRun, scores: Mapping[MethodKe
                        vs_sc: Comparison, vs_single: Comparison) -> str:
     budget = run.budget(kind)
     s = scores[kind]
-    matched = "" if budget.is_within_tolerance else f" (budget gap {100 * budget.relative_gap:+.0f}%: outside tolerance)"
+    matched = "" if budget.is_within_tolerance else f"; budget gap {100 * budget.relative_gap:+.0f}%: outside tolerance"
     return (f"{COUNCIL_NAMES[kind]}: {_share(s.correct, s.n)}, {s.tokens_per_question:.0f} generated and "
             f"{s.prompt_tokens / max(s.n, 1):.0f} prompt tokens per question. Against self-consistency at k={budget.k}"
-            f"{matched}: {_result(vs_sc, kind, 'self-consistency')}. Against the best single expert: "
+            f" (matched on generated tokens{matched}): {_result(vs_sc, kind, 'self-consistency')}. Against the best "
+            "single expert: "
             f"{_result(vs_single, kind, 'the single expert')}.")
 
 

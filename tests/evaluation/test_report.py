@@ -12,6 +12,7 @@ from livemind.cli.main import main
 from livemind.evaluation.report import EvalReport, build_report, write_report
 from livemind.evaluation.results import METHOD_ORDER, EvalSettings
 from livemind.evaluation.runner import EvalRunner
+from livemind.evaluation.voting import TIE_RULE
 from tests.evaluation.conftest import ScriptedCouncil, Turn
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -48,6 +49,11 @@ def test_a_written_report_reads_back_as_the_same_report(scripted_council: Callab
     for p in run.problems:
         assert f"| {p.problem.question} | {p.problem.answer} |" in markdown
     assert "right → wrong" in markdown and "Same-budget matching" in markdown
+    assert TIE_RULE in markdown, "the report states how a tied vote is counted"
+    assert "whichever method wrote it, is read by the same **lenient** rule" in markdown
+    assert "matched on **generated tokens only**" in markdown
+    for s in report.scores:  # both totals, for every method
+        assert f"| {s.tokens:,} ({s.tokens / s.n:.0f}) | {s.prompt_tokens:,} ({s.prompt_tokens / s.n:.0f}) |" in markdown
     data = json.loads(files.json.read_text(encoding="utf-8"))
     assert data["verdict"]["headline"] == report.verdict.headline
     assert len(data["run"]["problems"]) == 6

@@ -79,3 +79,63 @@ def test_the_command_line_rescores_without_loading_a_model_and_writes_the_report
     assert main(["eval", "--rescore", str(tmp_path / "old"), "--reuse", str(tmp_path / "old"),
                  "--out", str(tmp_path / "other")]) != 0
     assert "pick one" in capsys.readouterr().err
+
+
+def test_a_vote_the_old_rule_gave_to_the_first_answer_is_re_counted_as_a_split(
+        scripted_council: Callable[..., ScriptedCouncil], tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "old")
+    EvalRunner(scripted_council().mind, SETTINGS, store=store).run()
+    kept = store.question(0)
+    assert kept is not None
+    key = kept.problem.answer
+    first = [p for p in kept.vote.positions if p.round == 0]
+    tied = [first[0].model_copy(update={"extracted": key}), first[1].model_copy(update={"extracted": key + 1}),
+            *(p.model_copy(update={"extracted": None}) for p in first[2:])]
+    old_vote = kept.vote.model_copy(update={"positions": tuple(tied), "first_vote": key,  # the first-listed won the tie
+                                            "reply": kept.vote.reply.model_copy(update={"extracted": key})})
+    store.save_question(0, kept.model_copy(update={"vote": old_vote}))
+    run = rescore(tmp_path / "old", tmp_path / "new")
+    assert run.rescored is not None and run.rescored.splits == 1 and run.rescored.changed == 0
+    vote = run.problems[0].vote
+    assert vote.reply.extracted is None and vote.first_vote is None
+    assert vote.reply.failure == f"split: {key}, {key + 1} tied"
+    scores = {s.method: s for s in build_report(run).scores}
+    assert scores["vote"].correct == SETTINGS.n - 1 and scores["vote"].splits == 1
+
+
+COMMITTED = Path(__file__).parent.parent.parent / "docs" / "eval"
+
+
+def test_the_committed_word_run_read_by_one_rule_gives_the_single_expert_16_and_debate_p_0125(tmp_path: Path) -> None:
+    # the run once read the single expert's prose answers (002: "**33**.", 011: "**51 dollars** left.") as no
+    # answer while it read the synthesiser's Verdict line: 14 against 20, p = 0.031
+    run = rescore(COMMITTED / "word-verdict", tmp_path / "fair")
+    report = build_report(run)
+    scores = {s.method: s for s in report.scores}
+    assert scores["single"].correct == 16 and scores["debate"].correct == 20
+    versus = next(c for c in report.verdict.comparisons if (c.council, c.baseline) == ("debate", "single"))
+    assert (versus.council_only, versus.baseline_only, versus.p_value) == (4, 0, 0.125)
+    assert versus.outcome == "no significant difference"
+    # question 1's selective synthesis used all 300 of its tokens (809 less the first round's 509) and stops in
+    # mid-working at "= 38 rolls": a cut-off reply gets no fallback, whichever method wrote it
+    cut = run.problems[0].selective.reply
+    assert cut.is_cut_off is True and cut.extracted is None and scores["selective"].correct == 19
+
+
+def test_a_select_whose_most_consistent_experts_tied_on_different_answers_is_re_counted_as_a_split(
+        scripted_council: Callable[..., ScriptedCouncil], tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "old")
+    EvalRunner(scripted_council().mind, SETTINGS, store=store).run()
+    kept = store.question(2)
+    assert kept is not None and kept.select.synthesizer.startswith("select: ")
+    winner, key = kept.select.synthesizer.removeprefix("select: "), kept.problem.answer
+    # every expert agreed with itself on every sample; now one rival does so on another answer
+    rival = next(p.expert for p in kept.select.positions if p.expert != winner)
+    positions = tuple(p.model_copy(update={"extracted": key + 1 if p.expert == rival else key})
+                      for p in kept.select.positions)
+    store.save_question(2, kept.model_copy(update={"select": kept.select.model_copy(update={"positions": positions})}))
+    run = rescore(tmp_path / "old", tmp_path / "new")
+    assert run.rescored is not None and run.rescored.splits == 1
+    select = run.problems[2].select
+    assert select.reply.extracted is None and select.reply.failure is not None
+    assert select.reply.failure.startswith("split: ") and rival in select.reply.failure

@@ -13,6 +13,7 @@ from livemind import limits
 from livemind.async_api import AsyncApi
 from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
 from livemind.council.checkpoint import open_checkpointer
+from livemind.council.code import CODE_MAX_TOKENS, CodeCouncil, CodeResult
 from livemind.council.embeddings import Embedder, SentenceEmbedder
 from livemind.council.language import routing_pivot
 from livemind.council.prompts import TRANSCRIPTS, first_answer_messages
@@ -308,6 +309,23 @@ class LiveMind(AsyncApi):
                                   seed=seed, max_tokens=max_tokens, session_id=session_id, strategy=strategy,
                                   samples=samples, routing=routing, transcript=transcript,
                                   temperature=temperature), on_event)
+
+    def code(self, task: str, *, signature: str | None = None, tests: str | None = None,
+             experts: Sequence[str] | None = None, samples: int = 1, temperature: float = 0.0,
+             seed: int | None = None, max_tokens: int | None = None) -> CodeResult:
+        """Code consensus: every expert writes the function, the sandbox runs each, what they do decides.
+
+        Experts default to the council the router convenes for the task; greedy (temperature 0) by default.
+        """
+        limits.check_question(f"{task}\n{signature or ''}\n{tests or ''}")  # what the experts will read
+        limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
+        chosen = self._check_experts(experts) or list(self.route(task, mode="parallel", is_council=True).selected)
+
+        def ask(question: str, expert: str, t: float, s: int | None, limit: int) -> Answer:
+            return self.ask(question, expert=expert, temperature=t, seed=s, max_tokens=limit)
+
+        return CodeCouncil(ask).run(task, chosen, signature=signature, tests=tests, samples=samples, temperature=temperature,
+                                    seed=seed, max_tokens=max_tokens or CODE_MAX_TOKENS)
 
     def cancel(self, session_id: str) -> None:
         """Stop a running session between tokens."""

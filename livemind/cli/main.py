@@ -10,6 +10,7 @@ from typing import Any
 from rich.markup import escape
 
 from livemind.cli.bench import add_bench_parser
+from livemind.cli.code import add_code_parser, cmd_code
 from livemind.cli.console import err, out, print_json, show_result
 from livemind.cli.edge import add_edge_flags, edge_settings, open_mind
 from livemind.cli.eval import add_eval_parser
@@ -76,6 +77,8 @@ def cmd_debate(args: argparse.Namespace) -> int:
 
 
 def cmd_consensus(args: argparse.Namespace) -> int:
+    if args.strategy == "code":
+        return cmd_code(args)
     return _run_debate(args, consensus=True)
 
 
@@ -150,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-smoke", action="store_true", help="skip the smoke decode")
     p.set_defaults(func=cmd_doctor)
 
+    add_code_parser(sub)
     add_models_parser(sub)
     add_sessions_parser(sub)
     _add_server_commands(sub)
@@ -180,9 +184,12 @@ def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         if name == "debate":
             p.add_argument("--rounds", type=int, help="maximum debate rounds after the first answers")
         p.add_argument("--mode", choices=["auto", "parallel", "turns"], default="auto" if name == "debate" else "parallel")
-        p.add_argument("--strategy", choices=list(STRATEGIES),
+        p.add_argument("--strategy", choices=[*STRATEGIES, *(("code",) if name == "consensus" else ())],
                        help="debate: revision rounds then synthesis; vote: the first answers' majority; select: each "
-                            "expert samples, the most self-consistent wins (default: "
+                            "expert samples, the most self-consistent wins"
+                            + ("; code: each expert writes the function, the sandbox runs them, the largest group "
+                               "that behaves alike wins (see `livemind code`)" if name == "consensus" else "")
+                            + " (default: "
                             + ("debate)" if name == "debate" else "the config's [debate] strategy, vote)"))
         if name == "debate":
             p.add_argument("--selective", action=argparse.BooleanOptionalAction, default=None,

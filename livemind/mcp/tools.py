@@ -23,6 +23,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from livemind.council.code import CodeResult
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
 from livemind.events import (
     DebateEvent,
@@ -35,6 +36,7 @@ from livemind.events import (
     result_of,
 )
 from livemind.limits import AGENT_EXPERTS, AGENT_ROUNDS, AGENT_TOKENS, ExpertName, QuestionText, SeedValue, SessionIdText
+from livemind.mcp.code_tool import run_code_tool
 from livemind.mcp.results import (
     ExpertList,
     SessionView,
@@ -69,6 +71,10 @@ StrategyArg = Annotated[Strategy | None, Field(description="debate (default), vo
 Selective = Annotated[bool | None, Field(description="Debate only if first answers differ. Default true.")]
 TranscriptArg = Annotated[Transcript | None, Field(description="Prompt layout. Default: the config's.")]
 SessionId = SessionIdText
+CodeTask = Annotated[str, Field(min_length=1, max_length=8000)]
+CodeSignature = Annotated[str | None, Field(max_length=2000, description="def f(x: int) -> int:")]
+CodeTests = Annotated[str | None, Field(max_length=8000, description="assert f(2) == 4 lines")]
+CodeSamples = Annotated[int, Field(ge=1, le=4, description="Per expert.")]
 
 
 # -- the running LiveMind -------------------------------------------------------------------------
@@ -199,7 +205,7 @@ def _strip_titles(schema: object) -> None:
 
 
 class LiveMindTools:
-    """The seven tools over one LiveMind."""
+    """The eight tools over one LiveMind."""
 
     def __init__(self, ref: MindRef, *, open_world: bool = False, gate: Gate | None = None) -> None:
         self.ref = ref
@@ -221,6 +227,8 @@ class LiveMindTools:
              "Returns the answer, agreement 0-1, dissent and each position."),
             (self.debate, convening, "Consensus plus revision rounds in which experts see each other's answers, "
              "until they agree or rounds run out. Slowest."),
+            (self.code, convening, "Experts write the function; each candidate runs in a sandbox on the task's examples "
+             "and your tests; the largest group that behaves alike wins."),
             (self.route, reading, "Which experts would answer, with scores, without generating. Instant."),
             (self.list_experts, reading, "Experts: names, models, what each knows, whether loaded."),
             (self.status, reading, "RAM use, budget and loaded models. Check before consensus or debate."),
@@ -360,6 +368,16 @@ class LiveMindTools:
         if not result.positions:
             raise _no_answer(result)
         return result
+
+    async def code(self, task: CodeTask, ctx: Context, signature: CodeSignature = None, tests: CodeTests = None,
+                   experts: Experts = None, samples: CodeSamples = 1) -> Annotated[CallToolResult, CodeResult]:
+        """Experts write the function; the sandbox runs the candidates; what they do decides."""
+        mind = await self.ref.ready()
+        with translated_errors("code"):
+            chosen = experts or list((await anyio.to_thread.run_sync(
+                partial(mind.route, task, mode="parallel", is_council=True))).selected)
+            return await run_code_tool(mind, ctx, self._enter(mind, chosen, tool="code"), task=task, signature=signature,
+                                       tests=tests, experts=chosen, samples=samples)
 
     async def route(self, question: Question, mode: RouteMode = "auto") -> Annotated[CallToolResult, RouteDecision]:
         """Routing scores without generation."""

@@ -12,8 +12,8 @@ import json
 import random
 from importlib import resources
 
+from livemind.council.code.examples import Example, docstring_examples
 from livemind.errors import InvalidRequestError
-from livemind.evaluation.code.examples import Example, docstring_examples
 from livemind.types import Value
 
 HUMANEVAL_SIZE = 164

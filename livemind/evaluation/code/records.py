@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from livemind.evaluation.code.evidence import Evidence
-from livemind.evaluation.code.programs import Program
+from livemind.council.code.evidence import Evidence
+from livemind.council.code.programs import Program
 from livemind.types import Value
 
 GENERATION_METHODS = ("single", "council-greedy", "samples", "council-sampled", "debate", "select")

@@ -19,10 +19,10 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from livemind.council.code.selection import RULE, select_by_execution
 from livemind.errors import MissingExtraError
 from livemind.evaluation.code.records import Candidate, CodePlan, MethodRun
 from livemind.evaluation.code.runner import CodeRun
-from livemind.evaluation.code.selection import RULE, select_by_execution
 from livemind.evaluation.scoring import mcnemar_p, wilson_interval
 from livemind.types import Value
 

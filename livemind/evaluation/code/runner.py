@@ -24,12 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 
+from livemind.council.code.evidence import gather_evidence
+from livemind.council.code.programs import read_program
+from livemind.council.code.selection import select_by_execution
 from livemind.council.prompts import expert_seed
 from livemind.engine.cpu import cpu_label
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
-from livemind.evaluation.code.evidence import gather_evidence
 from livemind.evaluation.code.problems import CodeProblem, load_humaneval, split_pilot
-from livemind.evaluation.code.programs import read_program
 from livemind.evaluation.code.records import (
     GENERATION_METHODS,
     Candidate,
@@ -38,7 +39,6 @@ from livemind.evaluation.code.records import (
     MethodRun,
     PilotScore,
 )
-from livemind.evaluation.code.selection import select_by_execution
 from livemind.evaluation.code.store import CodeRunStore, WorkPart
 from livemind.evaluation.code.verdicts import official_verdict
 from livemind.evaluation.selection import most_common

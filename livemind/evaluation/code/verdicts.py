@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from livemind.council.code.programs import Program
 from livemind.evaluation.code.problems import CodeProblem
-from livemind.evaluation.code.programs import Program
 from livemind.sandbox import run_python
 
 

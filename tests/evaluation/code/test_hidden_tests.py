@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from livemind.evaluation.code import evidence as evidence_module
-from livemind.evaluation.code.evidence import gather_evidence
+from livemind.council.code import evidence as evidence_module
+from livemind.council.code.evidence import gather_evidence
+from livemind.council.code.programs import read_program
+from livemind.council.code.selection import select_by_execution
 from livemind.evaluation.code.problems import CodeProblem, load_humaneval
-from livemind.evaluation.code.programs import read_program
-from livemind.evaluation.code.selection import select_by_execution
 from livemind.evaluation.code.verdicts import official_verdict
 from livemind.sandbox import SandboxResult
 

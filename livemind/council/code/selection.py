@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from livemind.evaluation.code.evidence import Evidence
+from livemind.council.code.evidence import Evidence
 from livemind.types import Value
 
 RULE = ("most stated examples passed, then the largest group of candidates that behave alike on them; "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from livemind.evaluation.code.examples import Example, docstring_examples
+from livemind.council.code.examples import Example, docstring_examples
 from livemind.evaluation.code.problems import load_humaneval
 
 DOCTEST = '''def add(a: int, b: int) -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from livemind.evaluation.code.examples import Example
-from livemind.evaluation.code.programs import Program
+from livemind.council.code.examples import Example
+from livemind.council.code.programs import Program
 from livemind.sandbox import run_python
 from livemind.types import Value
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from livemind.evaluation.code.evidence import Evidence
-from livemind.evaluation.code.selection import select_by_execution
+from livemind.council.code.evidence import Evidence
+from livemind.council.code.selection import select_by_execution
 
 
 def ev(code: str | None, passed: tuple[bool, ...], behaviour: tuple[str, ...], *, cut: bool = False) -> Evidence:

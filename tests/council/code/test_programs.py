@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from livemind.evaluation.code.programs import read_program
+from livemind.council.code.programs import read_program
 
 PROMPT = ('from typing import List\n\n\ndef total(xs: List[int]) -> int:\n'
           '    """Sum of xs.\n    >>> total([1, 2])\n    3\n    """\n')

@@ -1,0 +1,75 @@
+"""`livemind code TASK` (and `consensus TASK --strategy code`): code consensus on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.markup import escape
+
+from livemind.cli.console import err, print_json
+from livemind.cli.edge import open_mind
+from livemind.council.code import CodeResult
+
+
+def _text_or_file(value: str | None) -> str | None:
+    """A flag's text, or the contents of the file it names with a leading @."""
+    if value and value.startswith("@"):
+        return Path(value[1:]).read_text(encoding="utf-8")
+    return value
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    """Run code consensus; the chosen code on stdout, its evidence on stderr (or everything as JSON)."""
+    experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
+    mind = open_mind(args)
+    try:
+        if not args.json:
+            err.print("[dim]experts are writing candidates; each will run in the sandbox on the examples…[/]")
+        result = mind.code(args.question, signature=getattr(args, "signature", None),
+                           tests=_text_or_file(getattr(args, "tests", None)), experts=experts,
+                           samples=getattr(args, "code_samples", None) or args.samples or 1,
+                           temperature=args.temperature if args.temperature is not None else 0.0,
+                           seed=args.seed, max_tokens=args.max_tokens)
+    finally:
+        mind.close()
+    if args.json:
+        print_json(result.model_dump(mode="json"))
+        return 0
+    sys.stdout.write(result.answer + "\n")
+    show_evidence(result)
+    return 0
+
+
+def show_evidence(result: CodeResult) -> None:
+    """The groups, agreement and dissent, on stderr."""
+    err.print(f"[bold]agreement {result.agreement:.2f}[/] · chosen from {escape(result.chosen_expert or 'nobody')} · "
+              f"{len(result.examples)} examples · {result.tokens} tokens · {result.total_s:.1f} s")
+    for g in result.groups:
+        err.print(f"  group of {g.size} ({escape(', '.join(g.experts))}): passes {g.examples_passed}/{len(result.examples)}")
+    for c in result.candidates:
+        if c.failure:
+            err.print(f"  [yellow]{escape(c.expert)}: {escape(c.failure)}[/]")
+    if result.dissent:
+        d = result.dissent
+        err.print(f"  dissent: {escape(d.call)} → {escape(d.chosen_output)} (chosen) vs {escape(d.other_output)} "
+                  f"({escape(', '.join(d.other_experts))})")
+    if result.note:
+        err.print(f"  [yellow]note: {escape(result.note)}[/]")
+
+
+def add_code_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `code` subcommand."""
+    p = sub.add_parser("code", help="code consensus: experts write the function, the sandbox runs each, "
+                                    "the largest group that behaves alike wins")
+    p.add_argument("question", metavar="task")
+    p.add_argument("--signature", help="the function to write, e.g. 'def roman_to_int(s: str) -> int:'")
+    p.add_argument("--tests", help="assert lines the code must pass (text, or @FILE)")
+    p.add_argument("--experts", help="comma-separated expert names (default: the council the router convenes)")
+    p.add_argument("--samples", dest="code_samples", type=int, default=1, help="candidates per expert (default 1)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default 0: greedy personas)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-tokens", type=int, help="per candidate (default 768)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_code, samples=None)

@@ -1,0 +1,154 @@
+"""CodeCouncil: each expert writes the function, the sandbox runs every candidate on the examples, one is chosen.
+
+The experts are asked for the code first and nothing else (no explanation before it), so a token
+limit rarely falls inside the code; a candidate it did cut is marked and never run. Examples come
+from the task's own text (doctest lines, `f(x) == y`, …) and from the caller's tests
+(`assert f(x) == y` lines). Candidates run concurrently in the sandbox, each in its own process.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from livemind.council.code.evidence import Evidence, gather_evidence
+from livemind.council.code.examples import Example, docstring_examples
+from livemind.council.code.programs import Program, read_program
+from livemind.council.code.results import CodeCandidateView, CodeGroupView, CodeResult, DistinguishingInput
+from livemind.council.code.selection import RULE, Selection, select_by_execution
+from livemind.errors import InvalidRequestError
+from livemind.types import Answer
+
+Ask = Callable[[str, str, float, int | None, int], Answer]
+"""(question, expert, temperature, seed, max_tokens) → the expert's answer."""
+
+CODE_MAX_TOKENS = 768  # HumanEval through the default council: see docs/humaneval.md for the cut-offs at this limit
+SAMPLES_MAX = 16
+DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+CODE_ONLY = ("Reply with only the code: one ```python block holding the whole function{name} (its signature, its body "
+             "and any imports it needs), with no explanation and no tests.")
+
+
+def find_entry_point(*texts: str | None) -> str | None:
+    """The first function a signature or a task names with `def name(`."""
+    for text in texts:
+        if text and (match := DEF.search(text)):
+            return match.group(1)
+    return None
+
+
+def code_question(task: str, signature: str | None = None, entry_point: str | None = None) -> str:
+    """What each expert is asked: the task, the signature to keep, and the code-first instruction."""
+    parts = [task.strip()]
+    if signature:
+        parts.append(f"Use this signature:\n```python\n{signature.strip()}\n```")
+    parts.append(CODE_ONLY.format(name=f" `{entry_point}`" if entry_point else ""))
+    return "\n\n".join(parts)
+
+
+def _majority_name(texts: Sequence[str]) -> str | None:
+    names = [n for t in texts if (n := find_entry_point(t))]
+    if not names:
+        return None
+    counts = Counter(names)
+    top = max(counts.values())
+    return min(n for n, c in counts.items() if c == top)  # a tie goes to the name in sort order, not to list order
+
+
+class CodeCouncil:
+    """Code consensus over any way of asking an expert (the seam: `Ask`)."""
+
+    def __init__(self, ask: Ask, *, timeout_s: float = 10.0, workers: int = 4) -> None:
+        self._ask = ask
+        self.timeout_s = timeout_s
+        self.workers = workers
+
+    def run(self, task: str, experts: Sequence[str], *, signature: str | None = None, tests: str | None = None,
+            samples: int = 1, temperature: float = 0.0, seed: int | None = None, max_tokens: int = 768) -> CodeResult:
+        """Ask every expert (samples each), run the candidates on the examples, choose by what they do."""
+        if not experts:
+            raise InvalidRequestError("code consensus needs at least one expert", hint="name experts or let the router choose")
+        if not 1 <= samples <= SAMPLES_MAX:
+            raise InvalidRequestError(f"samples must be between 1 and {SAMPLES_MAX}, got {samples}",
+                                      hint="samples is how many candidates each expert writes")
+        start = time.perf_counter()
+        named = find_entry_point(signature, task)
+        question = code_question(task, signature, named)
+        jobs = [(e, i) for e in experts for i in range(samples)]
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="code-council") as pool:
+            answers = list(pool.map(lambda job: self._ask(question, job[0], temperature,
+                                                          None if seed is None else seed + job[1], max_tokens), jobs))
+        entry = named or _majority_name([a.answer for a in answers])
+        if entry is None:
+            raise InvalidRequestError("no candidate defined a function, and the task names none",
+                                      hint="pass a signature such as `def roman_to_int(s: str) -> int:`")
+        examples = docstring_examples(f"{task}\n{signature or ''}\n{tests or ''}", entry)
+        prompt = f"{signature.rstrip()}\n    pass\n" if signature and signature.rstrip().endswith(":") else ""
+        programs = [read_program(prompt, entry, a.answer, is_cut_off=a.finish_reason == "length") for a in answers]
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="code-sandbox") as pool:
+            evidence = list(pool.map(lambda p: gather_evidence(p, examples, timeout_s=self.timeout_s), programs))
+        selection = select_by_execution(evidence)
+        return _result(entry, examples, [j[0] for j in jobs], [j[1] for j in jobs], answers, programs, evidence,
+                       selection, time.perf_counter() - start)
+
+
+def _result(entry: str, examples: tuple[Example, ...], experts: list[str], samples: list[int], answers: list[Answer],
+            programs: list[Program], evidence: list[Evidence], selection: Selection, seconds: float) -> CodeResult:
+    group_of = {m: g for g, group in enumerate(selection.groups) for m in group.members}
+    groups = tuple(CodeGroupView(size=len(g.members), experts=tuple(experts[m] for m in g.members),
+                                 examples_passed=g.examples_passed, outputs=g.behaviour) for g in selection.groups)
+    candidates = tuple(CodeCandidateView(expert=experts[i], sample=samples[i], tokens=a.tokens,
+                                         finish_reason=a.finish_reason, is_cut_off=programs[i].is_cut_off,
+                                         failure=programs[i].failure, examples_passed=evidence[i].examples_passed,
+                                         group=group_of.get(i))
+                       for i, a in enumerate(answers))
+    chosen = selection.chosen
+    winner = group_of.get(chosen) if chosen is not None else None
+    notes = []
+    if not examples:
+        notes.append("the task states no examples: candidates were grouped by identical code only; pass tests to "
+                     "give the council something to run")
+    if chosen is None:
+        notes.append("no candidate could run (cut off, no code or a syntax error)")
+    return CodeResult(answer=evidence[chosen].code or "" if chosen is not None else "", entry_point=entry,
+                      agreement=selection.agreement, chosen_expert=experts[chosen] if chosen is not None else None,
+                      examples=examples, groups=_winner_first(groups, winner), candidates=_regroup(candidates, winner),
+                      dissent=_dissent(selection, examples, experts, winner), rule=RULE, note="; ".join(notes),
+                      tokens=sum(a.tokens for a in answers), prompt_tokens=sum(a.prompt_tokens for a in answers),
+                      total_s=round(seconds, 3))
+
+
+def _winner_first(groups: tuple[CodeGroupView, ...], winner: int | None) -> tuple[CodeGroupView, ...]:
+    if winner is None or winner == 0:
+        return groups
+    return (groups[winner], *groups[:winner], *groups[winner + 1:])
+
+
+def _regroup(candidates: tuple[CodeCandidateView, ...], winner: int | None) -> tuple[CodeCandidateView, ...]:
+    """Group indices renumbered to match `_winner_first`."""
+    if winner is None or winner == 0:
+        return candidates
+
+    def moved(g: int | None) -> int | None:
+        if g is None:
+            return None
+        return 0 if g == winner else g + 1 if g < winner else g
+
+    return tuple(c.model_copy(update={"group": moved(c.group)}) for c in candidates)
+
+
+def _dissent(selection: Selection, examples: tuple[Example, ...], experts: list[str],
+             winner: int | None) -> DistinguishingInput | None:
+    """The first example on which the strongest other group returns something else."""
+    if winner is None or len(selection.groups) < 2 or not examples:
+        return None
+    chosen = selection.groups[winner]
+    for other in (g for i, g in enumerate(selection.groups) if i != winner):
+        for example, mine, theirs in zip(examples, chosen.behaviour, other.behaviour, strict=False):
+            if mine != theirs:
+                return DistinguishingInput(call=example.call, chosen_output=mine, other_output=theirs,
+                                           other_experts=tuple(experts[m] for m in other.members))
+    return None

@@ -1,0 +1,38 @@
+"""Code consensus end to end on the real default model (Qwen2.5-Coder-1.5B personas) and the real sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from livemind.config import LiveMindConfig
+from livemind.orchestrator import LiveMind
+from livemind.sandbox import run_python
+
+pytestmark = pytest.mark.slow
+
+TASK = "Write a Python function roman_to_int(s) that converts a Roman numeral to an integer."
+TESTS = ("assert roman_to_int('III') == 3\nassert roman_to_int('IV') == 4\nassert roman_to_int('IX') == 9\n"
+         "assert roman_to_int('LVIII') == 58\nassert roman_to_int('MCMXCIV') == 1994")
+
+
+def test_the_chosen_code_is_the_best_supported_group_and_its_reported_evidence_reproduces(
+        capable_config: LiveMindConfig, home: Path) -> None:
+    mind = LiveMind(capable_config, home=home)
+    try:
+        result = mind.code(TASK, tests=TESTS, experts=["coder", "generalist", "mathematician"])
+    finally:
+        mind.close()
+    assert result.entry_point == "roman_to_int" and len(result.examples) == 5
+    assert len(result.candidates) == 3 and result.tokens > 0
+    assert all(c.finish_reason == "stop" or c.is_cut_off for c in result.candidates)
+    if not result.groups:  # every candidate failed to give runnable code: the result says so
+        assert result.answer == "" and result.chosen_expert is None and result.note
+        return
+    best = max((g.examples_passed, g.size) for g in result.groups)
+    assert (result.groups[0].examples_passed, result.groups[0].size) == best
+    assert result.agreement == pytest.approx(result.groups[0].size / 3, abs=1e-3)
+    # the chosen code, run again in the sandbox on the caller's tests, passes exactly what the result claims
+    passing = sum(run_python(result.answer, line, timeout_s=10).passed for line in TESTS.splitlines())
+    assert passing == result.groups[0].examples_passed

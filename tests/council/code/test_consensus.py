@@ -1,0 +1,89 @@
+"""Code consensus on scripted candidates, run in the real sandbox: grouping, support, dissent, failures."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import pytest
+
+from livemind.council.code import CodeCouncil, code_question, find_entry_point
+from livemind.errors import InvalidRequestError
+from livemind.types import Answer
+
+TASK = "Write double(x) that returns twice x.\n    double(2) == 4\n    double(3) == 6"
+RIGHT = "```python\ndef double(x):\n    return 2 * x\n```"
+RIGHT_TOO = "```python\ndef double(x):\n    return x + x\n```"
+WRONG = "```python\ndef double(x):\n    return x + 2\n```"  # right on double(2), wrong on double(3)
+
+
+def scripted(replies: dict[str, str], *, cut: Sequence[str] = ()) -> CodeCouncil:
+    def ask(question: str, expert: str, temperature: float, seed: int | None, max_tokens: int) -> Answer:
+        assert "no explanation" in question
+        return Answer(answer=replies[expert], expert=expert, model="scripted", tokens=len(replies[expert]) // 4,
+                      prompt_tokens=10, ttft_s=0.0, total_s=0.0, tok_s=0.0,
+                      finish_reason="length" if expert in cut else "stop")
+    return CodeCouncil(ask, timeout_s=3.0)
+
+
+def test_the_group_passing_every_example_wins_and_the_dissent_is_the_input_that_separates_them() -> None:
+    result = scripted({"a": WRONG, "b": RIGHT, "c": RIGHT_TOO}).run(TASK, ["a", "b", "c"])
+    assert result.entry_point == "double" and len(result.examples) == 2
+    assert "2 * x" in result.answer or "x + x" in result.answer
+    assert result.agreement == pytest.approx(2 / 3, abs=1e-3)
+    assert [g.size for g in result.groups] == [2, 1] and result.groups[0].examples_passed == 2
+    assert result.dissent is not None and result.dissent.call == "double(3)"
+    assert (result.dissent.chosen_output, result.dissent.other_output) == ("6", "5")
+    assert result.dissent.other_experts == ("a",)
+    assert [c.group for c in result.candidates] == [1, 0, 0]
+
+
+def test_the_choice_does_not_depend_on_the_order_experts_are_listed_in() -> None:
+    replies = {"a": WRONG, "b": RIGHT, "c": RIGHT_TOO}
+    answers = {scripted(replies).run(TASK, list(order)).answer for order in itertools.permutations("abc")}
+    assert len(answers) == 1
+
+
+def test_crashing_hanging_printing_and_unhashable_candidates_are_judged_not_fatal() -> None:
+    replies = {
+        "crash": "```python\ndef double(x):\n    raise ValueError('no')\n```",
+        "hang": "```python\ndef double(x):\n    while True:\n        pass\n```",
+        "noisy": "```python\ndef double(x):\n    print('x' * 10_000)\n    return 2 * x\n```",
+        "listy": "```python\ndef double(x):\n    return [x, x]\n```",
+    }
+    result = scripted(replies).run(TASK, list(replies))
+    by_expert = {c.expert: c for c in result.candidates}
+    assert by_expert["noisy"].examples_passed == 2 and result.chosen_expert == "noisy"
+    assert by_expert["crash"].examples_passed == 0 and by_expert["hang"].examples_passed == 0
+    outputs = {g.experts: g.outputs for g in result.groups}
+    assert outputs[("crash",)] == ("raises ValueError", "raises ValueError")
+    assert outputs[("listy",)] == ("[2, 2]", "[3, 3]")
+    assert outputs[("hang",)][0].startswith("run ")  # the whole run timed out
+
+
+def test_a_candidate_cut_off_inside_its_code_is_marked_and_never_run() -> None:
+    cut = "```python\ndef double(x):\n    return 2 *"
+    result = scripted({"a": cut, "b": WRONG}, cut=["a"]).run(TASK, ["a", "b"])
+    a = next(c for c in result.candidates if c.expert == "a")
+    assert a.is_cut_off and a.failure == "cut off" and a.group is None
+    assert result.chosen_expert == "b"
+
+
+def test_the_callers_tests_are_examples_too_and_a_task_without_any_says_so() -> None:
+    council = scripted({"a": RIGHT, "b": WRONG})
+    result = council.run("Write double(x).", ["a", "b"], tests="assert double(5) == 10\nassert double(0) == 0")
+    assert [e.call for e in result.examples] == ["double(5)", "double(0)"] and result.chosen_expert == "a"
+    bare = council.run("Write double(x).", ["a", "b"])
+    assert bare.examples == () and "no examples" in bare.note
+
+
+def test_a_task_no_candidate_answers_with_a_function_is_refused_with_what_to_do() -> None:
+    with pytest.raises(InvalidRequestError, match="signature"):
+        scripted({"a": "I cannot help with that."}).run("Do something.", ["a"])
+
+
+def test_the_question_asks_for_the_code_first_and_keeps_the_signature() -> None:
+    question = code_question("Convert a roman numeral.", "def roman_to_int(s: str) -> int:", "roman_to_int")
+    assert "def roman_to_int(s: str) -> int:" in question and "no explanation" in question
+    assert find_entry_point("def roman_to_int(s: str) -> int:") == "roman_to_int"
+    assert find_entry_point("no function here") is None

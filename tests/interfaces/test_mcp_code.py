@@ -1,0 +1,82 @@
+"""The MCP `code` tool through a real `mcp.Client` session: typed result, progress, clear errors.
+
+The experts are scripted (one writes a wrong function); the candidates run in the real sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from livemind.config import parse_config
+from livemind.council.code import CodeResult
+from livemind.engine.backends.base import LoadTarget
+from livemind.engine.catalog import ModelCatalog
+from livemind.mcp.server import create_mcp_server
+from livemind.orchestrator import LiveMind
+from livemind.types import GenerationRequest
+from tests.fakes import HashEmbedder, ScriptedLoader
+
+pytestmark = pytest.mark.anyio
+EXPERTS = ("alpha", "beta", "gamma")
+WRITES = {"alpha": "def double(x):\n    return x + 2",  # right on double(2) only
+          "beta": "def double(x):\n    return 2 * x",
+          "gamma": "def double(x):\n    return x * 2"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def coders(target: LoadTarget, request: GenerationRequest) -> str:
+    who = request.messages[0].content.removeprefix("You are ").rstrip(".")
+    return f"```python\n{WRITES[who]}\n```"
+
+
+@pytest.fixture
+def mind(tmp_path: Path) -> Iterator[LiveMind]:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
+    doc = {"experts": [{"name": n, "model": "smollm2-135m", "persona": f"You are {n}.", "description": f"{n} code",
+                        "examples": [f"write {n} code"]} for n in EXPERTS],
+           "router": {"fallback": "alpha", "top_k": 3},
+           "debate": {"synthesizer": "alpha", "max_rounds": 2, "agreement_threshold": 0.95}}
+    mind = LiveMind(parse_config(doc, ModelCatalog(tmp_path), check_files=False), home=tmp_path,
+                    loader=ScriptedLoader(coders), embedder=HashEmbedder())
+    yield mind
+    mind.close()
+
+
+@pytest.fixture
+async def client(mind: LiveMind) -> AsyncIterator[Client]:
+    async with Client(create_mcp_server(lambda: mind)) as session:
+        yield session
+
+
+async def test_the_code_tool_returns_the_chosen_code_its_agreement_and_the_dissent(client: Client) -> None:
+    progress: list[str] = []
+
+    async def on_progress(_done: float, _total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    result = await client.call_tool("code", {"task": "Write double(x), twice x.", "experts": list(EXPERTS),
+                                             "tests": "assert double(2) == 4\nassert double(5) == 10"},
+                                    progress_callback=on_progress)
+    assert not result.is_error
+    typed = CodeResult.model_validate(result.structured_content)
+    assert typed.answer.startswith("def double") and "x + 2" not in typed.answer
+    assert typed.agreement == pytest.approx(2 / 3, abs=1e-3)
+    assert typed.dissent is not None and typed.dissent.call == "double(5)" and typed.dissent.other_experts == ("alpha",)
+    assert "agreement 0.67" in result.content[0].text  # type: ignore[union-attr]
+    assert progress[0] == "experts are writing candidates" and progress[-1].startswith("chosen")
+
+
+async def test_the_code_tool_refuses_an_unknown_expert_and_a_task_without_a_function(client: Client) -> None:
+    unknown = await client.call_tool("code", {"task": "Write double(x).", "experts": ["nobody"]})
+    assert unknown.is_error and "Valid experts" in unknown.content[0].text  # type: ignore[union-attr]
+    schema = {t.name: t for t in (await client.list_tools()).tools}["code"].input_schema["properties"]
+    assert schema["samples"]["maximum"] == 4 and schema["tests"]["anyOf"][0]["maxLength"] == 8000

@@ -91,7 +91,8 @@ def _setup_lines(report: EvalReport) -> list[str]:
         "first round, majority-voted (the same prompts and seeds `strategy=\"vote\"` runs).",
         f"- Self-consistency samples {run.choice.expert} at temperature {s.sc_temperature} and majority-votes "
         f"the extracted answers; "
-        + ("the council experts keep their configured sampling." if s.council_temperature is None else
+        + ("the council experts keep their configured sampling. The single expert answers greedily, so a comparison "
+           "with it mixes how answers are combined with how they are sampled." if s.council_temperature is None else
            f"the council experts answer at temperature {s.council_temperature} (--council-temperature; select "
            "samples apart)."),
         "- Models: " + ", ".join(f"{e} → {m}" for e, m in run.models.items()) + ".",

@@ -44,6 +44,7 @@ from starlette.routing import Route
 from livemind import __version__
 from livemind.environment import EdgeSettings
 from livemind.errors import LiveMindError
+from livemind.http.code import code_endpoint
 from livemind.http.dispatch import Dispatcher
 from livemind.http.errors import (
     HttpProblem,
@@ -282,6 +283,7 @@ def _routes(service: Service, mcp_app: ASGIApp) -> list[Route]:
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/livemind/consensus", consensus, methods=["POST"]),
         Route("/v1/livemind/debate", debate, methods=["POST"]),
+        Route("/v1/livemind/code", code_endpoint(service.mind, service.gate, service.require_ready), methods=["POST"]),
         Route("/v1/livemind/status", status, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

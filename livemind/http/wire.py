@@ -256,6 +256,19 @@ class ErrorDetail(BaseModel):
     hint: str = ""
 
 
+class CodeRequest(_Strict):
+    """POST /v1/livemind/code: code consensus (the same options as `LiveMind.code` and the MCP tool)."""
+
+    task: QuestionText
+    signature: str | None = Field(None, max_length=2000)
+    tests: str | None = Field(None, max_length=8000)
+    experts: ExpertNames | None = None
+    samples: int = Field(1, ge=1, le=16)
+    temperature: Temperature | None = None
+    seed: SeedValue | None = None
+    max_tokens: TokenCap | None = None
+
+
 class ErrorBody(BaseModel):
     """Every error response."""
 

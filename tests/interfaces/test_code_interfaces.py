@@ -1,4 +1,5 @@
-"""The MCP `code` tool through a real `mcp.Client` session: typed result, progress, clear errors.
+"""Code consensus at the edges: the MCP `code` tool through a real `mcp.Client` session, and POST
+/v1/livemind/code through the real HTTP app (in process). Typed results, progress, clear errors.
 
 The experts are scripted (one writes a wrong function); the candidates run in the real sandbox.
 """
@@ -19,6 +20,7 @@ from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
 from tests.fakes import HashEmbedder, ScriptedLoader
+from tests.support.inprocess import serve_in_process
 
 pytestmark = pytest.mark.anyio
 EXPERTS = ("alpha", "beta", "gamma")
@@ -80,3 +82,17 @@ async def test_the_code_tool_refuses_an_unknown_expert_and_a_task_without_a_func
     assert unknown.is_error and "Valid experts" in unknown.content[0].text  # type: ignore[union-attr]
     schema = {t.name: t for t in (await client.list_tools()).tools}["code"].input_schema["properties"]
     assert schema["samples"]["maximum"] == 4 and schema["tests"]["anyOf"][0]["maxLength"] == 8000
+
+
+def test_http_code_answers_with_the_typed_result_and_refuses_bad_requests_clearly(mind: LiveMind) -> None:
+    with serve_in_process(mind) as (http, _service):
+        response = http.post("/v1/livemind/code", json={"task": "Write double(x), twice x.", "experts": list(EXPERTS),
+                                                        "tests": "assert double(2) == 4\nassert double(5) == 10"})
+        assert response.status_code == 200, response.text
+        typed = CodeResult.model_validate(response.json())
+        assert "x + 2" not in typed.answer and typed.agreement == pytest.approx(2 / 3, abs=1e-3)
+        assert [g.size for g in typed.groups] == [2, 1]
+        for body, status, field in (({"task": ""}, 400, "task"), ({"task": "x", "samples": 99}, 400, "samples"),
+                                    ({"task": "x", "experts": ["nobody"]}, 404, "valid experts: alpha")):
+            bad = http.post("/v1/livemind/code", json=body)
+            assert bad.status_code == status and field in bad.text, (body, bad.text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import sys
@@ -57,12 +58,14 @@ def tiers_to_try() -> tuple[Isolation, ...]:
     return (Isolation.NAMESPACES, Isolation.LIMITS_ONLY)
 
 
+@functools.cache
 def base_interpreter() -> str:
     """The interpreter programs run on: the base Python under LiveMind's venv (the venv lives in the project)."""
     return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 
 
-def private_root_binds() -> list[str]:
+@functools.cache
+def private_root_binds() -> tuple[str, ...]:
     """Host paths bound read-only into the private root: the system and the base interpreter's prefix."""
     paths = list(SYSTEM_PATHS)
     interpreter_prefix = os.path.dirname(os.path.dirname(base_interpreter()))
@@ -70,7 +73,7 @@ def private_root_binds() -> list[str]:
         real = os.path.realpath(prefix)
         if not any(real == path or real.startswith(path + "/") for path in paths):
             paths.append(real)
-    return paths
+    return tuple(paths)
 
 
 class ThrowawayUids:

@@ -62,6 +62,7 @@ MS_RELATIME = 1 << 21
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 
 AF_INET = 2
@@ -199,6 +200,7 @@ def _bring_up_loopback() -> None:
 def _become_worker(plan: LaunchPlan) -> NoReturn:
     """Drop privileges, set the limits and exec the interpreter on the program (the forked child)."""
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())  # the launcher's blocked signals are not the program's
         uid = plan["uid"]
         if uid is not None:
             os.setgroups([])
@@ -219,6 +221,7 @@ def _run_init(plan: LaunchPlan) -> NoReturn:
     fd = plan["status_fd"]
     try:
         _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())  # a same-uid program cannot interrupt it
         os.umask(0o022)  # the folders made for the binds must be traversable by the throwaway uid
         with open(plan["program"], "rb") as file:
             program = file.read()
@@ -294,7 +297,11 @@ def main() -> NoReturn:
             _stop(child, plan)
 
     signal.signal(signal.SIGUSR1, stop_on_request)
+    # Without a throwaway uid the program has LiveMind's uid: it must not be able to trace the launcher (and
+    # write a false report through its descriptor) nor stop it with a signal; SIGUSR1 is LiveMind's to send.
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - {signal.SIGUSR1})
     try:
+        _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")
         for procs in plan["cgroup_procs"]:
             _write(procs, str(os.getpid()))
         if plan["namespaces"]:

@@ -114,7 +114,7 @@ def run_program(program: str, limits: Limits, isolation: Isolation) -> SandboxRe
         if uid is not None:
             _uids.release(uid)
         shutil.rmtree(workspace, ignore_errors=True)
-    ending = _read_status(watch, process, isolation)
+    ending = _read_status(watch, isolation)
     stdout, stderr = _text(watch.stdout, limits), _text(watch.stderr, limits)
     verdict = judge(ending=ending, stopped=watch.stopped, stderr=stderr, oom_kills=oom_kills, limits=limits)
     return SandboxResult(passed=verdict.status == "passed", status=verdict.status, returncode=verdict.returncode,
@@ -131,7 +131,7 @@ def _plan(limits: Limits, isolation: Isolation, workspace: str, program_path: st
     return LaunchPlan(
         namespaces=namespaces, user_namespace=isolation.needs_user_namespace,
         cgroup_procs=cgroup.procs_files if cgroup else [], root=workspace, root_mb=limits.memory_mb,
-        binds=private_root_binds(), program=program_path, workdir=workdir, uid=uid,
+        binds=list(private_root_binds()), program=program_path, workdir=workdir, uid=uid,
         rlimits=limits.rlimits(processes_already_counted=already),
         argv=[base_interpreter(), "-I", "-S", "-B", "-c", BOOTSTRAP, os.path.join(workdir, "main.py")],
         env={"PATH": SEARCH_PATH, "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": "/tmp" if namespaces else workdir},
@@ -185,21 +185,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             os.kill(process.pid, signal.SIGUSR1)
 
 
-def _read_status(watch: _Watch, process: subprocess.Popen[bytes], isolation: Isolation) -> Ending | None:
-    """How the worker ended, from the launcher's report; SandboxError when the launcher could not set up."""
+def _read_status(watch: _Watch, isolation: Isolation) -> Ending | None:
+    """How the worker ended, from the launcher's report; SandboxError when the launcher could not set up.
+
+    No report at all (the launcher died) is the program's doing as far as LiveMind can tell: an "error" run.
+    """
     lines = watch.status.decode(errors="replace").splitlines()
     setup = next((line.removeprefix("setup ") for line in lines if line.startswith("setup ")), None)
     if setup is not None and watch.stopped is None:
         raise SandboxError(f"the sandbox ({isolation}) could not be set up: {setup}",
                            hint="see docs/sandbox.md for what each tier needs")
-    for line in lines:
-        ending = Ending.parse(line)
-        if ending is not None:
-            return ending
-    if watch.stopped is not None:
-        return None
-    raise SandboxError(f"the sandbox launcher ({isolation}) ended with code {process.returncode} and no report: "
-                       f"{watch.stderr.decode(errors='replace')[-2000:]}")
+    return next((ending for ending in map(Ending.parse, lines) if ending is not None), None)
 
 
 def _text(data: bytearray, limits: Limits) -> str:

@@ -1,20 +1,29 @@
 """Hostile programs, the runners they are tried under, and which runner contains which attack.
 
-A runner is a sandbox tier (`run_program` under that `Isolation`) or "bare": the same program in a
-plain subprocess, LiveMind's rights and environment, no sandbox. Every containment test is run
-under every runner; where a runner lacks the layer that contains the attack, the test is expected
-to fail (a strict xfail). That is the standing proof that each test can fail: remove the layer and
-the assertion breaks. Attacks that would harm the machine when uncontained (an exponential fork
-bomb as root) are skipped there instead.
+A runner is a sandbox tier run the way LiveMind would run it, or "bare": the same program in a plain
+subprocess with LiveMind's rights and environment, no sandbox. The tiers run in this process
+(root here), and, to cover what a user's machine does, also from an unprivileged user ("as a
+user": uid 65534 through the system interpreter, the way a LiveMind started by a user runs them).
+"uid+limits" runs through the system interpreter too: its throwaway uid cannot open an interpreter
+kept under /root.
+
+Every containment test runs under every runner. Where a runner lacks the layer that contains the
+attack, the test is a strict xfail: it must fail there, the standing proof that each test fails
+when its layer is gone. Attacks that would harm the machine uncontained (an exponential fork bomb
+as root) are skipped there instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import os
+import stat
 import subprocess
 import tempfile
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 from livemind.errors import SandboxError
@@ -22,47 +31,140 @@ from livemind.sandbox import Isolation, Limits, SandboxResult, run_program
 from livemind.sandbox.isolation import base_interpreter, is_root
 from livemind.sandbox.result import Ending, judge
 
+ROOT = Path(__file__).resolve().parents[2]
 BARE = "bare"
-RUNNERS = (*(tier.value for tier in Isolation), BARE)
 BARE_TIMEOUT_S = 60.0
+UNPRIVILEGED = 65534
+SYSTEM_INTERPRETERS = ("/usr/bin/python3", "/usr/local/bin/python3")
 
-# What contains each attack, by runner: the tiers' layers as docs/sandbox.md lists them.
-_NAMESPACED = {Isolation.NAMESPACES_CGROUP.value, Isolation.NAMESPACES.value}
-_UID = {Isolation.UID_LIMITS.value} if is_root() else set()
-_RLIMITS = {tier.value for tier in Isolation}
-CONTAINED_BY: dict[str, set[str]] = {
-    "wall": _RLIMITS,  # LiveMind's clock in every tier
-    "cpu": _RLIMITS,
-    "memory": _RLIMITS,
-    "memory in many processes": {Isolation.NAMESPACES_CGROUP.value},  # only a memory cgroup adds them up
-    # RLIMIT_NPROC holds for any uid but root; root's runs are bounded by the cgroup or a throwaway uid
-    "processes": _NAMESPACED | _UID | (set() if is_root() else {Isolation.LIMITS_ONLY.value}),
-    "output": _RLIMITS,
-    "environment": _NAMESPACED | _UID,  # a clean env everywhere, but /proc/<LiveMind>/environ is readable by its uid
-    "writes": _NAMESPACED | _UID,
-    "reads": _NAMESPACED,
-    "network": _NAMESPACED,
-    "signals": _NAMESPACED | _UID,
-    "leftovers": _NAMESPACED | _UID,
-}
+# How a user's LiveMind runs the sandbox, in a fresh system interpreter: livemind/__init__ imports the
+# engine (not installed there), the sandbox needs none of it, so the package is given as a bare path.
+AS_LIVEMIND = """
+import dataclasses, json, sys, types
+package = types.ModuleType("livemind")
+package.__path__ = [sys.argv[1] + "/livemind"]
+sys.modules["livemind"] = package
+from livemind.sandbox import Isolation, Limits, run_program
+request = json.loads(sys.stdin.read())
+result = run_program(request["program"], Limits(**request["limits"]), Isolation(request["isolation"]))
+print(json.dumps(dataclasses.asdict(result)))
+"""
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A way to run a program: a tier, by whom (root or a user), through which interpreter."""
+
+    name: str
+    isolation: Isolation | None  # None: bare, no sandbox
+    uid: int | None = None  # run by this unprivileged uid; None: this test process's own uid
+    is_foreign: bool = False  # through the system interpreter in a separate LiveMind-like process
+
+    @property
+    def is_root(self) -> bool:
+        """Whether the LiveMind side of this runner is root."""
+        return self.uid is None and is_root()
+
+
+def _tier(isolation: Isolation, **how: object) -> Runner:
+    return Runner(name=isolation.value, isolation=isolation, **how)  # type: ignore[arg-type]
+
+
+RUNNERS: dict[str, Runner] = {r.name: r for r in (
+    _tier(Isolation.NAMESPACES_CGROUP),
+    _tier(Isolation.NAMESPACES),
+    _tier(Isolation.UID_LIMITS, is_foreign=True),
+    _tier(Isolation.LIMITS_ONLY),
+    Runner("namespaces, as a user", Isolation.NAMESPACES, uid=UNPRIVILEGED, is_foreign=True),
+    Runner("limits-only, as a user", Isolation.LIMITS_ONLY, uid=UNPRIVILEGED, is_foreign=True),
+    Runner(BARE, None),
+)}
+
+ATTACKS = ("wall", "cpu", "memory", "memory in many processes", "processes", "output", "environment", "writes", "reads",
+           "network", "signals", "leftovers")
+
+
+def contains(runner: Runner, attack: str) -> bool:
+    """Whether the runner has a layer that contains the attack (docs/sandbox.md, "What each tier contains")."""
+    tier = runner.isolation
+    if tier is None:
+        return False
+    has_namespaces = tier.uses_namespaces
+    has_throwaway_uid = runner.is_root and tier is not Isolation.LIMITS_ONLY
+    match attack:
+        case "wall" | "cpu" | "memory" | "output":  # LiveMind's clock and output bound, rlimits: every tier
+            return True
+        case "memory in many processes":  # only a memory cgroup adds them up
+            return tier.uses_cgroup
+        case "processes":  # RLIMIT_NPROC holds for every uid but root; root has the cgroup or a throwaway uid
+            return tier.uses_cgroup or has_throwaway_uid or not runner.is_root
+        case "environment" | "signals" | "leftovers":  # (the env is clean everywhere, but /proc/<pid>/environ is not)
+            return has_namespaces or has_throwaway_uid
+        case "writes" | "reads" | "network":  # a throwaway uid still writes /tmp and reads world-readable files
+            return has_namespaces
+    raise ValueError(f"unknown attack {attack!r}")
+
+
+def system_interpreter() -> str | None:
+    """A Python 3.11+ outside any home, runnable by every user, or None."""
+    for path in SYSTEM_INTERPRETERS:
+        real = os.path.realpath(path)
+        if os.path.exists(real) and os.stat(real).st_mode & stat.S_IXOTH:
+            done = subprocess.run([real, "-I", "-S", "-c", "import sys; print(sys.version_info >= (3, 11))"],
+                                  capture_output=True, text=True, timeout=30, check=False)
+            if done.stdout.strip() == "True":
+                return real
+    return None
+
+
+def livemind_command(runner: Runner) -> list[str]:
+    """The command that starts a LiveMind-like process running the sandbox for a foreign runner."""
+    interpreter = system_interpreter()
+    assert interpreter is not None
+    command = [interpreter, "-I", "-S", "-B", "-c", AS_LIVEMIND, str(ROOT)]
+    if runner.uid is not None:
+        command = ["setpriv", f"--reuid={runner.uid}", f"--regid={runner.uid}", "--clear-groups", *command]
+    return command
+
+
+def request_for(runner: Runner, program: str, limits: Limits) -> str:
+    """What a foreign runner's LiveMind-like process reads on stdin."""
+    assert runner.isolation is not None
+    return json.dumps({"program": program, "limits": dataclasses.asdict(limits), "isolation": runner.isolation.value})
 
 
 @functools.cache
-def unavailable_because(runner: str) -> str | None:
+def unavailable_because(name: str) -> str | None:
     """Why a runner cannot run on this machine, or None when it can."""
-    if runner == BARE:
+    runner = RUNNERS[name]
+    if runner.isolation is None:
         return None
+    if runner.is_foreign and not is_root():
+        return f"{name} needs root to start it (the tests already run as a user: see the in-process tiers)"
+    if runner.is_foreign and system_interpreter() is None:
+        return f"{name} needs a Python 3.11+ that every user can run, in {SYSTEM_INTERPRETERS}"
     try:
-        result = run_program("pass", Limits(wall_s=20), Isolation(runner))
+        result = run_under(name, "pass", Limits(wall_s=20))
     except SandboxError as error:
-        return f"{runner} cannot be set up here: {error}"
-    return None if result.passed else f"{runner} does not run `pass` here: {result.stderr[-500:]}"
+        return f"{name} cannot be set up here: {error}"
+    return None if result.passed else f"{name} does not run `pass` here: {result.status} {result.stderr[-500:]}"
 
 
-def run_under(runner: str, program: str, limits: Limits) -> SandboxResult:
-    """Run a program under a sandbox tier, or bare (no sandbox at all, bounded by a generous timeout)."""
-    if runner != BARE:
-        return run_program(program, limits, Isolation(runner))
+def run_under(name: str, program: str, limits: Limits) -> SandboxResult:
+    """Run a program under a runner: a tier here, a tier from a LiveMind-like process, or bare."""
+    runner = RUNNERS[name]
+    if runner.isolation is None:
+        return _run_bare(program)
+    if not runner.is_foreign:
+        return run_program(program, limits, runner.isolation)
+    done = subprocess.run(livemind_command(runner), input=request_for(runner, program, limits), cwd="/",
+                          capture_output=True, text=True, timeout=BARE_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise SandboxError(f"{name}: {done.stderr[-2000:]}")
+    return SandboxResult(**json.loads(done.stdout))
+
+
+def _run_bare(program: str) -> SandboxResult:
     with tempfile.TemporaryDirectory() as folder:
         out, err = Path(folder, "stdout"), Path(folder, "stderr")
         with out.open("wb") as stdout, err.open("wb") as stderr:  # files, not pipes: a daemon keeps pipes open

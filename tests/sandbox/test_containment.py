@@ -23,18 +23,33 @@ from _pytest.mark.structures import ParameterSet
 from livemind.sandbox import Limits
 from livemind.sandbox.isolation import private_root_binds
 from livemind.sandbox.runner import CUT_MARK
-from tests.sandbox.attacks import BARE, CONTAINED_BY, RUNNERS, host_pid_namespace, program, run_under, unavailable_because
+from tests.sandbox.attacks import (
+    ATTACKS,
+    BARE,
+    ROOT,
+    RUNNERS,
+    contains,
+    host_pid_namespace,
+    program,
+    run_under,
+    unavailable_because,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 LIVEMIND_HOME = Path(os.environ.get("LIVEMIND_HOME", str(Path.home() / ".cache" / "livemind")))
 
 
-def runners(attack: str, *, is_harmful_uncontained: bool = False) -> list[ParameterSet]:
-    """Every runner for an attack: as is where it is contained, a strict xfail (or a skip, if harmful) where not."""
+def runners(attack: str, *, is_harmful_uncontained: bool = False, is_same_everywhere: bool = False) -> list[ParameterSet]:
+    """Every runner for an attack: as is where it is contained, a strict xfail (or a skip, if harmful) where not.
+
+    `is_same_everywhere`: the containing layer is the same code in every tier (LiveMind's clock, output
+    bound, rlimits), so the runners that start a separate LiveMind-like process skip it to save time.
+    """
     params = []
     for runner in RUNNERS:
         marks: list[pytest.MarkDecorator] = []
-        if runner not in CONTAINED_BY[attack]:
+        if is_same_everywhere and RUNNERS[runner].is_foreign:
+            marks = [pytest.mark.skip(reason="the same layer and code as the tiers run in process")]
+        elif not contains(RUNNERS[runner], attack):
             why = f"{runner} has no layer that contains {attack}"
             marks = [pytest.mark.skip(reason=why + "; uncontained it would harm the machine")] if is_harmful_uncontained \
                 else [pytest.mark.xfail(strict=True, reason=why)]
@@ -54,12 +69,12 @@ def runner(request: pytest.FixtureRequest) -> str:
 
 SLEEPER = program("""
     import time
-    time.sleep(2)
+    time.sleep(1.5)
     print("woke up")
 """)
 
 
-@pytest.mark.parametrize("runner", runners("wall"), indirect=True)
+@pytest.mark.parametrize("runner", runners("wall", is_same_everywhere=True), indirect=True)
 def test_a_program_that_never_finishes_is_stopped_by_the_wall_clock(runner: str) -> None:
     result = run_under(runner, SLEEPER, Limits(wall_s=0.5, cpu_s=1))  # asleep: it uses no CPU time
     assert result.status == "timeout" and "wall" in result.reason
@@ -74,17 +89,17 @@ SPINNERS = program("""
             pass
     for _ in range(4):
         threading.Thread(target=spin, daemon=True).start()
-    while time.process_time() < 2:
+    while time.process_time() < 1.5:
         time.sleep(0.05)
-    print("ran 2 s of CPU")
+    print("ran 1.5 s of CPU")
 """)
 
 
-@pytest.mark.parametrize("runner", runners("cpu"), indirect=True)
+@pytest.mark.parametrize("runner", runners("cpu", is_same_everywhere=True), indirect=True)
 def test_busy_threads_are_stopped_by_cpu_time_long_before_the_wall_clock(runner: str) -> None:
     result = run_under(runner, SPINNERS, Limits(wall_s=20, cpu_s=1))
     assert result.status == "timeout" and "CPU" in result.reason, result
-    assert "ran 2 s" not in result.stdout
+    assert "ran 1.5 s" not in result.stdout
 
 
 BALLOON = program("""
@@ -103,11 +118,11 @@ def test_a_memory_bomb_ends_with_memory_status(runner: str) -> None:
 CROWD = program("""
     import os, time
     children = []
-    for _ in range(6):
+    for _ in range(4):
         pid = os.fork()
         if pid == 0:
-            block = b"x" * (150 << 20)  # each child stays under its own 256 MiB address-space limit
-            time.sleep(0.5)
+            block = b"x" * (70 << 20)  # each child stays under its own 100 MiB address-space limit
+            time.sleep(0.3)
             os._exit(0)
         children.append(pid)
     failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
@@ -116,9 +131,9 @@ CROWD = program("""
 """)
 
 
-@pytest.mark.parametrize("runner", runners("memory in many processes"), indirect=True)
+@pytest.mark.parametrize("runner", runners("memory in many processes", is_same_everywhere=True), indirect=True)
 def test_memory_spread_over_processes_is_bounded_for_the_whole_run(runner: str) -> None:
-    result = run_under(runner, CROWD, Limits(memory_mb=256))
+    result = run_under(runner, CROWD, Limits(memory_mb=100))
     assert result.status == "memory", result
 
 
@@ -158,7 +173,7 @@ BOMB = program("""
 def test_a_fork_bomb_ends_at_its_timeout_and_leaves_the_machine_usable(runner: str) -> None:
     result = run_under(runner, BOMB, Limits(wall_s=1, cpu_s=1, max_processes=64))
     assert result.status == "timeout"
-    assert result.seconds < 5
+    assert result.seconds < 10  # a second, then the kernel reaps the bomb (slower on a loaded machine)
     assert subprocess.run(["true"], check=False, timeout=10).returncode == 0
 
 
@@ -169,7 +184,7 @@ FLOOD = program("""
 """)
 
 
-@pytest.mark.parametrize("runner", runners("output"), indirect=True)
+@pytest.mark.parametrize("runner", runners("output", is_same_everywhere=True), indirect=True)
 def test_a_flood_of_output_is_cut_and_stops_the_run(runner: str) -> None:
     result = run_under(runner, FLOOD, Limits(max_output_bytes=10_000))
     assert result.status == "output" and result.returncode is None
@@ -291,12 +306,21 @@ def test_the_network_is_unreachable_even_on_localhost(runner: str) -> None:
 
 
 SECRETS = {"LIVEMIND_API_KEY": "lm-secret-6d1f0c", "OPENAI_API_KEY": "sk-secret-93be47"}
-KILLS = {
-    "its pid": "os.kill({stand_in}, signal.SIGKILL)",
-    "its process group": "os.killpg({group}, signal.SIGKILL)",
-    "the program's parent": "os.kill(os.getppid(), signal.SIGKILL)",
-    "every process": "os.kill(-1, signal.SIGKILL)",
-}
+KILL = program("""
+    import os, signal
+    if os.readlink("/proc/self/ns/pid") == {host_pid_namespace}:
+        raise SystemExit("refused: this is the test run's own pid namespace")
+    for name, kill in [("its pid", lambda: os.kill({stand_in}, signal.SIGKILL)),
+                       ("its process group", lambda: os.killpg({group}, signal.SIGKILL)),
+                       ("the program's parent", lambda: os.kill(os.getppid(), signal.SIGKILL)),
+                       ("every process", lambda: os.kill(-1, signal.SIGKILL))]:
+        try:
+            kill()
+            print("sent", name)
+        except OSError as error:
+            print("could not signal", name, error)
+    print("done")
+""")
 SNOOP = program("""
     import os
     seen = [repr(dict(os.environ))]
@@ -320,13 +344,11 @@ SNOOP = program("""
 @pytest.fixture(scope="module")
 def stand_in_outcomes() -> dict[str, dict[str, object]]:
     """Every runner's attacks on a stand-in for LiveMind (secrets in its environment), in a throwaway pid namespace."""
-    guard = (f"if os.readlink('/proc/self/ns/pid') == {host_pid_namespace()!r}:\n"
-             "    raise SystemExit('refused: this is the test run\\'s own pid namespace')\n")
+    kill = KILL.replace("{host_pid_namespace}", repr(host_pid_namespace()))
     requests = []
     for runner in RUNNERS:
         if not unavailable_because(runner):
-            requests += [(runner, attack, f"import os, signal\n{guard}{kill}\n") for attack, kill in KILLS.items()]
-            requests.append((runner, "environment", SNOOP))
+            requests += [(runner, "signals", kill), (runner, "environment", SNOOP)]
     done = subprocess.run(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", sys.executable, "-m",
                            "tests.sandbox.stand_in", json.dumps(requests)], env={**os.environ, **SECRETS},
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
@@ -335,12 +357,12 @@ def stand_in_outcomes() -> dict[str, dict[str, object]]:
     return outcomes
 
 
-@pytest.mark.parametrize("attack", list(KILLS))
 @pytest.mark.parametrize("runner", runners("signals"), indirect=True)
-def test_a_program_cannot_kill_livemind(runner: str, attack: str, stand_in_outcomes: dict[str, dict[str, object]]) -> None:
-    outcome = stand_in_outcomes[f"{runner}/{attack}"]
+def test_a_program_cannot_kill_livemind(runner: str, stand_in_outcomes: dict[str, dict[str, object]]) -> None:
+    outcome = stand_in_outcomes[f"{runner}/signals"]
     assert outcome["survived"] is True, outcome
-    assert outcome["status"] in ("passed", "error"), outcome  # the stand-in saw its run end
+    assert outcome["status"] == "passed", outcome  # the stand-in saw its run end
+    assert str(outcome["stdout"]).endswith("done\n"), outcome  # it tried every kill and lived on
 
 
 @pytest.mark.parametrize("runner", runners("environment"), indirect=True)
@@ -387,6 +409,6 @@ def test_no_process_of_a_run_outlives_it(runner: str) -> None:
             os.kill(pid, 9)
 
 
-def test_every_runner_is_named_in_the_containment_table() -> None:
-    assert set(RUNNERS) == {BARE, "namespaces+cgroup", "namespaces", "uid+limits", "limits-only"}
-    assert all(BARE not in tiers for tiers in CONTAINED_BY.values())
+def test_the_best_tier_contains_every_attack_and_bare_contains_none() -> None:
+    assert all(contains(RUNNERS["namespaces+cgroup"], attack) for attack in ATTACKS)
+    assert not any(contains(RUNNERS[BARE], attack) for attack in ATTACKS)

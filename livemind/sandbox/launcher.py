@@ -301,14 +301,14 @@ def main() -> NoReturn:
     # write a false report through its descriptor) nor stop it with a signal; SIGUSR1 is LiveMind's to send.
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - {signal.SIGUSR1})
     try:
-        _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")
         for procs in plan["cgroup_procs"]:
             _write(procs, str(os.getpid()))
         if plan["namespaces"]:
-            _enter_namespaces(plan)
+            _enter_namespaces(plan)  # before: a process that is not dumpable cannot write its own uid_map
         elif plan["uid"] is not None:
             os.chown(plan["root"], plan["uid"], plan["uid"])
             os.chown(plan["program"], plan["uid"], plan["uid"])
+        _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")
     except OSError as error:
         _report(fd, f"setup {error}")
         os._exit(SETUP_FAILED)

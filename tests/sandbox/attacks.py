@@ -81,7 +81,7 @@ RUNNERS: dict[str, Runner] = {r.name: r for r in (
 )}
 
 ATTACKS = ("wall", "cpu", "memory", "memory in many processes", "processes", "output", "environment", "writes", "reads",
-           "network", "signals", "leftovers")
+           "network", "signals", "leftovers", "the launcher")
 
 
 def contains(runner: Runner, attack: str) -> bool:
@@ -101,6 +101,8 @@ def contains(runner: Runner, attack: str) -> bool:
         case "environment" | "signals" | "leftovers":  # (the env is clean everywhere, but /proc/<pid>/environ is not)
             return has_namespaces or has_throwaway_uid
         case "writes" | "reads" | "network":  # a throwaway uid still writes /tmp and reads world-readable files
+            return has_namespaces
+        case "the launcher":  # pid 1 of the run's namespace, blocking signals and not dumpable
             return has_namespaces
     raise ValueError(f"unknown attack {attack!r}")
 

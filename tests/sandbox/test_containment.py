@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -306,12 +307,14 @@ def test_the_network_is_unreachable_even_on_localhost(runner: str) -> None:
 
 
 SECRETS = {"LIVEMIND_API_KEY": "lm-secret-6d1f0c", "OPENAI_API_KEY": "sk-secret-93be47"}
-KILL = program("""
+KILL_MARK = "# a kill attack on a stand-in for LiveMind"
+KILL = program(f"""
+    {KILL_MARK}
     import os, signal
-    if os.readlink("/proc/self/ns/pid") == {host_pid_namespace}:
+    if os.readlink("/proc/self/ns/pid") == {{host_pid_namespace}}:
         raise SystemExit("refused: this is the test run's own pid namespace")
-    for name, kill in [("its pid", lambda: os.kill({stand_in}, signal.SIGKILL)),
-                       ("its process group", lambda: os.killpg({group}, signal.SIGKILL)),
+    for name, kill in [("its pid", lambda: os.kill({{stand_in}}, signal.SIGKILL)),
+                       ("its process group", lambda: os.killpg({{group}}, signal.SIGKILL)),
                        ("the program's parent", lambda: os.kill(os.getppid(), signal.SIGKILL)),
                        ("every process", lambda: os.kill(-1, signal.SIGKILL))]:
         try:
@@ -353,6 +356,9 @@ def stand_in_outcomes() -> dict[str, dict[str, object]]:
                            "tests.sandbox.stand_in", json.dumps(requests)], env={**os.environ, **SECRETS},
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
+    for program_file in Path(tempfile.gettempdir()).glob("livemind-sandbox-*/main.py"):  # a killed LiveMind's runs
+        if KILL_MARK in program_file.read_text(errors="replace"):
+            shutil.rmtree(program_file.parent, ignore_errors=True)
     outcomes: dict[str, dict[str, object]] = json.loads(done.stdout)
     return outcomes
 
@@ -370,6 +376,28 @@ def test_secrets_in_livemind_environment_are_not_visible(runner: str, stand_in_o
     outcome = stand_in_outcomes[f"{runner}/environment"]
     assert outcome["status"] == "passed", outcome
     assert all(secret not in str(outcome["stdout"]) for secret in SECRETS.values())
+
+
+HECKLER = program("""
+    import os, signal
+    for pid in (1, os.getppid()):  # init, in the run's own pid namespace
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGSTOP):
+            try:
+                os.kill(pid, signum)
+            except OSError:
+                continue
+        try:
+            print("fds of", pid, os.listdir(f"/proc/{pid}/fd"))  # init's descriptors include its report to LiveMind
+        except OSError:
+            continue
+    print("done")
+""")
+
+
+@pytest.mark.parametrize("runner", runners("the launcher", is_harmful_uncontained=True), indirect=True)
+def test_a_program_cannot_stop_or_trace_the_launcher_even_with_its_uid(runner: str) -> None:
+    result = run_under(runner, HECKLER, Limits(wall_s=5))
+    assert result.passed and result.stdout == "done\n", result
 
 
 def _processes_marked(marker: str) -> list[int]:

@@ -94,10 +94,10 @@ class RunCgroup:
             raise SandboxError(f"could not make the sandbox's cgroup: {error}") from error
         return made
 
-    @property
-    def procs_files(self) -> list[str]:
-        """The cgroup.procs files the launcher writes its pid into."""
-        return [str(folder / "cgroup.procs") for folder in self._folders]
+    def add(self, pid: int) -> None:
+        """Move a process (the launcher's stage 0, before it forks) into the run's cgroups."""
+        for folder in self._folders:
+            (folder / "cgroup.procs").write_text(str(pid))
 
     def oom_kills(self) -> int:
         """How many processes the memory limit's OOM killer killed in this run."""

@@ -1,14 +1,16 @@
 """The first process of every sandboxed run: it builds the isolation, then runs the program.
 
-LiveMind runs this file as a script with the base interpreter (`python -I -S -B launcher.py PLAN`).
-It uses the standard library only, imports as little as it can (every run pays for its start-up:
-no json, typing, dataclasses or socket here) and never imports livemind, whose files the program must
-not see. PLAN is a `LaunchPlan` (plan.py), marshalled and hex-encoded.
+LiveMind compiles this file once and runs it as `__main__` in a fresh base interpreter
+(`python -I -S -B -c RUN_LAUNCHER CODE PLAN`, runner.py). It uses the standard library only, imports
+as little as it can (every run pays for its start-up: no json, typing, dataclasses or socket here)
+and never imports livemind, whose files the program must not see. PLAN is a `LaunchPlan` (plan.py),
+marshalled and hex-encoded.
 
 With namespaces (the plan's `namespaces`):
 
-    stage 0   LiveMind's child, root or the user: joins the run's cgroups, unshares the user (when not
-              root), mount, pid, network, IPC and UTS namespaces, forks init, waits for it
+    stage 0   LiveMind's child, root or the user: unshares the user (when not root), mount, pid, network,
+              IPC and UTS namespaces, waits until LiveMind has moved it into the run's cgroups (if any),
+              forks init, waits for it
     init      pid 1 of the new pid namespace: mounts the private root (a tmpfs with read-only binds of
               the system and the base interpreter), brings the namespace's own loopback up, forks the
               worker, reaps, writes how the worker ended, exits; the kernel then kills whatever is left
@@ -283,7 +285,7 @@ def _stop(child: int, plan: LaunchPlan) -> None:
 
 
 def main() -> NoReturn:
-    """Stage 0: join the cgroups, enter the namespaces, fork init (or the worker) and supervise it."""
+    """Stage 0: enter the namespaces, wait to be in the cgroups, fork init (or the worker) and supervise it."""
     plan: LaunchPlan = marshal.loads(bytes.fromhex(sys.argv[1]))
     fd = plan["status_fd"]
     os.set_inheritable(fd, False)  # the worker's exec closes it
@@ -301,14 +303,17 @@ def main() -> NoReturn:
     # write a false report through its descriptor) nor stop it with a signal; SIGUSR1 is LiveMind's to send.
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - {signal.SIGUSR1})
     try:
-        for procs in plan["cgroup_procs"]:
-            _write(procs, str(os.getpid()))
         if plan["namespaces"]:
             _enter_namespaces(plan)  # before: a process that is not dumpable cannot write its own uid_map
         elif plan["uid"] is not None:
             os.chown(plan["root"], plan["uid"], plan["uid"])
             os.chown(plan["program"], plan["uid"], plan["uid"])
         _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")
+        if plan["go_fd"] is not None:
+            is_placed = os.read(plan["go_fd"], 1) == b"1"  # EOF: LiveMind could not place it in the cgroups
+            os.close(plan["go_fd"])
+            if not is_placed:
+                os._exit(SETUP_FAILED)
     except OSError as error:
         _report(fd, f"setup {error}")
         os._exit(SETUP_FAILED)

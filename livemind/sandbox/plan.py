@@ -11,7 +11,7 @@ class LaunchPlan(TypedDict):
 
     namespaces: bool  # the private root, pid, network, IPC and UTS namespaces
     user_namespace: bool  # also a user namespace (not root: it is what lets the rest happen)
-    cgroup_procs: list[str]  # cgroup.procs files stage 0 joins before anything else runs
+    go_fd: int | None  # with cgroups: stage 0 waits for one byte here (LiveMind moves it into them meanwhile)
     root: str  # an empty host directory: the new root's mount point, or (no namespaces) the work folder
     root_mb: int  # the private root's tmpfs size (it holds /sandbox, /tmp and /dev/shm)
     binds: list[str]  # host paths bound read-only at the same place in the private root

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import marshal
 import os
 import selectors
 import shutil
@@ -21,7 +23,9 @@ from livemind.sandbox.limits import Limits
 from livemind.sandbox.plan import LaunchPlan, encode_plan
 from livemind.sandbox.result import Ending, SandboxResult, StopReason, judge
 
-LAUNCHER = str(Path(__file__).resolve().with_name("launcher.py"))  # run as a script, never imported
+LAUNCHER = Path(__file__).resolve().with_name("launcher.py")  # run in a fresh interpreter, never imported
+# The launcher's code travels compiled (marshal) in argv: a script would be compiled again on every run (3 ms).
+RUN_LAUNCHER = "import marshal, sys; exec(marshal.loads(bytes.fromhex(sys.argv.pop(1))))"
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 WORKDIR = "/sandbox"  # the program's folder (and $HOME) inside the private root
 CHUNK = 65536
@@ -87,33 +91,36 @@ def _probe() -> Isolation:
 def run_program(program: str, limits: Limits, isolation: Isolation) -> SandboxResult:
     """Run a whole Python program under one isolation tier and these limits; SandboxError if the tier cannot be set up."""
     start = time.monotonic()
-    workspace = tempfile.mkdtemp(prefix="livemind-sandbox-")
-    cgroup = RunCgroup.create(limits) if isolation.uses_cgroup else None
-    uid = _uids.take() if isolation.drops_to_throwaway_uid else None
-    status_read, status_write = os.pipe()
-    try:
+    with contextlib.ExitStack() as cleanup:  # undone in reverse: the run is dead before its cgroup and folder go
+        workspace = tempfile.mkdtemp(prefix="livemind-sandbox-")
+        cleanup.callback(shutil.rmtree, workspace, ignore_errors=True)
+        cgroup = RunCgroup.create(limits) if isolation.uses_cgroup else None
+        if cgroup is not None:
+            cleanup.callback(cgroup.remove)
+        uid = _uids.take() if isolation.drops_to_throwaway_uid else None
+        if uid is not None:
+            cleanup.callback(_uids.release, uid)
+        pipes = cleanup.enter_context(_Pipes())
+        status_read, status_write = pipes.open()
+        go_read, go_write = pipes.open() if cgroup is not None else (None, None)
         program_path = os.path.join(workspace, "main.py")
         with open(program_path, "w", encoding="utf-8") as file:
             file.write(program)
-        plan = _plan(limits, isolation, workspace, program_path, uid, cgroup, status_write)
+        plan = _plan(limits, isolation, workspace, program_path, uid, status_fd=status_write, go_fd=go_read)
         try:
             process = subprocess.Popen(
-                [base_interpreter(), "-I", "-S", "-B", LAUNCHER, encode_plan(plan)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(status_write,),
-                start_new_session=True, cwd=workspace, env={"PATH": SEARCH_PATH, "LANG": "C.UTF-8"})
+                [base_interpreter(), "-I", "-S", "-B", "-c", RUN_LAUNCHER, _launcher_code(), encode_plan(plan)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                pass_fds=[fd for fd in (status_write, go_read) if fd is not None], cwd=workspace,
+                env={"PATH": SEARCH_PATH, "LANG": "C.UTF-8"})
         except OSError as error:
             raise SandboxError(f"could not start the sandbox launcher with {base_interpreter()}: {error}") from error
-        finally:
-            os.close(status_write)
+        cleanup.callback(_kill_if_running, process)
+        pipes.close(status_write, go_read)
+        if cgroup is not None and go_write is not None:
+            _place(process, cgroup, pipes, go_write)
         watch = _watch(process, status_read, limits, deadline=start + limits.wall_s)
-        oom_kills = cgroup.oom_kills() if cgroup else 0
-    finally:
-        os.close(status_read)
-        if cgroup:
-            cgroup.remove()
-        if uid is not None:
-            _uids.release(uid)
-        shutil.rmtree(workspace, ignore_errors=True)
+        oom_kills = cgroup.oom_kills() if cgroup is not None else 0
     ending = _read_status(watch, isolation)
     stdout, stderr = _text(watch.stdout, limits), _text(watch.stderr, limits)
     verdict = judge(ending=ending, stopped=watch.stopped, stderr=stderr, oom_kills=oom_kills, limits=limits)
@@ -122,16 +129,72 @@ def run_program(program: str, limits: Limits, isolation: Isolation) -> SandboxRe
                          reason=verdict.reason)
 
 
-def _plan(limits: Limits, isolation: Isolation, workspace: str, program_path: str, uid: int | None,
-          cgroup: RunCgroup | None, status_fd: int) -> LaunchPlan:
+@functools.cache
+def _launcher_code() -> str:
+    """The launcher compiled once per LiveMind process, marshalled, in hex."""
+    return marshal.dumps(compile(LAUNCHER.read_text(), str(LAUNCHER), "exec")).hex()
+
+
+class _Pipes:
+    """The run's pipes to the launcher; whatever is still open when the run ends is closed."""
+
+    def __init__(self) -> None:
+        self._open: set[int] = set()
+
+    def __enter__(self) -> _Pipes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(*self._open)
+
+    def open(self) -> tuple[int, int]:
+        """A new pipe: (read end, write end), both close-on-exec here (pass_fds opens them to the launcher)."""
+        read_end, write_end = os.pipe()
+        self._open |= {read_end, write_end}
+        return read_end, write_end
+
+    def close(self, *fds: int | None) -> None:
+        """Close these ends now (LiveMind's copies of what the launcher now holds)."""
+        for fd in fds:
+            if fd is not None and fd in self._open:
+                self._open.discard(fd)
+                os.close(fd)
+
+
+def _place(process: subprocess.Popen[bytes], cgroup: RunCgroup, pipes: _Pipes, go: int) -> None:
+    """Move stage 0 into the run's cgroups, then let it go on (it waits before it forks anything).
+
+    Done here, while stage 0's interpreter starts, because a v1 cgroup move can wait for an RCU grace period.
+    """
+    try:
+        cgroup.add(process.pid)
+        os.write(go, b"1")
+    except OSError as error:
+        raise SandboxError(f"could not place the sandbox's launcher in its cgroups: {error}") from error
+    finally:
+        pipes.close(go)  # without the byte, stage 0 reads EOF and gives up
+
+
+def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
+    """The last resort when the run is left early: kill the launcher's group and reap it."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _plan(limits: Limits, isolation: Isolation, workspace: str, program_path: str, uid: int | None, *,
+          status_fd: int, go_fd: int | None) -> LaunchPlan:
     namespaces = isolation.uses_namespaces
     workdir = WORKDIR if namespaces else workspace
     # Without a throwaway uid, RLIMIT_NPROC counts every process the user already has.
     already = 0 if uid is not None else _processes_of(os.getuid())
     return LaunchPlan(
-        namespaces=namespaces, user_namespace=isolation.needs_user_namespace,
-        cgroup_procs=cgroup.procs_files if cgroup else [], root=workspace, root_mb=limits.memory_mb,
-        binds=list(private_root_binds()), program=program_path, workdir=workdir, uid=uid,
+        namespaces=namespaces, user_namespace=isolation.needs_user_namespace, go_fd=go_fd, root=workspace,
+        root_mb=limits.memory_mb, binds=list(private_root_binds()), program=program_path, workdir=workdir, uid=uid,
         rlimits=limits.rlimits(processes_already_counted=already),
         argv=[base_interpreter(), "-I", "-S", "-B", "-c", BOOTSTRAP, os.path.join(workdir, "main.py")],
         env={"PATH": SEARCH_PATH, "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": "/tmp" if namespaces else workdir},
@@ -171,10 +234,7 @@ def _watch(process: subprocess.Popen[bytes], status_fd: int, limits: Limits, *, 
     try:
         process.wait(timeout=STOP_WAIT_S)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    for stream in (process.stdout, process.stderr):
-        stream.close()
+        _kill_if_running(process)
     return watch
 
 

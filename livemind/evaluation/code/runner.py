@@ -314,6 +314,9 @@ class CodeEvalRunner:
                 results[problem.task_id][method] = kept
                 done += 1
                 self._advance(done, total)
+        part = part.model_copy(update={"seconds": round(time.perf_counter() - clock, 1)})
+        if self.store:  # a stretch that found nothing left to do is a stretch too: the record says it resumed
+            self.store.save_parts([*parts, part])
         return CodeRun(plan=plan, problems=results, parts=(*parts, part))
 
 

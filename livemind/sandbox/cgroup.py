@@ -111,18 +111,23 @@ class RunCgroup:
         return 0
 
     def remove(self) -> None:
-        """Kill anything still in the cgroups (nothing, when the pid namespace did its job) and remove them."""
+        """Kill anything still in the cgroups (nothing, when the pid namespace did its job) and remove them.
+
+        A cgroup that cannot be removed is logged and left: the run's result stands.
+        """
         for folder in self._folders:
             try:
                 folder.rmdir()
+            except FileNotFoundError:
+                continue
             except OSError as error:
-                if error.errno != errno.EBUSY:
-                    raise
-                _kill_and_wait(folder)
                 try:
+                    if error.errno != errno.EBUSY:
+                        raise
+                    _kill_and_wait(folder)
                     folder.rmdir()
-                except OSError:
-                    LOG.warning("sandbox cgroup %s is still busy; left in place", folder)
+                except OSError as again:
+                    LOG.warning("sandbox cgroup %s could not be removed (%s); left in place", folder, again)
 
 
 def _kill_and_wait(folder: Path) -> None:

@@ -284,6 +284,14 @@ def _stop(child: int, plan: LaunchPlan) -> None:
         _sweep_uid(plan["uid"])
 
 
+def _lead_own_group(pid: int) -> None:
+    """Put the worker in its own group from here too, so a stop can never come before its own setpgid."""
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        return  # it has exec'd already, in its own group
+
+
 def main() -> NoReturn:
     """Stage 0: enter the namespaces, wait to be in the cgroups, fork init (or the worker) and supervise it."""
     plan: LaunchPlan = marshal.loads(bytes.fromhex(sys.argv[1]))
@@ -323,6 +331,8 @@ def main() -> NoReturn:
             _run_init(plan)
         os.setpgid(0, 0)  # its own group: stopping it never reaches stage 0
         _become_worker(plan)
+    if not plan["namespaces"]:
+        _lead_own_group(pid)
     child = pid
     if is_stopping:
         _stop(child, plan)

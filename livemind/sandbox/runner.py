@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import marshal
 import os
 import selectors
@@ -45,6 +46,7 @@ BOOTSTRAP = (
     "exec(compile(open(__file__, 'rb').read(), __file__, 'exec'))\n"
 )
 
+LOG = logging.getLogger("livemind")
 _uids = ThrowawayUids()
 _probe_lock = threading.Lock()
 _best: list[Isolation] = []
@@ -76,14 +78,22 @@ def isolation_available() -> str:
 
 
 def _probe() -> Isolation:
+    """The first tier, strongest first, that sets up and runs `pass`; a slow machine is no reason to weaken it."""
     failures = []
     for tier in tiers_to_try():
         try:
-            if run_program("pass", PROBE_LIMITS, tier).passed:
-                return tier
-            failures.append(f"{tier}: the probe program did not pass")
+            result = run_program("pass", PROBE_LIMITS, tier)
         except SandboxError as error:
             failures.append(f"{tier}: {error}")
+            continue
+        if result.passed:
+            if failures:
+                LOG.warning("sandbox: using %s; stronger tiers failed: %s", tier, "; ".join(failures))
+            return tier
+        if result.status == "timeout":
+            raise SandboxError(f"the sandbox probe ({tier}) did not finish `pass` in {PROBE_LIMITS.wall_s:g} s",
+                               hint="the machine is overloaded; try again")
+        failures.append(f"{tier}: `pass` ended {result.status}: {result.stderr[-300:]}")
     raise SandboxError("no sandbox tier can run Python here: " + "; ".join(failures),
                        hint=f"check that {base_interpreter()} runs")
 
@@ -104,7 +114,7 @@ def run_program(program: str, limits: Limits, isolation: Isolation) -> SandboxRe
         status_read, status_write = pipes.open()
         go_read, go_write = pipes.open() if cgroup is not None else (None, None)
         program_path = os.path.join(workspace, "main.py")
-        with open(program_path, "w", encoding="utf-8") as file:
+        with open(program_path, "w", encoding="utf-8", errors="surrogatepass") as file:  # a lone surrogate: SyntaxError there
             file.write(program)
         plan = _plan(limits, isolation, workspace, program_path, uid, status_fd=status_write, go_fd=go_read)
         try:

@@ -30,6 +30,8 @@ def test_a_failed_assertion_is_failed_with_its_traceback() -> None:
     ("def broken(:\n    pass", "SyntaxError"),
     ("import numpy_that_is_not_there", "ModuleNotFoundError"),
     ("import sys\nsys.exit(3)", "exit code 3"),
+    ("x = '\ud800'", "SyntaxError"),  # not valid UTF-8 once written: the program's error, never LiveMind's
+    ("x = 1\x00", "SyntaxError"),
 ])
 def test_any_other_ending_is_an_error_with_its_reason(code: str, reason: str) -> None:
     result = run_python(code)

@@ -37,14 +37,16 @@ class RunPlan(Value):
     started_at: str
 
 
-def _write(path: Path, value: BaseModel) -> None:
+def write_value(path: Path, value: BaseModel) -> None:
+    """Write a value as JSON whole, then rename it into place: a kill leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(value.model_dump_json(indent=1), encoding="utf-8")
     os.replace(partial, path)
 
 
-def _read(path: Path, kind: type[M]) -> M | None:
+def read_value(path: Path, kind: type[M]) -> M | None:
+    """A value written by `write_value`, or None when the file is not there."""
     if not path.exists():
         return None
     return kind.model_validate_json(path.read_text(encoding="utf-8"))
@@ -71,7 +73,7 @@ class RunStore:
 
     def plan(self, settings: EvalSettings) -> RunPlan | None:
         """The saved plan, if this folder holds a run with these settings (an error if other settings)."""
-        plan = _read(self._plan_path, RunPlan)
+        plan = read_value(self._plan_path, RunPlan)
         if plan is not None and plan.settings != settings:
             changed = sorted(k for k, v in settings.model_dump().items() if plan.settings.model_dump()[k] != v)
             raise InvalidRequestError(
@@ -81,25 +83,25 @@ class RunStore:
 
     def saved_plan(self) -> RunPlan | None:
         """The saved plan, whatever its settings."""
-        return _read(self._plan_path, RunPlan)
+        return read_value(self._plan_path, RunPlan)
 
     def save_plan(self, plan: RunPlan) -> None:
         """Record the run's plan (once, before the first question)."""
-        _write(self._plan_path, plan)
+        write_value(self._plan_path, plan)
 
     def question(self, index: int) -> ProblemRun | None:
         """The saved results of question `index`, if it was finished."""
-        return _read(self._question_path(index), ProblemRun)
+        return read_value(self._question_path(index), ProblemRun)
 
     def save_question(self, index: int, run: ProblemRun) -> None:
         """Keep one question's results."""
-        _write(self._question_path(index), run)
+        write_value(self._question_path(index), run)
 
     def parts(self) -> list[RunPart]:
         """Every stretch of work so far."""
-        saved = _read(self.root / "parts.json", PartList)
+        saved = read_value(self.root / "parts.json", PartList)
         return list(saved.parts) if saved else []
 
     def save_parts(self, parts: list[RunPart]) -> None:
         """Record the stretches of work (the current one is updated after each question)."""
-        _write(self.root / "parts.json", PartList(parts=tuple(parts)))
+        write_value(self.root / "parts.json", PartList(parts=tuple(parts)))

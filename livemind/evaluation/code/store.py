@@ -10,17 +10,12 @@ Files are written whole and renamed into place, so a kill leaves the old file or
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import TypeVar
-
-from pydantic import BaseModel
 
 from livemind.errors import InvalidRequestError
 from livemind.evaluation.code.records import CodeEvalSettings, CodePlan, MethodRun
+from livemind.evaluation.store import read_value, write_value
 from livemind.types import Value
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class WorkPart(Value):
@@ -39,17 +34,6 @@ class WorkParts(Value):
     parts: tuple[WorkPart, ...] = ()
 
 
-def _write(path: Path, value: BaseModel) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(value.model_dump_json(indent=1), encoding="utf-8")
-    os.replace(partial, path)
-
-
-def _read(path: Path, kind: type[M]) -> M | None:
-    return kind.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
 def _folder(task_id: str) -> str:
     return task_id.replace("/", "_")
 
@@ -62,7 +46,7 @@ class CodeRunStore:
 
     def plan(self, settings: CodeEvalSettings) -> CodePlan | None:
         """The saved plan, if this folder holds a run with these settings (an error if other settings)."""
-        plan = _read(self.root / "plan.json", CodePlan)
+        plan = read_value(self.root / "plan.json", CodePlan)
         if plan is not None and plan.settings != settings:
             changed = sorted(k for k, v in settings.model_dump().items() if plan.settings.model_dump()[k] != v)
             raise InvalidRequestError(
@@ -72,33 +56,33 @@ class CodeRunStore:
 
     def saved_plan(self) -> CodePlan | None:
         """The saved plan, whatever its settings."""
-        return _read(self.root / "plan.json", CodePlan)
+        return read_value(self.root / "plan.json", CodePlan)
 
     def save_plan(self, plan: CodePlan) -> None:
         """Record the plan (once, after the pilot)."""
-        _write(self.root / "plan.json", plan)
+        write_value(self.root / "plan.json", plan)
 
     def pilot(self, task_id: str, unit: str) -> MethodRun | None:
         """A pilot unit, if done."""
-        return _read(self.root / "pilot" / _folder(task_id) / f"{unit}.json", MethodRun)
+        return read_value(self.root / "pilot" / _folder(task_id) / f"{unit}.json", MethodRun)
 
     def save_pilot(self, task_id: str, unit: str, run: MethodRun) -> None:
         """Keep a pilot unit."""
-        _write(self.root / "pilot" / _folder(task_id) / f"{unit}.json", run)
+        write_value(self.root / "pilot" / _folder(task_id) / f"{unit}.json", run)
 
     def method(self, task_id: str, method: str) -> MethodRun | None:
         """One method's judged run on one problem, if done."""
-        return _read(self.root / "problems" / _folder(task_id) / f"{method}.json", MethodRun)
+        return read_value(self.root / "problems" / _folder(task_id) / f"{method}.json", MethodRun)
 
     def save_method(self, task_id: str, run: MethodRun) -> None:
         """Keep one method's judged run on one problem."""
-        _write(self.root / "problems" / _folder(task_id) / f"{run.method}.json", run)
+        write_value(self.root / "problems" / _folder(task_id) / f"{run.method}.json", run)
 
     def parts(self) -> list[WorkPart]:
         """Every stretch of work so far."""
-        saved = _read(self.root / "parts.json", WorkParts)
+        saved = read_value(self.root / "parts.json", WorkParts)
         return list(saved.parts) if saved else []
 
     def save_parts(self, parts: list[WorkPart]) -> None:
         """Record the stretches of work."""
-        _write(self.root / "parts.json", WorkParts(parts=tuple(parts)))
+        write_value(self.root / "parts.json", WorkParts(parts=tuple(parts)))

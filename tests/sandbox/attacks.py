@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import os
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -145,6 +146,8 @@ def unavailable_because(name: str) -> str | None:
         return f"{name} needs root to start it (the tests already run as a user: see the in-process tiers)"
     if runner.is_foreign and system_interpreter() is None:
         return f"{name} needs a Python 3.11+ that every user can run, in {SYSTEM_INTERPRETERS}"
+    if runner.uid is not None and shutil.which("setpriv") is None:
+        return f"{name} needs setpriv (util-linux) to start LiveMind as uid {runner.uid}"
     try:
         result = run_under(name, "pass", Limits(wall_s=20))
     except SandboxError as error:

@@ -22,7 +22,7 @@ import pytest
 from _pytest.mark.structures import ParameterSet
 
 from livemind.sandbox import Limits
-from livemind.sandbox.isolation import private_root_binds
+from livemind.sandbox.isolation import is_root, private_root_binds
 from livemind.sandbox.runner import CUT_MARK
 from tests.sandbox.attacks import (
     ATTACKS,
@@ -348,6 +348,8 @@ SNOOP = program("""
 @pytest.fixture(scope="module")
 def stand_in_outcomes() -> dict[str, dict[str, object]]:
     """Every runner's attacks on a stand-in for LiveMind (secrets in its environment), in a throwaway pid namespace."""
+    if not is_root() or shutil.which("unshare") is None:
+        pytest.skip("the throwaway pid namespace the stand-in needs is made with `unshare --pid`, as root")
     kill = KILL.replace("{host_pid_namespace}", repr(host_pid_namespace()))
     requests = []
     for runner in RUNNERS:

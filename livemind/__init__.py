@@ -6,6 +6,7 @@ The public API is what `__all__` lists.
 """
 
 from livemind.config import SHIPPED_COUNCILS, LiveMindConfig, load_config
+from livemind.council.code import CodeResult
 from livemind.council.extraction import Extraction, extract_answer
 from livemind.errors import (
     BusyError,
@@ -22,6 +23,7 @@ from livemind.errors import (
     RamBudgetExceeded,
     RemoteExpertError,
     RequestError,
+    SandboxError,
     SessionError,
     UnknownExpertError,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "SHIPPED_COUNCILS",
     "Answer",
     "BusyError",
+    "CodeResult",
     "ConfigError",
     "Consistency",
     "DebateEvent",
@@ -85,6 +88,7 @@ __all__ = [
     "RouteDecision",
     "RouteEvent",
     "RouteScore",
+    "SandboxError",
     "SessionError",
     "Strategy",
     "SynthesisDone",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,9 @@ def test_the_package_type_checks_with_the_pydantic_plugin() -> None:
 def test_the_code_and_tests_lint_clean() -> None:
     done = _run("ruff", "check", "livemind", "tests", "tools", "native")
     assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_every_subpackage_is_in_the_wheel() -> None:
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "livemind").rglob("__init__.py")}
+    assert found <= listed, f"missing from [tool.setuptools] packages: {sorted(found - listed)}"

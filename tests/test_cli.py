@@ -59,6 +59,12 @@ def test_ask_streams_tokens_to_stdout_and_stats_to_stderr(home: Path) -> None:
     assert done.stdout.strip() and "tok/s" in done.stderr
 
 
+def test_ask_says_when_the_token_limit_cut_the_reply(home: Path) -> None:
+    done = run(home, "ask", "Explain in detail how a hash map works.", "--expert", "generalist", "--max-tokens", "4")
+    assert done.returncode == 0, done.stderr
+    assert "cut off at the token limit (4 tokens)" in done.stderr and "--max-tokens" in done.stderr
+
+
 def test_status_json_reports_ram_and_limits(home: Path) -> None:
     done = run(home, "status", "--json")
     status = json.loads(done.stdout)

@@ -8,6 +8,7 @@ from the task's own text (doctest lines, `f(x) == y`, …) and from the caller's
 
 from __future__ import annotations
 
+import ast
 import re
 import time
 from collections import Counter
@@ -41,12 +42,28 @@ def find_entry_point(*texts: str | None) -> str | None:
 
 
 def code_question(task: str, signature: str | None = None, entry_point: str | None = None) -> str:
-    """What each expert is asked: the task, the signature to keep, and the code-first instruction."""
-    parts = [task.strip()]
+    """What each expert is asked: the task, the code-first instruction, and the signature (or stub) to complete.
+
+    With a signature this is, word for word, the question `livemind eval --task humaneval` asks with
+    task "Complete the following Python function." and the problem's prompt as the signature.
+    """
     if signature:
-        parts.append(f"Use this signature:\n```python\n{signature.strip()}\n```")
-    parts.append(CODE_ONLY.format(name=f" `{entry_point}`" if entry_point else ""))
-    return "\n\n".join(parts)
+        stub = signature if signature.endswith("\n") else f"{signature}\n"
+        return f"{task.strip()} {CODE_ONLY.format(name='')}\n\n```python\n{stub}```"
+    return f"{task.strip()}\n\n{CODE_ONLY.format(name=f' `{entry_point}`' if entry_point else '')}"
+
+
+def _stub(signature: str | None) -> str:
+    """The code a reply completes: the signature or stub as given when it parses, else with a `pass` body."""
+    if not signature:
+        return ""
+    for candidate in (signature, f"{signature.rstrip()}\n    pass\n"):
+        try:
+            ast.parse(candidate)
+        except SyntaxError:
+            continue
+        return candidate
+    return ""
 
 
 def _majority_name(texts: Sequence[str]) -> str | None:
@@ -86,8 +103,7 @@ class CodeCouncil:
             raise InvalidRequestError("no candidate defined a function, and the task names none",
                                       hint="pass a signature such as `def roman_to_int(s: str) -> int:`")
         examples = docstring_examples(f"{task}\n{signature or ''}\n{tests or ''}", entry)
-        prompt = f"{signature.rstrip()}\n    pass\n" if signature and signature.rstrip().endswith(":") else ""
-        programs = [read_program(prompt, entry, a.answer, is_cut_off=a.finish_reason == "length") for a in answers]
+        programs = [read_program(_stub(signature), entry, a.answer, is_cut_off=a.finish_reason == "length") for a in answers]
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="code-sandbox") as pool:
             evidence = list(pool.map(lambda p: gather_evidence(p, examples, timeout_s=self.timeout_s), programs))
         selection = select_by_execution(evidence)

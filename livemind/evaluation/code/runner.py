@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 
+from livemind.council.code.consensus import code_question
 from livemind.council.code.evidence import gather_evidence
 from livemind.council.code.programs import read_program
 from livemind.council.code.selection import select_by_execution
@@ -45,10 +46,9 @@ from livemind.evaluation.selection import most_common
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult, Position, Strategy, Value
 
-CODE_PROMPT = ("Complete the following Python function. Reply with only the code: one ```python block holding the "
-               "whole function (its signature, its body and any imports it needs), with no explanation and no tests."
-               "\n\n```python\n{prompt}```")
-"""What every method asks: the same words for the single expert, the samples and the council."""
+CODE_TASK = "Complete the following Python function."
+"""The task every method is given, with the problem's prompt as the stub to complete (`code_question`):
+the same words for the single expert, the samples, the council and `livemind code`."""
 
 PER_PROBLEM_ERRORS = (EngineError, PromptTooLongError, RemoteExpertError)
 
@@ -66,7 +66,7 @@ def _now() -> str:
 
 def code_prompt(problem: CodeProblem) -> str:
     """The question put to an expert for one problem."""
-    return CODE_PROMPT.format(prompt=problem.prompt)
+    return code_question(CODE_TASK, problem.prompt)
 
 
 class CodeRun(Value):

@@ -87,3 +87,15 @@ def test_the_question_asks_for_the_code_first_and_keeps_the_signature() -> None:
     assert "def roman_to_int(s: str) -> int:" in question and "no explanation" in question
     assert find_entry_point("def roman_to_int(s: str) -> int:") == "roman_to_int"
     assert find_entry_point("no function here") is None
+
+
+def test_a_stub_with_helpers_and_examples_is_completed_and_checked_like_the_eval_does() -> None:
+    stub = ('def is_even(n: int) -> bool:\n    return n % 2 == 0\n\n\ndef evens(xs: list) -> list:\n'
+            '    """Keep the even numbers.\n    >>> evens([1, 2, 4])\n    [2, 4]\n    """\n')
+    uses_helper = "```python\ndef evens(xs: list) -> list:\n    return [x for x in xs if is_even(x)]\n```"
+    body_only = "```python\n    return [x for x in xs if x % 2 == 0]\n```"
+    result = scripted({"a": uses_helper, "b": body_only}).run("Complete the following Python function.", ["a", "b"],
+                                                              signature=stub)
+    assert result.entry_point == "evens" and [e.call for e in result.examples] == ["evens([1, 2, 4])"]
+    assert [g.size for g in result.groups] == [2] and result.groups[0].examples_passed == 1
+    assert code_question("Complete the following Python function.", stub).endswith(f"```python\n{stub}```")

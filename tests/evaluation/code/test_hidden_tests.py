@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from livemind.council.code import evidence as evidence_module
+from livemind.council.code.consensus import code_question
 from livemind.council.code.evidence import gather_evidence
 from livemind.council.code.programs import read_program
 from livemind.council.code.selection import select_by_execution
 from livemind.evaluation.code.problems import CodeProblem, load_humaneval
+from livemind.evaluation.code.runner import CODE_TASK, code_prompt
 from livemind.evaluation.code.verdicts import official_verdict
 from livemind.sandbox import SandboxResult
 
@@ -48,3 +50,13 @@ def test_selection_follows_the_examples_even_when_the_official_tests_disagree(mo
     assert [e.passed for e in evidence] == [(False,), (True,)]  # the examples prefer the second
     assert select_by_execution(evidence).chosen == 1
     assert programs_run and not any("candidate(2) == 5" in p or "check(" in p for p in programs_run)
+
+
+def test_every_method_asks_the_words_the_committed_run_asked() -> None:
+    # docs/eval/humaneval was generated with this question; changing it starts a different experiment
+    asked = ("Complete the following Python function. Reply with only the code: one ```python block holding the "
+             "whole function (its signature, its body and any imports it needs), with no explanation and no tests."
+             "\n\n```python\n{prompt}```")
+    problems = load_humaneval()
+    assert all(code_prompt(p) == asked.format(prompt=p.prompt) for p in problems)
+    assert code_prompt(problems[0]) == code_question(CODE_TASK, problems[0].prompt)  # what `livemind code` asks

@@ -92,7 +92,8 @@ class CodeCouncil:
             raise InvalidRequestError(f"samples must be between 1 and {SAMPLES_MAX}, got {samples}",
                                       hint="samples is how many candidates each expert writes")
         start = time.perf_counter()
-        named = find_entry_point(signature, task)
+        # a stub may define helpers first: the function to complete is the stub's last
+        named = (DEF.findall(signature) or [None])[-1] if signature else find_entry_point(task)
         question = code_question(task, signature, named)
         jobs = [(e, i) for e in experts for i in range(samples)]
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="code-council") as pool:

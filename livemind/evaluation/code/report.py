@@ -210,6 +210,8 @@ def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
         f"Council: {', '.join(plan.council)} ({plan.council_reason}).",
         "Selection (self-consistency and council, execution-selected) sees only the docstring's examples, "
         "run in the sandbox; the official tests only score.",
+        "Stretches of work: " + "; ".join(f"{p.index}: {p.machine}, code {p.source or 'unrecorded'}, "
+                                          f"{p.seconds / 60:.0f} min, {p.units} method runs" for p in run.parts) + ".",
         f"Reading rule (every method alike): the reply's code block that defines the function, after the "
         f"prompt; a reply cut off inside its code fails and is counted under 'cut off'. Token limit "
         f"{plan.settings.max_tokens}.",

@@ -40,7 +40,7 @@ from livemind.evaluation.code.records import (
     MethodRun,
     PilotScore,
 )
-from livemind.evaluation.code.store import CodeRunStore, WorkPart
+from livemind.evaluation.code.store import CodeRunStore, WorkPart, source_version
 from livemind.evaluation.code.verdicts import official_verdict
 from livemind.evaluation.selection import most_common
 from livemind.orchestrator import LiveMind
@@ -293,7 +293,8 @@ class CodeEvalRunner:
         """Every asked method on every scored problem (skipping what is kept), then the run as far as it got."""
         problems = load_humaneval()
         parts = self.store.parts() if self.store else []
-        part = WorkPart(index=len(parts) + 1, started_at=_now(), machine=cpu_label(), seconds=0.0, units=0)
+        part = WorkPart(index=len(parts) + 1, started_at=_now(), machine=cpu_label(), seconds=0.0, units=0,
+                        source=source_version())
         clock = time.perf_counter()
         plan, scored = self.plan(problems)
         results: dict[str, dict[str, MethodRun]] = {}

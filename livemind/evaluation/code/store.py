@@ -10,6 +10,7 @@ Files are written whole and renamed into place, so a kill leaves the old file or
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from livemind.errors import InvalidRequestError
@@ -26,6 +27,20 @@ class WorkPart(Value):
     machine: str
     seconds: float
     units: int  # method runs finished in this stretch
+    source: str = ""  # the code that ran it: the git commit, "+changes" when the tree differed from it
+
+
+def source_version() -> str:
+    """The commit of the LiveMind source running now ("+changes" if it was edited), or "" outside a checkout."""
+    root = Path(__file__).resolve().parents[3]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "livemind"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{head}+changes" if dirty else head
 
 
 class WorkParts(Value):

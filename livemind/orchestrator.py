@@ -165,7 +165,7 @@ class LiveMind(AsyncApi):
                       total_s=round(completion.total_s, 4), tok_s=round(completion.decode_tok_s, 2),
                       finish_reason=completion.finish_reason, routing=routing,
                       cached_prompt_tokens=completion.cached_prompt_tokens, ram=self._ram_since(before, f"ask {expert}"),
-                      stages=completion.stages)
+                      stages=completion.stages, mean_logprob=completion.mean_logprob)
 
     # -- consensus and debate ------------------------------------------------------------------
 

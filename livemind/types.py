@@ -140,6 +140,12 @@ class Completion(Value):
     accepted_draft_tokens: int = 0
     # tokens the engine decoded after the caller's cancel was set (the step in progress); 0 unless cancelled
     tokens_after_cancel: int = 0
+    # The engine's own confidence: the mean log-probability of the generated tokens under the model's raw
+    # distribution (log-softmax of the logits each was sampled from, before penalties, temperature and
+    # truncation), averaged over `logprob_tokens` tokens (the end-of-generation token is not one of them).
+    # None where the backend cannot see log-probs (a remote server that does not report them, scripted fakes).
+    mean_logprob: float | None = None
+    logprob_tokens: int = 0
 
 
 class RamUse(Value):
@@ -168,6 +174,7 @@ class Answer(Value):
     cached_prompt_tokens: int = 0  # prompt tokens reused from the KV cache (not in prompt_tokens)
     ram: RamUse | None = None
     stages: dict[str, float] = {}  # the engine's seconds before the first token: queue, template, prefill
+    mean_logprob: float | None = None  # the engine's confidence in the reply (Completion.mean_logprob)
 
 
 class RouteScore(Value):
@@ -203,14 +210,15 @@ class Position(Value):
     total_s: float
     changed: bool = True
     sample: int = 0  # `select` draws several samples per expert in round 0
+    mean_logprob: float | None = None  # the engine's confidence in this reply (Completion.mean_logprob): weighs its vote
 
 
 class RoundRecord(Value):
     """What one round produced and how far the experts agreed after it.
 
     `answers` holds the number extracted from each position (None where there is none);
-    agreement is the share on the winning number when every position holds one, and the
-    mean pairwise embedding similarity otherwise.
+    agreement is the share on the winning number when every position holds one (of the weight,
+    when the votes are weighted by confidence), and the mean pairwise embedding similarity otherwise.
     """
 
     round: int
@@ -218,6 +226,7 @@ class RoundRecord(Value):
     positions: tuple[Position, ...]
     changed: bool
     answers: tuple[int | None, ...] = ()
+    is_weighted: bool = False  # the answers' votes were weighted by confidence (agreement is a share of weight)
 
 
 class Consistency(Value):
@@ -240,8 +249,8 @@ class DroppedExpert(Value):
 class DebateResult(Value):
     """The outcome of a consensus or a debate.
 
-    Every result carries its own control: `first_vote` is what a plain vote of the first answers
-    would have answered (for checkable questions), beside the strategy's `answer_value`, whether
+    Every result carries its own control: `first_vote` is what a plain (unweighted) vote of the first
+    answers would have answered (for checkable questions), beside the strategy's `answer_value`, whether
     the revision rounds ran (`debate_triggered`, `trigger_reason`) and the tokens they cost.
     """
 
@@ -270,6 +279,9 @@ class DebateResult(Value):
     first_vote: int | None = None
     answer_value: int | None = None
     consistency: tuple[Consistency, ...] = ()
+    # how the final answers' numbers were weighed: by confidence (exp of each reply's mean token log-prob), or
+    # counted and why (an expert without log-probs); "" when they hold no number
+    vote_weighting: str = ""
     ram: RamUse | None = None
 
 

@@ -13,6 +13,8 @@ from livemind.errors import ModelCorruptError
 from livemind.types import ChatMessage, Completion, GenerationRequest
 
 Script = Callable[[LoadTarget, GenerationRequest], str]
+Confidence = Callable[[LoadTarget, GenerationRequest], float | None]
+"""The mean token log-prob a scripted reply reports (the engine's confidence); None reports none, as remote servers may."""
 
 
 def echo_script(target: LoadTarget, request: GenerationRequest) -> str:
@@ -23,10 +25,12 @@ def echo_script(target: LoadTarget, request: GenerationRequest) -> str:
 class ScriptedBackend:
     """A backend that 'generates' a scripted text word by word."""
 
-    def __init__(self, target: LoadTarget, script: Script, gate: threading.Event | None = None) -> None:
+    def __init__(self, target: LoadTarget, script: Script, gate: threading.Event | None = None,
+                 confidence: Confidence | None = None) -> None:
         self.target = target
         self._script = script
         self._gate = gate
+        self._confidence = confidence
         self.closed = False
         self.calls = 0
 
@@ -54,9 +58,11 @@ class ScriptedBackend:
             produced.append(piece)
             if on_token:
                 on_token(piece)
+        mean_logprob = self._confidence(self.target, request) if self._confidence is not None else None
         return Completion(text="".join(produced), prompt_tokens=self.count_tokens(request.messages),
                           completion_tokens=len(produced), ttft_s=0.001, total_s=0.002, decode_tok_s=1000.0,
-                          finish_reason=finish)  # type: ignore[arg-type]
+                          finish_reason=finish, mean_logprob=mean_logprob,  # type: ignore[arg-type]
+                          logprob_tokens=len(produced) if mean_logprob is not None else 0)
 
     def close(self) -> None:
         self.closed = True
@@ -66,8 +72,10 @@ class ScriptedLoader:
     """Loads ScriptedBackends; each model 'weighs' a fixed number of bytes."""
 
     def __init__(self, script: Script = echo_script, *, sizes: dict[str, int] | None = None,
-                 default_size: int = 100 * 2**20, fail: set[str] | None = None) -> None:
+                 default_size: int = 100 * 2**20, fail: set[str] | None = None,
+                 confidence: Confidence | None = None) -> None:
         self.script = script
+        self.confidence = confidence
         self.sizes = sizes or {}
         self.default_size = default_size
         self.fail = fail or set()
@@ -80,7 +88,7 @@ class ScriptedLoader:
     def load(self, target: LoadTarget) -> ScriptedBackend:
         if target.model in self.fail:
             raise ModelCorruptError(f"scripted load failure for {target.model}", hint="fix the model file")
-        backend = ScriptedBackend(target, self.script, self.gate)
+        backend = ScriptedBackend(target, self.script, self.gate, self.confidence)
         self.loaded.append(backend)
         return backend
 

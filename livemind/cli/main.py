@@ -43,6 +43,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         routed_on = answer.routing.routed_on if answer.routing is not None else None
         err.print(f"[dim]{answer.expert} ({answer.model}) · {answer.tokens} tokens · TTFT {answer.ttft_s * 1000:.0f} ms · "
                   f"{answer.tok_s:.1f} tok/s · {answer.total_s:.2f} s"
+                  + (f" · mean token log-prob {answer.mean_logprob:.3f}" if answer.mean_logprob is not None else "")
                   + (f" · routed on the translation “{escape(routed_on)}”" if routed_on else "") + "[/]")
         if answer.finish_reason == "length":
             err.print(f"[yellow]cut off at the token limit ({answer.tokens} tokens): pass a larger --max-tokens[/]")

@@ -7,6 +7,7 @@ llama-cpp-python's own create_chat_completion. The tests hold that to exact equa
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 
@@ -81,6 +82,57 @@ def test_seeded_answers_match_llama_cpp_python_create_chat_completion(smol: Llam
             assert smol.generate(request).text == raw["choices"][0]["message"]["content"].strip()  # type: ignore[index]
     finally:
         llm.close()
+
+
+@pytest.mark.parametrize("sampling", [{"temperature": 0.0}, {"temperature": 0.7, "seed": 8}], ids=["greedy", "seeded"])
+def test_each_replys_mean_logprob_is_the_one_llama_cpp_python_reports_for_its_tokens(
+        smol: LlamaBatchBackend, catalog: ModelCatalog, sampling: dict[str, object]) -> None:
+    """The confidence is the raw distribution's log-prob of each sampled token, read from the row it was sampled from."""
+    engine = _target(catalog).engine
+    llm = llama_cpp.Llama(model_path=str(_target(catalog).path), n_ctx=engine.n_ctx, n_batch=engine.n_batch,
+                          n_ubatch=engine.n_ubatch, flash_attn=True, type_k=KV_TYPE_IDS["q8_0"],
+                          type_v=KV_TYPE_IDS["q8_0"], logits_all=True, verbose=False)  # logits_all: its logprobs need it
+    try:
+        for question in QUESTIONS[:2]:
+            request = _request(question, **sampling)
+            s = request.sampling
+            raw = llm.create_chat_completion(messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                                             temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
+                                             repeat_penalty=s.repeat_penalty, max_tokens=s.max_tokens, seed=s.seed,
+                                             logprobs=True, top_logprobs=1)
+            choice = raw["choices"][0]  # type: ignore[index]
+            reference = [t["logprob"] for t in choice["logprobs"]["content"]]
+            smol.forget()
+            completion = smol.generate(request)
+            assert completion.text == choice["message"]["content"].strip()
+            assert completion.mean_logprob is not None and math.isfinite(completion.mean_logprob)
+            assert completion.mean_logprob <= 0.0
+            assert completion.logprob_tokens == completion.completion_tokens == len(reference)
+            assert completion.mean_logprob == pytest.approx(sum(reference) / len(reference), abs=1e-3)
+    finally:
+        llm.close()
+
+
+def test_reading_the_confidence_changes_no_text_and_a_batch_reads_the_same_confidence_as_alone(
+        smol: LlamaBatchBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = [_request(q, **sampling) for q in QUESTIONS[:2]
+                for sampling in ({"temperature": 0.0}, {"temperature": 0.8, "seed": 5})]  # four: every sequence
+    alone = []
+    for request in requests:
+        smol.forget()
+        alone.append(smol.generate(request))
+    smol.forget()
+    together = smol.generate_many(requests)
+    assert [c.text for c in together] == [c.text for c in alone]
+    assert [c.mean_logprob for c in together] == pytest.approx([c.mean_logprob for c in alone], abs=1e-3)
+    smol.forget()
+    again = smol.generate_many(requests)
+    assert [c.mean_logprob for c in again] == [c.mean_logprob for c in together], "the same decode, the same figure"
+    monkeypatch.setattr(LlamaBatchBackend, "_logprob", lambda self, row, token: 0.0)  # the engine without the capture
+    smol.forget()
+    blind = smol.generate_many(requests)
+    assert [c.text for c in blind] == [c.text for c in together]
+    assert all(c.mean_logprob == 0.0 for c in blind) and all(c.mean_logprob < 0.0 for c in together)
 
 
 def _round_two(first_answer: str) -> tuple[ChatMessage, ...]:

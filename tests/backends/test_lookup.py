@@ -1,7 +1,8 @@
 """Prompt-lookup drafting: the n-gram index, and the batch backend's verify step on a real model.
 
 The claim drafting makes is narrow: the text is the plain path's, token for token, greedy or
-seeded, and only the number of decode steps falls. The real-model tests hold it to exact
+seeded (and so is the confidence, each token's log-prob read from its own row), and only the
+number of decode steps falls. The real-model tests hold it to exact
 equality on a prompt that asks the model to repeat a passage (where guesses are accepted), with
 guesses forced wrong (every one rejected and rolled back), and they check that the KV cache
 holds exactly the accepted tokens afterwards.
@@ -88,6 +89,8 @@ def test_drafting_gives_the_plain_text_in_fewer_decode_steps(qwen: LlamaBatchBac
     (drafted,), drafted_calls = _run(qwen, [request], draft=2)
     assert drafted.text == plain.text
     assert drafted.completion_tokens == plain.completion_tokens
+    # each kept guess is scored against its own row's logits, as the plain path scores that token
+    assert drafted.mean_logprob == pytest.approx(plain.mean_logprob, abs=1e-4)
     assert drafted.accepted_draft_tokens > 0 and drafted.draft_tokens >= drafted.accepted_draft_tokens
     assert drafted_calls < plain_calls, (drafted_calls, plain_calls)
     assert plain.draft_tokens == 0
@@ -106,6 +109,7 @@ def test_wrong_guesses_are_all_rolled_back_and_change_nothing(qwen: LlamaBatchBa
     monkeypatch.setattr(lookup.PromptLookup, "draft", wrong)
     (drafted,), _ = _run(qwen, [request], draft=2)
     assert drafted.text == plain.text
+    assert drafted.mean_logprob == pytest.approx(plain.mean_logprob, abs=1e-4), "rejected rows are never scored"
     assert drafted.draft_tokens > 0 and drafted.accepted_draft_tokens == 0
     _cache_matches_slots(qwen)
     (again,), _ = _run(qwen, [request], draft=0)

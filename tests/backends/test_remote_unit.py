@@ -17,9 +17,12 @@ from livemind.types import ChatMessage, GenerationRequest, RemoteSpec, SamplingS
 SSE = {"content-type": "text/event-stream"}
 
 
-def _event(piece: str, finish: str | None = None) -> bytes:
-    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": finish}]}
+def _event(piece: str, finish: str | None = None, logprobs: list[float] | None = None) -> bytes:
+    choice: dict[str, object] = {"index": 0, "delta": {"content": piece}, "finish_reason": finish}
+    if logprobs is not None:
+        choice["logprobs"] = {"content": [{"token": piece, "logprob": lp, "bytes": None, "top_logprobs": []}
+                                          for lp in logprobs]}
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [choice]}
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
@@ -203,6 +206,43 @@ def test_a_server_that_rejects_stream_options_is_asked_again_without_them() -> N
     assert backend.generate(REQUEST).text == "ok"
     assert backend.generate(REQUEST).text == "ok"
     assert ["stream_options" in b for b in bodies] == [True, False, False], "asked once, then never again"
+
+
+def test_the_servers_token_logprobs_become_the_replys_mean_logprob() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        events = [_event("Hel", logprobs=[-0.5]), _event("lo", logprobs=[-0.25, -0.75]), _event("", "stop")]
+        return httpx.Response(200, headers=SSE, content=b"".join(events) + b"data: [DONE]\n\n")
+
+    completion = _backend(handler).generate(REQUEST)
+    assert bodies[0]["logprobs"] is True and "top_logprobs" not in bodies[0]
+    assert completion.text == "Hello" and completion.logprob_tokens == 3
+    assert completion.mean_logprob == pytest.approx(-0.5)
+
+
+def test_a_server_that_reports_no_logprobs_leaves_the_confidence_unknown() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=SSE, content=_sse("ok"))
+
+    completion = _backend(handler).generate(REQUEST)
+    assert completion.mean_logprob is None and completion.logprob_tokens == 0
+
+
+def test_a_server_that_rejects_logprobs_is_asked_again_without_them_and_never_again() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        if "logprobs" in bodies[-1]:
+            return httpx.Response(422, json={"error": {"message": "logprobs is not supported by this server"}})
+        return httpx.Response(200, headers=SSE, content=_sse("ok"))
+
+    backend = _backend(handler)
+    assert [backend.generate(REQUEST).mean_logprob for _ in range(2)] == [None, None]
+    assert ["logprobs" in b for b in bodies] == [True, False, False]
+    assert all("stream_options" in b for b in bodies), "only the rejected option is dropped"
 
 
 def test_without_an_api_key_the_users_openai_key_is_never_sent(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,10 +14,23 @@ ids, so each step lists its sequences in id order and new ones take the lowest f
     step() ──── one llama_batch: the last sampled token of every decoding sequence, plus
                 prompt chunks of newly admitted ones (n_batch tokens at most) ── llama_decode
                 ── each sequence samples from its own logits with its own seeded chain ──
-                its piece goes to its own callback ── stop / length / cancel checks
+                scores the token it sampled (below) ── its piece goes to its own callback ──
+                stop / length / cancel checks
 
 Prompts and sampling match `create_chat_completion` (llama_sequence.py), so a seed gives the
 same text as the high-level API; tests/backends/test_llama_batch.py measures batched vs alone.
+
+**The engine's confidence.** Every sampled token (not the end-of-generation one) is scored by its
+log-probability under the model's raw distribution: log softmax of the logits row it was sampled
+from (`llama_get_logits_ith`, viewed in place as n_vocab float32s), before the repeat penalty,
+temperature and truncation the sampler applies. A drafted step scores each kept guess against
+its own row. `Completion.mean_logprob` is their mean over the reply, the figure a council's vote
+is weighted by (livemind.council.strategies); it matches llama-cpp-python's own `logprobs` for the
+same tokens. Cost, measured 2026-12 on a 2-core AMD EPYC shared with a running eval (greedy,
+48-64 tokens, the time inside the scoring against the wall time of the same generate calls):
+Qwen2.5-Coder-1.5B (151,936-token vocabulary) 0.14 ms a token in a batch of three and 0.29 ms
+alone, 0.26-0.34 % of the decode; SmolLM2-135M (49,152) 0.08-0.18 ms, 0.3-0.45 %. A bare
+log-softmax of a 151,936-float row takes about 0.2 ms here (numpy, no allocation).
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ import ctypes
 import time
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from livemind.engine.backends.base import (
     CancelSignal,
@@ -40,7 +55,13 @@ from livemind.engine.backends.kv_sequences import SequenceCache
 
 # the engine module sets the OpenMP wait policy before the library loads, so take llama_cpp from it
 from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, llama_cpp
-from livemind.engine.backends.llama_sequence import DecodingSequence, TemplateRecorder, held_back, sampler_chain
+from livemind.engine.backends.llama_sequence import (
+    DecodingSequence,
+    TemplateRecorder,
+    held_back,
+    sampler_chain,
+    token_logprob,
+)
 from livemind.engine.backends.lookup import PromptLookup
 from livemind.errors import EngineError, ModelCorruptError, PromptTooLongError
 from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason, GenerationRequest
@@ -90,6 +111,7 @@ class LlamaBatchBackend:
         self.kv = SequenceCache(llama_cpp.llama_get_memory(self._ctx), engine.n_seq_max, self._n_swa)
         self._active: list[DecodingSequence] = []
         self._piece = ctypes.create_string_buffer(PIECE_BUFFER)
+        self._logprob_scratch = np.empty(self._n_vocab, dtype=np.float32)
         self._is_closed = False
         self.decode_calls = 0
         # drafting removes rejected cells from a sequence's tail: attention caches only, no sliding window
@@ -352,6 +374,7 @@ class LlamaBatchBackend:
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             return self._finish(seq, "stop")
         seq.generated.append(token)
+        seq.logprob_total += self._logprob(seq.batch_index, token)
         if seq.first_token_at is None:
             seq.first_token_at = time.perf_counter()
         length = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, PIECE_BUFFER, 0, False)
@@ -367,6 +390,16 @@ class LlamaBatchBackend:
             return self._finish(seq, "length")
         seq.pending = token
         return None
+
+    def _logprob(self, row: int, token: int) -> float:
+        """The sampled token's log-probability under the raw logits of batch row `row` (the engine's confidence).
+
+        A drafted step samples each kept guess from its own row (`_verify` moves batch_index), so every
+        token is scored against the logits it was sampled from. The sampler reads the row without
+        changing it (checked against a copy), so reading it after sampling is the same as before.
+        """
+        row_logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row), shape=(self._n_vocab,))
+        return token_logprob(row_logits, token, self._logprob_scratch)
 
     def _emit(self, seq: DecodingSequence, end: int) -> None:
         if end > seq.emitted:
@@ -398,6 +431,8 @@ class LlamaBatchBackend:
             finish_reason=reason,
             draft_tokens=seq.drafted,
             accepted_draft_tokens=seq.accepted,
+            mean_logprob=seq.logprob_total / produced if produced else None,
+            logprob_tokens=produced,
         )
         return SequenceResult(job=seq.job, completion=completion)
 

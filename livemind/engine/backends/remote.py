@@ -12,9 +12,12 @@ no local memory. Generation goes through the official `openai` SDK rather than h
 - Cancellation is checked between chunks; a cancelled stream is closed at once (the server sees
   the connection drop and stops) and the completion comes back with finish_reason "cancelled",
   which the runner turns into GenerationCancelled or ExpertTimeout.
-- Usage (prompt and completion tokens) is asked for with stream_options; a server that rejects
-  that option is asked again without it, and from then on never with it, and the counts fall
-  back to a rough estimate.
+- Usage (prompt and completion tokens) is asked for with stream_options, and the sampled tokens'
+  log-probabilities with `logprobs` (their mean is the reply's `mean_logprob`, the confidence a
+  council's vote is weighted by). A server that rejects either option is asked again without it,
+  and from then on never with it: the counts fall back to a rough estimate, and `mean_logprob` to
+  None (so is it when a server accepts `logprobs` and sends none, as llama-cpp-python's server does
+  unless `top_logprobs` is set; it is not set, since that server then fails without logits_all).
 - Every SDK error becomes a RemoteExpertError naming the server and saying what to do.
 
 The API key goes in the Authorization header and nowhere else. Without one a placeholder is sent
@@ -37,6 +40,8 @@ from livemind.engine.backends.base import CancelSignal, LoadTarget, MemoryEstima
 from livemind.errors import RemoteExpertError
 from livemind.types import ChatMessage, Completion, FinishReason, GenerationRequest, RemoteSpec
 
+OPTIONAL_PARAMETERS = ("stream_options", "logprobs")
+"""Request options a server may reject by name; each is dropped for good after its first rejection."""
 HEALTH_TIMEOUT_S = 5.0  # the health check's timeout, and every request's connect timeout
 NO_KEY = "no-key"  # sent when an expert has no api_key: the SDK insists on one and would read OPENAI_API_KEY
 DEFAULT_HINT = "check the server; the debate continues without this expert"
@@ -76,6 +81,8 @@ class _Progress:
     first: float | None = None  # perf_counter() at the first piece of text
     usage: Any = None  # the server's usage object, when it sends one
     finish: FinishReason = "stop"
+    logprob_total: float = 0.0  # summed log-probabilities of the sampled tokens the server reported
+    logprob_tokens: int = 0
 
     def add(self, chunk: ChatCompletionChunk, on_token: TokenCallback | None) -> None:
         """Take one chunk's text, usage and finish reason (missing fields are tolerated)."""
@@ -89,8 +96,18 @@ class _Progress:
                 self.pieces.append(piece)
                 if on_token is not None:
                     on_token(piece)
+            for token in getattr(getattr(choice, "logprobs", None), "content", None) or []:
+                logprob = getattr(token, "logprob", None)
+                if isinstance(logprob, int | float):
+                    self.logprob_total += float(logprob)
+                    self.logprob_tokens += 1
             if getattr(choice, "finish_reason", None) == "length":
                 self.finish = "length"
+
+    @property
+    def mean_logprob(self) -> float | None:
+        """The mean log-probability of the reported tokens, None when the server reported none."""
+        return self.logprob_total / self.logprob_tokens if self.logprob_tokens else None
 
 
 class RemoteBackend:
@@ -103,7 +120,7 @@ class RemoteBackend:
     def __init__(self, spec: RemoteSpec, n_ctx: int, *, http_client: httpx.Client | None = None) -> None:
         self.spec = spec
         self._n_ctx = n_ctx
-        self._ask_usage = True  # False once the server has rejected stream_options
+        self._asking = set(OPTIONAL_PARAMETERS)  # an option leaves once the server has rejected it
         self._client = openai.OpenAI(
             base_url=spec.base_url, api_key=spec.api_key or NO_KEY, max_retries=spec.max_retries,
             timeout=openai.Timeout(spec.timeout_s, connect=HEALTH_TIMEOUT_S),
@@ -165,22 +182,26 @@ class RemoteBackend:
     def _open(self, request: GenerationRequest) -> Stream[ChatCompletionChunk]:
         """Send the request (the SDK retries failures before the response starts)."""
         try:
-            try:
-                return self._create(request, ask_usage=self._ask_usage)
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                if not self._ask_usage or "stream_options" not in str(exc):
-                    raise
-                self._ask_usage = False  # an older server: count tokens without usage from now on
-                return self._create(request, ask_usage=False)
+            while True:  # each pass drops at least one option, so it ends
+                asking = frozenset(self._asking)
+                try:
+                    return self._create(request, asking=asking)
+                except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                    rejected = {option for option in asking if option in str(exc)}
+                    if not rejected:
+                        raise
+                    self._asking -= rejected  # an older server: do without from now on
         except TRANSPORT_ERRORS as exc:
             raise self._failure(exc) from exc
 
-    def _create(self, request: GenerationRequest, *, ask_usage: bool) -> Stream[ChatCompletionChunk]:
+    def _create(self, request: GenerationRequest, *, asking: frozenset[str]) -> Stream[ChatCompletionChunk]:
         s = request.sampling
         messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
         optional: dict[str, Any] = {}  # left out, not sent as null, when unset
-        if ask_usage:
+        if "stream_options" in asking:
             optional["stream_options"] = {"include_usage": True}
+        if "logprobs" in asking:
+            optional["logprobs"] = True
         if s.seed is not None:
             optional["seed"] = s.seed
         return self._client.chat.completions.create(
@@ -230,7 +251,7 @@ class RemoteBackend:
             text="".join(progress.pieces).strip(), prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens, ttft_s=first - start, total_s=end - start,
             decode_tok_s=(completion_tokens - 1) / decode_s if completion_tokens > 1 and decode_s > 0 else 0.0,
-            finish_reason=progress.finish,
+            finish_reason=progress.finish, mean_logprob=progress.mean_logprob, logprob_tokens=progress.logprob_tokens,
         )
 
     def close(self) -> None:

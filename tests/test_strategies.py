@@ -3,22 +3,33 @@ over scripted backends (the model seam), so each rule is checked against answers
 
 from __future__ import annotations
 
+import math
 from itertools import permutations
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from livemind.council.strategies import SPLIT, count_votes, debate_trigger, select_pick, tally, vote_pick
+from livemind.council.strategies import (
+    SPLIT,
+    WEIGHTED,
+    count_votes,
+    debate_trigger,
+    select_pick,
+    tally,
+    tally_positions,
+    vote_pick,
+    weighting_statement,
+)
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import InvalidRequestError
 from livemind.types import GenerationRequest, Position
 from tests.test_graph import EXPERTS, _is_synthesis, _mind, _round, _who
 
 
-def _position(expert: str, text: str, sample: int = 0) -> Position:
+def _position(expert: str, text: str, sample: int = 0, mean_logprob: float | None = None) -> Position:
     return Position(expert=expert, label="Expert A", round=0, text=text, tokens=10, prompt_tokens=20, total_s=0.1,
-                    sample=sample)
+                    sample=sample, mean_logprob=mean_logprob)
 
 
 def test_tally_counts_extracted_numbers_and_says_whether_the_round_is_checkable() -> None:
@@ -203,3 +214,107 @@ def test_synthesis_asks_for_an_answer_line_when_at_least_half_the_positions_give
     prose, numbers = prompts
     assert "Verdict:" in prose and "Answer:" not in prose.split("Write the council's answer")[1]
     assert "Answer: <the number" in numbers
+
+
+# -- confidence-weighted votes ------------------------------------------------------------------
+
+SURE, UNSURE = math.log(0.9), math.log(0.2)  # mean token log-probs: weights 0.9 and 0.2
+
+
+def test_one_confident_answer_outweighs_two_unsure_ones_where_a_count_would_not() -> None:
+    values, confidences = (7, 3, 3), (SURE, UNSURE, UNSURE)
+    weighted = count_votes(values, confidences)
+    assert weighted.is_weighted and weighted.winner == 7
+    assert weighted.weights == pytest.approx((0.9, 0.2, 0.2))
+    assert weighted.share == pytest.approx(0.9 / 1.3), "agreement is the winner's share of the weight"
+    counted = count_votes(values)
+    assert not counted.is_weighted and counted.winner == 3 and counted.share == pytest.approx(2 / 3)
+    positions = [_position(e, f"Answer: {v}", mean_logprob=c) for e, v, c in zip("abc", values, confidences, strict=True)]
+    pick, by_vote = vote_pick(positions, np.eye(3, dtype=np.float32))
+    assert pick is not None and pick.expert == "a" and by_vote.winner == 7
+    assert weighting_statement(positions) == WEIGHTED
+
+
+def test_an_answer_without_a_number_weighs_in_the_whole_but_backs_nothing() -> None:
+    counted = tally(["Answer: 5", "I cannot tell.", "Answer: 6"], [math.log(0.6), math.log(0.5), math.log(0.3)])
+    assert counted.winner == 5 and not counted.is_checkable
+    assert counted.share == pytest.approx(0.6 / 1.4)
+
+
+def test_permuting_weighted_answers_never_changes_the_winner_the_split_or_the_share() -> None:
+    cases = [((4, 9, 9, 4, None), (-0.1, -0.9, -1.2, -2.5, -0.3)),  # 4 by weight (1.0), 9 by neither count nor order
+             ((2, 5, 5), (-0.05, -1.0, -1.0)),
+             ((1, 2), (-0.4, -0.4))]  # a split in every order
+    for values, confidences in cases:
+        reference = count_votes(values, confidences)
+        for order in permutations(range(len(values))):
+            counted = count_votes([values[i] for i in order], [confidences[i] for i in order])
+            assert (counted.winner, counted.tied, counted.share) == (reference.winner, reference.tied, reference.share), order
+    assert count_votes(*cases[0]).winner == 4 and count_votes(*cases[1]).winner == 2
+
+
+def test_equal_weights_on_different_numbers_are_a_split_even_when_rounding_differs() -> None:
+    even = count_votes((12, 13), (-0.3, -0.3))
+    assert even.is_split and even.winner is None and even.tied == (12, 13)
+    # 0.1 + 0.1 against 0.2: equal weight, but exp(log(x)) and the sum round differently
+    rounded = count_votes((12, 12, 13), (math.log(0.1), math.log(0.1), math.log(0.2)))
+    assert math.exp(math.log(0.1)) * 2 != math.exp(math.log(0.2)), "the two totals differ in the last bits"
+    assert rounded.is_split and rounded.tied == (12, 13)
+    positions = [_position("a", "Answer: 12", mean_logprob=-0.3), _position("b", "Answer: 13", mean_logprob=-0.3)]
+    for order in permutations(positions):
+        pick, counted = vote_pick(list(order), np.eye(2, dtype=np.float32))
+        assert pick is None and counted.is_split
+
+
+def test_a_missing_confidence_falls_back_to_counting_and_says_whose_is_missing() -> None:
+    positions = [_position("a", "Answer: 7", mean_logprob=SURE), _position("remote", "Answer: 3"),
+                 _position("c", "Answer: 3", mean_logprob=UNSURE)]
+    counted = tally_positions(positions)
+    assert not counted.is_weighted and counted.winner == 3 and counted.share == pytest.approx(2 / 3)
+    assert weighting_statement(positions).startswith("counted, not weighted")
+    assert "remote" in weighting_statement(positions) and "a," not in weighting_statement(positions)
+    assert not count_votes((7, 3), (SURE, math.nan)).is_weighted, "a confidence that is not a number is missing"
+
+
+def test_select_weighs_each_experts_samples_by_confidence_when_every_sample_has_one() -> None:
+    samples = {"a": ((5, UNSURE), (5, UNSURE), (6, math.log(0.95))), "b": ((8, -0.5), (8, -0.5), (9, -0.5))}
+    positions = [_position(e, f"Answer: {v}", i, c) for e in samples for i, (v, c) in enumerate(samples[e])]
+    pick, scores = select_pick(positions, np.eye(6, dtype=np.float32))
+    assert pick is not None and pick.expert == "a" and tally([pick.text]).winner == 6
+    assert {c.expert: (c.value, round(c.consistency, 3)) for c in scores} == {"a": (6, round(0.95 / 1.35, 3)),
+                                                                             "b": (8, round(2 / 3, 3))}
+    counted = [p.model_copy(update={"mean_logprob": None}) if p.expert == "b" and p.sample == 2 else p
+               for p in positions]
+    pick, scores = select_pick(counted, np.eye(6, dtype=np.float32))
+    assert pick is None, "one sample without a confidence: every sample counts 1, and a and b tie at 2/3"
+
+
+def _confidence(sure: str, *, silent: str = "") -> object:
+    """Scripted engine confidence: `sure` answers confidently, `silent` reports none, the rest are unsure."""
+    def confidence(target: LoadTarget, request: GenerationRequest) -> float | None:
+        who = _who(request)
+        return None if who == silent else SURE if who == sure else UNSURE
+    return confidence
+
+
+def test_a_council_vote_weighs_each_answer_by_its_engines_confidence_and_keeps_a_counted_control(
+        tmp_path: Path) -> None:
+    mind, loader = _mind(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    loader.confidence = _confidence("alpha")  # type: ignore[assignment]
+    result = mind.debate("What is 2*4?", experts=list(EXPERTS), mode="parallel", strategy="vote")
+    assert result.answer_value == 3 and result.synthesizer == "vote: alpha"
+    assert result.first_vote == 8, "the control is a plain count of the same first answers"
+    assert result.vote_weighting == WEIGHTED and result.history[0].is_weighted
+    assert result.agreement == pytest.approx(0.9 / 1.3, abs=1e-4)
+    assert {p.expert: p.mean_logprob for p in result.positions} == {"alpha": pytest.approx(SURE),
+                                                                    "beta": pytest.approx(UNSURE),
+                                                                    "gamma": pytest.approx(UNSURE)}
+
+
+def test_a_council_vote_with_an_expert_lacking_confidence_counts_and_says_so(tmp_path: Path) -> None:
+    mind, loader = _mind(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    loader.confidence = _confidence("alpha", silent="gamma")  # type: ignore[assignment]
+    result = mind.debate("What is 2*4?", experts=list(EXPERTS), mode="parallel", strategy="vote")
+    assert result.answer_value == 8 == result.first_vote and not result.history[0].is_weighted
+    assert result.vote_weighting.startswith("counted, not weighted") and "gamma" in result.vote_weighting
+    assert result.agreement == pytest.approx(2 / 3, abs=1e-4)

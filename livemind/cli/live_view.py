@@ -93,6 +93,8 @@ def result_panel(result: DebateResult) -> Panel:
     if result.first_vote is not None:
         same = "same as" if result.first_vote == result.answer_value else "differs from"
         body.append(f"a plain vote of the first answers: {result.first_vote} ({same} this answer)\n")
+    if result.vote_weighting:
+        body.append(f"votes {result.vote_weighting}\n")
     for c in result.consistency:
         body.append(f"{c.expert}: {c.samples} samples, self-consistency {c.consistency:.2f}"
                     + (f" on {c.value}" if c.value is not None else "") + "\n")

@@ -5,9 +5,10 @@
     at the end          final_positions → decide: vote's pick, select's pick, or the synthesiser's
                         answer (the most central position if it fails) → debate_result
 
-A vote or select that ends in a split (a tie for the most votes: see livemind.council.strategies)
+A vote or select that ends in a split (a tie for the most weight: see livemind.council.strategies)
 answers with a statement of the split, not with one of the tied answers, and its `answer_value`
-is None.
+is None. Votes are weighted by the experts' confidence when every final answer has one; the result
+says which (`vote_weighting`), and `first_vote` stays a plain count.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from livemind.council.embeddings import Vectors
 from livemind.council.extraction import extract_answer
 from livemind.council.prompts import expert_seed, synthesis_messages
 from livemind.council.state import DebateState, GraphRuntime, active_experts, latest
-from livemind.council.strategies import SPLIT, select_pick, split_statement, tally, vote_pick
+from livemind.council.strategies import SPLIT, select_pick, split_statement, tally, vote_pick, weighting_statement
 from livemind.council.synthesis import central_index
 from livemind.errors import GenerationCancelled, LiveMindError
 from livemind.types import Completion, Consistency, DebateResult, DroppedExpert, Position, RoundRecord, RouteDecision
@@ -147,6 +148,7 @@ def debate_result(state: DebateState, positions: Sequence[Position], final: Sequ
     """The DebateResult of a finished council."""
     history = [RoundRecord(**h) for h in state.get("history", [])]
     first = [p for p in positions if p.round == 0 and p.sample == 0]
+    holds_numbers = any(v is not None for v in tally([p.text for p in final]).values)
     return DebateResult(
         session_id=state["session_id"], question=state["question"], answer=outcome.text,
         agreement=round(history[-1].agreement if history else 0.0, 4), positions=tuple(final),
@@ -156,7 +158,8 @@ def debate_result(state: DebateState, positions: Sequence[Position], final: Sequ
         synthesis_error=outcome.error, dropped=dropped, tokens=outcome.tokens, prompt_tokens=outcome.prompt_tokens,
         total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=state.get("seed"),
         strategy=state.get("strategy", "debate"), debate_triggered=state.get("debate_triggered"),
-        trigger_reason=state.get("trigger_reason", ""), first_vote=tally([p.text for p in first]).winner,
+        trigger_reason=state.get("trigger_reason", ""),
+        first_vote=tally([p.text for p in first]).winner,  # counted, never weighted: the control
         answer_value=extract_answer(outcome.text).value if outcome.text and not outcome.is_split else None,
-        consistency=outcome.consistency,
+        consistency=outcome.consistency, vote_weighting=weighting_statement(final) if holds_numbers else "",
     )

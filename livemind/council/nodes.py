@@ -37,7 +37,7 @@ from livemind.council.state import (
     slots,
     waiting,
 )
-from livemind.council.strategies import debate_trigger, round_agreement, tally
+from livemind.council.strategies import debate_trigger, round_agreement, tally_positions
 from livemind.council.synthesis import dissent
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import GenerationCancelled, LiveMindError
@@ -106,11 +106,11 @@ def collect(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any
         current = [p for p in latest(positions, active, r) if p.round == r]
     previous = list(latest(positions, active, r - 1)) if r > 0 else []
     similarity = mean_pairwise_similarity(ctx.embedder.embed([p.text for p in current])) if current else 0.0
-    round_tally = tally([p.text for p in current])
+    round_tally = tally_positions(current)  # weighted by confidence when every answer has one
     agreement = round_agreement(round_tally, similarity)
     unchanged = r > 0 and is_unchanged(previous, current)
     record = RoundRecord(round=r, agreement=round(agreement, 4), positions=tuple(current), changed=not unchanged,
-                         answers=round_tally.values)
+                         answers=round_tally.values, is_weighted=round_tally.is_weighted)
     history = [*state.get("history", []), record.model_dump()]
     runtime.stream_writer({"event": "round_done", "round": r, "agreement": record.agreement,
                            "experts": [p.expert for p in current], "answers": list(round_tally.values)})
@@ -208,7 +208,7 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
     previous = own[-1].text if own else None
     position = Position(expert=name, label=label_for(names.index(name)), round=r, text=completion.text, sample=sample,
                         tokens=completion.completion_tokens, prompt_tokens=completion.prompt_tokens,
-                        total_s=round(completion.total_s, 3),
+                        total_s=round(completion.total_s, 3), mean_logprob=completion.mean_logprob,
                         changed=previous is None or " ".join(previous.split()) != " ".join(completion.text.split()))
     emit({"event": "expert_finished", "expert": name, "round": r, "tokens": position.tokens,
           "seconds": position.total_s})

@@ -37,8 +37,9 @@ MODEL_VISIBLE_BUDGET_CHARS = 5_450
 # About 25,500 since council results carry their own control (strategy, trigger, first vote, consistency);
 # about 27,850 since every result carries the RAM before and after its request; about 28,650 since every
 # routing decision says the question's language and the English translation it was routed on; 32,744 with
-# the `code` tool, whose result carries its evidence (groups, candidates, examples, the distinguishing input).
-WIRE_BUDGET_CHARS = 33_000
+# the `code` tool, whose result carries its evidence (groups, candidates, examples, the distinguishing input);
+# 33,617 since answers, positions and rounds carry the engine's confidence and results how their vote was weighted.
+WIRE_BUDGET_CHARS = 33_750
 
 
 @pytest.fixture

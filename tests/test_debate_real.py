@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from livemind.config import LiveMindConfig, load_config
+from livemind.council.strategies import WEIGHTED, tally, tally_positions
 from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
 
@@ -35,6 +37,26 @@ def test_end_to_end_debate_records_agreement_every_round(home: Path, tiny_config
     kinds = [e.kind for e in events]
     assert kinds.index("token") < kinds.index("round_done"), "tokens stream before the round ends"
     assert 0.0 <= result.agreement <= 1.0 and result.tokens > 0
+
+
+def test_a_real_council_vote_weighs_each_answer_by_the_engines_own_confidence(home: Path,
+                                                                             tiny_config: LiveMindConfig) -> None:
+    mind = LiveMind(tiny_config, home=home)
+    try:
+        question = "What is 12 + 30? End with the line: Answer: N"
+        result = mind.consensus(question, experts=["generalist", "ethicist", "coder"], strategy="vote", seed=3,
+                                max_tokens=40, temperature=0.0)
+        answer = mind.ask(question, expert="generalist", max_tokens=40, temperature=0.0)
+    finally:
+        mind.close()
+    confidences = [p.mean_logprob for p in result.positions] + [answer.mean_logprob]
+    assert all(c is not None and math.isfinite(c) and c <= 0.0 for c in confidences), confidences
+    assert result.history[0].is_weighted, "every local expert reports a confidence, so the vote is weighted"
+    assert result.vote_weighting in ("", WEIGHTED)  # "" when no reply held a number
+    assert result.first_vote == tally([p.text for p in result.positions]).winner, "the control is a plain count"
+    weighted = tally_positions(result.positions)
+    if weighted.is_checkable:  # a tiny model may not state a number: nothing is asserted about its answers
+        assert result.agreement == pytest.approx(weighted.share, abs=1e-4)
 
 
 def test_the_default_council_debates_the_founding_question_with_one_shared_capable_model(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -16,7 +17,7 @@ from livemind.environment import read_environment
 from livemind.errors import InvalidRequestError
 from livemind.evaluation.code.records import GENERATION_METHODS, CodeEvalSettings
 from livemind.evaluation.code.report import build_code_report, render_code_markdown, write_code_report
-from livemind.evaluation.code.runner import CodeEvalRunner
+from livemind.evaluation.code.runner import CodeEvalRunner, CodeRun
 from livemind.evaluation.code.store import CodeRunStore
 from livemind.orchestrator import LiveMind
 
@@ -47,8 +48,10 @@ def code_settings_from(args: argparse.Namespace) -> CodeEvalSettings:
 def cmd_code_eval(args: argparse.Namespace) -> int:
     """Run (or resume) HumanEval, then write report.md, report.json and pass_at_1.png into --out."""
     methods = _names(args.methods) or GENERATION_METHODS
-    settings = code_settings_from(args)
     out = Path(args.out)
+    if args.report_only:
+        return _write(stored_run(CodeRunStore(out), methods), methods, out)
+    settings = code_settings_from(args)
     edge = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home, council=args.council)
     mind = LiveMind(load_config(edge.config_path, ModelCatalog(edge.home), council=edge.council), home=edge.home,
                     ram_budget_bytes=edge.ram_budget_bytes)
@@ -63,17 +66,35 @@ def cmd_code_eval(args: argparse.Namespace) -> int:
             run = runner.run()
     finally:
         mind.close()
-    report = build_code_report(run, runner.methods)
+    return _write(run, runner.methods, out)
+
+
+def _write(run: CodeRun, methods: Sequence[str], out: Path) -> int:
+    report = build_code_report(run, methods)
     files = write_code_report(report, out)
     sys.stdout.write(render_code_markdown(report))
     err.print(f"[dim]report: {' · '.join(str(f) for f in files)}[/]")
     return 0
 
 
+def stored_run(store: CodeRunStore, methods: Sequence[str]) -> CodeRun:
+    """What a run folder holds so far (no model is loaded): its plan and every judged method run."""
+    plan = store.saved_plan()
+    if plan is None:
+        raise InvalidRequestError(f"{store.root.parent} holds no HumanEval run with a plan yet",
+                                  hint="start one with `livemind eval --task humaneval --out DIR`; the plan is saved "
+                                       "when the pilot ends")
+    problems = {t: {m: r for m in methods if (r := store.method(t, m)) is not None} for t in plan.scored_ids}
+    return CodeRun(plan=plan, problems=problems, parts=tuple(store.parts()))
+
+
 def add_code_eval_arguments(p: argparse.ArgumentParser) -> None:
     """The flags only `--task humaneval` reads."""
     p.add_argument("--methods", help=f"humaneval: comma-separated generation methods, cheapest first by default "
                                      f"({', '.join(GENERATION_METHODS)}); a resumed run may add methods")
+    p.add_argument("--report-only", action="store_true",
+                   help="humaneval: no model runs: rebuild the report from what --out holds so far (a run may still "
+                        "be going)")
     p.add_argument("--temperature", type=float,
                    help="humaneval: one sampling temperature for the samples and the sampled council (default: "
                         "chosen on the pilot among 0.4 and 0.8)")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from livemind.cli.main import build_parser
+from livemind.errors import InvalidRequestError
 
-pytestmark = pytest.mark.slow
 
 
 def _eval(models_home: Path, out: Path) -> int:
@@ -21,6 +21,7 @@ def _eval(models_home: Path, out: Path) -> int:
     return int(args.func(args))
 
 
+@pytest.mark.slow
 def test_three_problems_run_score_and_resume_without_generating_again(models_home: Path, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert _eval(models_home, tmp_path) == 0
@@ -45,4 +46,16 @@ def test_three_problems_run_score_and_resume_without_generating_again(models_hom
     parts = json.loads((tmp_path / "run" / "parts.json").read_text())["parts"]
     assert [p["units"] for p in parts] == [9, 0]
     assert json.loads((tmp_path / "report.json").read_text())["scores"] == report["scores"]
+
+    (tmp_path / "report.json").unlink()  # rebuilt from the folder alone, without loading a model
+    args = build_parser().parse_args(["eval", "--task", "humaneval", "--report-only", "--methods",
+                                      "single,samples,council-greedy", "--out", str(tmp_path)])
+    assert args.func(args) == 0
+    assert json.loads((tmp_path / "report.json").read_text())["scores"] == report["scores"]
     capsys.readouterr()
+
+
+def test_report_only_on_a_folder_without_a_run_says_what_to_do(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["eval", "--task", "humaneval", "--report-only", "--out", str(tmp_path)])
+    with pytest.raises(InvalidRequestError, match="no HumanEval run"):
+        args.func(args)

@@ -11,7 +11,6 @@ from livemind.cli.main import build_parser
 from livemind.errors import InvalidRequestError
 
 
-
 def _eval(models_home: Path, out: Path) -> int:
     args = build_parser().parse_args([
         "--home", str(models_home), "--council", "default", "eval", "--task", "humaneval", "--n", "3",

@@ -65,6 +65,7 @@ class JudgedPosition(Value):
     round: int
     extracted: int | None
     is_correct: bool
+    mean_logprob: float | None = None  # the engine's confidence in the reply (None in runs made before it existed)
 
 
 class CouncilAttempt(Value):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from livemind.council.extraction import ExtractionRule
 from livemind.council.prompts import expert_seed
-from livemind.council.strategies import SPLIT
+from livemind.council.strategies import SPLIT, count_votes
 from livemind.engine.cpu import cpu_label
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
 from livemind.evaluation.budget import match_budget, needs_more_samples, samples_drawn
@@ -187,7 +187,8 @@ class EvalRunner:
         rule, limit = self.settings.extraction, self.settings.max_tokens
         read = [(p, read_reply(p.text, rule, is_cut_off=is_cut_off(p.tokens, limit)).value)
                 for record in result.history for p in record.positions]
-        positions = [JudgedPosition(expert=p.expert, round=p.round, extracted=value, is_correct=value == problem.answer)
+        positions = [JudgedPosition(expert=p.expert, round=p.round, extracted=value, is_correct=value == problem.answer,
+                                    mean_logprob=p.mean_logprob)
                      for p, value in read]
         reply = _judged(result.answer, result.tokens, seconds, rule, prompt_tokens=result.prompt_tokens,
                         was_cut_off=_council_cut_off(result, limit))
@@ -208,9 +209,11 @@ class EvalRunner:
             return attempt.model_copy(update={"source": "the selective debate failed before its first round"})
         first = [p for p in result.history[0].positions if p.sample == 0]
         judged = tuple(p for p in attempt.positions if p.round == 0)
-        winner = attempt.first_vote
+        # the live vote's rule: weighted by each reply's confidence when every reply has one, else counted
+        values, confidences = [p.extracted for p in judged], [p.mean_logprob for p in judged]
+        winner = count_votes(values, confidences).winner
         text = next((p.text for p, j in zip(first, judged, strict=False) if j.extracted == winner), first[0].text)
-        reply = Attempt(text=text, extracted=winner, failure=vote_failure([p.extracted for p in judged]),
+        reply = Attempt(text=text, extracted=winner, failure=vote_failure(values, confidences),
                         tokens=sum(p.tokens for p in first), prompt_tokens=sum(p.prompt_tokens for p in first),
                         seconds=round(max(p.total_s for p in first), 3))
         vote = CouncilAttempt(reply=reply, session_id=attempt.session_id, rounds=0, stop_reason="vote of the first answers",

@@ -104,13 +104,20 @@ def method_outcomes(run: EvalRun) -> dict[MethodKey, list[MethodOutcome]]:
     return outcomes
 
 
+def _is_weighted(run: EvalRun) -> bool:
+    """Whether the run's votes could weigh answers by confidence (every first answer has one)."""
+    firsts = [p for r in run.problems for p in r.vote.positions if p.round == 0]
+    return bool(firsts) and all(p.mean_logprob is not None for p in firsts)
+
+
 def method_label(method: MethodKey, run: EvalRun) -> str:
     """A plain name for a method in this run."""
     council, rounds, k = len(run.council), run.settings.rounds, run.settings.samples
     plural = "" if rounds == 1 else "s"
     labels: dict[str, str] = {
         "single": f"best single expert ({run.choice.expert}, greedy)",
-        "vote": f"vote: majority of {council} first answers",
+        "vote": (f"vote: {council} first answers, weighted by confidence" if _is_weighted(run)
+                 else f"vote: majority of {council} first answers"),
         "select": f"select: {council} experts × {k} samples, most self-consistent expert",
         "selective": f"selective debate: ≤{rounds} round{plural} when first answers differ, + synthesis",
         "debate": f"debate: {rounds} round{plural} always, + synthesis ({council} experts)",

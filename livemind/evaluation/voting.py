@@ -26,9 +26,9 @@ def majority_vote(answers: Sequence[int | None]) -> int | None:
     return count_votes(answers).winner
 
 
-def vote_failure(answers: Sequence[int | None]) -> str | None:
+def vote_failure(answers: Sequence[int | None], confidences: Sequence[float | None] | None = None) -> str | None:
     """Why a vote of these answers gives none (a split, or no answer to count), or None when it gives one."""
-    counted = count_votes(answers)
+    counted = count_votes(answers, confidences)
     if counted.winner is not None:
         return None
     if counted.is_split:

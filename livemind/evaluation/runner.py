@@ -217,7 +217,7 @@ class EvalRunner:
                         tokens=sum(p.tokens for p in first), prompt_tokens=sum(p.prompt_tokens for p in first),
                         seconds=round(max(p.total_s for p in first), 3))
         vote = CouncilAttempt(reply=reply, session_id=attempt.session_id, rounds=0, stop_reason="vote of the first answers",
-                              synthesizer="vote", synthesis_error=None, positions=judged, first_vote=winner,
+                              synthesizer="vote", synthesis_error=None, positions=judged, first_vote=attempt.first_vote,
                               source="the selective debate's first round (same prompts and seeds)")
         return vote.model_copy(update={"agreement": vote.checkable_agreement()})
 

@@ -15,7 +15,7 @@ from livemind.engine.backends.base import LoadTarget
 from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.fakes import HashEmbedder, ScriptedLoader
+from tests.fakes import Confidence, HashEmbedder, ScriptedLoader
 
 EXPERTS = ("alpha", "beta", "gamma")
 _EXPRESSION = re.compile(r"What is the result of ([0-9+*\-]+)\?")
@@ -82,7 +82,7 @@ def scripted_council(tmp_path: Path) -> Iterator[Callable[..., ScriptedCouncil]]
     """Build a LiveMind whose models answer by `answerer`, with a length that varies by seed."""
     made: list[LiveMind] = []
 
-    def build(answerer: Answerer = always_right) -> ScriptedCouncil:
+    def build(answerer: Answerer = always_right, confidence: Confidence | None = None) -> ScriptedCouncil:
         turns: list[Turn] = []
 
         def script(target: LoadTarget, request: GenerationRequest) -> str:
@@ -106,7 +106,8 @@ def scripted_council(tmp_path: Path) -> Iterator[Callable[..., ScriptedCouncil]]
         models_dir.mkdir(exist_ok=True)
         (models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
         config = parse_config(doc, ModelCatalog(tmp_path), check_files=False)
-        mind = LiveMind(config, home=tmp_path, loader=ScriptedLoader(script), embedder=HashEmbedder())
+        mind = LiveMind(config, home=tmp_path, loader=ScriptedLoader(script, confidence=confidence),
+                      embedder=HashEmbedder())
         made.append(mind)
         return ScriptedCouncil(mind=mind, turns=turns)
 

@@ -17,7 +17,7 @@ from livemind.evaluation.runner import EvalRunner, _council_cut_off
 from livemind.evaluation.scoring import score_run
 from livemind.evaluation.store import RunStore
 from livemind.evaluation.tasks import generate_problems
-from tests.evaluation.conftest import EXPERTS, ScriptedCouncil, Turn
+from tests.evaluation.conftest import EXPERTS, ScriptedCouncil, Turn, read_turn
 
 COUNCIL = ("alpha", "beta", "gamma")
 
@@ -244,3 +244,21 @@ def test_a_council_reply_counts_as_cut_off_when_its_synthesis_or_chosen_position
     picked = result.model_copy(update={"answer": position.text})  # a vote's or select's pick is that position
     assert _council_cut_off(picked, max_tokens=position.tokens)
     assert not _council_cut_off(picked, max_tokens=position.tokens + 1)
+
+
+def test_the_vote_weighs_first_answers_by_confidence_while_first_vote_stays_a_count(
+        scripted_council: Callable[..., ScriptedCouncil]) -> None:
+    def alpha_off_by_one(turn: Turn) -> int | None:
+        return (turn.key or 0) + 1 if turn.expert == "alpha" and turn.kind == "first" else turn.key
+
+    def alpha_sure(_target: object, request: object) -> float:
+        return -0.05 if read_turn(request).expert == "alpha" else -2.0  # type: ignore[arg-type]
+
+    council = scripted_council(alpha_off_by_one, confidence=alpha_sure)
+    run = EvalRunner(council.mind, EvalSettings(n=2, seed=3, rounds=1, experts=("alpha", "beta"),
+                                                best_expert="beta")).run()
+    for p in run.problems:
+        assert p.vote.first_vote is None, "counted, the two experts split"
+        assert p.vote.reply.extracted == p.problem.answer + 1, "weighted, the surer expert wins"
+        assert all(j.mean_logprob is not None for j in p.vote.positions)
+    assert "weighted by confidence" in build_report(run).scores[1].label

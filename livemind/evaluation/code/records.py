@@ -43,6 +43,7 @@ class Candidate(Value):
     tokens: int
     prompt_tokens: int
     finish_reason: str
+    mean_logprob: float | None = None  # the engine's confidence in the reply (mean token log-prob)
     program: Program
     evidence: Evidence
     official: str  # the sandbox's status on the official tests, or "cut off" / "no code" / "syntax error: …"

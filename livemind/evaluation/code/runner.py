@@ -100,20 +100,23 @@ class CodeEvalRunner:
     # -- judging -------------------------------------------------------------------------------
 
     def judge(self, problem: CodeProblem, text: str, *, expert: str, temperature: float, tokens: int,
-              prompt_tokens: int, finish_reason: str, sample: int = 0, round_index: int = 0) -> Candidate:
+              prompt_tokens: int, finish_reason: str, sample: int = 0, round_index: int = 0,
+              mean_logprob: float | None = None) -> Candidate:
         """One reply as a candidate: its program, its evidence on the examples, its official verdict."""
         task = problem.task()
         program = read_program(problem.prompt, problem.entry_point, text, is_cut_off=finish_reason == "length")
         evidence = gather_evidence(program, task.examples, timeout_s=self.settings.timeout_s)
         return Candidate(expert=expert, sample=sample, round=round_index, temperature=temperature, text=text,
-                         tokens=tokens, prompt_tokens=prompt_tokens, finish_reason=finish_reason, program=program,
+                         tokens=tokens, prompt_tokens=prompt_tokens, finish_reason=finish_reason,
+                         mean_logprob=mean_logprob, program=program,
                          evidence=evidence, official=official_verdict(problem, program, timeout_s=self.settings.timeout_s))
 
     def _position(self, problem: CodeProblem, p: Position, temperature: float) -> Candidate:
         # positions carry no finish reason: a reply that used the whole token limit was cut off
         reason = "length" if p.tokens >= self.settings.max_tokens else "stop"
         return self.judge(problem, p.text, expert=p.expert, temperature=temperature, tokens=p.tokens,
-                          prompt_tokens=p.prompt_tokens, finish_reason=reason, sample=p.sample, round_index=p.round)
+                          prompt_tokens=p.prompt_tokens, finish_reason=reason, sample=p.sample, round_index=p.round,
+                          mean_logprob=p.mean_logprob)
 
     # -- generation ----------------------------------------------------------------------------
 
@@ -126,7 +129,8 @@ class CodeEvalRunner:
             return self.judge(problem, f"(failed: {exc})", expert=expert, temperature=temperature, tokens=0,
                               prompt_tokens=0, finish_reason="error", sample=sample)
         return self.judge(problem, answer.answer, expert=expert, temperature=temperature, tokens=answer.tokens,
-                          prompt_tokens=answer.prompt_tokens, finish_reason=answer.finish_reason, sample=sample)
+                          prompt_tokens=answer.prompt_tokens, finish_reason=answer.finish_reason, sample=sample,
+                          mean_logprob=answer.mean_logprob)
 
     def batched(self, jobs: Sequence[Callable[[], Candidate]]) -> list[Candidate]:
         """Run replies concurrently, `batch` at a time, so the engine decodes them as one batch."""

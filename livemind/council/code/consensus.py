@@ -107,7 +107,7 @@ class CodeCouncil:
         programs = [read_program(_stub(signature), entry, a.answer, is_cut_off=a.finish_reason == "length") for a in answers]
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="code-sandbox") as pool:
             evidence = list(pool.map(lambda p: gather_evidence(p, examples, timeout_s=self.timeout_s), programs))
-        selection = select_by_execution(evidence)
+        selection = select_by_execution(evidence, [a.mean_logprob for a in answers])
         return _result(entry, examples, [j[0] for j in jobs], [j[1] for j in jobs], answers, programs, evidence,
                        selection, time.perf_counter() - start)
 

@@ -5,21 +5,25 @@ The rule (CodeT and MBR-exec, reduced to what a docstring gives):
 2. Runnable candidates that return the same values on every stated example form one group
    (with no examples, identical normalised code forms a group).
 3. The winning group passes the most stated examples; among those, it has the most candidates.
-4. A tie between groups, and the choice inside the winning group, go to the shortest code,
-   then to the code's text in sort order: never to the order candidates were listed in.
+4. A tie between groups goes to the group the engine was surest of: the largest sum of its
+   candidates' confidences, exp(mean token log-prob) (CISC's weighting), when every candidate has
+   one; then, and inside the winning group, to the most confident candidate, then the shortest
+   code, then the code's text in sort order: never to the order candidates were listed in.
 
 Only `Evidence` reaches this module: the official tests cannot influence the choice.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from livemind.council.code.evidence import Evidence
 from livemind.types import Value
 
 RULE = ("most stated examples passed, then the largest group of candidates that behave alike on them; "
-        "ties go to the shortest code (then its text in sort order), never to list order")
+        "ties go to the group the engine was surest of (summed exp(mean token log-prob), when every candidate "
+        "has one), then to the shortest code (then its text in sort order), never to list order")
 
 
 class Group(Value):
@@ -39,13 +43,17 @@ class Selection(Value):
     rule: str = RULE
 
 
-def _length_key(evidence: Evidence) -> tuple[int, str]:
-    code = evidence.code or ""
-    return len(code), code
+def _confidence(value: float | None) -> float:
+    return math.exp(value) if value is not None and math.isfinite(value) else 0.0
 
 
-def select_by_execution(candidates: Sequence[Evidence]) -> Selection:
-    """The candidate the rule above picks, with every group for the report."""
+def select_by_execution(candidates: Sequence[Evidence], confidences: Sequence[float | None] | None = None) -> Selection:
+    """The candidate the rule above picks, with every group for the report.
+
+    confidences: each candidate's mean token log-prob; ties use them only when every candidate has one.
+    """
+    weights = [_confidence(c) for c in confidences] if confidences is not None and len(confidences) == len(candidates) \
+        and all(c is not None and math.isfinite(c) for c in confidences) else [0.0] * len(candidates)
     keyed: dict[tuple[str, ...], list[int]] = {}
     for index, evidence in enumerate(candidates):
         if not evidence.is_runnable:
@@ -57,12 +65,19 @@ def select_by_execution(candidates: Sequence[Evidence]) -> Selection:
     if not groups:
         return Selection(chosen=None, groups=(), agreement=0.0)
 
+    def candidate_key(i: int) -> tuple[float, int, str]:
+        code = candidates[i].code or ""
+        return -weights[i], len(code), code
+
     def representative(group: Group) -> int:
-        return min(group.members, key=lambda i: _length_key(candidates[i]))
+        return min(group.members, key=candidate_key)
+
+    def group_key(group: Group) -> tuple[float, tuple[float, int, str]]:
+        return -math.fsum(weights[i] for i in group.members), candidate_key(representative(group))
 
     top = max((g.examples_passed, len(g.members)) for g in groups)
     tied = [g for g in groups if (g.examples_passed, len(g.members)) == top]
-    winner = min(tied, key=lambda g: _length_key(candidates[representative(g)]))
+    winner = min(tied, key=group_key)
     ordered = sorted(groups, key=lambda g: (-g.examples_passed, -len(g.members)))
     return Selection(chosen=representative(winner), groups=tuple(ordered),
                      agreement=round(len(winner.members) / len(candidates), 4))

@@ -104,7 +104,7 @@ def _cost(*methods: str, first: int | None = None) -> Callable[[Runs], tuple[int
 
 
 def _exec_pick(cs: Sequence[Candidate]) -> Candidate | None:
-    chosen = select_by_execution([c.evidence for c in cs]).chosen
+    chosen = select_by_execution([c.evidence for c in cs], [c.mean_logprob for c in cs]).chosen
     return cs[chosen] if chosen is not None else None
 
 

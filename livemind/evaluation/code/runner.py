@@ -243,7 +243,8 @@ class CodeEvalRunner:
                                        temperature=t)
                 return self._pilot_unit(p, f"samples-T{t}", work)
             runs = [sampled(p) for p in pilot]
-            chosen = [select_by_execution([c.evidence for c in r.candidates]).chosen for r in runs]
+            chosen = [select_by_execution([c.evidence for c in r.candidates], [c.mean_logprob for c in r.candidates]).chosen
+                      for r in runs]
             passed = sum(c is not None and r.candidates[c].is_passed for r, c in zip(runs, chosen, strict=True))
             mean = sum(sum(c.is_passed for c in r.candidates) / len(r.candidates) for r in runs) / max(len(runs), 1)
             scores.append(PilotScore(name=f"T={t}", passed=passed, n=len(pilot), tokens=sum(r.tokens for r in runs),

@@ -51,3 +51,24 @@ def test_without_examples_identical_code_groups_together() -> None:
     b = ev("def f(): return 2", (), ())
     selection = select_by_execution([a, b, b])
     assert selection.chosen in (1, 2) and selection.agreement == round(2 / 3, 4)
+
+
+def test_a_tie_goes_to_the_group_the_engine_was_surest_of_whatever_the_order() -> None:
+    long = ev("def f(x):\n    y = x\n    return y", (True,), ("5",))
+    short = ev("def f(x): return x", (True,), ("6",))
+    for order, confidences in (((long, short), (-0.1, -0.9)), ((short, long), (-0.9, -0.1))):
+        selection = select_by_execution(list(order), list(confidences))
+        assert selection.chosen is not None and order[selection.chosen].code == long.code
+
+
+def test_a_missing_confidence_falls_back_to_the_shortest_code() -> None:
+    long = ev("def f(x):\n    y = x\n    return y", (True,), ("5",))
+    short = ev("def f(x): return x", (True,), ("6",))
+    selection = select_by_execution([long, short], [-0.1, None])
+    assert selection.chosen == 1
+
+
+def test_confidence_never_outweighs_examples_or_group_size() -> None:
+    wrong = [ev(f"def f(): return {i} # wrong", (True, False), ("1", "2")) for i in range(2)]
+    right = ev("def f(): return 'right'", (True, True), ("1", "3"))
+    assert select_by_execution([*wrong, right], [-0.01, -0.01, -5.0]).chosen == 2

@@ -251,10 +251,12 @@ def plot_code_report(report: CodeReport, path: Path) -> Path:
     figure = Figure(figsize=(11, 6), dpi=120, layout="constrained")
     axes = figure.subplots()
     markers = {"one answer": "o", "mean over samples": "s", "oracle": "^"}
-    for s in report.scores:
+    colours = [f"C{i}" for i in range(10)] + ["black", "olive", "navy", "teal", "maroon", "indigo"]
+    for i, s in enumerate(report.scores):  # one colour each: 13 methods would repeat matplotlib's 10-colour cycle
         x = s.generated_tokens / max(s.n, 1)
         axes.errorbar([x], [100 * s.pass_at_1], yerr=[[100 * (s.pass_at_1 - s.ci_low)], [100 * (s.ci_high - s.pass_at_1)]],
-                      fmt=markers.get(s.kind, "o"), capsize=4, markersize=7, label=s.label)
+                      fmt=markers.get(s.kind, "o"), capsize=4, markersize=7, label=s.label,
+                      color=colours[i % len(colours)])
     axes.axhline(70.7, linestyle="--", color="grey", linewidth=1)
     axes.text(0, 71.5, "model card, Qwen2.5-Coder-1.5B-Instruct: 70.7%", fontsize="x-small", color="grey")
     axes.set_xlabel("generated tokens per problem")

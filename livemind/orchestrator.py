@@ -312,17 +312,20 @@ class LiveMind(AsyncApi):
 
     def code(self, task: str, *, signature: str | None = None, tests: str | None = None,
              experts: Sequence[str] | None = None, samples: int = 1, temperature: float = 0.0,
-             seed: int | None = None, max_tokens: int | None = None) -> CodeResult:
+             seed: int | None = None, max_tokens: int | None = None,
+             on_token: Callable[[str, str], None] | None = None) -> CodeResult:
         """Code consensus: every expert writes the function, the sandbox runs each, what they do decides.
 
         Experts default to the council the router convenes for the task; greedy (temperature 0) by default.
+        on_token(expert, piece) sees every candidate's tokens as they are generated.
         """
         limits.check_question(f"{task}\n{signature or ''}\n{tests or ''}")  # what the experts will read
         limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
         chosen = self._check_experts(experts) or list(self.route(task, mode="parallel", is_council=True).selected)
 
         def ask(question: str, expert: str, t: float, s: int | None, limit: int) -> Answer:
-            return self.ask(question, expert=expert, temperature=t, seed=s, max_tokens=limit)
+            streamed = (lambda piece: on_token(expert, piece)) if on_token is not None else None
+            return self.ask(question, expert=expert, temperature=t, seed=s, max_tokens=limit, on_token=streamed)
 
         return CodeCouncil(ask).run(task, chosen, signature=signature, tests=tests, samples=samples, temperature=temperature,
                                     seed=seed, max_tokens=max_tokens or CODE_MAX_TOKENS)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from livemind.council.code import CodeResult
 from livemind.errors import InvalidRequestError
 
 pytestmark = pytest.mark.slow
@@ -63,6 +64,16 @@ def test_ask_says_when_the_token_limit_cut_the_reply(home: Path) -> None:
     done = run(home, "ask", "Explain in detail how a hash map works.", "--expert", "generalist", "--max-tokens", "4")
     assert done.returncode == 0, done.stderr
     assert "cut off at the token limit (4 tokens)" in done.stderr and "--max-tokens" in done.stderr
+
+
+def test_code_runs_code_consensus_and_prints_its_evidence(home: Path) -> None:
+    done = run(home, "code", "Write a Python function double(x) that returns twice x.", "--signature", "def double(x):",
+               "--tests", "assert double(2) == 4", "--experts", "coder,generalist", "--max-tokens", "96", "--json")
+    assert done.returncode == 0, done.stderr
+    result = CodeResult.model_validate_json(done.stdout)
+    assert result.entry_point == "double" and len(result.examples) == 1
+    assert [c.expert for c in result.candidates] == ["coder", "generalist"]
+    assert 0.0 <= result.agreement <= 1.0 and result.tokens > 0
 
 
 def test_status_json_reports_ram_and_limits(home: Path) -> None:

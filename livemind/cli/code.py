@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from rich.markup import escape
@@ -24,14 +25,21 @@ def cmd_code(args: argparse.Namespace) -> int:
     """Run code consensus; the chosen code on stdout, its evidence on stderr (or everything as JSON)."""
     experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
     mind = open_mind(args)
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
     try:
-        if not args.json:
-            err.print("[dim]experts are writing candidates; each will run in the sandbox on the examples…[/]")
-        result = mind.code(args.question, signature=getattr(args, "signature", None),
-                           tests=_text_or_file(getattr(args, "tests", None)), experts=experts,
-                           samples=getattr(args, "code_samples", None) or args.samples or 1,
-                           temperature=args.temperature if args.temperature is not None else 0.0,
-                           seed=args.seed, max_tokens=args.max_tokens)
+        with err.status("experts are writing candidates…", spinner="dots") as status:
+            def progress(expert: str, _piece: str) -> None:  # engine threads: one line of live token counts
+                with lock:
+                    counts[expert] = counts.get(expert, 0) + 1
+                    line = " · ".join(f"{escape(name)} {n} tokens" for name, n in counts.items())
+                status.update(f"experts are writing candidates: {line}")
+
+            result = mind.code(args.question, signature=getattr(args, "signature", None),
+                               tests=_text_or_file(getattr(args, "tests", None)), experts=experts,
+                               samples=getattr(args, "code_samples", None) or args.samples or 1,
+                               temperature=args.temperature if args.temperature is not None else 0.0,
+                               seed=args.seed, max_tokens=args.max_tokens, on_token=None if args.json else progress)
     finally:
         mind.close()
     if args.json:

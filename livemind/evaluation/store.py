@@ -45,6 +45,14 @@ def write_value(path: Path, value: BaseModel) -> None:
     os.replace(partial, path)
 
 
+def refuse_other_settings(saved: BaseModel, wanted: BaseModel, what: str, hint: str) -> None:
+    """InvalidRequestError naming every setting that differs, when a resumed run asks for other settings."""
+    if saved != wanted:
+        theirs = saved.model_dump()
+        changed = sorted(k for k, v in wanted.model_dump().items() if theirs.get(k) != v)
+        raise InvalidRequestError(f"{what} started with other settings ({', '.join(changed)} differ)", hint=hint)
+
+
 def read_value(path: Path, kind: type[M]) -> M | None:
     """A value written by `write_value`, or None when the file is not there."""
     if not path.exists():
@@ -74,11 +82,9 @@ class RunStore:
     def plan(self, settings: EvalSettings) -> RunPlan | None:
         """The saved plan, if this folder holds a run with these settings (an error if other settings)."""
         plan = read_value(self._plan_path, RunPlan)
-        if plan is not None and plan.settings != settings:
-            changed = sorted(k for k, v in settings.model_dump().items() if plan.settings.model_dump()[k] != v)
-            raise InvalidRequestError(
-                f"{self.root.parent} holds a run started with other settings ({', '.join(changed)} differ)",
-                hint="repeat the first command's flags to resume it, or pass a new --out to start another run")
+        if plan is not None:
+            refuse_other_settings(plan.settings, settings, f"{self.root.parent} holds a run",
+                                  "repeat the first command's flags to resume it, or pass a new --out to start another run")
         return plan
 
     def saved_plan(self) -> RunPlan | None:

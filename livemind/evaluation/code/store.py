@@ -13,9 +13,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from livemind.errors import InvalidRequestError
 from livemind.evaluation.code.records import CodeEvalSettings, CodePlan, MethodRun
-from livemind.evaluation.store import read_value, write_value
+from livemind.evaluation.store import read_value, refuse_other_settings, write_value
 from livemind.types import Value
 
 
@@ -62,11 +61,10 @@ class CodeRunStore:
     def plan(self, settings: CodeEvalSettings) -> CodePlan | None:
         """The saved plan, if this folder holds a run with these settings (an error if other settings)."""
         plan = read_value(self.root / "plan.json", CodePlan)
-        if plan is not None and plan.settings != settings:
-            changed = sorted(k for k, v in settings.model_dump().items() if plan.settings.model_dump()[k] != v)
-            raise InvalidRequestError(
-                f"{self.root.parent} holds a HumanEval run started with other settings ({', '.join(changed)} differ)",
-                hint="repeat the first command's flags to resume it (only --methods may change), or pass a new --out")
+        if plan is not None:
+            refuse_other_settings(plan.settings, settings, f"{self.root.parent} holds a HumanEval run",
+                                  "repeat the first command's flags to resume it (only --methods may change), "
+                                  "or pass a new --out")
         return plan
 
     def saved_plan(self) -> CodePlan | None:

@@ -34,7 +34,8 @@ def langgraph_dev(tmp_path_factory: pytest.TempPathFactory, models_home: Path) -
         [cli, "dev", "--no-browser", "--no-reload", "--port", str(free_port()), "--config",
          str(workdir / "langgraph.json")],
         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "LIVEMIND_HOME": str(home), "PYTHONPATH": str(ROOT)})
+        # unbuffered: if it ever fails to start again, the log shows how far it got
+        env={**os.environ, "LIVEMIND_HOME": str(home), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
     url: list[str] = []
     ready = threading.Event()
     log: list[str] = []

@@ -144,7 +144,7 @@ def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str
         k = min(len(r["samples"].candidates) for r in runs) if runs else 0
         scores.append(_mean_score("single-sampled", f"single expert, sampled (mean of {k})", "mean over samples",
                                   [sum(c.is_passed for c in r["samples"].candidates) / len(r["samples"].candidates)
-                                   for r in runs], _total(runs, _cost("samples"), per_sample=k)))
+                                   for r in runs], _total(runs, _cost("samples"))))
         scores.append(_one_answer("sc-exec", f"self-consistency, {k} samples, execution-selected", runs,
                                   _exec_first("samples"), _cost("samples")))
         scores.append(_one_answer("oracle-samples", f"oracle: any of the {k} samples passes", runs,
@@ -181,9 +181,7 @@ def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str
     return scores
 
 
-def _total(runs: Sequence[Runs], cost: Callable[[Runs], tuple[int, int, float, int, int]],
-           per_sample: int = 0) -> tuple[int, int, float, int, int]:
-    del per_sample
+def _total(runs: Sequence[Runs], cost: Callable[[Runs], tuple[int, int, float, int, int]]) -> tuple[int, int, float, int, int]:
     parts = [cost(r) for r in runs]
     return (sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts),
             sum(p[3] for p in parts), sum(p[4] for p in parts))

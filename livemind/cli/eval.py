@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from livemind.cli.code_eval import CODE_TASK, add_code_eval_arguments, cmd_code_eval
+from livemind.cli.persona_eval import cmd_persona_eval
 from livemind.config import load_config
 from livemind.engine.catalog import ModelCatalog
 from livemind.environment import read_environment
@@ -52,6 +53,8 @@ def settings_from(args: argparse.Namespace) -> EvalSettings:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run the eval, write report.md, report.json and the PNG into --out, print the table."""
+    if args.persona_vote:
+        return cmd_persona_eval(args)
     if args.task == "humaneval":
         return cmd_code_eval(args)
     if args.rescore:
@@ -140,6 +143,10 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--rescore", metavar="FROM",
                    help="no model runs: read every final reply of the finished run in FROM again with today's answer "
                         "extraction and write it, with its report, to --out (the other flags come from that run)")
+    p.add_argument("--persona-vote", action="store_true",
+                   help="the greedy persona study instead: every persona (or --experts) answers every question at "
+                        "temperature 0; report each alone and the confidence-weighted and counted votes of the "
+                        "router's council, the council measured on the pilot (--pilot, default 10) and all of them")
     add_code_eval_arguments(p)
     p.add_argument("--out", required=True, help="folder for report.md, report.json and accuracy_vs_tokens.png")
     p.set_defaults(func=cmd_eval)

@@ -312,11 +312,12 @@ class LiveMind(AsyncApi):
 
     def code(self, task: str, *, signature: str | None = None, tests: str | None = None,
              experts: Sequence[str] | None = None, samples: int = 1, temperature: float = 0.0,
-             seed: int | None = None, max_tokens: int | None = None,
+             seed: int | None = None, max_tokens: int | None = None, probes: int = 0,
              on_token: Callable[[str, str], None] | None = None) -> CodeResult:
         """Code consensus: every expert writes the function, the sandbox runs each, what they do decides.
 
         Experts default to the council the router convenes for the task; greedy (temperature 0) by default.
+        probes: test inputs each expert also writes; what the candidates return on them joins their behaviour.
         on_token(expert, piece) sees every candidate's tokens as they are generated.
         """
         limits.check_question(f"{task}\n{signature or ''}\n{tests or ''}")  # what the experts will read
@@ -328,7 +329,7 @@ class LiveMind(AsyncApi):
             return self.ask(question, expert=expert, temperature=t, seed=s, max_tokens=limit, on_token=streamed)
 
         return CodeCouncil(ask).run(task, chosen, signature=signature, tests=tests, samples=samples, temperature=temperature,
-                                    seed=seed, max_tokens=max_tokens or CODE_MAX_TOKENS)
+                                    seed=seed, max_tokens=max_tokens or CODE_MAX_TOKENS, probes=probes)
 
     def cancel(self, session_id: str) -> None:
         """Stop a running session between tokens."""

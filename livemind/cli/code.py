@@ -39,7 +39,8 @@ def cmd_code(args: argparse.Namespace) -> int:
                                tests=_text_or_file(getattr(args, "tests", None)), experts=experts,
                                samples=getattr(args, "code_samples", None) or args.samples or 1,
                                temperature=args.temperature if args.temperature is not None else 0.0,
-                               seed=args.seed, max_tokens=args.max_tokens, on_token=None if args.json else progress)
+                               seed=args.seed, max_tokens=args.max_tokens, probes=getattr(args, "probes", 0) or 0,
+                               on_token=None if args.json else progress)
     finally:
         mind.close()
     if args.json:
@@ -53,7 +54,7 @@ def cmd_code(args: argparse.Namespace) -> int:
 def show_evidence(result: CodeResult) -> None:
     """The groups, agreement and dissent, on stderr."""
     err.print(f"[bold]agreement {result.agreement:.2f}[/] · chosen from {escape(result.chosen_expert or 'nobody')} · "
-              f"{len(result.examples)} examples · {result.tokens} tokens · {result.total_s:.1f} s")
+              f"{len(result.examples)} examples · {len(result.probes)} probes · {result.tokens} tokens · {result.total_s:.1f} s")
     for g in result.groups:
         err.print(f"  group of {g.size} ({escape(', '.join(g.experts))}): passes {g.examples_passed}/{len(result.examples)}")
     for c in result.candidates:
@@ -76,6 +77,8 @@ def add_code_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--tests", help="assert lines the code must pass (text, or @FILE)")
     p.add_argument("--experts", help="comma-separated expert names (default: the council the router convenes)")
     p.add_argument("--samples", dest="code_samples", type=int, default=1, help="candidates per expert (default 1)")
+    p.add_argument("--probes", type=int, default=0,
+                   help="test inputs each expert also writes (0-12, default 0); what candidates return on them groups them")
     p.add_argument("--temperature", type=float, help="sampling temperature (default 0: greedy personas)")
     p.add_argument("--seed", type=int)
     p.add_argument("--max-tokens", type=int, help="per candidate (default 768)")

@@ -30,7 +30,7 @@ def code_endpoint(mind: LiveMind, gate: Gate, require_ready: Callable[[], None])
             try:
                 admitted.wait()
                 result = mind.code(body.task, signature=body.signature, tests=body.tests, experts=experts,
-                                   samples=body.samples, temperature=body.temperature or 0.0, seed=body.seed,
+                                   samples=body.samples, probes=body.probes, temperature=body.temperature or 0.0, seed=body.seed,
                                    max_tokens=body.max_tokens)
             except LiveMindError as exc:
                 admitted.fail(exc)

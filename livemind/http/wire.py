@@ -264,6 +264,7 @@ class CodeRequest(_Strict):
     tests: str | None = Field(None, max_length=8000)
     experts: ExpertNames | None = None
     samples: int = Field(1, ge=1, le=16)
+    probes: int = Field(0, ge=0, le=12)  # test inputs each expert writes
     temperature: Temperature | None = None
     seed: SeedValue | None = None
     max_tokens: TokenCap | None = None

@@ -18,7 +18,7 @@ def code_text(result: CodeResult) -> str:
     """The chosen code and its evidence, as an agent reads it in plain text."""
     lines = [f"```python\n{result.answer}\n```" if result.answer else "(no candidate could run)", "",
              f"agreement {result.agreement:.2f} · {len(result.candidates)} candidates · {len(result.groups)} "
-             f"behaviour groups · {len(result.examples)} examples · {result.tokens} tokens · {result.total_s:.1f} s"]
+             f"behaviour groups · {len(result.examples)} examples · {len(result.probes)} probes · {result.tokens} tokens · {result.total_s:.1f} s"]
     lines += [f"- group of {g.size} ({', '.join(g.experts)}): passes {g.examples_passed}/{len(result.examples)} "
               f"examples" for g in result.groups]
     if result.dissent:
@@ -30,7 +30,8 @@ def code_text(result: CodeResult) -> str:
 
 
 async def run_code_tool(mind: LiveMind, ctx: Context, admitted: Pass | None, *, task: str, signature: str | None,
-                        tests: str | None, experts: Sequence[str] | None, samples: int) -> CallToolResult:
+                        tests: str | None, experts: Sequence[str] | None, samples: int,
+                        probes: int = 0) -> CallToolResult:
     """Run code consensus in a worker thread, reporting progress before and after."""
     await ctx.report_progress(0, 2, "experts are writing candidates")
 
@@ -38,7 +39,7 @@ async def run_code_tool(mind: LiveMind, ctx: Context, admitted: Pass | None, *, 
         try:
             if admitted is not None:
                 admitted.wait()
-            result = mind.code(task, signature=signature, tests=tests, experts=experts, samples=samples)
+            result = mind.code(task, signature=signature, tests=tests, experts=experts, samples=samples, probes=probes)
         except LiveMindError as exc:
             if admitted is not None:
                 admitted.fail(exc)

@@ -75,6 +75,7 @@ CodeTask = Annotated[str, Field(min_length=1, max_length=8000)]
 CodeSignature = Annotated[str | None, Field(max_length=2000, description="def f(x: int) -> int:")]
 CodeTests = Annotated[str | None, Field(max_length=8000, description="assert f(2) == 4 lines")]
 CodeSamples = Annotated[int, Field(ge=1, le=4, description="Per expert.")]
+CodeProbes = Annotated[int, Field(ge=0, le=12, description="Test inputs per expert.")]
 
 
 # -- the running LiveMind -------------------------------------------------------------------------
@@ -370,14 +371,15 @@ class LiveMindTools:
         return result
 
     async def code(self, task: CodeTask, ctx: Context, signature: CodeSignature = None, tests: CodeTests = None,
-                   experts: Experts = None, samples: CodeSamples = 1) -> Annotated[CallToolResult, CodeResult]:
+                   experts: Experts = None, samples: CodeSamples = 1,
+                   probes: CodeProbes = 0) -> Annotated[CallToolResult, CodeResult]:
         """Experts write the function; the sandbox runs the candidates; what they do decides."""
         mind = await self.ref.ready()
         with translated_errors("code"):
             chosen = experts or list((await anyio.to_thread.run_sync(
                 partial(mind.route, task, mode="parallel", is_council=True))).selected)
             return await run_code_tool(mind, ctx, self._enter(mind, chosen, tool="code"), task=task, signature=signature,
-                                       tests=tests, experts=chosen, samples=samples)
+                                       tests=tests, experts=chosen, samples=samples, probes=probes)
 
     async def route(self, question: Question, mode: RouteMode = "auto") -> Annotated[CallToolResult, RouteDecision]:
         """Routing scores without generation."""

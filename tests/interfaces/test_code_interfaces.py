@@ -36,6 +36,8 @@ def anyio_backend() -> str:
 
 def coders(target: LoadTarget, request: GenerationRequest) -> str:
     who = request.messages[0].content.removeprefix("You are ").rstrip(".")
+    if "Do not write the function" in request.messages[-1].content:  # asked for probes: test inputs
+        return "```python\ndouble(0)\ndouble(-3)\n```"
     return f"```python\n{WRITES[who]}\n```"
 
 
@@ -75,6 +77,16 @@ async def test_the_code_tool_returns_the_chosen_code_its_agreement_and_the_disse
     assert typed.dissent is not None and typed.dissent.call == "double(5)" and typed.dissent.other_experts == ("alpha",)
     assert "agreement 0.67" in result.content[0].text  # type: ignore[union-attr]
     assert progress[0] == "experts are writing candidates" and progress[-1].startswith("chosen")
+
+
+async def test_the_code_tool_runs_the_experts_probes_when_asked(client: Client) -> None:
+    result = await client.call_tool("code", {"task": "Write double(x), twice x.", "experts": list(EXPERTS),
+                                             "tests": "assert double(2) == 4", "probes": 2})
+    assert not result.is_error
+    typed = CodeResult.model_validate(result.structured_content)
+    assert typed.probes == ("double(0)", "double(-3)") and "2 probes" in result.content[0].text
+    assert typed.groups[0].outputs == ("4", "0", "-6") and typed.groups[0].size == 2
+    assert typed.dissent is not None and typed.dissent.call == "double(0)"  # the example alone could not tell
 
 
 async def test_the_code_tool_refuses_an_unknown_expert_and_a_task_without_a_function(client: Client) -> None:

@@ -31,15 +31,16 @@ TOOLS = {"ask", "consensus", "debate", "code", "route", "list_experts", "status"
 MiB = 2**20
 # What an agent's model reads about the tools (name, description, input schema), compact JSON:
 # measured at about 4,000 characters (~1,000 tokens) for all seven tools; 4,446 since debate takes `transcript`;
-# 5,373 with the eighth tool, `code` (task, signature, tests, experts, samples).
-MODEL_VISIBLE_BUDGET_CHARS = 5_450
+# 5,373 with the eighth tool, `code` (task, signature, tests, experts, samples); about 5,480 with its `probes`.
+MODEL_VISIBLE_BUDGET_CHARS = 5_500
 # The whole tools/list response, output schemas included (clients validate with them; models don't read them).
 # About 25,500 since council results carry their own control (strategy, trigger, first vote, consistency);
 # about 27,850 since every result carries the RAM before and after its request; about 28,650 since every
 # routing decision says the question's language and the English translation it was routed on; 32,744 with
 # the `code` tool, whose result carries its evidence (groups, candidates, examples, the distinguishing input);
-# 33,617 since answers, positions and rounds carry the engine's confidence and results how their vote was weighted.
-WIRE_BUDGET_CHARS = 33_750
+# 33,617 since answers, positions and rounds carry the engine's confidence and results how their vote was weighted;
+# 33,806 since the code tool takes `probes` and its result lists them.
+WIRE_BUDGET_CHARS = 33_900
 
 
 @pytest.fixture

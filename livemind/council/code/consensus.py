@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from livemind.council.code.evidence import Evidence, gather_evidence
 from livemind.council.code.examples import Example, docstring_examples
+from livemind.council.code.probes import PROBES_MAX, merge_probes, probe_question, read_probes
 from livemind.council.code.programs import Program, read_program
 from livemind.council.code.results import CodeCandidateView, CodeGroupView, CodeResult, DistinguishingInput
 from livemind.council.code.selection import RULE, Selection, select_by_execution
@@ -26,6 +27,7 @@ from livemind.types import Answer
 Ask = Callable[[str, str, float, int | None, int], Answer]
 """(question, expert, temperature, seed, max_tokens) → the expert's answer."""
 
+PROBE_MAX_TOKENS = 256  # a dozen short calls
 CODE_MAX_TOKENS = 768  # HumanEval through the default council: see docs/humaneval.md for the cut-offs at this limit
 SAMPLES_MAX = 16
 DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
@@ -84,10 +86,18 @@ class CodeCouncil:
         self.workers = workers
 
     def run(self, task: str, experts: Sequence[str], *, signature: str | None = None, tests: str | None = None,
-            samples: int = 1, temperature: float = 0.0, seed: int | None = None, max_tokens: int = 768) -> CodeResult:
-        """Ask every expert (samples each), run the candidates on the examples, choose by what they do."""
+            samples: int = 1, temperature: float = 0.0, seed: int | None = None, max_tokens: int = 768,
+            probes: int = 0) -> CodeResult:
+        """Ask every expert (samples each), run the candidates on the examples, choose by what they do.
+
+        probes: how many test inputs each expert is also asked to write (0: none); what the candidates
+        return on them joins their behaviour (`probes.py`).
+        """
         if not experts:
             raise InvalidRequestError("code consensus needs at least one expert", hint="name experts or let the router choose")
+        if not 0 <= probes <= PROBES_MAX:
+            raise InvalidRequestError(f"probes must be between 0 and {PROBES_MAX}, got {probes}",
+                                      hint="probes is how many test inputs each expert writes")
         if not 1 <= samples <= SAMPLES_MAX:
             raise InvalidRequestError(f"samples must be between 1 and {SAMPLES_MAX}, got {samples}",
                                       hint="samples is how many candidates each expert writes")
@@ -105,15 +115,29 @@ class CodeCouncil:
                                       hint="pass a signature such as `def roman_to_int(s: str) -> int:`")
         examples = docstring_examples(f"{task}\n{signature or ''}\n{tests or ''}", entry)
         programs = [read_program(_stub(signature), entry, a.answer, is_cut_off=a.finish_reason == "length") for a in answers]
+        calls, probe_answers = self._probes(task, signature, entry, experts, probes, seed, examples) if probes else ((), [])
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="code-sandbox") as pool:
-            evidence = list(pool.map(lambda p: gather_evidence(p, examples, timeout_s=self.timeout_s), programs))
+            evidence = list(pool.map(lambda p: gather_evidence(p, examples, timeout_s=self.timeout_s, probes=calls),
+                                     programs))
         selection = select_by_execution(evidence, [a.mean_logprob for a in answers])
-        return _result(entry, examples, [j[0] for j in jobs], [j[1] for j in jobs], answers, programs, evidence,
-                       selection, time.perf_counter() - start)
+        result = _result(entry, examples, [j[0] for j in jobs], [j[1] for j in jobs], answers, programs, evidence,
+                         selection, time.perf_counter() - start, calls)
+        # the probes' replies cost tokens too: the result's totals are everything the council generated and read
+        return result.model_copy(update={"tokens": result.tokens + sum(a.tokens for a in probe_answers),
+                                         "prompt_tokens": result.prompt_tokens + sum(a.prompt_tokens for a in probe_answers)})
+
+    def _probes(self, task: str, signature: str | None, entry: str, experts: Sequence[str], count: int,
+                seed: int | None, examples: tuple[Example, ...]) -> tuple[tuple[str, ...], list[Answer]]:
+        """Test inputs from every expert (greedy), merged so each contributes, the stated examples left out."""
+        question = probe_question(task, entry, count, signature)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="code-probes") as pool:
+            replies = list(pool.map(lambda e: self._ask(question, e, 0.0, seed, PROBE_MAX_TOKENS), dict.fromkeys(experts)))
+        return merge_probes([read_probes(r.answer, entry)[:count] for r in replies], [e.call for e in examples]), replies
 
 
 def _result(entry: str, examples: tuple[Example, ...], experts: list[str], samples: list[int], answers: list[Answer],
-            programs: list[Program], evidence: list[Evidence], selection: Selection, seconds: float) -> CodeResult:
+            programs: list[Program], evidence: list[Evidence], selection: Selection, seconds: float,
+            probes: tuple[str, ...] = ()) -> CodeResult:
     group_of = {m: g for g, group in enumerate(selection.groups) for m in group.members}
     groups = tuple(CodeGroupView(size=len(g.members), experts=tuple(experts[m] for m in g.members),
                                  examples_passed=g.examples_passed, outputs=g.behaviour) for g in selection.groups)
@@ -125,15 +149,19 @@ def _result(entry: str, examples: tuple[Example, ...], experts: list[str], sampl
     chosen = selection.chosen
     winner = group_of.get(chosen) if chosen is not None else None
     notes = []
-    if not examples:
-        notes.append("the task states no examples: candidates were grouped by identical code only; pass tests to "
-                     "give the council something to run")
+    if not examples and not probes:
+        notes.append("the task states no examples: candidates were grouped by identical code only; pass tests "
+                     "(or ask for probes) to give the council something to run")
+    elif not examples:
+        notes.append("the task states no examples: candidates were grouped by what they return on the experts' "
+                     "probes, and no candidate could be checked against an expected value")
     if chosen is None:
         notes.append("no candidate could run (cut off, no code or a syntax error)")
     return CodeResult(answer=evidence[chosen].code or "" if chosen is not None else "", entry_point=entry,
                       agreement=selection.agreement, chosen_expert=experts[chosen] if chosen is not None else None,
                       examples=examples, groups=_winner_first(groups, winner), candidates=_regroup(candidates, winner),
-                      dissent=_dissent(selection, examples, experts, winner), rule=RULE, note="; ".join(notes),
+                      probes=probes, dissent=_dissent(selection, [e.call for e in examples] + list(probes), experts,
+                                                      winner), rule=RULE, note="; ".join(notes),
                       tokens=sum(a.tokens for a in answers), prompt_tokens=sum(a.prompt_tokens for a in answers),
                       total_s=round(seconds, 3))
 
@@ -157,15 +185,15 @@ def _regroup(candidates: tuple[CodeCandidateView, ...], winner: int | None) -> t
     return tuple(c.model_copy(update={"group": moved(c.group)}) for c in candidates)
 
 
-def _dissent(selection: Selection, examples: tuple[Example, ...], experts: list[str],
+def _dissent(selection: Selection, calls: list[str], experts: list[str],
              winner: int | None) -> DistinguishingInput | None:
-    """The first example on which the strongest other group returns something else."""
-    if winner is None or len(selection.groups) < 2 or not examples:
+    """The first example (then probe) on which the strongest other group returns something else."""
+    if winner is None or len(selection.groups) < 2 or not calls:
         return None
     chosen = selection.groups[winner]
     for other in (g for i, g in enumerate(selection.groups) if i != winner):
-        for example, mine, theirs in zip(examples, chosen.behaviour, other.behaviour, strict=False):
+        for call, mine, theirs in zip(calls, chosen.behaviour, other.behaviour, strict=False):
             if mine != theirs:
-                return DistinguishingInput(call=example.call, chosen_output=mine, other_output=theirs,
+                return DistinguishingInput(call=call, chosen_output=mine, other_output=theirs,
                                            other_experts=tuple(experts[m] for m in other.members))
     return None

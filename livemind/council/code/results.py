@@ -25,7 +25,7 @@ class CodeGroupView(Value):
     size: int
     experts: tuple[str, ...]
     examples_passed: int
-    outputs: tuple[str, ...]  # what the group's code returned on each example (or how the run ended)
+    outputs: tuple[str, ...]  # what the group's code returned on each example, then each probe (or how the run ended)
 
 
 class DistinguishingInput(Value):
@@ -45,6 +45,7 @@ class CodeResult(Value):
     agreement: float  # the winning group's share of all candidates
     chosen_expert: str | None
     examples: tuple[Example, ...]  # the stated examples every candidate ran on
+    probes: tuple[str, ...] = ()  # the calls the experts wrote, run on every candidate after the examples
     groups: tuple[CodeGroupView, ...]  # winner first
     candidates: tuple[CodeCandidateView, ...]
     dissent: DistinguishingInput | None

@@ -2,8 +2,8 @@
 
 The rule (CodeT and MBR-exec, reduced to what a docstring gives):
 1. Candidates cut off or without runnable code get no support.
-2. Runnable candidates that return the same values on every stated example form one group
-   (with no examples, identical normalised code forms a group).
+2. Runnable candidates that return the same values on every stated example and every probe the
+   experts wrote form one group (with neither, identical normalised code forms a group).
 3. The winning group passes the most stated examples; among those, it has the most candidates.
 4. A tie between groups goes to the group the engine was surest of: the largest sum of its
    candidates' confidences, exp(mean token log-prob) (CISC's weighting), when every candidate has
@@ -27,7 +27,7 @@ RULE = ("most stated examples passed, then the largest group of candidates that 
 
 
 class Group(Value):
-    """Candidates that behave alike on the stated examples."""
+    """Candidates that behave alike on the stated examples and the probes."""
 
     members: tuple[int, ...]
     examples_passed: int
@@ -58,7 +58,7 @@ def select_by_execution(candidates: Sequence[Evidence], confidences: Sequence[fl
     for index, evidence in enumerate(candidates):
         if not evidence.is_runnable:
             continue
-        key = evidence.behaviour if evidence.passed else (evidence.code or "",)
+        key = evidence.behaviour if evidence.passed or evidence.probes else (evidence.code or "",)
         keyed.setdefault(key, []).append(index)
     groups = [Group(members=tuple(m), examples_passed=candidates[m[0]].examples_passed,
                     behaviour=candidates[m[0]].behaviour) for m in keyed.values()]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from livemind.config import LiveMindConfig
+from livemind.council.code.probes import as_probe
 from livemind.orchestrator import LiveMind
 from livemind.sandbox import run_python
 
@@ -36,3 +37,16 @@ def test_the_chosen_code_is_the_best_supported_group_and_its_reported_evidence_r
     # the chosen code, run again in the sandbox on the caller's tests, passes exactly what the result claims
     passing = sum(run_python(result.answer, line, timeout_s=10).passed for line in TESTS.splitlines())
     assert passing == result.groups[0].examples_passed
+
+
+def test_the_experts_probes_are_calls_every_runnable_candidate_answers(capable_config: LiveMindConfig, home: Path) -> None:
+    mind = LiveMind(capable_config, home=home)
+    try:
+        result = mind.code(TASK, tests="assert roman_to_int('III') == 3", experts=["coder", "mathematician"], probes=4)
+    finally:
+        mind.close()
+    assert len(result.probes) <= 8
+    assert all(as_probe(call, "roman_to_int") == call for call in result.probes)  # canonical literal-only calls
+    assert all(len(g.outputs) == 1 + len(result.probes) or g.outputs[0].startswith("run ") for g in result.groups)
+    if result.dissent is not None:
+        assert result.dissent.call in ("roman_to_int('III')", *result.probes)

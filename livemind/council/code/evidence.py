@@ -81,6 +81,14 @@ def _run_cases(code: str, cases: Sequence[tuple[str, str | None]], timeout_s: fl
     return rows
 
 
+def probe_behaviour(code: str, probes: Sequence[str], *, timeout_s: float) -> tuple[str, ...]:
+    """What a program returns on each probe (sandboxed), or how its run ended, once per probe."""
+    if not probes:
+        return ()
+    probed = _run_cases(code, [(call, None) for call in probes], timeout_s)
+    return (probed,) * len(probes) if isinstance(probed, str) else tuple(str(shown) for _, shown in probed)
+
+
 def gather_evidence(program: Program, examples: Sequence[Example], *, timeout_s: float,
                     probes: Sequence[str] = ()) -> Evidence:
     """Run a program on the stated examples, then on the experts' probes (sandboxed), and record what it did.
@@ -94,9 +102,6 @@ def gather_evidence(program: Program, examples: Sequence[Example], *, timeout_s:
     stated = _run_cases(program.code, [(e.call, e.expected) for e in examples], timeout_s)
     if isinstance(stated, str):
         return Evidence(code=program.code, is_cut_off=False, passed=(False,) * len(examples), behaviour=(stated,))
-    behaviour = [str(shown) for _, shown in stated]
-    if probes:
-        probed = _run_cases(program.code, [(call, None) for call in probes], timeout_s)
-        behaviour += [probed] * len(probes) if isinstance(probed, str) else [str(shown) for _, shown in probed]
+    behaviour = (*(str(shown) for _, shown in stated), *probe_behaviour(program.code, probes, timeout_s=timeout_s))
     return Evidence(code=program.code, is_cut_off=False, passed=tuple(bool(ok) for ok, _ in stated),
-                    behaviour=tuple(behaviour), probes=len(probes))
+                    behaviour=behaviour, probes=len(probes))

@@ -8,8 +8,8 @@ from livemind.council.code.evidence import Evidence
 from livemind.council.code.programs import Program
 from livemind.types import Value
 
-GENERATION_METHODS = ("single", "council-greedy", "samples", "council-sampled", "debate", "select")
-"""What a run generates, cheapest first. Scored methods (report.py) are read from these."""
+GENERATION_METHODS = ("single", "council-greedy", "samples", "council-sampled", "probes", "debate", "select")
+"""What a run generates, cheapest first (`probes` after the pools it runs). Scored methods (report.py) are read from these."""
 
 
 class CodeEvalSettings(Value):
@@ -66,6 +66,10 @@ class MethodRun(Value):
     prompt_tokens: int  # every prompt token the engine evaluated for it
     seconds: float
     detail: str = ""
+    # `probes` only: the calls the council's experts wrote, and what each first-round candidate of each
+    # pool (samples, council-greedy, council-sampled) returned on them, in the pool's candidate order
+    probe_calls: tuple[str, ...] = ()
+    probe_behaviour: dict[str, tuple[tuple[str, ...], ...]] = Field(default_factory=dict)
 
 
 class PilotScore(Value):

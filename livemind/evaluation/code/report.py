@@ -119,6 +119,31 @@ def _exec_first(method: str, m: int | None = None) -> Callable[[Runs], Candidate
     return pick
 
 
+def _probed(method: str, m: int | None = None) -> Callable[[Runs], Candidate | None]:
+    """Execution-selected as `_exec_first`, with the council's probes joining each candidate's behaviour."""
+    def pick(r: Runs) -> Candidate | None:
+        cs = _first_round(r[method])
+        probes = r["probes"]
+        outputs = probes.probe_behaviour.get(method, ())
+        if len(outputs) != len(cs):  # the probes ran before this pool was complete: choose without them
+            outputs = ((),) * len(cs)
+        evidence = [c.evidence.model_copy(update={"behaviour": (*c.evidence.behaviour, *o), "probes": len(o)})
+                    if o else c.evidence for c, o in zip(cs, outputs, strict=True)]
+        evidence, cs = (evidence[:m], cs[:m]) if m else (evidence, cs)
+        chosen = select_by_execution(evidence, [c.mean_logprob for c in cs]).chosen
+        return cs[chosen] if chosen is not None else None
+    return pick
+
+
+def _with_probes(cost: Callable[[Runs], tuple[int, int, float, int, int]]) -> Callable[[Runs], tuple[int, int, float, int, int]]:
+    """A method's cost plus what writing the probes cost."""
+    def total(r: Runs) -> tuple[int, int, float, int, int]:
+        tokens, prompt, seconds, cut, candidates = cost(r)
+        p = r["probes"]
+        return tokens + p.tokens, prompt + p.prompt_tokens, seconds + p.seconds, cut, candidates
+    return total
+
+
 def _final(method: str) -> Callable[[Runs], Candidate | None]:
     """A strategy's own answer."""
     def pick(r: Runs) -> Candidate | None:
@@ -167,6 +192,8 @@ def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str
                                   "mean over samples",
                                   [sum(c.is_passed for c in _first_round(r[method])) / max(len(_first_round(r[method])), 1)
                                    for r in runs], _total(runs, _cost(method))))
+    if "probes" in have:
+        scores += _probe_scores(runs, have)
     councils = [m for m in ("council-greedy", "council-sampled") if m in have]
     if councils:
         scores.append(_one_answer("oracle-council", "oracle: any council answer passes", runs,
@@ -178,6 +205,26 @@ def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str
         base = scores[0].per_problem
         scores = [s if s.kind != "one answer" or s.key == "single" else
                   s.model_copy(update={"vs_single": _mcnemar(s.per_problem, base)}) for s in scores]
+    return scores
+
+
+def _probe_scores(runs: Sequence[Runs], have: set[str]) -> list[CodeScore]:
+    """Each pool chosen again with the council's probes; self-consistency also at the sampled council's budget."""
+    scores = []
+    pools = (("samples", "sc-exec+probes", "self-consistency, execution-selected with the council's probes"),
+             ("council-greedy", "code-exec-greedy+probes", "council (greedy), execution-selected with its probes"),
+             ("council-sampled", "code-exec-sampled+probes", "council (sampled), execution-selected with its probes"))
+    for pool, key, label in pools:
+        if pool in have:
+            scores.append(_one_answer(key, label, runs, _probed(pool), _with_probes(_cost(pool))))
+    if {"samples", "council-sampled"} <= have and runs:
+        k = min(len(r["samples"].candidates) for r in runs)
+        per_sample = sum(r["samples"].tokens for r in runs) / max(k, 1)
+        if per_sample:
+            m = max(1, min(k, round(sum(r["council-sampled"].tokens for r in runs) / per_sample)))
+            scores.append(_one_answer("sc-exec@council-sampled+probes", f"self-consistency at council-sampled's budget "
+                                      f"(first {m} samples), execution-selected with the council's probes", runs,
+                                      _probed("samples", m), _with_probes(_cost("samples", first=m))))
     return scores
 
 

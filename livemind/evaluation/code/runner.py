@@ -9,6 +9,7 @@
         council-greedy   every council persona greedy, through `consensus(strategy="vote")`
         samples          the best expert's k samples at the chosen temperature
         council-sampled  every council persona at the same temperature, through the vote strategy
+        probes           the council's personas write test inputs; the pools above run on them (probing.py)
         debate           the selective debate at that temperature (revision only on disagreement)
         select           the `select` strategy (samples per expert, the most self-consistent expert)
 
@@ -31,6 +32,7 @@ from livemind.council.code.selection import select_by_execution
 from livemind.council.prompts import expert_seed
 from livemind.engine.cpu import cpu_label
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
+from livemind.evaluation.code.probing import PROBE_POOLS, run_probes
 from livemind.evaluation.code.problems import CodeProblem, load_humaneval, split_pilot
 from livemind.evaluation.code.records import (
     GENERATION_METHODS,
@@ -191,8 +193,14 @@ class CodeEvalRunner:
         return _method_run([*first, *later], tokens=result.tokens, prompt_tokens=result.prompt_tokens, final=final,
                            detail=detail)
 
-    def run_method(self, method: str, problem: CodeProblem, plan: CodePlan) -> MethodRun:
-        """One generation method on one problem, judged."""
+    def run_method(self, method: str, problem: CodeProblem, plan: CodePlan,
+                   earlier: dict[str, MethodRun] | None = None) -> MethodRun:
+        """One generation method on one problem, judged (earlier: the problem's runs so far, for `probes`)."""
+        if method == "probes":
+            pools = {m: run for m in PROBE_POOLS
+                     if (run := (earlier or {}).get(m) or (self.store.method(problem.task_id, m) if self.store else None))}
+            return self._method("probes", problem, 0.0, lambda: run_probes(
+                self.mind, CODE_TASK, problem, plan, pools, seed=self.settings.seed, timeout_s=self.settings.timeout_s))
         if method == "single":
             return self.single(problem, plan)
         if method == "samples":
@@ -309,7 +317,7 @@ class CodeEvalRunner:
             for method in self.methods:
                 kept = self.store.method(problem.task_id, method) if self.store else None
                 if kept is None:
-                    kept = self.run_method(method, problem, plan)
+                    kept = self.run_method(method, problem, plan, results[problem.task_id])
                     if self.store:
                         self.store.save_method(problem.task_id, kept)
                     part = part.model_copy(update={"seconds": round(time.perf_counter() - clock, 1),
@@ -343,6 +351,8 @@ def _parallel(jobs: Sequence[Callable[[], MethodRun]], workers: int) -> list[Met
 
 
 def _progress_line(task_id: str, run: MethodRun) -> str:
+    if run.method == "probes":
+        return f"{task_id} probes: {run.detail} · {run.tokens} tokens · {run.seconds:.0f} s"
     passed = sum(c.is_passed for c in run.candidates)
     final = f" · final {'✓' if run.final.is_passed else '✗'}" if run.final else ""
     cut = sum(c.program.is_cut_off for c in run.candidates)

@@ -8,7 +8,8 @@ from livemind.council.code.evidence import Evidence
 from livemind.council.code.programs import Program
 from livemind.types import Value
 
-GENERATION_METHODS = ("single", "council-greedy", "samples", "council-sampled", "probes", "debate", "select")
+GENERATION_METHODS = ("single", "council-greedy", "samples", "council-sampled", "probes", "personas-greedy", "debate",
+                      "select")
 """What a run generates, cheapest first (`probes` after the pools it runs). Scored methods (report.py) are read from these."""
 
 

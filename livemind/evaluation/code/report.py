@@ -21,6 +21,7 @@ from pathlib import Path
 
 from livemind.council.code.selection import RULE, select_by_execution
 from livemind.errors import MissingExtraError
+from livemind.evaluation.code.personas import PilotGreedy, measured_council, persona_answers, pick
 from livemind.evaluation.code.records import Candidate, CodePlan, MethodRun
 from livemind.evaluation.code.runner import CodeRun
 from livemind.evaluation.scoring import mcnemar_p, wilson_interval
@@ -158,8 +159,9 @@ def _any_passing(*methods: str) -> Callable[[Runs], Candidate | None]:
     return pick
 
 
-def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str) -> list[CodeScore]:
-    """Every scored method the finished generation methods allow."""
+def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str, *, plan: CodePlan | None = None,
+                  pilot: PilotGreedy | None = None) -> list[CodeScore]:
+    """Every scored method the finished generation methods allow (plan and pilot: for the persona councils)."""
     scores: list[CodeScore] = []
     have = set(methods)
     if "single" in have:
@@ -194,6 +196,8 @@ def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str
                                    for r in runs], _total(runs, _cost(method))))
     if "probes" in have:
         scores += _probe_scores(runs, have)
+    if {"single", "council-greedy", "personas-greedy"} <= have and plan is not None:
+        scores += _persona_scores(runs, plan, pilot or {})
     councils = [m for m in ("council-greedy", "council-sampled") if m in have]
     if councils:
         scores.append(_one_answer("oracle-council", "oracle: any council answer passes", runs,
@@ -205,6 +209,28 @@ def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str
         base = scores[0].per_problem
         scores = [s if s.kind != "one answer" or s.key == "single" else
                   s.model_copy(update={"vs_single": _mcnemar(s.per_problem, base)}) for s in scores]
+    return scores
+
+
+def _persona_scores(runs: Sequence[Runs], plan: CodePlan, pilot: PilotGreedy) -> list[CodeScore]:
+    """Code consensus over every persona's greedy answer, and over the council measured on the pilot."""
+    names = [s.name for s in plan.pilot if not s.name.startswith("T=")]
+    cost = _cost("single", "council-greedy", "personas-greedy")
+    scores = [_one_answer("personas-exec", f"every persona ({len(names)}), greedy, execution-selected", runs,
+                          lambda r: pick(persona_answers(r, plan), names), cost)]
+    council, reason = measured_council(pilot, names)
+    if council:
+        def measured_cost(r: Runs) -> tuple[int, int, float, int, int]:
+            cs = [c for n, c in persona_answers(r, plan).items() if n in council]
+            seconds = cost(r)[2] * len(cs) / max(len(persona_answers(r, plan)), 1)  # the three methods' time, shared
+            return (sum(c.tokens for c in cs), sum(c.prompt_tokens for c in cs), seconds,
+                    sum(c.program.is_cut_off for c in cs), len(cs))
+        scores.append(_one_answer("measured-exec", f"measured council ({', '.join(council)}; {reason}), greedy, "
+                                  f"execution-selected", runs, lambda r: pick(persona_answers(r, plan), council),
+                                  measured_cost))
+    scores.append(_one_answer("oracle-personas", "oracle: any persona's greedy answer passes", runs,
+                              _any_passing("single", "council-greedy", "personas-greedy"), cost)
+                  .model_copy(update={"kind": "oracle"}))
     return scores
 
 
@@ -244,7 +270,7 @@ def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
     """The report over the problems on which every listed method finished."""
     complete = [(task_id, r) for task_id, r in run.problems.items() if all(m in r for m in methods)]
     runs = [r for _, r in complete]
-    scores = score_methods(runs, methods, run.plan.best_expert)
+    scores = score_methods(runs, methods, run.plan.best_expert, plan=run.plan, pilot=run.pilot_greedy)
     seconds = sum(m.seconds for r in runs for m in r.values())
     plan = run.plan
     notes = (

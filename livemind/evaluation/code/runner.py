@@ -10,6 +10,7 @@
         samples          the best expert's k samples at the chosen temperature
         council-sampled  every council persona at the same temperature, through the vote strategy
         probes           the council's personas write test inputs; the pools above run on them (probing.py)
+        personas-greedy  the personas no other method asks, greedy: every persona then has one answer (personas.py)
         debate           the selective debate at that temperature (revision only on disagreement)
         select           the `select` strategy (samples per expert, the most self-consistent expert)
 
@@ -25,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 
+from pydantic import Field
+
 from livemind.council.code.consensus import code_question
 from livemind.council.code.evidence import gather_evidence
 from livemind.council.code.programs import read_program
@@ -32,6 +35,7 @@ from livemind.council.code.selection import select_by_execution
 from livemind.council.prompts import expert_seed
 from livemind.engine.cpu import cpu_label
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
+from livemind.evaluation.code.personas import missing_personas
 from livemind.evaluation.code.probing import PROBE_POOLS, run_probes
 from livemind.evaluation.code.problems import CodeProblem, load_humaneval, split_pilot
 from livemind.evaluation.code.records import (
@@ -77,6 +81,7 @@ class CodeRun(Value):
     plan: CodePlan
     problems: dict[str, dict[str, MethodRun]]
     parts: tuple[WorkPart, ...]
+    pilot_greedy: dict[str, dict[str, Candidate]] = Field(default_factory=dict)  # pilot task → persona → greedy candidate
 
 
 class CodeEvalRunner:
@@ -166,6 +171,12 @@ class CodeEvalRunner:
             return _method_run(cs, tokens=sum(c.tokens for c in cs), prompt_tokens=sum(c.prompt_tokens for c in cs))
         return self._method("samples", problem, plan.temperature, work)
 
+    def _personas(self, problem: CodeProblem, plan: CodePlan) -> MethodRun:
+        names = missing_personas(plan, self.mind.config.expert_names)
+        cs = self.batched([partial(self.ask, problem, n, temperature=0.0, seed=expert_seed(self.settings.seed, n, 0) or 0)
+                           for n in names])
+        return _method_run(cs, tokens=sum(c.tokens for c in cs), prompt_tokens=sum(c.prompt_tokens for c in cs))
+
     def _council_call(self, problem: CodeProblem, plan: CodePlan, temperature: float, strategy: Strategy) -> MethodRun:
         seed = expert_seed(self.settings.seed, f"council/{problem.task_id}", 0)
         try:
@@ -203,6 +214,8 @@ class CodeEvalRunner:
                 self.mind, CODE_TASK, problem, plan, pools, seed=self.settings.seed, timeout_s=self.settings.timeout_s))
         if method == "single":
             return self.single(problem, plan)
+        if method == "personas-greedy":
+            return self._method(method, problem, 0.0, lambda: self._personas(problem, plan))
         if method == "samples":
             return self.samples(problem, plan)
         temperature = 0.0 if method == "council-greedy" else plan.temperature
@@ -331,7 +344,20 @@ class CodeEvalRunner:
         part = part.model_copy(update={"seconds": round(time.perf_counter() - clock, 1)})
         if self.store:  # a stretch that found nothing left to do is a stretch too: the record says it resumed
             self.store.save_parts([*parts, part])
-        return CodeRun(plan=plan, problems=results, parts=(*parts, part))
+        return CodeRun(plan=plan, problems=results, parts=(*parts, part),
+                       pilot_greedy=pilot_greedy(self.store, plan) if self.store else {})
+
+
+def pilot_greedy(store: CodeRunStore, plan: CodePlan) -> dict[str, dict[str, Candidate]]:
+    """Each pilot problem's greedy candidate per persona, as the pilot kept them."""
+    names = [s.name for s in plan.pilot if not s.name.startswith("T=")]
+    found: dict[str, dict[str, Candidate]] = {}
+    for task_id in plan.pilot_ids:
+        for name in names:
+            run = store.pilot(task_id, f"greedy-{name}")
+            if run is not None and run.candidates:
+                found.setdefault(task_id, {})[name] = run.candidates[0]
+    return found
 
 
 def _method_run(candidates: Sequence[Candidate], *, tokens: int, prompt_tokens: int, final: Candidate | None = None,

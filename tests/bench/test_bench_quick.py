@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from livemind_native.llama_server import ensure_server
 
 from livemind.bench import KEYS
+from livemind.bench.bandwidth import decode_fraction
 
 pytestmark = pytest.mark.slow
 
@@ -74,11 +76,20 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     limit = doc["sections"]["bandwidth"]
     assert 0.5 < limit["bandwidth"]["best_gb_s"] < 10_000, "a memory system streams between these"
     assert limit["bytes_per_token"] > limit["shape"]["tensor_bytes"] > 50 * 2**20, "every tensor plus the KV read"
-    assert limit["fraction"]["min"] <= limit["ratio"] <= limit["fraction"]["max"]
+    # The figure is the one the stored speed, bytes and bandwidth give (greedy repeats read the same bytes per token),
+    # from as many decodes as a quick bench makes.
+    assert limit["fraction"]["n"] == limit["decode_tok_s"]["n"] == 3
+    assert limit["ratio"] == pytest.approx(
+        decode_fraction(limit["decode_tok_s"]["median"], limit["bytes_per_token"], limit["bandwidth"]["best_gb_s"]),
+        rel=0.01)
     lookup = doc["sections"]["revision_lookup"]
     assert lookup["same_text"] == lookup["answers"] > 0, "exact guessing leaves every revision's text as it was"
-    pairs = lookup["ratio_per_pair"]
-    assert 0 <= lookup["acceptance"] <= 1 and pairs["min"] <= lookup["ratio"] <= pairs["max"]
+    # The speedup and the share of guesses kept are the ones the stored pairs give, one pair per revision.
+    rows = lookup["rows"]
+    assert lookup["ratio_per_pair"]["n"] == len(rows) == lookup["answers"] > 0
+    assert lookup["ratio"] == pytest.approx(
+        statistics.median(r["plain_s_per_token"] / r["lookup_s_per_token"] for r in rows), abs=0.001)
+    assert lookup["acceptance"] == pytest.approx(sum(r["accepted"] for r in rows) / sum(r["drafted"] for r in rows))
     rounds = {k: v["prompt_tokens_per_round"] for k, v in doc["sections"]["debate_tokens"].items() if k.endswith("reuse")}
     assert rounds["shared_with_reuse"][1] < rounds["shared_without_reuse"][1], "the shared transcript is read once a round"
     report = (out / "report.md").read_text()

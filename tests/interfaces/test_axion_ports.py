@@ -8,7 +8,6 @@ role does not serve with an error naming the port that does, and all four share 
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,34 +16,11 @@ import httpx
 import openai
 import pytest
 
-from tests.support.servers import clean_env, sse_events, start
+from tests.support.servers import clean_env, four_free_ports, sse_events, start
 
 pytestmark = pytest.mark.slow
 REQUEST_S = 300.0
 CHAT = [{"role": "user", "content": "Name a colour."}]
-
-
-def four_free_ports() -> int:
-    """A base port such that base .. base+3 are all free on 127.0.0.1 right now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base > 65532:
-            continue
-        taken = []
-        try:
-            for port in range(base, base + 4):
-                sock = socket.socket()
-                taken.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in taken:
-                sock.close()
-    raise AssertionError("no four consecutive free ports found")
 
 
 @pytest.fixture(scope="module")

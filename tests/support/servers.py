@@ -84,6 +84,29 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def four_free_ports() -> int:
+    """A base port such that base .. base+3 are all free on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base > 65532:
+            continue
+        taken = []
+        try:
+            for port in range(base, base + 4):
+                sock = socket.socket()
+                taken.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in taken:
+                sock.close()
+    raise AssertionError("no four consecutive free ports found")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without the caller's LIVEMIND_* settings (but the suite's council), plus extra."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMIND_") or k == "LIVEMIND_COUNCIL"}

@@ -46,7 +46,7 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     assert all(doc[k] is not None for k in KEYS), {k: doc["null_reasons"].get(k) for k in KEYS}  # the peer too
     for key in KEYS:
         if key not in ("routing_p50_ms", "decode_vs_bandwidth_limit", "debate_vs_single_answer",  # ratios of two
-                       "latency_reduction_vs_baseline"):  # measured times
+                       "latency_reduction_vs_baseline", "latency_spread_vs_baseline"):  # measured times
             assert 0.05 < doc[key] < 20, f"{key} = {doc[key]} is outside what two real measurements can give"
     # A reduction is 1 - shipped ÷ baseline: near 0 or below is a real outcome (0.008 on a quick run here), but it
     # is below 1 and must be the one the stored median latencies give.
@@ -54,6 +54,10 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     shipped, baseline = (configs[name]["latency_s"]["median"] for name in ("livemind_batched", "plain"))
     assert -1 < doc["latency_reduction_vs_baseline"] < 1
     assert doc["latency_reduction_vs_baseline"] == pytest.approx(1 - shipped / baseline, abs=0.002)
+    # The spread is the standard deviations of the same requests' stored latencies, shipped over baseline.
+    ours, theirs = (configs[name]["latencies_s"] for name in ("livemind_batched", "plain"))
+    assert len(ours) == len(theirs) == doc["sections"]["attribution"]["spread"]["requests"] >= 2
+    assert doc["latency_spread_vs_baseline"] == pytest.approx(statistics.stdev(ours) / statistics.stdev(theirs), rel=0.01)
     # A debate holds the three answers it is priced against, and cannot cost more than the tokens it read and wrote,
     # each at a single answer's cost per generated token (24-token answers: 14.7 here, 26.7 on CI, ceiling about 50).
     debate = doc["sections"]["debate_vs_single"]

@@ -15,7 +15,9 @@ unsaid (a council's mode). Everything else (models, status, health, metrics, MCP
 on every port: one process, one pool, one RAM guard.
 
 `PortRoles` is ASGI middleware: it reads the port a request arrived on from the ASGI scope,
-checks (and for a council fills in) the JSON body, then hands the request to the shared app.
+checks (and for a council fills in) the JSON body, then hands the request to the shared app. It
+sits outside the app's bearer-token check and request counter: a wrong-port refusal tells only
+which port serves what, and is not counted in /metrics.
 """
 
 from __future__ import annotations

@@ -112,6 +112,8 @@ RUNNER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.fault(fault="SIGKILL mid-debate (real models), then `sessions resume`", simulated="",
+                   kept="no finished round lost or redone; the debate finishes")
 def test_debate_killed_mid_round_resumes_without_redoing_or_losing_rounds(home: Path) -> None:
     process = subprocess.Popen([sys.executable, "-c", RUNNER, str(home), QUESTION], stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from livemind.bench.engine_figures import forget_kv, warm
@@ -110,7 +111,25 @@ def chain_figures(latency: dict[str, list[float]], specs: list[ExpertSpec] | Non
     result["product_of_factors"] = result["end_to_end_speedup"]["product_of_factors"]
     base, last = summarize(latency["plain"]).median, summarize(shipped).median
     result["reduction"] = 1 - last / base if base else None
+    result["spread"] = spread_vs_baseline(result["configs"])
+    result["spread_ratio"] = result["spread"]["ratio"]
     return result
+
+
+def spread_vs_baseline(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The spread of what ships' end-to-end latency against the fair baseline's, on the same requests.
+
+    `ratio` is the standard deviation of the shipped configuration's round latencies over the
+    baseline's (run k of each answers the same prompt): below 1, LiveMind's latency is steadier.
+    The ARM-Axion seed's "stability +96.4% (standard deviation reduced)" is `reduction`, 1 - ratio.
+    Reads the stored `latencies_s`, so it also applies to a bench.json written before this figure.
+    """
+    shipped, baseline = configs["livemind_batched"]["latencies_s"], configs["plain"]["latencies_s"]
+    ours, theirs = summarize(shipped), summarize(baseline)
+    ratio = ours.stdev / theirs.stdev if theirs.stdev and ours.n > 1 else None
+    return {"requests": min(ours.n, theirs.n), "shipped_stdev_s": round(ours.stdev, 4),
+            "baseline_stdev_s": round(theirs.stdev, 4), "ratio": round(ratio, 4) if ratio is not None else None,
+            "reduction": round(1 - ratio, 4) if ratio is not None else None}
 
 
 def _round(bench: Workbench, name: str, specs: list[ExpertSpec], runner: ExpertRunner | None, prompt: int,

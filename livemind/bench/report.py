@@ -23,6 +23,8 @@ EXPLAIN = {
                          "engine settings, the peer's logits_all off",
     "latency_reduction_vs_baseline": "1 − shipped median latency ÷ fair baseline median latency (warm plain "
                                      "llama-cpp-python, its engine defaults, the same threads; 3 personas' first answers)",
+    "latency_spread_vs_baseline": "standard deviation of the shipped round latency ÷ the fair baseline's, on the same "
+                                  "requests (below 1: steadier; the seed's \"stability\" figure is 1 − this)",
     "decode_vs_bandwidth_limit": "single-sequence decode tok/s × bytes read per token (all tensors + KV) ÷ measured "
                                  "memory bandwidth (STREAM copy/triad, all cores)",
     "debate_vs_single_answer": "wall time of the founding debate (3 experts, answers + 1 revision round + synthesis) ÷ "

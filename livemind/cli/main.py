@@ -133,6 +133,10 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.axion_ports is not None:
+        from livemind.http.axion import main as serve_axion  # starlette, uvicorn and MCP load only for this command
+
+        return serve_axion(edge_settings(args), host=args.host, base_port=args.axion_ports)
     from livemind.http.app import main as serve_http  # starlette, uvicorn and MCP load only for this command
 
     return serve_http(edge_settings(args), host=args.host, port=args.port)
@@ -230,6 +234,11 @@ def _add_server_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p = sub.add_parser("serve", help="serve the OpenAI-compatible HTTP API, council streams, MCP, health and metrics")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need LIVEMIND_API_KEY)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--axion-ports", type=int, nargs="?", const=8082, default=None, metavar="BASE",
+                   help="the ARM-Axion seed's four servers from one process, one pool and one RAM guard: BASE "
+                        "complete answers, BASE+1 streaming, BASE+2 parallel councils, BASE+3 the safe turn-based "
+                        "profile (BASE defaults to 8082; --port is then unused). A request a port's role does not "
+                        "serve gets a 400 naming the port that does")
     p.add_argument("--scheduler", choices=list(SCHEDULE_MODES), default=None,
                    help="latency (default): a session's batch runs alone with every core; throughput: other "
                         "clients' requests join the running batch at the next token (env LIVEMIND_SCHEDULER)")

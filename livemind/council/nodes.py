@@ -247,13 +247,26 @@ def _drop(emit: StreamWriter, name: str, r: int, exc: Exception) -> dict[str, An
 
 
 def _fitting_mode(ctx: GraphRuntime, selected: Sequence[str], reason: str) -> tuple[str, str]:
-    """Parallel if the experts' models fit in RAM together, else turn-based, saying why."""
+    """Parallel if the experts' models fit in RAM together below the soft target, else turn-based, saying why.
+
+    The seed's operations rule, "keep RAM below 80% for multi-model runs": a parallel council that
+    would take system memory past the soft target takes turns instead. The hard limit (90%)
+    stays the line where a load is refused.
+    """
     targets = _estimable_targets(ctx, selected)
     pool = ctx.runner.pool
     fits, needed, room = pool.fits_together(targets)
-    if fits:
-        return "parallel", reason
     models = sorted({t.model for t in targets})
+    if fits:
+        soft = pool.guard.soft_target_percent
+        calm, _, soft_room = pool.fits_together(targets, target_percent=soft)
+        # one model, or nothing left to load: taking turns would hold the same memory
+        if calm or needed == 0 or len({t.key for t in targets if not t.is_remote}) < 2:
+            return "parallel", reason
+        return "turns", (f"{reason}; switched to turn-based: models {', '.join(models)} need {needed / 2**20:.0f} MiB "
+                         f"together, which would take system RAM past the soft target of {soft:.0f}% (room for "
+                         f"{soft_room / 2**20:.0f} MiB below it; the hard limit, {pool.guard.hard_limit_percent:.0f}%, "
+                         "is where loads are refused)")
     if len({t.key for t in targets if not t.is_remote}) > pool.max_warm:  # fits_together sized nothing
         why = f"are more than the {pool.max_warm} kept loaded at once (max_warm)"
     else:

@@ -112,10 +112,12 @@ class ModelPool:
         """The bytes a target will take when loaded (zero if it is already loaded)."""
         return self._estimate(target)
 
-    def fits_together(self, targets: Sequence[LoadTarget]) -> tuple[bool, int, int]:
+    def fits_together(self, targets: Sequence[LoadTarget], *,
+                      target_percent: float | None = None) -> tuple[bool, int, int]:
         """Whether these models can all be loaded at once: (fits, needed bytes, room bytes).
 
-        Room counts what is free now plus what evicting every idle model would free.
+        Room counts what is free now plus what evicting every idle model would free, under the
+        hard limit, or under `target_percent` of system memory when given (the soft target).
         """
         unique = {t.key: t for t in targets if not t.is_remote}
         if len(unique) > self.max_warm:
@@ -125,7 +127,7 @@ class ModelPool:
             idle_bytes = sum(s.estimate.total for k, s in self._slots.items() if s.leases == 0 and k not in unique)
             pool_bytes = self._pool_bytes_locked() - idle_bytes
         needed = sum(self._estimate(t).total for k, t in unique.items() if k not in loaded)
-        admission = self.guard.admit(needed, pool_bytes, freeable=idle_bytes)
+        admission = self.guard.admit(needed, pool_bytes, freeable=idle_bytes, target_percent=target_percent)
         return admission.fits, needed, admission.available
 
     def status(self) -> PoolStatus:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from livemind_native.llama_server import ensure_server
 
 from livemind.bench import KEYS
+from livemind.bench.bandwidth import decode_fraction
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +46,7 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     assert all(doc[k] is not None for k in KEYS), {k: doc["null_reasons"].get(k) for k in KEYS}  # the peer too
     for key in KEYS:
         if key not in ("routing_p50_ms", "decode_vs_bandwidth_limit", "debate_vs_single_answer",  # ratios of two
-                       "latency_reduction_vs_baseline"):  # measured times
+                       "latency_reduction_vs_baseline", "latency_spread_vs_baseline"):  # measured times
             assert 0.05 < doc[key] < 20, f"{key} = {doc[key]} is outside what two real measurements can give"
     # A reduction is 1 - shipped ÷ baseline: near 0 or below is a real outcome (0.008 on a quick run here), but it
     # is below 1 and must be the one the stored median latencies give.
@@ -52,6 +54,10 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     shipped, baseline = (configs[name]["latency_s"]["median"] for name in ("livemind_batched", "plain"))
     assert -1 < doc["latency_reduction_vs_baseline"] < 1
     assert doc["latency_reduction_vs_baseline"] == pytest.approx(1 - shipped / baseline, abs=0.002)
+    # The spread is the standard deviations of the same requests' stored latencies, shipped over baseline.
+    ours, theirs = (configs[name]["latencies_s"] for name in ("livemind_batched", "plain"))
+    assert len(ours) == len(theirs) == doc["sections"]["attribution"]["spread"]["requests"] >= 2
+    assert doc["latency_spread_vs_baseline"] == pytest.approx(statistics.stdev(ours) / statistics.stdev(theirs), rel=0.01)
     # A debate holds the three answers it is priced against, and cannot cost more than the tokens it read and wrote,
     # each at a single answer's cost per generated token (24-token answers: 14.7 here, 26.7 on CI, ceiling about 50).
     debate = doc["sections"]["debate_vs_single"]
@@ -74,11 +80,20 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     limit = doc["sections"]["bandwidth"]
     assert 0.5 < limit["bandwidth"]["best_gb_s"] < 10_000, "a memory system streams between these"
     assert limit["bytes_per_token"] > limit["shape"]["tensor_bytes"] > 50 * 2**20, "every tensor plus the KV read"
-    assert limit["fraction"]["min"] <= limit["ratio"] <= limit["fraction"]["max"]
+    # The figure is the one the stored speed, bytes and bandwidth give (greedy repeats read the same bytes per token),
+    # from as many decodes as a quick bench makes.
+    assert limit["fraction"]["n"] == limit["decode_tok_s"]["n"] == 3
+    assert limit["ratio"] == pytest.approx(
+        decode_fraction(limit["decode_tok_s"]["median"], limit["bytes_per_token"], limit["bandwidth"]["best_gb_s"]),
+        rel=0.01)
     lookup = doc["sections"]["revision_lookup"]
     assert lookup["same_text"] == lookup["answers"] > 0, "exact guessing leaves every revision's text as it was"
-    pairs = lookup["ratio_per_pair"]
-    assert 0 <= lookup["acceptance"] <= 1 and pairs["min"] <= lookup["ratio"] <= pairs["max"]
+    # The speedup and the share of guesses kept are the ones the stored pairs give, one pair per revision.
+    rows = lookup["rows"]
+    assert lookup["ratio_per_pair"]["n"] == len(rows) == lookup["answers"] > 0
+    assert lookup["ratio"] == pytest.approx(
+        statistics.median(r["plain_s_per_token"] / r["lookup_s_per_token"] for r in rows), abs=0.001)
+    assert lookup["acceptance"] == pytest.approx(sum(r["accepted"] for r in rows) / sum(r["drafted"] for r in rows))
     rounds = {k: v["prompt_tokens_per_round"] for k, v in doc["sections"]["debate_tokens"].items() if k.endswith("reuse")}
     assert rounds["shared_with_reuse"][1] < rounds["shared_without_reuse"][1], "the shared transcript is read once a round"
     report = (out / "report.md").read_text()

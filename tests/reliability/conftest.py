@@ -1,8 +1,9 @@
 """Reliability fixtures: the soak switch, figures for docs/reliability.md, and the shared servers.
 
 - Tests marked `soak` run only with `-m soak` or LIVEMIND_SOAK=1; otherwise they are skipped.
-- `record(**figures)` appends one JSON line to $LIVEMIND_RELIABILITY_OUT/figures.jsonl (when set):
-  tools/reliability.py builds the table from those lines and the JUnit report.
+- `record(**figures)` and `@pytest.mark.fault(...)` (tests/reliability/recording.py, loaded for the whole
+  suite by tests/conftest.py) write the table's rows with each test's outcome: tools/reliability.py
+  builds the table from those lines and the JUnit report.
 - `fake_server`: the product's HTTP server over scripted backends, shared by the fuzz and
   security tests. `fault_server`: `livemind serve` on the real models, with a configuration
   whose extra experts point at a truncated, a corrupt, a non-GGUF, a scrambled and a vanishing
@@ -11,24 +12,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+import psutil
 import pytest
 
 from livemind.engine.backends.base import LoadTarget
 from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.engine.catalog import ModelCatalog
 from livemind.types import EngineSettings
-from tests.support.servers import ServerProcess, start_fake_server, start_livemind_serve
+from tests.reliability.recording import OUT_ENV, Record  # noqa: F401 (re-exported)
+from tests.support.servers import ServerProcess, rss_of, start_fake_server, start_livemind_serve
 
-OUT_ENV = "LIVEMIND_RELIABILITY_OUT"
 SOAK_ENV = "LIVEMIND_SOAK"
-Record = Callable[..., None]
 
 FAULT_CONFIG = """
 [[experts]]
@@ -78,21 +77,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "soak" in item.keywords:
             item.add_marker(skip)
-
-
-@pytest.fixture
-def record(request: pytest.FixtureRequest) -> Record:
-    """Append figures for the reliability table (a no-op unless LIVEMIND_RELIABILITY_OUT is set)."""
-    out = os.environ.get(OUT_ENV)
-
-    def write(**figures: Any) -> None:
-        if not out:
-            return
-        Path(out).mkdir(parents=True, exist_ok=True)
-        with (Path(out) / "figures.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"test": request.node.nodeid, **figures}) + "\n")
-
-    return write
 
 
 @pytest.fixture(scope="session")
@@ -149,6 +133,7 @@ def fault_server(tmp_path_factory: pytest.TempPathFactory, models_home: Path,
     config.write_text(FAULT_CONFIG.format(broken="".join(BROKEN_EXPERT.format(name=n, path=broken[n])
                                                          for n in BROKEN_MODELS)), encoding="utf-8")
     server = start_livemind_serve(home, config=config, ram_budget=str(fault_budget["budget"]))
+    server.idle_rss = rss_of(psutil.Process(server.pid))  # ready, router warm, no expert model loaded yet
     broken["vanishing"].unlink()  # present at start-up (configuration is checked then), gone at first use
     yield server
     assert server.stop() == 0, server.log[-3000:]

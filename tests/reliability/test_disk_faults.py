@@ -75,6 +75,9 @@ def _every_way_in(mind: LiveMind) -> tuple[DebateResult, str, DebateResult]:
     return debate, answer.answer, anyio.run(over_mcp)
 
 
+@pytest.mark.fault(simulated="scripted engine; the full disk is a real tmpfs",
+                   fault="disk full while saving sessions (tmpfs)",
+                   kept="answers returned (Python API, MCP); warnings name file and cause")
 def test_a_disk_that_fills_up_mid_session_keeps_every_answer_and_says_why(
         tmp_path: Path, tiny_disk: Path, caplog: pytest.LogCaptureFixture, record: Record) -> None:
     home = tmp_path / "home"
@@ -98,11 +101,10 @@ def test_a_disk_that_fills_up_mid_session_keeps_every_answer_and_says_why(
                and "free disk space" in w for w in warnings), warnings
     assert any("cannot save the session" in w and "database or disk is full" in w for w in warnings), warnings
     assert in_memory == set(), "finished sessions leave no checkpoints behind in memory"
-    record(kind="fault", simulated="scripted engine; the full disk is a real tmpfs",
-           fault="disk full while saving sessions (tmpfs)",
-           kept="answers returned (Python API, MCP); warnings name file and cause")
 
 
+@pytest.mark.fault(simulated="scripted engine; the read-only folder is real",
+                   fault="read-only transcript folder", kept="answers returned and stored; warning logged")
 def test_a_read_only_transcript_folder_keeps_every_answer_and_says_why(
         tmp_path: Path, tiny_disk: Path, caplog: pytest.LogCaptureFixture, record: Record) -> None:
     home = tmp_path / "home"
@@ -123,8 +125,6 @@ def test_a_read_only_transcript_folder_keeps_every_answer_and_says_why(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("cannot write the transcript" in w and "Read-only file system" in w
                and "the answer itself is not lost" in w for w in warnings), warnings
-    record(kind="fault", simulated="scripted engine; the read-only folder is real",
-           fault="read-only transcript folder", kept="answers returned and stored; warning logged")
 
 
 def test_a_read_only_home_is_refused_at_start_saying_what_to_fix(tmp_path: Path, tiny_disk: Path) -> None:
@@ -138,6 +138,8 @@ def test_a_read_only_home_is_refused_at_start_saying_what_to_fix(tmp_path: Path,
     assert "LIVEMIND_HOME is writable" in refused.value.hint
 
 
+@pytest.mark.fault(simulated="scripted engine; the full disk is the real /dev/full",
+                   fault="transcript write on a full disk (/dev/full)", kept="answer returned and stored in SQLite")
 def test_a_transcript_hitting_a_full_disk_keeps_the_answer_and_says_why(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, record: Record) -> None:
     # /dev/full answers every write with ENOSPC: a full disk without mounting anything.
@@ -157,8 +159,6 @@ def test_a_transcript_hitting_a_full_disk_keeps_the_answer_and_says_why(
     assert stored.status == "done" and stored.result == result, "the database still has the whole result"
     warning = " ".join(r.getMessage() for r in caplog.records)
     assert "cannot write the transcript" in warning and "No space left on device" in warning
-    record(kind="fault", simulated="scripted engine; the full disk is the real /dev/full",
-           fault="transcript write on a full disk (/dev/full)", kept="answer returned and stored in SQLite")
 
 
 def test_a_home_whose_sessions_folder_cannot_be_created_is_refused_saying_what_to_fix(tmp_path: Path) -> None:

@@ -80,6 +80,9 @@ def _refused_after_stop(server: ServerProcess) -> str:
     return "503 stopping"
 
 
+@pytest.mark.fault(simulated="scripted engine paced at 100 ms a token; the server, signal and clients are real",
+                   fault="SIGTERM with 4 streams (1 running, 3 queued) and an MCP call in flight",
+                   kept="all 5 finished; new work refused (503 stopping, or connection refused); exit 0; models unloaded")
 def test_sigterm_lets_running_and_queued_work_finish_refuses_new_work_and_exits_0(
         tmp_path: Path, record: Record) -> None:
     server = start_fake_server(tmp_path / "home", pace_ms=100, drain_s=30)
@@ -113,7 +116,7 @@ def test_sigterm_lets_running_and_queued_work_finish_refuses_new_work_and_exits_
         assert _lane_has_waiting(server, at_least=3, requests=4), "the four streams arrived; three are queued"
         assert not any(o.ended.is_set() for o in outcomes)
         server.process.send_signal(signal.SIGTERM)
-        late = _refused_after_stop(server)
+        _refused_after_stop(server)  # new work is refused (it asserts how)
         for thread in [*threads, mcp_thread]:
             thread.join(WAIT_S)
         code = server.process.wait(EXIT_S)
@@ -126,11 +129,11 @@ def test_sigterm_lets_running_and_queued_work_finish_refuses_new_work_and_exits_
     assert code == 0, server.log[-3000:]
     assert "stopping: 4 requests in flight" in server.log, server.log[-3000:]
     assert "models still loaded: none; 0 worker threads stuck" in server.log, server.log[-3000:]
-    record(kind="fault", simulated="scripted engine paced at 100 ms a token; the server, signal and clients are real",
-           fault="SIGTERM with 4 streams (1 running, 3 queued) and an MCP call in flight",
-           kept=f"all 5 finished; new work: {late}; exit 0; models unloaded")
 
 
+@pytest.mark.fault(simulated="scripted engine paced at 400 ms a token; the server, signal and clients are real",
+                   fault="SIGTERM with work longer than the drain",
+                   kept="cut cleanly with an error the client can read; exit 0")
 def test_sigterm_cancels_work_that_outlasts_the_drain_and_still_exits_0(tmp_path: Path, record: Record) -> None:
     server = start_fake_server(tmp_path / "home", pace_ms=400, drain_s=1)
     try:
@@ -157,9 +160,6 @@ def test_sigterm_cancels_work_that_outlasts_the_drain_and_still_exits_0(tmp_path
     assert error["code"] == "cancelled" and error["message"].endswith("the server is shutting down"), error
     assert code == 0, server.log[-3000:]
     assert "shutdown: cancelled" in server.log and "0 worker threads stuck" in server.log, server.log[-3000:]
-    record(kind="fault", simulated="scripted engine paced at 400 ms a token; the server, signal and clients are real",
-           fault="SIGTERM with work longer than the drain",
-           kept="cut cleanly with an error the client can read; exit 0")
 
 
 def _lane_has_waiting(server: ServerProcess, *, at_least: int, requests: int = 0) -> bool:

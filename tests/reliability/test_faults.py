@@ -68,6 +68,8 @@ def _generalist_still_answers(server: ServerProcess) -> None:
     ("notgguf", "not a GGUF file"),
     ("vanishing", "model file missing"),
 ])
+@pytest.mark.fault(simulated="",
+                   fault="model file {expert}", kept="clear 503 naming the file; other experts answer")
 def test_a_broken_model_file_gets_a_clear_503_and_the_other_experts_still_serve(
         fault_server: ServerProcess, record: Record, expert: str, says: str) -> None:
     response = _post(fault_server, "/v1/chat/completions", _chat(expert, "Name a colour.", max_tokens=4))
@@ -78,11 +80,11 @@ def test_a_broken_model_file_gets_a_clear_503_and_the_other_experts_still_serve(
     assert any(fix in error["hint"] for fix in ("re-download", "check the path")), error
     _generalist_still_answers(fault_server)
     assert httpx.get(f"{fault_server.base_url}/health", timeout=30).status_code == 200
-    record(kind="fault", simulated="",
-           fault=f"model file {expert}", kept="clear 503 naming the file; other experts answer")
 
 
 @pytest.mark.slow
+@pytest.mark.fault(simulated="", fault="council with 3 unusable experts of 5",
+                   kept="answer from the 2 good experts; each drop recorded with its reason")
 def test_a_council_with_broken_experts_answers_from_the_good_ones_and_records_why(
         fault_server: ServerProcess, record: Record) -> None:
     body = {"question": "Name a colour.", "experts": ["generalist", "coder", "truncated", "vanishing", "futurist"],
@@ -97,11 +99,11 @@ def test_a_council_with_broken_experts_answers_from_the_good_ones_and_records_wh
     assert "cannot read model metadata" in reasons["truncated"]
     assert "model file missing" in reasons["vanishing"]
     assert "RAM budget exceeded loading 'gemma3-270m'" in reasons["futurist"] and "MiB" in reasons["futurist"]
-    record(kind="fault", simulated="", fault="council with 3 unusable experts of 5",
-           kept="answer from the 2 good experts; each drop recorded with its reason")
 
 
 @pytest.mark.slow
+@pytest.mark.fault(simulated="",
+                   fault="model file with scrambled weights", kept="server up; other experts answer")
 def test_a_scrambled_model_never_takes_the_server_down(fault_server: ServerProcess, record: Record) -> None:
     # Header intact, weights noise: nothing short of a checksum can tell. The engine must still
     # return (junk or nothing), and every other expert must keep working.
@@ -109,11 +111,11 @@ def test_a_scrambled_model_never_takes_the_server_down(fault_server: ServerProce
     assert response.status_code in (200, 503), response.text
     assert fault_server.process.poll() is None
     _generalist_still_answers(fault_server)
-    record(kind="fault", simulated="",
-           fault="model file with scrambled weights", kept="server up; other experts answer")
 
 
 @pytest.mark.slow
+@pytest.mark.fault(simulated="", fault="model larger than the RAM budget",
+                   kept="503 with needed/available/limit, no Retry-After (it can never fit); the warm model stays loaded")
 def test_a_model_over_the_budget_is_refused_with_the_numbers_and_the_warm_model_stays(
         fault_server: ServerProcess, fault_budget: dict[str, int], record: Record) -> None:
     _generalist_still_answers(fault_server)  # SmolLM2 is loaded and idle now
@@ -130,8 +132,6 @@ def test_a_model_over_the_budget_is_refused_with_the_numbers_and_the_warm_model_
     pool = _status(fault_server)["pool"]
     assert [m["model"] for m in pool["loaded"]] == ["smollm2-135m"], "a load that cannot fit evicted nothing"
     assert pool["pool_bytes"] <= pool["budget_bytes"]
-    record(kind="fault", simulated="", fault="model larger than the RAM budget",
-           kept="503 with needed/available/limit, no Retry-After (it can never fit); the warm model stays loaded")
 
 
 @pytest.mark.slow
@@ -151,6 +151,8 @@ def test_serve_refuses_to_start_with_a_missing_model_file_and_names_expert_field
 
 # -- faults inside a debate (Backend seam) ------------------------------------------------------
 
+@pytest.mark.fault(simulated="scripted engine whose model load raises",
+                   fault="model load failing mid-debate", kept="expert dropped and recorded; quorum finishes")
 def test_a_model_failing_to_load_mid_debate_drops_its_expert_and_the_quorum_goes_on(
         tmp_path: Path, record: Record) -> None:
     # One model in RAM at a time: every turn loads its expert's model again. gamma's file goes
@@ -168,10 +170,11 @@ def test_a_model_failing_to_load_mid_debate_drops_its_expert_and_the_quorum_goes
     assert {p.expert for p in result.positions} == {"alpha", "beta"}
     assert result.answer == "synthesised answer combining everyone"
     assert [e.kind for e in mind.pool.events].count("load_failed") == 1
-    record(kind="fault", simulated="scripted engine whose model load raises",
-           fault="model load failing mid-debate", kept="expert dropped and recorded; quorum finishes")
 
 
+@pytest.mark.fault(simulated="scripted engine whose model loads raise",
+                   fault="every expert's model failing in a revision round",
+                   kept="the last finished round's answers and a central answer")
 def test_when_every_expert_drops_in_a_revision_round_the_last_finished_answers_are_returned(
         tmp_path: Path, record: Record) -> None:
     loader = FlakyLoader(stubborn, fail_from={"a": 1, "b": 1, "c": 1})
@@ -186,11 +189,10 @@ def test_when_every_expert_drops_in_a_revision_round_the_last_finished_answers_a
     assert {p.expert: p.text for p in result.positions} == round0, "round 0's answers still stand"
     assert result.answer in round0.values(), "the synthesiser's model is gone too: the most central answer"
     assert result.synthesizer.startswith("fallback: most central position")
-    record(kind="fault", simulated="scripted engine whose model loads raise",
-           fault="every expert's model failing in a revision round",
-           kept="the last finished round's answers and a central answer")
 
 
+@pytest.mark.fault(simulated="scripted engine that stops emitting tokens",
+                   fault="expert stalling past expert_timeout_s", kept="expert dropped; others answer")
 def test_an_expert_that_stalls_is_dropped_at_its_timeout_and_the_others_answer(
         tmp_path: Path, record: Record) -> None:
     def gamma_stalls(request: object) -> bool:
@@ -207,10 +209,10 @@ def test_an_expert_that_stalls_is_dropped_at_its_timeout_and_the_others_answer(
     assert {p.expert for p in result.positions} == {"alpha", "beta"} and result.rounds == 1
     assert result.answer == "synthesised answer combining everyone"
     assert not any(m.is_generating for m in status.loaded), "the stalled generation was stopped"
-    record(kind="fault", simulated="scripted engine that stops emitting tokens",
-           fault="expert stalling past expert_timeout_s", kept="expert dropped; others answer")
 
 
+@pytest.mark.fault(simulated="scripted engine that stops emitting tokens",
+                   fault="synthesiser stalling", kept="most central position returned, error recorded")
 def test_a_stalled_synthesiser_times_out_and_the_most_central_answer_is_returned(
         tmp_path: Path, record: Record) -> None:
     mind = open_mind(tmp_path, fault_config(tmp_path, expert_timeout_s=1.0), StallingLoader(stubborn, is_synthesis))
@@ -221,10 +223,12 @@ def test_a_stalled_synthesiser_times_out_and_the_most_central_answer_is_returned
     assert result.synthesis_error == "synthesiser 'alpha' timed out"
     assert result.synthesizer.startswith("fallback: most central position")
     assert result.answer in {p.text for p in result.positions}
-    record(kind="fault", simulated="scripted engine that stops emitting tokens",
-           fault="synthesiser stalling", kept="most central position returned, error recorded")
 
 
+@pytest.mark.fault(simulated="scripted engine and a scripted memory gauge",
+                   fault="RAM running out between rounds",
+                   kept="later loads refused with needed/available/limit; the loaded expert answers; "
+                        "nothing loaded over the limit")
 def test_ram_running_out_mid_session_refuses_later_loads_with_numbers_and_the_session_still_answers(
         tmp_path: Path, record: Record) -> None:
     # A 1000 MiB machine, hard limit 90 %, 300 MiB used by others; models of 200 MiB, one in RAM
@@ -256,11 +260,10 @@ def test_ram_running_out_mid_session_refuses_later_loads_with_numbers_and_the_se
     assert kinds.count("refuse") == 2 and "load" not in kinds[kinds.index("refuse"):], \
         "nothing was loaded once memory had run out"
     assert all(e.bytes == 200 * MiB for e in mind.pool.events if e.kind == "refuse")
-    record(kind="fault", simulated="scripted engine and a scripted memory gauge",
-           fault="RAM running out between rounds",
-           kept="later loads refused with needed/available/limit; the loaded expert answers; nothing loaded over the limit")
 
 
+@pytest.mark.fault(simulated="scripted engine with declared model sizes",
+                   fault="experts that do not fit the budget together", kept="turn-based, within budget")
 def test_experts_that_do_not_fit_the_budget_together_take_turns_within_it(tmp_path: Path, record: Record) -> None:
     loader = ScriptedLoader(stubborn, default_size=200 * MiB)
     mind = open_mind(tmp_path, fault_config(tmp_path, pool={"max_warm": 3}), loader, ram_budget_bytes=300 * MiB)
@@ -273,8 +276,6 @@ def test_experts_that_do_not_fit_the_budget_together_take_turns_within_it(tmp_pa
                                        "300 MiB fit under the RAM limit"), result.mode_reason
     assert mind.pool.peak_pool_bytes <= 300 * MiB and mind.pool.max_loaded_at_once == 1
     assert not result.dropped and {p.expert for p in result.positions} == set(EXPERTS)
-    record(kind="fault", simulated="scripted engine with declared model sizes",
-           fault="experts that do not fit the budget together", kept="turn-based, within budget")
 
 
 def test_more_models_than_the_warm_set_take_turns_and_say_why(tmp_path: Path) -> None:

@@ -147,8 +147,10 @@ def test_raw_bytes_and_arbitrary_json_get_a_4xx_or_a_whole_answer(fake_server: S
             tried += 1
             post(client, path, body)
 
-        check()
-    record(kind="fuzz", target=f"POST {path} raw bytes and JSON", tried=tried)
+        try:
+            check()
+        finally:  # how many were tried, even when one failed
+            record(kind="fuzz", target=f"POST {path} raw bytes and JSON", tried=tried)
 
 
 def test_near_valid_chat_completions_get_a_4xx_or_a_whole_answer(fake_server: ServerProcess, record: Record) -> None:
@@ -168,8 +170,10 @@ def test_near_valid_chat_completions_get_a_4xx_or_a_whole_answer(fake_server: Se
             tried += 1
             post(client, "/v1/chat/completions", _as_json(body))
 
-        check()
-    record(kind="fuzz", target="POST /v1/chat/completions near-valid", tried=tried)
+        try:
+            check()
+        finally:  # how many were tried, even when one failed
+            record(kind="fuzz", target="POST /v1/chat/completions near-valid", tried=tried)
 
 
 @pytest.mark.parametrize("path", ["/v1/livemind/consensus", "/v1/livemind/debate"])
@@ -187,8 +191,10 @@ def test_near_valid_council_requests_get_a_4xx_or_a_whole_answer(fake_server: Se
             tried += 1
             post(client, path, _as_json(body))
 
-        check()
-    record(kind="fuzz", target=f"POST {path} near-valid", tried=tried)
+        try:
+            check()
+        finally:  # how many were tried, even when one failed
+            record(kind="fuzz", target=f"POST {path} near-valid", tried=tried)
 
 
 def test_other_methods_paths_and_queries_get_a_4xx_never_a_5xx(fake_server: ServerProcess, record: Record) -> None:
@@ -208,8 +214,10 @@ def test_other_methods_paths_and_queries_get_a_4xx_never_a_5xx(fake_server: Serv
                 (method, path, response.status_code, response.text[:300])
             assert "root:" not in response.text
 
-        check()
-    record(kind="fuzz", target="other methods, paths and query strings", tried=tried)
+        try:
+            check()
+        finally:  # how many were tried, even when one failed
+            record(kind="fuzz", target="other methods, paths and query strings", tried=tried)
 
 
 # -- MCP ------------------------------------------------------------------------------------
@@ -272,9 +280,11 @@ def test_every_mcp_tool_answers_hostile_arguments_with_a_tool_error_or_a_result(
             tried += 1
             call_tool(portal, client, tool, arguments)
 
-        check()
+        try:
+            check()
+        finally:  # how many were tried, even when one failed
+            record(kind="fuzz", target=f"MCP tool {tool}", tried=tried)
     assert fake_server.process.poll() is None
-    record(kind="fuzz", target=f"MCP tool {tool}", tried=tried)
 
 
 def test_unknown_tools_and_raw_json_rpc_junk_get_a_clear_refusal(fake_server: ServerProcess, record: Record) -> None:
@@ -306,6 +316,8 @@ def test_unknown_tools_and_raw_json_rpc_junk_get_a_clear_refusal(fake_server: Se
             assert response.status_code < 500, (response.status_code, response.text[:300])
             assert "root:" not in response.text
 
-        check()
+        try:
+            check()
+        finally:  # how many were tried, even when one failed
+            record(kind="fuzz", target="raw JSON-RPC on /mcp", tried=tried)
     assert httpx.get(f"{fake_server.base_url}/health", timeout=30).status_code == 200
-    record(kind="fuzz", target="raw JSON-RPC on /mcp", tried=tried)

@@ -205,9 +205,14 @@ def _figures(report: LoadReport, sampler: RssSampler, *, baseline_rss: int, conc
         "mcp_served": sum(1 for o in report.mcp if o.status == 200),
         "clients_gave_up": report.gave_up, "concurrency": concurrency,
         "refused_429": report.statuses[429], "refused_503": report.statuses[503],
+        "refused_with_retry_after": sum(1 for o in report.http if o.status in RETRY_STATUSES and o.has_retry_after),
+        "mcp_busy": sum(1 for o in report.mcp if o.status == 429),
+        "mcp_busy_with_retry_after": sum(1 for o in report.mcp if o.status == 429 and o.has_retry_after),
+        "errors": sum(1 for o in [*report.http, *report.mcp] if o.status not in (200, *RETRY_STATUSES)),
         "p50_ms": report.latency_ms(50), "p99_ms": report.latency_ms(99),
         "rss_baseline_mib": round(baseline_rss / MiB, 1), "rss_end_mib": round(sampler.samples[-1].rss / MiB, 1),
         "rss_peak_mib": round(sampler.peak_rss / MiB, 1),
+        "rss_peak_above_baseline_mib": round((sampler.peak_rss - baseline_rss) / MiB, 1),
         "rss_growth_mib": round((sampler.samples[-1].rss - baseline_rss) / MiB, 1),
         "rss_drift_after_first_quarter_mib": round((sampler.samples[-1].rss - quarter) / MiB, 1),
         "pool_peak_mib": round(sampler.peak_pool_bytes / MiB, 1),
@@ -242,11 +247,11 @@ def test_http_and_mcp_together_serve_every_accepted_request_within_budget_and_wi
         alive = httpx.get(f"{server.base_url}/health", timeout=30).status_code
     finally:
         assert server.stop() == 0, server.log[-3000:]
+    record(kind="load", run="ci-fake", **_figures(report, sampler, baseline_rss=baseline, concurrency=8))
     _assert_held(report, sampler)
     assert alive == 200
     growth = sampler.samples[-1].rss - baseline
     assert growth <= CI_RSS_GROWTH_BOUND, f"RSS grew {growth / MiB:.1f} MiB over {len(report.http)} requests"
-    record(kind="load", run="ci-fake", **_figures(report, sampler, baseline_rss=baseline, concurrency=8))
 
 
 @pytest.mark.slow
@@ -258,10 +263,16 @@ def test_real_models_under_load_stay_within_the_budget(fault_server: ServerProce
         baseline = sampler.samples[0].rss
         report = run_load(fault_server, requests=12, concurrency=4, mcp_sessions=1, mcp_calls=4, experts=experts,
                           deadline_s=2 * REQUEST_S, offset=200)
+    idle = fault_server.idle_rss
+    record(kind="load", run="ci-real", rss_idle_mib=round(idle / MiB, 1),
+           rss_peak_above_idle_mib=round((sampler.peak_rss - idle) / MiB, 1),
+           **_figures(report, sampler, baseline_rss=baseline, concurrency=4))
     _assert_held(report, sampler)
     growth = sampler.samples[-1].rss - baseline
     assert growth <= REAL_RSS_GROWTH_BOUND, f"RSS grew {growth / MiB:.1f} MiB over {len(report.http)} requests"
-    record(kind="load", run="ci-real", **_figures(report, sampler, baseline_rss=baseline, concurrency=4))
+    budget = sampler.samples[-1].budget_bytes or 0
+    assert sampler.peak_rss - idle <= budget, (
+        f"measured RSS rose {(sampler.peak_rss - idle) / MiB:.1f} MiB above the idle server, over the budget")
 
 
 @pytest.mark.slow
@@ -285,13 +296,13 @@ def test_real_models_taking_turns_press_the_budget_and_measured_rss_stays_under_
                               deadline_s=2 * REQUEST_S)
     finally:
         assert server.stop() == 0, server.log[-3000:]
+    record(kind="load", run="ci-real-pressed", evictions=sampler.samples[-1].evictions,
+           **_figures(report, sampler, baseline_rss=idle, concurrency=4))
     _assert_held(report, sampler)
     assert sampler.samples[-1].evictions >= 1, "the mix made the pool evict: the budget was pressed"
     above_idle = sampler.peak_rss - idle
     assert above_idle <= budget_mib * MiB, (
         f"measured RSS rose {above_idle / MiB:.1f} MiB above the idle server, over the {budget_mib} MiB budget")
-    record(kind="load", run="ci-real-pressed", evictions=sampler.samples[-1].evictions,
-           **_figures(report, sampler, baseline_rss=idle, concurrency=4))
 
 
 @pytest.mark.soak
@@ -310,11 +321,11 @@ def test_soak_http_and_mcp_for_hundreds_of_requests_without_rss_drift(tmp_path: 
         assert server.stop() == 0, server.log[-3000:]
     report = LoadReport(http=[o for r in reports for o in r.http], mcp=[o for r in reports for o in r.mcp],
                         clients=sum(r.clients for r in reports), gave_up=sum(r.gave_up for r in reports))
+    record(kind="load", run="soak-fake", **_figures(report, sampler, baseline_rss=baseline, concurrency=16))
     _assert_held(report, sampler)
     assert alive == 200
     drift = sampler.samples[-1].rss - baseline
     assert drift <= SOAK_RSS_DRIFT_BOUND, f"RSS drifted {drift / MiB:.1f} MiB over {len(report.http)} requests"
-    record(kind="load", run="soak-fake", **_figures(report, sampler, baseline_rss=baseline, concurrency=16))
 
 
 @pytest.mark.soak
@@ -332,7 +343,7 @@ def test_soak_real_models_for_a_hundred_requests_within_the_budget(
                               deadline_s=3600)
     finally:
         assert server.stop() == 0, server.log[-3000:]
+    record(kind="load", run="soak-real", **_figures(report, sampler, baseline_rss=idle, concurrency=8))
     _assert_held(report, sampler)
     budget = sampler.samples[-1].budget_bytes or 0
     assert sampler.peak_rss - idle <= budget, "models never took more than the budget above the idle server"
-    record(kind="load", run="soak-real", **_figures(report, sampler, baseline_rss=idle, concurrency=8))

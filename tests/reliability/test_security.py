@@ -136,10 +136,10 @@ def test_mcp_over_http_keeps_the_host_and_origin_checks(request: pytest.FixtureR
         "own origin": ({"origin": local}, 200),
         "no origin": ({}, 200),
     }
+    record(kind="security", check=f"Host/Origin on /mcp ({which})", cases=len(cases))  # written with the outcome
     for name, (extra, expected) in cases.items():
         response = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, **extra}, timeout=30)
         assert response.status_code == expected, (name, response.status_code, response.text[:300])
-    record(kind="security", check=f"Host/Origin on /mcp ({which})", cases=len(cases))
 
 
 # -- path traversal -------------------------------------------------------------------------
@@ -213,6 +213,7 @@ def test_http_refuses_a_body_over_one_mib_before_reading_it(fake_server: ServerP
 @pytest.mark.slow
 def test_prompts_are_not_written_to_the_log_at_the_default_level(fault_server: ServerProcess, record: Record) -> None:
     marker = f"PROMPT-MARKER-{uuid.uuid4().hex}"
+    record(kind="security", check="prompt marker absent from server log at INFO", cases=9)  # 6 HTTP requests, 3 MCP calls
     mark = fault_server.mark()
     base = fault_server.base_url
     chat = {"messages": [{"role": "user", "content": f"Repeat {marker}"}], "max_tokens": 4}
@@ -240,4 +241,3 @@ def test_prompts_are_not_written_to_the_log_at_the_default_level(fault_server: S
     logged = fault_server.log_since(mark)
     assert marker not in logged, [line for line in logged.splitlines() if marker in line][:3]
     assert "INFO livemind.http: ready:" in fault_server.log, "the server logs at INFO: the default level"
-    record(kind="security", check="prompt marker absent from server log at INFO", cases=len(sent) + 3)

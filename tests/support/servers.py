@@ -38,6 +38,7 @@ class ServerProcess:
     process: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
     follower: threading.Thread | None = None
+    idle_rss: int = 0  # bytes, process and children, when a fixture measured it before any model loaded
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -81,6 +82,29 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def four_free_ports() -> int:
+    """A base port such that base .. base+3 are all free on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base > 65532:
+            continue
+        taken = []
+        try:
+            for port in range(base, base + 4):
+                sock = socket.socket()
+                taken.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in taken:
+                sock.close()
+    raise AssertionError("no four consecutive free ports found")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -171,6 +195,17 @@ class MemorySample:
     evictions: int = 0
 
 
+def rss_of(process: psutil.Process) -> int:
+    """Resident bytes of a process and all its children, measured now."""
+    rss = process.memory_info().rss
+    for child in process.children(recursive=True):
+        try:
+            rss += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue  # ended between the listing and the reading
+    return rss
+
+
 class RssSampler:
     """Samples a server's RSS and pool bytes every interval_s on a background thread."""
 
@@ -185,12 +220,7 @@ class RssSampler:
     def read(self) -> MemorySample:
         """One reading now: the server's RSS with its children's, and the pool's own estimate."""
         status = httpx.get(f"{self._server.base_url}/v1/livemind/status", timeout=30).json()["pool"]
-        rss = self._process.memory_info().rss
-        for child in self._process.children(recursive=True):
-            try:
-                rss += child.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue  # ended between the listing and the reading
+        rss = rss_of(self._process)
         return MemorySample(time.monotonic(), rss, int(status["pool_bytes"]), status["budget_bytes"],
                             int(status.get("evictions", 0)))
 

@@ -18,7 +18,8 @@ def code_text(result: CodeResult) -> str:
     """The chosen code and its evidence, as an agent reads it in plain text."""
     lines = [f"```python\n{result.answer}\n```" if result.answer else "(no candidate could run)", "",
              f"agreement {result.agreement:.2f} · {len(result.candidates)} candidates · {len(result.groups)} "
-             f"behaviour groups · {len(result.examples)} examples · {len(result.probes)} probes · {result.tokens} tokens · {result.total_s:.1f} s"]
+             f"behaviour groups · {len(result.examples)} examples · {len(result.probes)} probes · {result.tokens} tokens "
+             f"· {result.total_s:.1f} s"]
     lines += [f"- group of {g.size} ({', '.join(g.experts)}): passes {g.examples_passed}/{len(result.examples)} "
               f"examples" for g in result.groups]
     if result.dissent:

@@ -52,6 +52,7 @@ from livemind.types import (
     RouteScore,
     Strategy,
 )
+from livemind.version import __version__ as __version__
 
 __all__ = [
     "SHIPPED_COUNCILS",
@@ -101,7 +102,6 @@ __all__ = [
     "result_of",
 ]
 
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:

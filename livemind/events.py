@@ -1,24 +1,19 @@
-"""What the council says as it works, and what a caller may give it: events and chat input.
+"""What the council says as it works: typed events.
 
     DebateEvent  a discriminated union (by `kind`) of typed events, in order: RouteEvent, ExpertStarted,
                  TokenEvent, ExpertFinished, ExpertDropped, RoundDone, SynthesisStarted,
                  SynthesisDone, and a ResultEvent last
-    Messages     a chat as input; `question_of` folds it into the one question the experts answer
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
-from livemind.council.prompts import fold_chat
-from livemind.errors import InvalidRequestError, LiveMindError
-from livemind.types import ChatMessage, DebateResult, Value
-
-Messages = Sequence[ChatMessage | Mapping[str, str]]
-"""A chat as input: ChatMessage values or {"role": ..., "content": ...} dicts; the last is the user's question."""
+from livemind.errors import LiveMindError
+from livemind.types import DebateResult, Value
 
 EventKind = Literal["route", "expert_started", "token", "expert_finished", "expert_dropped", "round_done",
                     "synthesis_started", "synthesis", "result"]
@@ -136,19 +131,6 @@ def wire_form(event: DebateEvent) -> dict[str, Any]:
     return shaped
 
 
-def question_of(question: str | None, messages: Messages | None) -> str:
-    """The question to answer: given as text, or folded from a chat (history and instructions kept)."""
-    if messages is None:
-        return question or ""
-    if question:
-        raise InvalidRequestError("pass either a question or messages, not both",
-                                  hint="put the question in the last user message")
-    try:
-        chat = [m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m) for m in messages]
-    except (TypeError, ValidationError) as exc:
-        raise InvalidRequestError(f"messages are malformed: {exc}",
-                                  hint='pass {"role": "system"|"user"|"assistant", "content": "..."} items') from exc
-    return fold_chat(chat)
 
 
 def final_result(events: Iterator[DebateEvent], on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:

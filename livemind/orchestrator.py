@@ -11,16 +11,17 @@ from typing import Any
 
 from livemind import limits
 from livemind.async_api import AsyncApi
-from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
+from livemind.chat import Messages, question_of
+from livemind.config import DEFAULT_COUNCIL, DEFAULT_HOME, LiveMindConfig, load_config
 from livemind.council.checkpoint import open_checkpointer
 from livemind.council.code import CODE_MAX_TOKENS, CodeCouncil, CodeResult
 from livemind.council.embeddings import Embedder, SentenceEmbedder
 from livemind.council.language import routing_pivot
+from livemind.council.plugins import strategy_named
 from livemind.council.prompts import TRANSCRIPTS, first_answer_messages
 from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.council.sessions import SessionRecord, SessionStore
 from livemind.council.state import GraphRuntime
-from livemind.council.strategies import STRATEGIES
 from livemind.engine.backends.base import BackendLoader, CancelSignal, TokenCallback
 from livemind.engine.backends.factory import default_loader
 from livemind.engine.catalog import ModelCatalog
@@ -28,15 +29,13 @@ from livemind.engine.pool import ModelPool
 from livemind.engine.ram import MemoryReading, RamGuard, ram_use
 from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
-from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
+from livemind.errors import ConfigError, InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
 from livemind.events import (
     DebateEvent,
-    Messages,
     ResultEvent,
     TokenEvent,
     event_from,
     final_result,
-    question_of,
 )
 from livemind.types import (
     Answer,
@@ -52,7 +51,14 @@ from livemind.types import (
 )
 
 LOG = logging.getLogger("livemind")
-DEFAULT_HOME = Path.home() / ".cache" / "livemind"
+
+def _check_strategy(config: LiveMindConfig) -> None:
+    """The config's `[debate] strategy` names a registered strategy (a config error, naming the choices)."""
+    try:
+        strategy_named(config.debate.strategy)
+    except InvalidRequestError as exc:
+        raise ConfigError(exc.message, field="debate.strategy", hint=exc.hint) from exc
+
 
 class LiveMind(AsyncApi):
     """Ask one expert, convene a consensus, or run a debate, on local models."""
@@ -69,6 +75,7 @@ class LiveMind(AsyncApi):
     ) -> None:
         self.home = home
         self.config = config
+        _check_strategy(config)
         self.catalog = ModelCatalog(home)
         pool_settings = config.pool
         guard = RamGuard(
@@ -200,8 +207,7 @@ class LiveMind(AsyncApi):
         limits.check_council(rounds=max_rounds, samples=samples)
         debate = self.config.debate
         strategy = strategy or ("debate" if rounds else debate.strategy)  # asking for rounds asks for a debate
-        if strategy not in STRATEGIES:
-            raise InvalidRequestError(f"unknown strategy '{strategy}'", hint=f"use one of: {', '.join(STRATEGIES)}")
+        strategy_named(strategy)  # an unknown name is refused here, naming the registered ones
         samples = debate.samples if samples is None else samples
         selective = debate.selective if selective is None else selective
         transcript = transcript or debate.transcript

@@ -32,5 +32,7 @@ def add_edge_flags(parser: argparse.ArgumentParser, *, default: object) -> None:
                              "env LIVEMIND_COUNCIL")
     parser.add_argument("--ram-budget", default=default,
                         help="absolute RAM budget for loaded models, e.g. 600MiB (env LIVEMIND_RAM_BUDGET)")
+    parser.add_argument("--verbose", "-v", action="store_true", default=default,
+                        help="log what the engine and the server do to stderr, llama.cpp's load log included")
     parser.add_argument("--home", default=default,
                         help="cache folder for models and sessions (env LIVEMIND_HOME, default ~/.cache/livemind)")

@@ -131,7 +131,7 @@ def synthesize(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, 
     """The final answer by the strategy (synthesis, vote or select), its dissent, and the DebateResult."""
     ctx, emit = deps(runtime), runtime.stream_writer
     positions = positions_of(state)
-    final = final_positions(state, positions)
+    final = final_positions(ctx.config.debate, state, positions)
     dropped = tuple(DroppedExpert(**d) for d in state.get("dropped", []))
     outcome = Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions))
     vectors = ctx.embedder.embed([p.text for p in final]) if len(final) > 1 else None
@@ -192,7 +192,8 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
         seed=expert_seed(state.get("seed"), f"{name}#{sample}" if is_sampling else name, r), cancel=cancel,
         temperature=max(spec.sampling.temperature, settings.select_temperature) if is_sampling
         else state.get("temperature"),
-        conversation=None if is_sampling else f"{state['session_id']}:{name}")
+        conversation=None if is_sampling else f"{state['session_id']}:{name}",
+        batch_group=None if is_sampling else state["session_id"])
     try:
         message = model.with_config(metadata={"expert": name, "round": r}, tags=[f"expert:{name}"]).invoke(
             to_langchain(messages))

@@ -41,7 +41,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from livemind import __version__
 from livemind.environment import EdgeSettings
 from livemind.errors import LiveMindError
 from livemind.http.code import code_endpoint
@@ -65,13 +64,24 @@ from livemind.http.wire import (
     question_from_messages,
 )
 from livemind.limits import QUESTION_CHARS
-from livemind.mcp.server import LOOPBACK_HOSTS, create_mcp_server, mcp_http_app
+from livemind.mcp.server import create_mcp_server, mcp_http_app
 from livemind.orchestrator import LiveMind
 from livemind.server.admission import DEFAULT_MAX_QUEUE, Admission
 from livemind.server.gate import Gate
 from livemind.server.jobs import JobRegistry
 from livemind.server.metrics import CONTENT_TYPE, Metrics
-from livemind.server.security import DEFAULT_MAX_BODY_BYTES, ASGIApp, BearerAuth, BodySizeLimit, Message, Receive, Scope, Send
+from livemind.server.security import (
+    DEFAULT_MAX_BODY_BYTES,
+    LOOPBACK_HOSTS,
+    ASGIApp,
+    BearerAuth,
+    BodySizeLimit,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
+from livemind.version import __version__
 
 LOG = logging.getLogger("livemind.http")
 DEFAULT_HOST = "127.0.0.1"

@@ -45,7 +45,6 @@ import uvicorn
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 
-from livemind import __version__
 from livemind.config import load_config
 from livemind.engine.catalog import ModelCatalog
 from livemind.environment import EdgeSettings
@@ -54,10 +53,10 @@ from livemind.mcp.resources import register_prompts, register_resources
 from livemind.mcp.tools import LiveMindTools, MindRef
 from livemind.orchestrator import LiveMind
 from livemind.server.gate import Gate
-from livemind.server.security import DEFAULT_MAX_BODY_BYTES, ASGIApp, BearerAuth, BodySizeLimit
+from livemind.server.security import DEFAULT_MAX_BODY_BYTES, LOOPBACK_HOSTS, ASGIApp, BearerAuth, BodySizeLimit
+from livemind.version import __version__
 
 MindProvider = Callable[[], LiveMind]
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MCP_PATH = "/mcp"
 INSTRUCTIONS = (
     "LiveMind: local expert models. ask = one expert, fastest; consensus = several answer in parallel, then a "

@@ -24,6 +24,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from livemind.council.code import CodeResult
+from livemind.council.plugins import StrategyName
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
 from livemind.events import (
     DebateEvent,
@@ -67,7 +68,7 @@ Rounds = Annotated[int | None, Field(ge=0, le=AGENT_ROUNDS, description="Revisio
 ConsensusStyle = Annotated[Literal["parallel", "turns"], Field(description="turns: one model in RAM at a time.")]
 DebateMode = Annotated[ConsensusMode, Field(description="auto picks; turns saves RAM.")]
 RouteMode = Annotated[ConsensusMode, Field(description="auto: one expert if one clearly leads.")]
-StrategyArg = Annotated[Strategy | None, Field(description="debate (default), vote, or select (k samples each).")]
+StrategyArg = Annotated[StrategyName | None, Field(description="debate (default), vote, or select (k samples each).")]
 Selective = Annotated[bool | None, Field(description="Debate only if first answers differ. Default true.")]
 TranscriptArg = Annotated[Transcript | None, Field(description="Prompt layout. Default: the config's.")]
 SessionId = SessionIdText
@@ -301,7 +302,7 @@ class LiveMindTools:
         return self.gate.enter(models, endpoint=f"mcp_{tool}", label=experts[0] if tool == "ask" else f"mcp-{tool}")
 
     async def consensus(self, question: Question, ctx: Context, experts: Experts = None,
-                        mode: ConsensusStyle = "parallel", strategy: Strategy | None = None,
+                        mode: ConsensusStyle = "parallel", strategy: StrategyName | None = None,
                         max_tokens: MaxTokens = None, seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
         """Independent answers, then a vote (or the given strategy)."""
         result = await self._debate(ctx, question, experts=experts, rounds=0, mode=mode, max_tokens=max_tokens,

@@ -30,8 +30,8 @@ def main(question: str) -> None:
             if mode == "messages":
                 chunk, _meta = payload
                 print(chunk.content, end="", flush=True)
-            else:
-                print(f"\n[{payload['event']}]", {k: v for k, v in payload.items() if k not in ("event", "scores")})
+            else:  # a typed event (livemind.events) written by a node
+                print(f"\n[{payload.kind}]", payload.model_dump(exclude={"kind", "scores"}, exclude_none=True))
         final = mind.graph.get_state(run_config("embed-demo")).values["result"]
         print("\nfinal:", final["answer"])
     finally:

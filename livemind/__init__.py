@@ -37,6 +37,7 @@ from livemind.events import (
     RouteEvent,
     SynthesisDone,
     SynthesisStarted,
+    SynthesisToken,
     TokenEvent,
     result_of,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "Strategy",
     "SynthesisDone",
     "SynthesisStarted",
+    "SynthesisToken",
     "TokenEvent",
     "UnknownExpertError",
     "build_graph",

@@ -31,10 +31,11 @@ from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
 from livemind.errors import ConfigError, InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
 from livemind.events import (
+    EVENT_TYPES,
     DebateEvent,
     ResultEvent,
+    SynthesisToken,
     TokenEvent,
-    event_from,
     final_result,
 )
 from livemind.types import (
@@ -253,9 +254,10 @@ class LiveMind(AsyncApi):
                     chunk, meta = payload
                     text = chunk.content if isinstance(chunk.content, str) else ""
                     if text:
-                        yield TokenEvent(expert=meta.get("expert"), round=meta.get("round"), text=text)
-                elif mode == "custom" and isinstance(payload, dict):
-                    yield event_from(payload)
+                        kind = SynthesisToken if meta.get("phase") == "synthesis" else TokenEvent
+                        yield kind(expert=meta.get("expert"), round=meta.get("round"), text=text)
+                elif mode == "custom" and isinstance(payload, EVENT_TYPES):
+                    yield payload
         except BaseException:
             self._save_quietly(lambda: self.sessions.mark(session_id, "cancelled" if cancel.is_set() else "interrupted"))
             raise

@@ -18,6 +18,7 @@ import graphs.livemind_graph as livemind_graph
 from livemind.council import state
 from livemind.council.graph import GraphRuntime, build_graph, run_config
 from livemind.errors import LiveMindError
+from livemind.events import DebateEvent, RouteEvent, SynthesisDone
 from tests.test_graph import EXPERTS, _mind, stubborn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,14 +64,15 @@ def test_the_graph_declares_its_context_input_and_output(tmp_path: Path) -> None
 def test_a_run_reads_its_runtime_from_the_context(tmp_path: Path, fresh_process_runtime: None) -> None:
     mind, _ = _mind(tmp_path, stubborn)
     graph = build_graph()
-    events: list[dict[str, object]] = []
+    events: list[DebateEvent] = []
     for mode, payload in graph.stream({**INPUTS, "session_id": "ctx"}, run_config("ctx"), context=mind.runtime,
                                       stream_mode=["custom", "values"]):
         if mode == "custom":
             events.append(payload)
         else:
             final = payload
-    assert [e["event"] for e in events][:1] == ["route"] and events[-1]["event"] == "synthesis"
+    assert isinstance(events[0], RouteEvent) and isinstance(events[-1], SynthesisDone), "the nodes write typed events"
+    assert all(isinstance(e.round, int) for e in events if not isinstance(e, RouteEvent))
     assert {p["expert"] for p in final["result"]["positions"]} == set(EXPERTS)
     assert graph.invoke({**INPUTS, "session_id": "ctx2"}, context=mind.runtime).keys() == {"result"}
 

@@ -29,6 +29,7 @@ from livemind.council.state import DebateState, GraphRuntime, active_experts
 from livemind.council.strategies import central_among, tally, weighting_statement
 from livemind.council.strategy import CouncilStrategy, Outcome, RoundView, latest
 from livemind.errors import GenerationCancelled, LiveMindError
+from livemind.events import SynthesisStarted
 from livemind.types import Completion, DebateResult, DroppedExpert, Position, RoundRecord, RouteDecision
 
 
@@ -88,14 +89,15 @@ def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final
     settings = ctx.config.debate
     name = settings.synthesizer
     outcome.by = name
-    emit({"event": "synthesis_started", "synthesizer": name})
+    emit(SynthesisStarted(round=state["round"], synthesizer=name))
     try:
         message = ExpertChatModel(
             runner=ctx.runner, expert=ctx.spec(name),
             seed=expert_seed(state.get("seed"), "synthesis", state["round"]),
             max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
             cancel=ctx.cancel_event(state["session_id"]),
-        ).with_config(metadata={"expert": name, "round": "synthesis"}, tags=["synthesis"]).invoke(
+        ).with_config(metadata={"expert": name, "round": state["round"], "phase": "synthesis"},
+                      tags=["synthesis"]).invoke(
             to_langchain(synthesis_messages(ctx.spec(name), state["question"], final,
                                              is_numeric=tally([p.text for p in final]).is_mostly_numeric)))
         completion = Completion(**message.response_metadata["livemind_completion"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from livemind.errors import GenerationCancelled, InvalidRequestError, LiveMindError
-from livemind.events import TokenEvent, result_of
+from livemind.events import TEXT_EVENTS, TokenEvent, result_of
 from livemind.http.errors import HttpProblem
 from livemind.http.wire import AUTO_MODEL, CONSENSUS_MODEL, DEBATE_MODEL, VIRTUAL_MODELS, council_mode
 from livemind.orchestrator import LiveMind
@@ -158,7 +158,7 @@ class Dispatcher:
                     admitted.succeed(tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
                     job.emit(Finished(result))
                     continue
-                if event.kind == "token":
+                if isinstance(event, TEXT_EVENTS):
                     admitted.token()
                 job.emit(event)
         except LiveMindError as exc:

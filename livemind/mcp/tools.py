@@ -27,6 +27,7 @@ from livemind.council.code import CodeResult
 from livemind.council.plugins import StrategyName
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
 from livemind.events import (
+    TEXT_EVENTS,
     DebateEvent,
     ExpertDropped,
     ExpertFinished,
@@ -350,7 +351,7 @@ class LiveMindTools:
                 # closing the stream (at the end, on an error, or when the call is cancelled) cancels the debate
                 async with aclosing(events):
                     async for event in events:
-                        if admitted is not None and event.kind == "token":
+                        if admitted is not None and isinstance(event, TEXT_EVENTS):
                             admitted.token()
                         await progress.on(event)
                         result = result_of(event) or result

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import sys
 
-from livemind import LiveMind
 from livemind.council.graph import run_config
 from livemind.environment import read_environment
+from livemind.opening import open_mind
 
 
 def main(question: str) -> None:
     """Ask with the Python API, then drive the compiled graph directly."""
     edge = read_environment()  # LIVEMIND_HOME, LIVEMIND_CONFIG, LIVEMIND_COUNCIL, LIVEMIND_RAM_BUDGET, as everywhere
-    mind = LiveMind.open(home=edge.home, config_path=edge.config_path, council=edge.council,
-                         ram_budget_bytes=edge.ram_budget_bytes)
+    mind = open_mind(edge)
     try:
         # 1. The Python API: no LangGraph knowledge needed.
         result = mind.consensus(question, experts=["generalist", "coder"], max_tokens=64)

@@ -17,7 +17,7 @@ from livemind.council.checkpoint import open_checkpointer
 from livemind.council.code import CODE_MAX_TOKENS, CodeCouncil, CodeResult
 from livemind.council.embeddings import Embedder, SentenceEmbedder
 from livemind.council.language import routing_pivot
-from livemind.council.plugins import strategy_named
+from livemind.council.plugins import check_config_strategy, strategy_named
 from livemind.council.prompts import TRANSCRIPTS, first_answer_messages
 from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.council.sessions import SessionRecord, SessionStore
@@ -29,7 +29,7 @@ from livemind.engine.pool import ModelPool
 from livemind.engine.ram import MemoryReading, RamGuard, ram_use
 from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
-from livemind.errors import ConfigError, InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
+from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
 from livemind.events import (
     EVENT_TYPES,
     DebateEvent,
@@ -53,14 +53,6 @@ from livemind.types import (
 
 LOG = logging.getLogger("livemind")
 
-def _check_strategy(config: LiveMindConfig) -> None:
-    """The config's `[debate] strategy` names a registered strategy (a config error, naming the choices)."""
-    try:
-        strategy_named(config.debate.strategy)
-    except InvalidRequestError as exc:
-        raise ConfigError(exc.message, field="debate.strategy", hint=exc.hint) from exc
-
-
 class LiveMind(AsyncApi):
     """Ask one expert, convene a consensus, or run a debate, on local models."""
 
@@ -76,7 +68,7 @@ class LiveMind(AsyncApi):
     ) -> None:
         self.home = home
         self.config = config
-        _check_strategy(config)
+        check_config_strategy(config.debate.strategy)
         self.catalog = ModelCatalog(home)
         pool_settings = config.pool
         guard = RamGuard(
@@ -126,8 +118,6 @@ class LiveMind(AsyncApi):
         root = home or DEFAULT_HOME
         config = load_config(config_path, ModelCatalog(root), council=council)
         return cls(config, home=root, ram_budget_bytes=ram_budget_bytes, schedule_mode=schedule_mode)
-
-    # -- checks ------------------------------------------------------------------------------
 
     def _check_experts(self, experts: Sequence[str] | None) -> list[str] | None:
         if not experts:
@@ -189,10 +179,9 @@ class LiveMind(AsyncApi):
         admission from it), so the question is routed once; its experts must be this config's.
 
         `strategy` (default: `debate` when `rounds` asks for revision rounds, else the config's
-        `[debate] strategy`, vote unless configured) is `debate` (revision rounds, then
-        synthesis; with `selective`, rounds run only when the first answers disagree), `vote`
-        (the first answers' majority) or `select` (each expert samples `samples` answers; the
-        most self-consistent expert's answer wins).
+        `[debate] strategy`, vote unless configured) names a registered strategy (livemind.council.plugins):
+        `debate` (revision rounds, then synthesis; with `selective`, only when the first answers
+        disagree), `vote` (the first answers' majority) or `select` (`samples` answers per expert).
 
         `transcript` (default: the config's `[debate] transcript`) is the prompt layout: `private`
         (each expert's own conversation) or `shared` (one transcript of all answers that every
@@ -359,8 +348,6 @@ class LiveMind(AsyncApi):
     def list_sessions(self, limit: int = 50) -> list[SessionRecord]:
         """Recent sessions, newest first."""
         return self.sessions.list(limit)
-
-    # -- state --------------------------------------------------------------------------------
 
     def status(self) -> PoolStatus:
         """RAM, the budget and the loaded models."""

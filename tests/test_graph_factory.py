@@ -17,6 +17,7 @@ import pytest
 import graphs.livemind_graph as livemind_graph
 from livemind.council import state
 from livemind.council.graph import GraphRuntime, build_graph, run_config
+from livemind.environment import EdgeSettings
 from livemind.errors import LiveMindError
 from livemind.events import DebateEvent, RouteEvent, SynthesisDone
 from tests.test_graph import EXPERTS, _mind, stubborn
@@ -86,13 +87,13 @@ def test_a_run_without_context_says_how_to_pass_one(tmp_path: Path, fresh_proces
 def test_the_served_graph_opens_one_livemind_on_the_first_run(tmp_path: Path, fresh_process_runtime: None,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     mind, _ = _mind(tmp_path, stubborn)
-    opened: list[dict[str, object]] = []
+    opened: list[EdgeSettings] = []
 
-    def open_mind(**kwargs: object) -> object:
-        opened.append(kwargs)
+    def open_mind(settings: EdgeSettings) -> object:
+        opened.append(settings)
         return mind
 
-    monkeypatch.setattr(livemind_graph, "LiveMind", SimpleNamespace(open=open_mind))
+    monkeypatch.setattr(livemind_graph, "open_mind", open_mind)
     monkeypatch.setattr(livemind_graph, "_minds", [])
     monkeypatch.setenv("LIVEMIND_HOME", str(tmp_path))
     graph = livemind_graph.make_graph()
@@ -100,7 +101,7 @@ def test_the_served_graph_opens_one_livemind_on_the_first_run(tmp_path: Path, fr
     for n in range(2):  # the server sends a plain dict as context: it passes through, the shared runtime answers
         result = graph.invoke({**INPUTS, "session_id": f"served-{n}"}, context={})["result"]
         assert {p["expert"] for p in result["positions"]} == set(EXPERTS)
-    assert len(opened) == 1 and opened[0]["home"] == tmp_path
+    assert len(opened) == 1 and opened[0].home == tmp_path
     assert livemind_graph._minds == [mind]
 
 

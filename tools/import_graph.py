@@ -30,7 +30,7 @@ ROOMS: dict[str, int] = {
     "config": 1, "chat": 1,
     "engine": 2, "sandbox": 2, "events": 2, "environment": 2,
     "council": 3,
-    "async_api": 4, "orchestrator": 4,
+    "async_api": 4, "orchestrator": 4, "opening": 4,
     "server": 5,
     "http": 6, "mcp": 6,
     "bench": 7, "evaluation": 7,

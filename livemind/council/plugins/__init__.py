@@ -15,7 +15,7 @@ from livemind.council.plugins.debate import DEBATE
 from livemind.council.plugins.select import SELECT
 from livemind.council.plugins.vote import VOTE
 from livemind.council.strategy import CouncilStrategy
-from livemind.errors import InvalidRequestError
+from livemind.errors import ConfigError, InvalidRequestError
 
 REGISTRY: dict[str, CouncilStrategy] = {s.name: s for s in (DEBATE, VOTE, SELECT)}
 STRATEGY_NAMES: tuple[str, ...] = tuple(REGISTRY)
@@ -28,6 +28,13 @@ def strategy_named(name: str) -> CouncilStrategy:
     except KeyError:
         raise InvalidRequestError(f"unknown strategy '{name}'",
                                   hint=f"use one of: {', '.join(STRATEGY_NAMES)}") from None
+
+
+def check_config_strategy(name: str) -> None:
+    """The config's `[debate] strategy` names a registered strategy (a ConfigError naming the choices)."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown strategy '{name}'", field="debate.strategy",
+                          hint=f"use one of: {', '.join(STRATEGY_NAMES)}")
 
 
 def _registered(name: str) -> str:

@@ -20,7 +20,7 @@ from livemind.council.graph import GraphRuntime, build_graph, run_config
 from livemind.environment import EdgeSettings
 from livemind.errors import LiveMindError
 from livemind.events import DebateEvent, RouteEvent, SynthesisDone
-from tests.test_graph import EXPERTS, _mind, stubborn
+from tests.support.minds import EXPERTS, scripted, stubborn
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = {"question": "question about everything", "requested_mode": "parallel", "requested_experts": list(EXPERTS),
@@ -63,7 +63,7 @@ def test_the_graph_declares_its_context_input_and_output(tmp_path: Path) -> None
 
 
 def test_a_run_reads_its_runtime_from_the_context(tmp_path: Path, fresh_process_runtime: None) -> None:
-    mind, _ = _mind(tmp_path, stubborn)
+    mind, _ = scripted(tmp_path, stubborn)
     graph = build_graph()
     events: list[DebateEvent] = []
     for mode, payload in graph.stream({**INPUTS, "session_id": "ctx"}, run_config("ctx"), context=mind.runtime,
@@ -86,7 +86,7 @@ def test_a_run_without_context_says_how_to_pass_one(tmp_path: Path, fresh_proces
 
 def test_the_served_graph_opens_one_livemind_on_the_first_run(tmp_path: Path, fresh_process_runtime: None,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    mind, _ = _mind(tmp_path, stubborn)
+    mind, _ = scripted(tmp_path, stubborn)
     opened: list[EdgeSettings] = []
 
     def open_mind(settings: EdgeSettings) -> object:

@@ -69,7 +69,7 @@ def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
         decision = RouteDecision(**state["routing"])
     else:
         requested = state.get("requested_experts") or None
-        decision = ctx.router.route(state["question"], mode=state.get("requested_mode", "auto"),  # type: ignore[arg-type]
+        decision = ctx.router.route(state["question"], mode=state.get("requested_mode", "auto"),
                                     experts=requested, min_experts=COUNCIL_MIN_EXPERTS)
         decision = decision if requested else ctx.prefer_loaded(decision)
     mode: str = decision.mode

@@ -18,7 +18,7 @@ from livemind.council.router import Router, prefer_loaded
 from livemind.council.strategy import latest as latest
 from livemind.engine.runner import ExpertRunner
 from livemind.errors import LiveMindError
-from livemind.types import ExpertSpec, Position, RouteDecision
+from livemind.types import ConsensusMode, ExpertSpec, Position, RouteDecision, Strategy, Transcript
 
 
 class DebateInput(TypedDict, total=False):
@@ -27,14 +27,14 @@ class DebateInput(TypedDict, total=False):
     question: str
     session_id: str
     seed: int | None
-    requested_mode: str
+    requested_mode: ConsensusMode
     requested_experts: list[str]
     max_rounds: int
     max_tokens: int | None
-    strategy: str
+    strategy: Strategy  # a registered strategy's name (livemind.council.plugins)
     selective: bool
     samples: int
-    transcript: str  # the debate prompt layout, "private" or "shared" (default: the config's)
+    transcript: Transcript  # the debate prompt layout (default: the config's)
     temperature: float | None  # every expert answer's temperature (None: each expert's own; select samples apart)
     routing: dict[str, Any]
     positions: Annotated[list[dict[str, Any]], operator.add]

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import sys
 
-from livemind import LiveMind
 from livemind.council.graph import run_config
 from livemind.environment import read_environment
+from livemind.opening import open_mind
 
 
 def main(question: str) -> None:
     """Ask with the Python API, then drive the compiled graph directly."""
     edge = read_environment()  # LIVEMIND_HOME, LIVEMIND_CONFIG, LIVEMIND_COUNCIL, LIVEMIND_RAM_BUDGET, as everywhere
-    mind = LiveMind.open(home=edge.home, config_path=edge.config_path, council=edge.council,
-                         ram_budget_bytes=edge.ram_budget_bytes)
+    mind = open_mind(edge)
     try:
         # 1. The Python API: no LangGraph knowledge needed.
         result = mind.consensus(question, experts=["generalist", "coder"], max_tokens=64)
@@ -30,8 +29,8 @@ def main(question: str) -> None:
             if mode == "messages":
                 chunk, _meta = payload
                 print(chunk.content, end="", flush=True)
-            else:
-                print(f"\n[{payload['event']}]", {k: v for k, v in payload.items() if k not in ("event", "scores")})
+            else:  # a typed event (livemind.events) written by a node
+                print(f"\n[{payload.kind}]", payload.model_dump(exclude={"kind", "scores"}, exclude_none=True))
         final = mind.graph.get_state(run_config("embed-demo")).values["result"]
         print("\nfinal:", final["answer"])
     finally:

@@ -17,6 +17,7 @@ from langgraph.graph.state import CompiledStateGraph
 from livemind.council import graph as council_graph
 from livemind.council.state import GraphRuntime
 from livemind.environment import read_environment
+from livemind.opening import open_mind
 from livemind.orchestrator import LiveMind
 
 _minds: list[LiveMind] = []  # the process-wide LiveMind, kept alive for the process's lifetime
@@ -29,7 +30,6 @@ def make_graph() -> CompiledStateGraph:
 
 def _open_from_environment() -> GraphRuntime:
     settings = read_environment()
-    mind = LiveMind.open(home=settings.home, config_path=settings.config_path, council=settings.council,
-                         ram_budget_bytes=settings.ram_budget_bytes, schedule_mode=settings.scheduler)
+    mind = open_mind(settings)
     _minds.append(mind)
     return mind.runtime

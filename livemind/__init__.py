@@ -37,6 +37,7 @@ from livemind.events import (
     RouteEvent,
     SynthesisDone,
     SynthesisStarted,
+    SynthesisToken,
     TokenEvent,
     result_of,
 )
@@ -52,6 +53,7 @@ from livemind.types import (
     RouteScore,
     Strategy,
 )
+from livemind.version import __version__ as __version__
 
 __all__ = [
     "SHIPPED_COUNCILS",
@@ -93,6 +95,7 @@ __all__ = [
     "Strategy",
     "SynthesisDone",
     "SynthesisStarted",
+    "SynthesisToken",
     "TokenEvent",
     "UnknownExpertError",
     "build_graph",
@@ -101,7 +104,6 @@ __all__ = [
     "result_of",
 ]
 
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:

@@ -12,25 +12,40 @@ import asyncio
 import functools
 import threading
 import uuid
-from collections.abc import AsyncGenerator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 from livemind.bridge import ThreadBridge
+from livemind.chat import Messages
 from livemind.engine.backends.base import TokenCallback
-from livemind.events import DebateEvent, Messages, require_result, result_of
+from livemind.events import DebateEvent, require_result, result_of
 from livemind.types import Answer, ConsensusMode, DebateResult, RouteDecision, Strategy, Transcript
 
-if TYPE_CHECKING:
-    from livemind.orchestrator import LiveMind
+
+class SyncMind(Protocol):
+    """What the async face needs of the synchronous LiveMind it is mixed into."""
+
+    @property
+    def runtime(self) -> Any: ...
+    @property
+    def ask(self) -> Callable[..., Answer]: ...
+    @property
+    def stream(self) -> Callable[..., Iterator[DebateEvent]]: ...
+    def cancel(self, session_id: str) -> None: ...
+    def start(self) -> None: ...
+    def close(self) -> None: ...
+
+
+_M = TypeVar("_M", bound=SyncMind)
 
 
 class AsyncApi:
     """Mixed into LiveMind: every method runs the synchronous engine without blocking the event loop.
 
-    `self` is the LiveMind it is mixed into (mypy cannot express a mixin's self, hence the ignores).
+    `self` is the LiveMind it is mixed into, typed by the `SyncMind` protocol (no import of the orchestrator).
     """
 
-    async def aask(self: LiveMind, question: str | None = None, *, messages: Messages | None = None,  # type: ignore[misc]
+    async def aask(self: SyncMind, question: str | None = None, *, messages: Messages | None = None,
                    expert: str | None = None, max_tokens: int | None = None,
                    seed: int | None = None, temperature: float | None = None,
                    on_token: TokenCallback | None = None) -> Answer:
@@ -44,7 +59,7 @@ class AsyncApi:
             cancel.set()  # the worker stops at its next token and frees the model
             raise
 
-    async def adebate(self: LiveMind, question: str | None = None, *, messages: Messages | None = None,  # type: ignore[misc]
+    async def adebate(self: SyncMind, question: str | None = None, *, messages: Messages | None = None,
                       experts: Sequence[str] | None = None, rounds: int | None = None,
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       strategy: Strategy | None = None, selective: bool | None = None,
@@ -52,13 +67,14 @@ class AsyncApi:
                       transcript: Transcript | None = None, temperature: float | None = None) -> DebateResult:
         """Async debate (a debate unless `strategy` names another); cancelling the awaiting task cancels the session."""
         result: DebateResult | None = None
-        async for event in self.astream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
-                                        max_tokens=max_tokens, strategy=strategy or "debate", selective=selective,
-                                        samples=samples, routing=routing, transcript=transcript, temperature=temperature):
+        async for event in AsyncApi.astream(self, question, messages=messages, experts=experts, rounds=rounds,
+                                            mode=mode, seed=seed, max_tokens=max_tokens, strategy=strategy or "debate",
+                                            selective=selective, samples=samples, routing=routing,
+                                            transcript=transcript, temperature=temperature):
             result = result_of(event) or result
         return require_result(result)
 
-    async def astream(self: LiveMind, question: str | None = None, *, messages: Messages | None = None,  # type: ignore[misc]
+    async def astream(self: SyncMind, question: str | None = None, *, messages: Messages | None = None,
                       experts: Sequence[str] | None = None, rounds: int | None = None,
                       mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
                       session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
@@ -96,9 +112,9 @@ class AsyncApi:
             await bridge.ajoin(30)  # shielded: a cancelled caller still waits for the worker to stop generating
             self.runtime.cancels.pop(session_id, None)
 
-    async def __aenter__(self: LiveMind) -> LiveMind:  # type: ignore[misc]
+    async def __aenter__(self: _M) -> _M:
         await asyncio.to_thread(self.start)
         return self
 
-    async def __aexit__(self: LiveMind, *exc: object) -> None:  # type: ignore[misc]
+    async def __aexit__(self: SyncMind, *exc: object) -> None:
         await asyncio.to_thread(self.close)

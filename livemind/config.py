@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, ValidationError, model_validator
 
-from livemind.engine.catalog import HUB_PREFIX, ModelCatalog
 from livemind.errors import ConfigError, ModelError, UnknownExpertError
 from livemind.types import EngineSettings, ExpertSpec, RemoteSpec, SamplingSettings, Strategy, Transcript, Value
 
 DEFAULT_COUNCIL = "default"
+DEFAULT_HOME = Path.home() / ".cache" / "livemind"
+"""Models and sessions, unless LIVEMIND_HOME or --home names another folder."""
+HUB_PREFIX = "hf:"
+"""A model reference on the hub: `hf:owner/repo/file.gguf`."""
 SHIPPED_COUNCILS: dict[str, str] = {
     "default": "five personas on Qwen2.5-Coder-1.5B-Instruct (one shared copy, 1.1 GB): the capable council",
     "tiny": "SmolLM2-135M personas and a Gemma 3 270M futurist (350 MB): fast, for small machines and tests",
@@ -27,6 +31,21 @@ SHIPPED_COUNCILS: dict[str, str] = {
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+class _ModelInfo(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+class ModelLookup(Protocol):
+    """What checking a config needs of the model catalog (engine/catalog.py's ModelCatalog is one)."""
+
+    def is_catalog_name(self, name: str) -> bool: ...
+    def resolve(self, name: str) -> object: ...
+    def list(self) -> Sequence[_ModelInfo]: ...
 
 
 class PoolSettings(Value):
@@ -159,7 +178,7 @@ def council_text(name: str = DEFAULT_COUNCIL) -> str:
     return resources.files("livemind").joinpath("councils", f"{name}.toml").read_text(encoding="utf-8")
 
 
-def load_config(path: Path | None, catalog: ModelCatalog, *, council: str = DEFAULT_COUNCIL,
+def load_config(path: Path | None, catalog: ModelLookup, *, council: str = DEFAULT_COUNCIL,
                 check_files: bool = True) -> LiveMindConfig:
     """Read, validate and return a configuration: the file at `path`, else the shipped `council`."""
     if path is None:
@@ -175,7 +194,7 @@ def load_config(path: Path | None, catalog: ModelCatalog, *, council: str = DEFA
     return parse_config(raw, catalog, check_files=check_files, origin=origin)
 
 
-def parse_config(raw: dict[str, Any], catalog: ModelCatalog, *, check_files: bool = True,
+def parse_config(raw: dict[str, Any], catalog: ModelLookup, *, check_files: bool = True,
                  origin: str = "config") -> LiveMindConfig:
     """Validate a parsed TOML document."""
     experts_raw = raw.get("experts")
@@ -232,7 +251,7 @@ def _parse_expert(item: Any, index: int) -> ExpertSpec:
         raise ConfigError(str(exc), expert=name, hint="fix the expert's table") from exc
 
 
-def _check_expert(spec: ExpertSpec, catalog: ModelCatalog, *, check_files: bool) -> None:
+def _check_expert(spec: ExpertSpec, catalog: ModelLookup, *, check_files: bool) -> None:
     """The model exists (catalog, path or hub reference): a check on the machine, not on the data."""
     if spec.remote is not None or spec.model.startswith(HUB_PREFIX):
         return

@@ -6,10 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from livemind.config import DEFAULT_COUNCIL, parse_size
+from livemind.config import DEFAULT_COUNCIL, DEFAULT_HOME, parse_size
 from livemind.engine.scheduler import SCHEDULE_MODES, ScheduleMode
 from livemind.errors import InvalidRequestError
-from livemind.orchestrator import DEFAULT_HOME
 
 
 @dataclass(frozen=True)

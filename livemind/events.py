@@ -1,34 +1,33 @@
-"""What the council says as it works, and what a caller may give it: events and chat input.
+"""What the council says as it works: typed events.
 
     DebateEvent  a discriminated union (by `kind`) of typed events, in order: RouteEvent, ExpertStarted,
                  TokenEvent, ExpertFinished, ExpertDropped, RoundDone, SynthesisStarted,
-                 SynthesisDone, and a ResultEvent last
-    Messages     a chat as input; `question_of` folds it into the one question the experts answer
+                 SynthesisToken, SynthesisDone, and a ResultEvent last
+
+The graph's nodes write these objects themselves (LangGraph's custom stream writer); the
+tokens come from LangGraph's messages stream. `round` is always a round number: the synthesis
+belongs to the council's last round. Each event has one name, its `kind`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field
 
-from livemind.council.prompts import fold_chat
-from livemind.errors import InvalidRequestError, LiveMindError
-from livemind.types import ChatMessage, DebateResult, Value
-
-Messages = Sequence[ChatMessage | Mapping[str, str]]
-"""A chat as input: ChatMessage values or {"role": ..., "content": ...} dicts; the last is the user's question."""
+from livemind.errors import LiveMindError
+from livemind.types import DebateResult, Value
 
 EventKind = Literal["route", "expert_started", "token", "expert_finished", "expert_dropped", "round_done",
-                    "synthesis_started", "synthesis", "result"]
+                    "synthesis_started", "synthesis_token", "synthesis_done", "result"]
 
 
 class _Event(Value):
     """What every event carries: which expert and which round it concerns (when it concerns one)."""
 
     expert: str | None = None
-    round: int | str | None = None
+    round: int | None = None
 
 
 class RouteEvent(_Event):
@@ -49,7 +48,7 @@ class ExpertStarted(_Event):
 
 
 class TokenEvent(_Event):
-    """A piece of generated text (round "synthesis" for the synthesiser's)."""
+    """A piece of an expert's answer in a round."""
 
     kind: Literal["token"] = "token"
     text: str
@@ -86,10 +85,17 @@ class SynthesisStarted(_Event):
     synthesizer: str
 
 
-class SynthesisDone(_Event):
-    """The final answer is written (or the fallback took its place: `error`)."""
+class SynthesisToken(_Event):
+    """A piece of the synthesiser's final answer (in the council's last round)."""
 
-    kind: Literal["synthesis"] = "synthesis"
+    kind: Literal["synthesis_token"] = "synthesis_token"
+    text: str
+
+
+class SynthesisDone(_Event):
+    """The final answer is decided: written, picked, or the fallback took its place (`error`)."""
+
+    kind: Literal["synthesis_done"] = "synthesis_done"
     answer: str
     agreement: float
     error: str | None = None
@@ -103,17 +109,13 @@ class ResultEvent(_Event):
 
 
 DebateEvent = Annotated[RouteEvent | ExpertStarted | TokenEvent | ExpertFinished | ExpertDropped | RoundDone
-                        | SynthesisStarted | SynthesisDone | ResultEvent, Field(discriminator="kind")]
+                        | SynthesisStarted | SynthesisToken | SynthesisDone | ResultEvent, Field(discriminator="kind")]
 """One thing that happened during a council, in order; `kind` tells which (the last is always a ResultEvent)."""
 
 EVENT_TYPES = (RouteEvent, ExpertStarted, TokenEvent, ExpertFinished, ExpertDropped, RoundDone, SynthesisStarted,
-               SynthesisDone, ResultEvent)
-_ADAPTER: TypeAdapter[DebateEvent] = TypeAdapter(DebateEvent)
-
-
-def event_from(payload: Mapping[str, Any]) -> DebateEvent:
-    """The typed event for one `{"event": kind, ...}` payload the graph's nodes write."""
-    return _ADAPTER.validate_python({"kind": payload["event"], **{k: v for k, v in payload.items() if k != "event"}})
+               SynthesisToken, SynthesisDone, ResultEvent)
+TEXT_EVENTS = (TokenEvent, SynthesisToken)
+"""The events that carry generated text, one token each."""
 
 
 def result_of(event: DebateEvent) -> DebateResult | None:
@@ -136,19 +138,6 @@ def wire_form(event: DebateEvent) -> dict[str, Any]:
     return shaped
 
 
-def question_of(question: str | None, messages: Messages | None) -> str:
-    """The question to answer: given as text, or folded from a chat (history and instructions kept)."""
-    if messages is None:
-        return question or ""
-    if question:
-        raise InvalidRequestError("pass either a question or messages, not both",
-                                  hint="put the question in the last user message")
-    try:
-        chat = [m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m) for m in messages]
-    except (TypeError, ValidationError) as exc:
-        raise InvalidRequestError(f"messages are malformed: {exc}",
-                                  hint='pass {"role": "system"|"user"|"assistant", "content": "..."} items') from exc
-    return fold_chat(chat)
 
 
 def final_result(events: Iterator[DebateEvent], on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:

@@ -11,16 +11,17 @@ from typing import Any
 
 from livemind import limits
 from livemind.async_api import AsyncApi
-from livemind.config import DEFAULT_COUNCIL, LiveMindConfig, load_config
+from livemind.chat import Messages, question_of
+from livemind.config import DEFAULT_COUNCIL, DEFAULT_HOME, LiveMindConfig, load_config
 from livemind.council.checkpoint import open_checkpointer
 from livemind.council.code import CODE_MAX_TOKENS, CodeCouncil, CodeResult
 from livemind.council.embeddings import Embedder, SentenceEmbedder
 from livemind.council.language import routing_pivot
+from livemind.council.plugins import check_config_strategy, strategy_named
 from livemind.council.prompts import TRANSCRIPTS, first_answer_messages
 from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.council.sessions import SessionRecord, SessionStore
 from livemind.council.state import GraphRuntime
-from livemind.council.strategies import STRATEGIES
 from livemind.engine.backends.base import BackendLoader, CancelSignal, TokenCallback
 from livemind.engine.backends.factory import default_loader
 from livemind.engine.catalog import ModelCatalog
@@ -30,13 +31,12 @@ from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
 from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
 from livemind.events import (
+    EVENT_TYPES,
     DebateEvent,
-    Messages,
     ResultEvent,
+    SynthesisToken,
     TokenEvent,
-    event_from,
     final_result,
-    question_of,
 )
 from livemind.types import (
     Answer,
@@ -52,7 +52,6 @@ from livemind.types import (
 )
 
 LOG = logging.getLogger("livemind")
-DEFAULT_HOME = Path.home() / ".cache" / "livemind"
 
 class LiveMind(AsyncApi):
     """Ask one expert, convene a consensus, or run a debate, on local models."""
@@ -69,6 +68,7 @@ class LiveMind(AsyncApi):
     ) -> None:
         self.home = home
         self.config = config
+        check_config_strategy(config.debate.strategy)
         self.catalog = ModelCatalog(home)
         pool_settings = config.pool
         guard = RamGuard(
@@ -118,8 +118,6 @@ class LiveMind(AsyncApi):
         root = home or DEFAULT_HOME
         config = load_config(config_path, ModelCatalog(root), council=council)
         return cls(config, home=root, ram_budget_bytes=ram_budget_bytes, schedule_mode=schedule_mode)
-
-    # -- checks ------------------------------------------------------------------------------
 
     def _check_experts(self, experts: Sequence[str] | None) -> list[str] | None:
         if not experts:
@@ -181,10 +179,9 @@ class LiveMind(AsyncApi):
         admission from it), so the question is routed once; its experts must be this config's.
 
         `strategy` (default: `debate` when `rounds` asks for revision rounds, else the config's
-        `[debate] strategy`, vote unless configured) is `debate` (revision rounds, then
-        synthesis; with `selective`, rounds run only when the first answers disagree), `vote`
-        (the first answers' majority) or `select` (each expert samples `samples` answers; the
-        most self-consistent expert's answer wins).
+        `[debate] strategy`, vote unless configured) names a registered strategy (livemind.council.plugins):
+        `debate` (revision rounds, then synthesis; with `selective`, only when the first answers
+        disagree), `vote` (the first answers' majority) or `select` (`samples` answers per expert).
 
         `transcript` (default: the config's `[debate] transcript`) is the prompt layout: `private`
         (each expert's own conversation) or `shared` (one transcript of all answers that every
@@ -200,8 +197,7 @@ class LiveMind(AsyncApi):
         limits.check_council(rounds=max_rounds, samples=samples)
         debate = self.config.debate
         strategy = strategy or ("debate" if rounds else debate.strategy)  # asking for rounds asks for a debate
-        if strategy not in STRATEGIES:
-            raise InvalidRequestError(f"unknown strategy '{strategy}'", hint=f"use one of: {', '.join(STRATEGIES)}")
+        strategy_named(strategy)  # an unknown name is refused here, naming the registered ones
         samples = debate.samples if samples is None else samples
         selective = debate.selective if selective is None else selective
         transcript = transcript or debate.transcript
@@ -247,9 +243,10 @@ class LiveMind(AsyncApi):
                     chunk, meta = payload
                     text = chunk.content if isinstance(chunk.content, str) else ""
                     if text:
-                        yield TokenEvent(expert=meta.get("expert"), round=meta.get("round"), text=text)
-                elif mode == "custom" and isinstance(payload, dict):
-                    yield event_from(payload)
+                        kind = SynthesisToken if meta.get("phase") == "synthesis" else TokenEvent
+                        yield kind(expert=meta.get("expert"), round=meta.get("round"), text=text)
+                elif mode == "custom" and isinstance(payload, EVENT_TYPES):
+                    yield payload
         except BaseException:
             self._save_quietly(lambda: self.sessions.mark(session_id, "cancelled" if cancel.is_set() else "interrupted"))
             raise
@@ -352,8 +349,6 @@ class LiveMind(AsyncApi):
     def list_sessions(self, limit: int = 50) -> list[SessionRecord]:
         """Recent sessions, newest first."""
         return self.sessions.list(limit)
-
-    # -- state --------------------------------------------------------------------------------
 
     def status(self) -> PoolStatus:
         """RAM, the budget and the loaded models."""

@@ -12,7 +12,8 @@ KvType = Literal["f16", "q8_0", "q4_0"]
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 ConsensusMode = Literal["auto", "single", "parallel", "turns"]
-Strategy = Literal["debate", "vote", "select"]
+Strategy = str
+"""A council strategy's name: one registered in livemind.council.plugins (debate, vote, select, ...)."""
 Transcript = Literal["private", "shared"]
 """Debate prompt layout: each expert's own conversation, or one transcript every expert's prompt starts with."""
 
@@ -108,11 +109,14 @@ class GenerationRequest(Value):
 
     `conversation` names a conversation that grows across calls (e.g. one expert in one
     debate); a backend may keep its KV cache under that name and read only the new tokens.
+    `batch_group` names requests that belong together (the experts of one session): in the
+    scheduler's latency mode a batch holds one group at a time. None: a group of its own.
     """
 
     messages: tuple[ChatMessage, ...]
     sampling: SamplingSettings = SamplingSettings()
     conversation: str | None = None
+    batch_group: str | None = None
 
 
 class Completion(Value):

@@ -45,6 +45,17 @@ def test_ask_on_the_default_council_answers_right_with_the_capable_model(home: P
     answer = json.loads(done.stdout)
     assert answer["model"] == "qwen2.5-coder-1.5b"
     assert "paris" in answer["answer"].lower()
+    # this model's vocabulary makes llama.cpp warn "load: control-looking token ..." on every load: logger only
+    assert "control-looking" not in done.stderr, done.stderr
+
+
+def test_verbose_shows_the_engine_load_log_on_stderr(home: Path) -> None:
+    done = run(home, "ask", "What is 2 + 2?", "--council", "default", "--expert", "generalist", "--json",
+               "--temperature", "0", "--max-tokens", "4", "--verbose")
+    assert done.returncode == 0, done.stderr
+    engine = [line for line in done.stderr.splitlines() if " livemind.engine: " in line]
+    assert any("control-looking token" in line and " WARNING " in line for line in engine), done.stderr[-2000:]
+    assert json.loads(done.stdout)["model"] == "qwen2.5-coder-1.5b", "stdout still carries the answer alone"
 
 
 def test_edge_flags_are_accepted_after_the_subcommand(home: Path) -> None:

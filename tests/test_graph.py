@@ -6,59 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from livemind.config import LiveMindConfig, parse_config
-from livemind.council.prompts import SYNTHESIS_MARKER
 from livemind.engine.backends.base import LoadTarget
-from livemind.engine.catalog import ModelCatalog
 from livemind.errors import EngineError
-from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.fakes import HashEmbedder, ScriptedLoader
-
-EXPERTS = ("alpha", "beta", "gamma")
-
-
-def _config(tmp_path: Path, *, models: dict[str, str] | None = None, **debate: object) -> LiveMindConfig:
-    models = models or {}
-    doc = {
-        "experts": [{"name": n, "model": models.get(n, "smollm2-135m"), "persona": f"You are {n}.",
-                     "description": f"{n} topics", "examples": [f"a question about {n}"]} for n in EXPERTS],
-        "router": {"fallback": "alpha", "top_k": 3},
-        "debate": {"synthesizer": "alpha", "max_rounds": 2, "agreement_threshold": 0.95, **debate},
-    }
-    return parse_config(doc, ModelCatalog(tmp_path), check_files=False)
-
-
-def _mind(tmp_path: Path, script, *, budget: int | None = None, sizes: dict[str, int] | None = None,
-          **config: object) -> tuple[LiveMind, ScriptedLoader]:
-    loader = ScriptedLoader(script, sizes=sizes)
-    models_dir = tmp_path / "models"
-    models_dir.mkdir(exist_ok=True)
-    for name in ("SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"):
-        (models_dir / name).write_bytes(b"GGUF")
-    mind = LiveMind(_config(tmp_path, **config), home=tmp_path, loader=loader, embedder=HashEmbedder(),
-                    ram_budget_bytes=budget)
-    return mind, loader
-
-
-def _who(request: GenerationRequest) -> str:
-    return request.messages[0].content.removeprefix("You are ").rstrip(".")
-
-
-def _round(request: GenerationRequest) -> int:
-    return sum(1 for m in request.messages if m.role == "assistant")
-
-
-def _is_synthesis(request: GenerationRequest) -> bool:
-    return SYNTHESIS_MARKER in request.messages[-1].content
-
-
-def stubborn(target: LoadTarget, request: GenerationRequest) -> str:
-    """Each expert keeps a different answer that changes a little every round."""
-    if _is_synthesis(request):
-        return "synthesised answer combining everyone"
-    who = _who(request)
-    return f"{who} believes {who}-specific claim number {_round(request)} about {who} things"
+from tests.support.minds import EXPERTS, answer_round, is_synthesis, scripted, speaker, stubborn
 
 
 def test_parallel_first_answers_are_independent(tmp_path: Path) -> None:
@@ -68,9 +19,9 @@ def test_parallel_first_answers_are_independent(tmp_path: Path) -> None:
         prompts.append(request)
         return stubborn(target, request)
 
-    mind, _ = _mind(tmp_path, script)
+    mind, _ = scripted(tmp_path, script)
     result = mind.debate("question about everything", experts=list(EXPERTS), rounds=0, mode="parallel")
-    first = [p for p in prompts if not _is_synthesis(p)]
+    first = [p for p in prompts if not is_synthesis(p)]
     assert len(first) == 3
     for request in first:
         text = " ".join(m.content for m in request.messages)
@@ -80,7 +31,7 @@ def test_parallel_first_answers_are_independent(tmp_path: Path) -> None:
 
 
 def test_debate_records_agreement_every_round_and_stops_at_the_maximum(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, stubborn)
+    mind, _ = scripted(tmp_path, stubborn)
     result = mind.debate("q", experts=list(EXPERTS), rounds=2, mode="parallel")
     assert [h.round for h in result.history] == [0, 1, 2]
     assert all(0.0 <= h.agreement <= 1.0 for h in result.history)
@@ -96,9 +47,9 @@ def test_revision_rounds_show_the_others_under_anonymous_labels(tmp_path: Path) 
         prompts.append(request)
         return stubborn(target, request)
 
-    mind, _ = _mind(tmp_path, script)
+    mind, _ = scripted(tmp_path, script)
     mind.debate("q", experts=list(EXPERTS), rounds=1, mode="parallel")
-    revision = next(p for p in prompts if _round(p) == 1 and not _is_synthesis(p) and _who(p) == "alpha")
+    revision = next(p for p in prompts if answer_round(p) == 1 and not is_synthesis(p) and speaker(p) == "alpha")
     last = revision.messages[-1].content
     assert "Expert B: beta believes" in last and "Expert C: gamma believes" in last
     assert "alpha believes" not in last, "an expert is not shown its own answer as someone else's"
@@ -106,9 +57,9 @@ def test_revision_rounds_show_the_others_under_anonymous_labels(tmp_path: Path) 
 
 def test_debate_stops_early_when_the_experts_agree(tmp_path: Path) -> None:
     def agree(target: LoadTarget, request: GenerationRequest) -> str:
-        return "the answer is forty two" if not _is_synthesis(request) else "forty two"
+        return "the answer is forty two" if not is_synthesis(request) else "forty two"
 
-    mind, _ = _mind(tmp_path, agree)
+    mind, _ = scripted(tmp_path, agree)
     result = mind.debate("q", experts=list(EXPERTS), rounds=3, mode="parallel")
     assert result.rounds == 0 and result.stop_reason.startswith("first answers agree")
     assert result.debate_triggered is False and result.trigger_reason == result.stop_reason
@@ -117,22 +68,22 @@ def test_debate_stops_early_when_the_experts_agree(tmp_path: Path) -> None:
 
 def test_debate_stops_when_nobody_changes_their_answer(tmp_path: Path) -> None:
     def fixed(target: LoadTarget, request: GenerationRequest) -> str:
-        who = _who(request)
-        return f"{who} thinks {who} {who}" if not _is_synthesis(request) else "mixed"
+        who = speaker(request)
+        return f"{who} thinks {who} {who}" if not is_synthesis(request) else "mixed"
 
-    mind, _ = _mind(tmp_path, fixed)
+    mind, _ = scripted(tmp_path, fixed)
     result = mind.debate("q", experts=list(EXPERTS), rounds=3, mode="parallel")
     assert result.rounds == 1 and result.stop_reason == "no expert changed its answer"
 
 
 def test_synthesis_failure_falls_back_to_the_most_central_position(tmp_path: Path) -> None:
     def broken_synth(target: LoadTarget, request: GenerationRequest) -> str:
-        if _is_synthesis(request):
+        if is_synthesis(request):
             raise EngineError("scripted synthesiser crash")
-        who = _who(request)
+        who = speaker(request)
         return {"alpha": "red green blue", "beta": "red green yellow", "gamma": "red purple orange"}[who]
 
-    mind, _ = _mind(tmp_path, broken_synth)
+    mind, _ = scripted(tmp_path, broken_synth)
     result = mind.debate("q", experts=list(EXPERTS), rounds=0, mode="parallel")
     assert result.synthesis_error is not None and "scripted synthesiser crash" in result.synthesis_error
     assert result.synthesizer.startswith("fallback: most central position")
@@ -141,11 +92,11 @@ def test_synthesis_failure_falls_back_to_the_most_central_position(tmp_path: Pat
 
 def test_an_expert_failing_mid_debate_is_dropped_and_the_rest_continue(tmp_path: Path) -> None:
     def gamma_breaks(target: LoadTarget, request: GenerationRequest) -> str:
-        if not _is_synthesis(request) and _who(request) == "gamma" and _round(request) == 1:
+        if not is_synthesis(request) and speaker(request) == "gamma" and answer_round(request) == 1:
             raise EngineError("gamma's engine died")
         return stubborn(target, request)
 
-    mind, _ = _mind(tmp_path, gamma_breaks, quorum=2)
+    mind, _ = scripted(tmp_path, gamma_breaks, quorum=2)
     result = mind.debate("q", experts=list(EXPERTS), rounds=2, mode="parallel")
     assert [(d.expert, d.round) for d in result.dropped] == [("gamma", 1)]
     assert "gamma's engine died" in result.dropped[0].reason
@@ -155,11 +106,11 @@ def test_an_expert_failing_mid_debate_is_dropped_and_the_rest_continue(tmp_path:
 
 def test_losing_the_quorum_stops_the_debate_and_says_so(tmp_path: Path) -> None:
     def two_break(target: LoadTarget, request: GenerationRequest) -> str:
-        if not _is_synthesis(request) and _who(request) in ("beta", "gamma") and _round(request) == 1:
+        if not is_synthesis(request) and speaker(request) in ("beta", "gamma") and answer_round(request) == 1:
             raise EngineError("down")
         return stubborn(target, request)
 
-    mind, _ = _mind(tmp_path, two_break, quorum=2)
+    mind, _ = scripted(tmp_path, two_break, quorum=2)
     result = mind.debate("q", experts=list(EXPERTS), rounds=2, mode="parallel")
     assert result.stop_reason.startswith("quorum lost")
     assert result.answer.startswith("alpha believes")
@@ -167,7 +118,7 @@ def test_losing_the_quorum_stops_the_debate_and_says_so(tmp_path: Path) -> None:
 
 def test_models_that_do_not_fit_together_switch_the_graph_to_turns(tmp_path: Path) -> None:
     MiB = 2**20
-    mind, _ = _mind(tmp_path, stubborn, budget=400 * MiB,
+    mind, _ = scripted(tmp_path, stubborn, budget=400 * MiB,
                          sizes={"smollm2-135m": 300 * MiB, "gemma3-270m": 300 * MiB},
                          models={"beta": "gemma3-270m"})
     result = mind.debate("q", experts=list(EXPERTS), rounds=1, mode="parallel")
@@ -184,16 +135,16 @@ def test_turn_based_answers_see_the_answers_so_far(tmp_path: Path) -> None:
         prompts.append(request)
         return stubborn(target, request)
 
-    mind, _ = _mind(tmp_path, script)
+    mind, _ = scripted(tmp_path, script)
     mind.debate("q", experts=list(EXPERTS), rounds=0, mode="turns")
-    first_round = [p for p in prompts if not _is_synthesis(p)]
+    first_round = [p for p in prompts if not is_synthesis(p)]
     assert "alpha believes" not in first_round[0].messages[-1].content
     assert "alpha believes" in first_round[1].messages[-1].content
     assert "beta believes" in first_round[2].messages[-1].content
 
 
 def test_tokens_arrive_on_the_stream_before_the_debate_ends(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, stubborn)
+    mind, _ = scripted(tmp_path, stubborn)
     kinds = [e.kind for e in mind.stream("q", experts=list(EXPERTS), rounds=1, mode="parallel")]
     assert kinds[-1] == "result"
     assert "token" in kinds and kinds.index("token") < kinds.index("round_done")
@@ -201,7 +152,7 @@ def test_tokens_arrive_on_the_stream_before_the_debate_ends(tmp_path: Path) -> N
 
 
 def test_same_seed_replays_the_same_session(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, stubborn)
+    mind, _ = scripted(tmp_path, stubborn)
     first = mind.debate("q", experts=list(EXPERTS), rounds=1, mode="parallel", seed=7)
     again = mind.replay(first.session_id)
     assert again.session_id != first.session_id
@@ -210,7 +161,7 @@ def test_same_seed_replays_the_same_session(tmp_path: Path) -> None:
 
 
 def test_sessions_are_listed_with_their_results(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, stubborn)
+    mind, _ = scripted(tmp_path, stubborn)
     result = mind.debate("what is listed", experts=["alpha", "beta"], rounds=0, mode="parallel")
     records = mind.list_sessions()
     assert records[0].session_id == result.session_id and records[0].status == "done"

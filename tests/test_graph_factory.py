@@ -17,8 +17,10 @@ import pytest
 import graphs.livemind_graph as livemind_graph
 from livemind.council import state
 from livemind.council.graph import GraphRuntime, build_graph, run_config
+from livemind.environment import EdgeSettings
 from livemind.errors import LiveMindError
-from tests.test_graph import EXPERTS, _mind, stubborn
+from livemind.events import DebateEvent, RouteEvent, SynthesisDone
+from tests.support.minds import EXPERTS, scripted, stubborn
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = {"question": "question about everything", "requested_mode": "parallel", "requested_experts": list(EXPERTS),
@@ -61,16 +63,17 @@ def test_the_graph_declares_its_context_input_and_output(tmp_path: Path) -> None
 
 
 def test_a_run_reads_its_runtime_from_the_context(tmp_path: Path, fresh_process_runtime: None) -> None:
-    mind, _ = _mind(tmp_path, stubborn)
+    mind, _ = scripted(tmp_path, stubborn)
     graph = build_graph()
-    events: list[dict[str, object]] = []
+    events: list[DebateEvent] = []
     for mode, payload in graph.stream({**INPUTS, "session_id": "ctx"}, run_config("ctx"), context=mind.runtime,
                                       stream_mode=["custom", "values"]):
         if mode == "custom":
             events.append(payload)
         else:
             final = payload
-    assert [e["event"] for e in events][:1] == ["route"] and events[-1]["event"] == "synthesis"
+    assert isinstance(events[0], RouteEvent) and isinstance(events[-1], SynthesisDone), "the nodes write typed events"
+    assert all(isinstance(e.round, int) for e in events if not isinstance(e, RouteEvent))
     assert {p["expert"] for p in final["result"]["positions"]} == set(EXPERTS)
     assert graph.invoke({**INPUTS, "session_id": "ctx2"}, context=mind.runtime).keys() == {"result"}
 
@@ -83,14 +86,14 @@ def test_a_run_without_context_says_how_to_pass_one(tmp_path: Path, fresh_proces
 
 def test_the_served_graph_opens_one_livemind_on_the_first_run(tmp_path: Path, fresh_process_runtime: None,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    mind, _ = _mind(tmp_path, stubborn)
-    opened: list[dict[str, object]] = []
+    mind, _ = scripted(tmp_path, stubborn)
+    opened: list[EdgeSettings] = []
 
-    def open_mind(**kwargs: object) -> object:
-        opened.append(kwargs)
+    def open_mind(settings: EdgeSettings) -> object:
+        opened.append(settings)
         return mind
 
-    monkeypatch.setattr(livemind_graph, "LiveMind", SimpleNamespace(open=open_mind))
+    monkeypatch.setattr(livemind_graph, "open_mind", open_mind)
     monkeypatch.setattr(livemind_graph, "_minds", [])
     monkeypatch.setenv("LIVEMIND_HOME", str(tmp_path))
     graph = livemind_graph.make_graph()
@@ -98,7 +101,7 @@ def test_the_served_graph_opens_one_livemind_on_the_first_run(tmp_path: Path, fr
     for n in range(2):  # the server sends a plain dict as context: it passes through, the shared runtime answers
         result = graph.invoke({**INPUTS, "session_id": f"served-{n}"}, context={})["result"]
         assert {p["expert"] for p in result["positions"]} == set(EXPERTS)
-    assert len(opened) == 1 and opened[0]["home"] == tmp_path
+    assert len(opened) == 1 and opened[0].home == tmp_path
     assert livemind_graph._minds == [mind]
 
 

@@ -12,20 +12,20 @@ from livemind.engine.backends.base import CancelSignal, LoadTarget, TokenCallbac
 from livemind.errors import InvalidRequestError, UnknownExpertError
 from livemind.types import Completion, GenerationRequest
 from tests.fakes import ScriptedBackend
-from tests.test_graph import EXPERTS, _mind
+from tests.support.minds import EXPERTS, scripted
 
 LONG = " ".join(f"word{i}" for i in range(400))
 
 
 def test_consensus_with_rounds_says_to_use_debate(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    mind, _ = scripted(tmp_path, lambda target, request: "fine")
     with pytest.raises(InvalidRequestError) as caught:
         mind.consensus("q", experts=list(EXPERTS), rounds=1)
     assert "debate(" in (caught.value.hint or "")
 
 
 def test_an_unknown_expert_in_the_config_lookup_lists_the_valid_names(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    mind, _ = scripted(tmp_path, lambda target, request: "fine")
     with pytest.raises(UnknownExpertError) as caught:
         mind.config.expert("nobody")
     assert "alpha" in (caught.value.hint or "")
@@ -56,7 +56,7 @@ class _HeldBackend(ScriptedBackend):
 
 def test_cancelling_an_aask_task_stops_the_expert_generating(tmp_path: Path) -> None:
     started, release = threading.Event(), threading.Event()
-    mind, loader = _mind(tmp_path, lambda target, request: LONG)
+    mind, loader = scripted(tmp_path, lambda target, request: LONG)
     backends: list[_HeldBackend] = []
 
     def load(target: LoadTarget) -> _HeldBackend:
@@ -82,7 +82,7 @@ def test_cancelling_an_aask_task_stops_the_expert_generating(tmp_path: Path) -> 
 
 def test_a_planned_routing_is_reused_so_the_question_is_routed_once(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    mind, _ = scripted(tmp_path, lambda target, request: "fine")
     planned = mind.route("Which is better, tea or coffee?", mode="parallel", is_council=True)
     routed: list[str] = []
     original = mind.router.route
@@ -97,7 +97,7 @@ def test_a_planned_routing_is_reused_so_the_question_is_routed_once(tmp_path: Pa
 
 def test_a_chat_is_folded_into_one_question_and_either_form_is_accepted(tmp_path: Path) -> None:
     asked: list[str] = []
-    mind, _ = _mind(tmp_path, lambda target, request: asked.append(request.messages[-1].content) or "fine")
+    mind, _ = scripted(tmp_path, lambda target, request: asked.append(request.messages[-1].content) or "fine")
     chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a prime."},
             {"role": "assistant", "content": "7"}, {"role": "user", "content": "Another one?"}]
     answer = mind.ask(messages=chat, expert="alpha")
@@ -125,7 +125,7 @@ def test_asking_one_expert_never_builds_the_graph_nor_imports_its_libraries() ->
 
 def test_every_request_reports_ram_before_and_after_in_its_result_and_the_log(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    mind, _ = scripted(tmp_path, lambda target, request: "fine")
     with caplog.at_level("INFO", logger="livemind"):
         answer = mind.ask("q", expert="alpha")
         result = mind.consensus("q", experts=list(EXPERTS))
@@ -138,7 +138,7 @@ def test_every_request_reports_ram_before_and_after_in_its_result_and_the_log(
 
 
 def test_experts_lists_every_expert_with_whether_its_model_is_loaded(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, lambda target, request: "fine")
+    mind, _ = scripted(tmp_path, lambda target, request: "fine")
     assert [(e.name, e.is_loaded) for e in mind.experts()] == [(n, False) for n in EXPERTS]
     mind.ask("q", expert=EXPERTS[0])
     loaded = {e.name for e in mind.experts() if e.is_loaded}

@@ -142,9 +142,9 @@ def _target(name: str = "m") -> LoadTarget:
     return LoadTarget(model=name, path=Path(f"/models/{name}.gguf"), engine=EngineSettings())
 
 
-def _request(text: str, words: int = 3, conversation: str | None = None) -> GenerationRequest:
+def _request(text: str, words: int = 3, conversation: str | None = None, group: str | None = None) -> GenerationRequest:
     return GenerationRequest(messages=(ChatMessage(role="user", content=text),),
-                             sampling=SamplingSettings(max_tokens=words), conversation=conversation)
+                             sampling=SamplingSettings(max_tokens=words), conversation=conversation, batch_group=group)
 
 
 Streams = dict[int, list[tuple[str, str]]]
@@ -178,7 +178,7 @@ def test_concurrent_calls_for_one_model_decode_as_one_batch_and_stream_to_their_
     with scheduler.pool.lease(_target()) as backend:  # load it first, to hold the batch at the gate
         assert isinstance(backend, FakeSequenceBackend)
         backend.gate = gate
-    threads, results, streams = _in_threads(scheduler, [(_target(), _request(f"p{i}", conversation=f"s1:e{i}"))
+    threads, results, streams = _in_threads(scheduler, [(_target(), _request(f"p{i}", conversation=f"s1:e{i}", group="s1"))
                                                         for i in range(3)])
     backend.wait_admitted(1)
     gate.release()  # the first step may run alone; the others are admitted before the next one
@@ -202,9 +202,10 @@ def test_another_session_joins_the_running_batch_only_in_throughput_mode(mode: s
     with scheduler.pool.lease(_target()) as backend:
         assert isinstance(backend, FakeSequenceBackend)
         backend.gate = gate
-    first, _, _ = _in_threads(scheduler, [(_target(), _request("a", words=4, conversation="session-a:x"))])
+    first, _, _ = _in_threads(scheduler, [(_target(), _request("a", words=4, conversation="session-a:x", group="session-a"))])
     backend.wait_admitted(1)
-    second, results, _ = _in_threads(scheduler, [(_target(), _request("b", words=1, conversation="session-b:y"))])
+    second, results, _ = _in_threads(scheduler, [(_target(), _request("b", words=1, conversation="session-b:y",
+                                                                      group="session-b"))])
     gate.release()  # step 1: only "a" is in; "b" was queued during the step
     gate.release()  # step 2: "b" joins here in throughput mode
     with backend.changed:
@@ -240,9 +241,9 @@ def test_cancelling_one_caller_stops_its_sequence_at_the_next_step_and_not_the_o
     results: dict[str, Completion] = {}
     callers = [
         threading.Thread(target=lambda: results.setdefault("other", scheduler.generate(
-            _target(), _request("keep", words=5, conversation="s:b")))),
+            _target(), _request("keep", words=5, conversation="s:b", group="s")))),
         threading.Thread(target=lambda: results.setdefault("cancelled", scheduler.generate(
-            _target(), _request("stop", words=50, conversation="s:a"), on_token=on_token, cancel=cancel))),
+            _target(), _request("stop", words=50, conversation="s:a", group="s"), on_token=on_token, cancel=cancel))),
     ]
     callers[0].start()
     backend.wait_admitted(1)

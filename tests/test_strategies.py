@@ -24,7 +24,7 @@ from livemind.council.strategies import (
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import InvalidRequestError
 from livemind.types import GenerationRequest, Position
-from tests.test_graph import EXPERTS, _is_synthesis, _mind, _round, _who
+from tests.support.minds import EXPERTS, answer_round, is_synthesis, scripted, speaker
 
 
 def _position(expert: str, text: str, sample: int = 0, mean_logprob: float | None = None) -> Position:
@@ -115,14 +115,14 @@ def test_select_ties_are_splits_and_its_choice_does_not_depend_on_the_experts_or
 
 def _numbers(answers: dict[str, int]) -> object:
     def script(target: LoadTarget, request: GenerationRequest) -> str:
-        if _is_synthesis(request):
+        if is_synthesis(request):
             return "After checking, the council agrees.\nAnswer: 99"
-        return f"Working it out.\nAnswer: {answers[_who(request)]}"
+        return f"Working it out.\nAnswer: {answers[speaker(request)]}"
     return script
 
 
 def test_selective_debate_skips_the_rounds_when_the_first_answers_agree(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, _numbers({"alpha": 4, "beta": 4, "gamma": 4}))
+    mind, _ = scripted(tmp_path, _numbers({"alpha": 4, "beta": 4, "gamma": 4}))
     result = mind.debate("What is 2+2?", experts=list(EXPERTS), rounds=2, mode="parallel")
     assert result.strategy == "debate" and result.debate_triggered is False
     assert result.rounds == 0 and "every expert answered 4" in result.trigger_reason
@@ -133,7 +133,7 @@ def test_selective_debate_skips_the_rounds_when_the_first_answers_agree(tmp_path
 
 
 def test_selective_debate_runs_the_rounds_when_the_numbers_differ(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, _numbers({"alpha": 4, "beta": 5, "gamma": 4}))
+    mind, _ = scripted(tmp_path, _numbers({"alpha": 4, "beta": 5, "gamma": 4}))
     result = mind.debate("What is 2+2?", experts=list(EXPERTS), rounds=1, mode="parallel")
     assert result.debate_triggered is True and result.trigger_reason == "first answers differ: 4, 5"
     assert result.rounds == 1 and result.history[0].answers == (4, 5, 4)
@@ -148,15 +148,15 @@ def test_vote_answers_from_the_first_round_without_a_synthesis_call(tmp_path: Pa
         requests.append(request)
         return script(target, request)
 
-    mind, _ = _mind(tmp_path, recording)
+    mind, _ = scripted(tmp_path, recording)
     result = mind.debate("What is 2*4?", experts=list(EXPERTS), mode="parallel", strategy="vote")
     assert result.strategy == "vote" and result.answer_value == 8 == result.first_vote
     assert result.synthesizer in ("vote: beta", "vote: gamma") and result.rounds == 0
-    assert not any(_is_synthesis(r) for r in requests) and len(requests) == 3
+    assert not any(is_synthesis(r) for r in requests) and len(requests) == 3
 
 
 def test_a_two_expert_vote_that_splits_says_so_and_answers_no_number_in_either_order(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    mind, _ = scripted(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
     results = [mind.debate("What is 2*4?", experts=order, mode="parallel", strategy="vote")
                for order in (["alpha", "beta"], ["beta", "alpha"])]
     for result in results:
@@ -170,13 +170,13 @@ def test_select_samples_each_expert_and_keeps_the_most_self_consistent(tmp_path:
     seen: list[tuple[str, int | None, float]] = []
 
     def script(target: LoadTarget, request: GenerationRequest) -> str:
-        who, seed = _who(request), request.sampling.seed
+        who, seed = speaker(request), request.sampling.seed
         seen.append((who, seed, request.sampling.temperature))
-        assert _round(request) == 0 and "Other experts" not in request.messages[-1].content, "samples are independent"
+        assert answer_round(request) == 0 and "Other experts" not in request.messages[-1].content, "samples are independent"
         nth = sum(1 for w, _, _ in seen if w == who)  # alpha always says 6; beta and gamma never repeat
         return f"Answer: {6 if who == 'alpha' else 10 * nth + len(who)}"
 
-    mind, _ = _mind(tmp_path, script)
+    mind, _ = scripted(tmp_path, script)
     result = mind.debate("What is 2*3?", experts=list(EXPERTS), mode=mode, strategy="select", samples=3, seed=5)
     assert len(seen) == 9 and len({s for _, s, _ in seen}) == 9, "every sample has its own seed"
     assert min(t for _, _, t in seen) >= 0.7, "samples are drawn hot enough to differ"
@@ -187,7 +187,7 @@ def test_select_samples_each_expert_and_keeps_the_most_self_consistent(tmp_path:
 
 
 def test_an_unknown_strategy_or_too_many_samples_is_refused_with_the_choices(tmp_path: Path) -> None:
-    mind, _ = _mind(tmp_path, _numbers({"alpha": 1, "beta": 1, "gamma": 1}))
+    mind, _ = scripted(tmp_path, _numbers({"alpha": 1, "beta": 1, "gamma": 1}))
     with pytest.raises(InvalidRequestError) as caught:
         mind.debate("q", strategy="shout")  # type: ignore[arg-type]
     assert "debate, vote, select" in (caught.value.hint or "")
@@ -202,12 +202,12 @@ def test_synthesis_asks_for_an_answer_line_when_at_least_half_the_positions_give
     kind = "prose"
 
     def script(target: LoadTarget, request: GenerationRequest) -> str:
-        if _is_synthesis(request):
+        if is_synthesis(request):
             prompts.append(request.messages[-1].content)
             return "Verdict: fine"
-        return answers[kind][_who(request)]
+        return answers[kind][speaker(request)]
 
-    mind, _ = _mind(tmp_path, script)
+    mind, _ = scripted(tmp_path, script)
     mind.debate("Is it good?", experts=list(EXPERTS), rounds=0, mode="parallel")
     kind = "numbers"
     mind.debate("What is 2+2?", experts=list(EXPERTS), rounds=0, mode="parallel")
@@ -292,14 +292,14 @@ def test_select_weighs_each_experts_samples_by_confidence_when_every_sample_has_
 def _confidence(sure: str, *, silent: str = "") -> object:
     """Scripted engine confidence: `sure` answers confidently, `silent` reports none, the rest are unsure."""
     def confidence(target: LoadTarget, request: GenerationRequest) -> float | None:
-        who = _who(request)
+        who = speaker(request)
         return None if who == silent else SURE if who == sure else UNSURE
     return confidence
 
 
 def test_a_council_vote_weighs_each_answer_by_its_engines_confidence_and_keeps_a_counted_control(
         tmp_path: Path) -> None:
-    mind, loader = _mind(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    mind, loader = scripted(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
     loader.confidence = _confidence("alpha")  # type: ignore[assignment]
     result = mind.debate("What is 2*4?", experts=list(EXPERTS), mode="parallel", strategy="vote")
     assert result.answer_value == 3 and result.synthesizer == "vote: alpha"
@@ -312,7 +312,7 @@ def test_a_council_vote_weighs_each_answer_by_its_engines_confidence_and_keeps_a
 
 
 def test_a_council_vote_with_an_expert_lacking_confidence_counts_and_says_so(tmp_path: Path) -> None:
-    mind, loader = _mind(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    mind, loader = scripted(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
     loader.confidence = _confidence("alpha", silent="gamma")  # type: ignore[assignment]
     result = mind.debate("What is 2*4?", experts=list(EXPERTS), mode="parallel", strategy="vote")
     assert result.answer_value == 8 == result.first_vote and not result.history[0].is_weighted

@@ -11,15 +11,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from livemind.config import load_config
-from livemind.engine.catalog import ModelCatalog
 from livemind.environment import read_environment
 from livemind.errors import InvalidRequestError
 from livemind.evaluation.code.records import GENERATION_METHODS, CodeEvalSettings
 from livemind.evaluation.code.report import build_code_report, render_code_markdown, write_code_report
 from livemind.evaluation.code.runner import CodeEvalRunner, CodeRun, pilot_greedy
 from livemind.evaluation.code.store import CodeRunStore
-from livemind.orchestrator import LiveMind
+from livemind.opening import open_mind
 
 CODE_TASK = "humaneval"
 err = Console(stderr=True)
@@ -53,8 +51,7 @@ def cmd_code_eval(args: argparse.Namespace) -> int:
         return _write(stored_run(CodeRunStore(out), methods), methods, out)
     settings = code_settings_from(args)
     edge = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home, council=args.council)
-    mind = LiveMind(load_config(edge.config_path, ModelCatalog(edge.home), council=edge.council), home=edge.home,
-                    ram_budget_bytes=edge.ram_budget_bytes)
+    mind = open_mind(edge)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("method runs"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Any
 
@@ -14,6 +15,21 @@ from livemind.types import DebateResult
 
 out = Console()
 err = Console(stderr=True)
+
+
+def configure_logging(*, verbose: bool) -> None:
+    """`--verbose`: every LiveMind log line, llama.cpp's included, on stderr; otherwise warnings only.
+
+    The engine's own log (model loading and the like) reaches the console only with `--verbose`.
+    """
+    if not verbose:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("livemind")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    root.propagate = False  # `serve` also configures the root logger: one line each, not two
 
 
 def print_json(data: Any) -> None:

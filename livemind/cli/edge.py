@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from livemind.config import SHIPPED_COUNCILS, load_config
-from livemind.engine.catalog import ModelCatalog
+from livemind import opening
+from livemind.config import SHIPPED_COUNCILS
 from livemind.environment import EdgeSettings, read_environment
 from livemind.orchestrator import LiveMind
 
@@ -18,9 +18,7 @@ def edge_settings(args: argparse.Namespace) -> EdgeSettings:
 
 def open_mind(args: argparse.Namespace) -> LiveMind:
     """A LiveMind over the configured council; the caller closes it."""
-    s = edge_settings(args)
-    config = load_config(s.config_path, ModelCatalog(s.home), council=s.council)
-    return LiveMind(config, home=s.home, ram_budget_bytes=s.ram_budget_bytes, schedule_mode=s.scheduler)
+    return opening.open_mind(edge_settings(args))
 
 
 def add_edge_flags(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -32,5 +30,7 @@ def add_edge_flags(parser: argparse.ArgumentParser, *, default: object) -> None:
                              "env LIVEMIND_COUNCIL")
     parser.add_argument("--ram-budget", default=default,
                         help="absolute RAM budget for loaded models, e.g. 600MiB (env LIVEMIND_RAM_BUDGET)")
+    parser.add_argument("--verbose", "-v", action="store_true", default=default,
+                        help="log what the engine and the server do to stderr, llama.cpp's load log included")
     parser.add_argument("--home", default=default,
                         help="cache folder for models and sessions (env LIVEMIND_HOME, default ~/.cache/livemind)")

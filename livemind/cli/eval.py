@@ -12,8 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from livemind.cli.code_eval import CODE_TASK, add_code_eval_arguments, cmd_code_eval
 from livemind.cli.persona_eval import cmd_persona_eval
-from livemind.config import load_config
-from livemind.engine.catalog import ModelCatalog
 from livemind.environment import read_environment
 from livemind.errors import InvalidRequestError
 from livemind.evaluation import TASKS, EvalRun, EvalRunner, EvalSettings, build_report, write_report
@@ -21,7 +19,7 @@ from livemind.evaluation.budget import DEFAULT_TOLERANCE
 from livemind.evaluation.report import score_table
 from livemind.evaluation.rescore import rescore
 from livemind.evaluation.store import RunStore
-from livemind.orchestrator import LiveMind
+from livemind.opening import open_mind
 
 err = Console(stderr=True)
 
@@ -65,8 +63,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     edge = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home,
                             council=args.council)
     settings = settings_from(args)
-    mind = LiveMind(load_config(edge.config_path, ModelCatalog(edge.home), council=edge.council), home=edge.home,
-                    ram_budget_bytes=edge.ram_budget_bytes)
+    mind = open_mind(edge)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("questions"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     try:

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from livemind.events import DebateEvent, ExpertDropped, RoundDone, RouteEvent, SynthesisDone, TokenEvent
+from livemind.events import DebateEvent, ExpertDropped, RoundDone, RouteEvent, SynthesisDone, SynthesisToken, TokenEvent
 from livemind.types import DebateResult, RouteDecision
 
 
@@ -59,8 +59,8 @@ class DebateView:
         if isinstance(event, RouteEvent):
             self.console.print(f"[bold]route[/] → {', '.join(event.selected)} "
                                f"([italic]{event.mode}[/]): {escape(event.reason)}")  # it may quote the question
-        elif isinstance(event, TokenEvent):
-            key = (event.expert or "?", "synthesis" if event.round == "synthesis" else f"round {event.round}")
+        elif isinstance(event, TokenEvent | SynthesisToken):
+            key = (event.expert or "?", "synthesis" if isinstance(event, SynthesisToken) else f"round {event.round}")
             if key not in self._texts:
                 self._texts[key] = Text()
                 self._order.append(key)

@@ -11,14 +11,14 @@ from rich.markup import escape
 
 from livemind.cli.bench import add_bench_parser
 from livemind.cli.code import add_code_parser, cmd_code
-from livemind.cli.console import err, out, print_json, show_result
+from livemind.cli.console import configure_logging, err, out, print_json, show_result
 from livemind.cli.edge import add_edge_flags, edge_settings, open_mind
 from livemind.cli.eval import add_eval_parser
 from livemind.cli.live_view import DebateView, routing_table
 from livemind.cli.models import add_models_parser
 from livemind.cli.sessions import add_sessions_parser
+from livemind.council.plugins import STRATEGY_NAMES, strategy_help
 from livemind.council.prompts import TRANSCRIPTS
-from livemind.council.strategies import STRATEGIES
 from livemind.engine.scheduler import SCHEDULE_MODES
 from livemind.errors import LiveMindError
 
@@ -191,9 +191,8 @@ def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         if name == "debate":
             p.add_argument("--rounds", type=int, help="maximum debate rounds after the first answers")
         p.add_argument("--mode", choices=["auto", "parallel", "turns"], default="auto" if name == "debate" else "parallel")
-        p.add_argument("--strategy", choices=[*STRATEGIES, *(("code",) if name == "consensus" else ())],
-                       help="debate: revision rounds then synthesis; vote: the first answers' majority; select: each "
-                            "expert samples, the most self-consistent wins"
+        p.add_argument("--strategy", choices=[*STRATEGY_NAMES, *(("code",) if name == "consensus" else ())],
+                       help=strategy_help()
                             + ("; code: each expert writes the function, the sandbox runs them, the largest group "
                                "that behaves alike wins (see `livemind code`)" if name == "consensus" else "")
                             + " (default: "
@@ -248,6 +247,7 @@ def _add_server_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `livemind` command."""
     args = build_parser().parse_args(argv)
+    configure_logging(verbose=bool(getattr(args, "verbose", False)))
     try:
         return int(args.func(args))
     except LiveMindError as exc:

@@ -10,13 +10,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from livemind.config import load_config
-from livemind.engine.catalog import ModelCatalog
 from livemind.environment import read_environment
 from livemind.errors import InvalidRequestError
 from livemind.evaluation.persona_vote import PersonaVoteRunner, PersonaVoteSettings
 from livemind.evaluation.persona_vote_report import build_study_report, study_table, write_study
-from livemind.orchestrator import LiveMind
+from livemind.opening import open_mind
 
 err = Console(stderr=True)
 
@@ -41,8 +39,7 @@ def cmd_persona_eval(args: argparse.Namespace) -> int:
                                   hint="for code, `livemind eval --task humaneval` scores council-greedy against single")
     settings = persona_settings_from(args)
     edge = read_environment(config=args.config, ram_budget=args.ram_budget, home=args.home, council=args.council)
-    mind = LiveMind(load_config(edge.config_path, ModelCatalog(edge.home), council=edge.council), home=edge.home,
-                    ram_budget_bytes=edge.ram_budget_bytes)
+    mind = open_mind(edge)
     out = Path(args.out)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("questions"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())

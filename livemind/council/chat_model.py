@@ -58,6 +58,7 @@ class ExpertChatModel(BaseChatModel):
     timeout_s: float | None = None
     cancel: CancelSignal | None = None
     conversation: str | None = None
+    batch_group: str | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -71,7 +72,7 @@ class ExpertChatModel(BaseChatModel):
         return self.runner.generate(
             self.expert, to_chat_messages(messages), seed=self.seed, max_tokens=self.max_tokens,
             temperature=self.temperature, on_token=on_token, cancel=self.cancel, timeout_s=self.timeout_s,
-            conversation=self.conversation,
+            conversation=self.conversation, batch_group=self.batch_group,
         )
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,

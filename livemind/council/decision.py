@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import partial
 
 from langgraph.types import StreamWriter
 
@@ -23,18 +23,31 @@ from livemind.config import DebateSettings
 from livemind.council.chat_model import ExpertChatModel, to_langchain
 from livemind.council.embeddings import Vectors
 from livemind.council.extraction import extract_answer
+from livemind.council.plugins import strategy_named
 from livemind.council.prompts import expert_seed, synthesis_messages
-from livemind.council.state import DebateState, GraphRuntime, active_experts, latest
-from livemind.council.strategies import SPLIT, select_pick, split_statement, tally, vote_pick, weighting_statement
-from livemind.council.synthesis import central_index
+from livemind.council.state import DebateState, GraphRuntime, active_experts
+from livemind.council.strategies import central_among, tally, weighting_statement
+from livemind.council.strategy import CouncilStrategy, Outcome, RoundView, latest
 from livemind.errors import GenerationCancelled, LiveMindError
-from livemind.types import Completion, Consistency, DebateResult, DroppedExpert, Position, RoundRecord, RouteDecision
+from livemind.events import SynthesisStarted
+from livemind.types import Completion, DebateResult, DroppedExpert, Position, RoundRecord, RouteDecision
+
+
+def strategy_of(state: DebateState) -> CouncilStrategy:
+    """The run's strategy plug-in (debate unless the run names another)."""
+    return strategy_named(state.get("strategy") or "debate")
+
+
+def round_view(state: DebateState, settings: DebateSettings) -> RoundView:
+    """What a strategy reads about the council after the current round."""
+    return RoundView(round=state["round"], samples=state.get("samples", settings.samples),
+                     active=tuple(active_experts(state)), started=tuple(state.get("experts", [])))
 
 
 def stop_reason(settings: DebateSettings, state: DebateState, current: Sequence[Position], agreement: float,
-                 unchanged: bool) -> str:
+                unchanged: bool) -> str:
     """Why the council stops after this round, or "" to go on."""
-    r, strategy = state["round"], state.get("strategy", "debate")
+    r = state["round"]
     started = len(state.get("experts", []))
     max_rounds = state.get("max_rounds", settings.max_rounds)
     if not current:
@@ -43,10 +56,8 @@ def stop_reason(settings: DebateSettings, state: DebateState, current: Sequence[
         return f"quorum lost: {len({p.expert for p in current})} of {started} experts remain, quorum is {settings.quorum}"
     if len(current) == 1:
         return "single expert"
-    if strategy == "vote":
-        return "vote: the first answers decide"
-    if strategy == "select":
-        return f"select: {state.get('samples', settings.samples)} samples per expert decide"
+    if reason := strategy_of(state).ends_after(round_view(state, settings)):
+        return reason
     if r == 0 and max_rounds == 0:
         return "no revision rounds requested"
     if r > 0 and state.get("selective", settings.selective) and agreement >= settings.agreement_threshold:
@@ -58,55 +69,18 @@ def stop_reason(settings: DebateSettings, state: DebateState, current: Sequence[
     return ""
 
 
-@dataclass
-class Outcome:
-    """The final answer as it is being decided: its text, who gave it, what it cost."""
-
-    tokens: int
-    prompt_tokens: int
-    text: str = ""
-    by: str = ""
-    error: str | None = None
-    consistency: tuple[Consistency, ...] = ()
-    is_split: bool = False
-
-
-def final_positions(state: DebateState, positions: Sequence[Position]) -> list[Position]:
-    """The positions the final answer is drawn from: `select`'s samples, else each expert's latest."""
-    active = active_experts(state)
-    if state.get("strategy", "debate") == "select":
-        final = [p for p in positions if p.round == 0 and p.expert in active]
-    else:
-        final = latest(positions, active, state["round"])
+def final_positions(settings: DebateSettings, state: DebateState, positions: Sequence[Position]) -> list[Position]:
+    """The positions the final answer is drawn from (the strategy's choice)."""
+    final = strategy_of(state).final_positions(positions, round_view(state, settings))
     if not final:  # every expert dropped in a revision round: their last finished answers still stand
         final = latest(positions, state.get("experts", []), state["round"])
     return final
 
 
 def decide(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position], vectors: Vectors,
-            outcome: Outcome) -> None:
-    """Two or more final positions: the vote's pick, select's pick, or the synthesiser's answer."""
-    strategy = state.get("strategy", "debate")
-    if strategy == "vote":
-        pick, counted = vote_pick(final, vectors)
-        if pick is None:
-            _split(outcome, "vote", {p.expert: (v,) for p, v in zip(final, counted.values, strict=True)})
-        else:
-            outcome.text, outcome.by = pick.text, f"vote: {pick.expert}"
-    elif strategy == "select":
-        pick, outcome.consistency = select_pick(final, vectors)
-        if pick is None:
-            _split(outcome, "select", {c.expert: tally([p.text for p in final if p.expert == c.expert]).values
-                                       for c in outcome.consistency})
-        else:
-            outcome.text, outcome.by = pick.text, f"select: {pick.expert}"
-    else:
-        _synthesise(ctx, emit, state, final, vectors, outcome)
-
-
-def _split(outcome: Outcome, strategy: str, answers: dict[str, tuple[int | None, ...]]) -> None:
-    """A split vote or select: the answer says so and names each expert's number."""
-    outcome.text, outcome.by, outcome.is_split = split_statement(answers), f"{strategy}: {SPLIT}", True
+           outcome: Outcome) -> None:
+    """Two or more final positions: the strategy's pick (or the synthesiser's answer, when it asks for one)."""
+    strategy_of(state).pick(final, vectors, outcome, partial(_synthesise, ctx, emit, state))
 
 
 def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position],
@@ -115,14 +89,15 @@ def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final
     settings = ctx.config.debate
     name = settings.synthesizer
     outcome.by = name
-    emit({"event": "synthesis_started", "synthesizer": name})
+    emit(SynthesisStarted(round=state["round"], synthesizer=name))
     try:
         message = ExpertChatModel(
             runner=ctx.runner, expert=ctx.spec(name),
             seed=expert_seed(state.get("seed"), "synthesis", state["round"]),
             max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
             cancel=ctx.cancel_event(state["session_id"]),
-        ).with_config(metadata={"expert": name, "round": "synthesis"}, tags=["synthesis"]).invoke(
+        ).with_config(metadata={"expert": name, "round": state["round"], "phase": "synthesis"},
+                      tags=["synthesis"]).invoke(
             to_langchain(synthesis_messages(ctx.spec(name), state["question"], final,
                                              is_numeric=tally([p.text for p in final]).is_mostly_numeric)))
         completion = Completion(**message.response_metadata["livemind_completion"])
@@ -138,7 +113,7 @@ def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final
     except LiveMindError as exc:
         outcome.error = f"synthesiser '{name}' failed: {exc}"
     if outcome.error:
-        central = final[central_index(vectors)]
+        central = final[central_among(vectors, range(len(final)))]
         outcome.text = central.text
         outcome.by = f"fallback: most central position ({central.expert})"
 

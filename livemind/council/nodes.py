@@ -1,6 +1,6 @@
 """The nodes and edges of the LiveMind graph. Each node reads its dependencies (configuration, runner,
 router, embedder) from the run's context, a GraphRuntime: `graph.stream(..., context=mind.runtime)`.
-Events go to the `custom` stream, tokens to the `messages` stream."""
+Typed events (livemind.events) go to the `custom` stream, tokens to the `messages` stream."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ from livemind.council.strategies import debate_trigger, round_agreement, tally_p
 from livemind.council.synthesis import dissent
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import GenerationCancelled, LiveMindError
+from livemind.events import ExpertDropped, ExpertFinished, ExpertStarted, RoundDone, RouteEvent, SynthesisDone
 from livemind.types import (
     ChatMessage,
     Completion,
@@ -68,15 +69,15 @@ def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
         decision = RouteDecision(**state["routing"])
     else:
         requested = state.get("requested_experts") or None
-        decision = ctx.router.route(state["question"], mode=state.get("requested_mode", "auto"),  # type: ignore[arg-type]
+        decision = ctx.router.route(state["question"], mode=state.get("requested_mode", "auto"),
                                     experts=requested, min_experts=COUNCIL_MIN_EXPERTS)
         decision = decision if requested else ctx.prefer_loaded(decision)
     mode: str = decision.mode
     reason = decision.reason
     if mode == "parallel" and len(decision.selected) > 1:
         mode, reason = _fitting_mode(ctx, decision.selected, reason)
-    runtime.stream_writer({"event": "route", "selected": list(decision.selected), "mode": mode, "reason": reason,
-                           "routed_on": decision.routed_on, "scores": [s.model_dump() for s in decision.scores]})
+    runtime.stream_writer(RouteEvent(selected=decision.selected, mode=mode, reason=reason, routed_on=decision.routed_on,
+                                     scores=tuple(s.model_dump() for s in decision.scores)))
     return {"routing": decision.model_dump(mode="json"), "experts": list(decision.selected), "mode": mode,
             "mode_reason": reason, "round": 0, "started_at": state.get("started_at") or time.time(),
             "session_id": state.get("session_id") or uuid.uuid4().hex[:12]}
@@ -112,8 +113,8 @@ def collect(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any
     record = RoundRecord(round=r, agreement=round(agreement, 4), positions=tuple(current), changed=not unchanged,
                          answers=round_tally.values, is_weighted=round_tally.is_weighted)
     history = [*state.get("history", []), record.model_dump()]
-    runtime.stream_writer({"event": "round_done", "round": r, "agreement": record.agreement,
-                           "experts": [p.expert for p in current], "answers": list(round_tally.values)})
+    runtime.stream_writer(RoundDone(round=r, agreement=record.agreement, experts=tuple(p.expert for p in current),
+                                    answers=round_tally.values))
     update: dict[str, Any] = {"history": history}
     stop = stop_reason(settings, state, current, agreement, unchanged)
     if not stop and r == 0:
@@ -131,7 +132,7 @@ def synthesize(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, 
     """The final answer by the strategy (synthesis, vote or select), its dissent, and the DebateResult."""
     ctx, emit = deps(runtime), runtime.stream_writer
     positions = positions_of(state)
-    final = final_positions(state, positions)
+    final = final_positions(ctx.config.debate, state, positions)
     dropped = tuple(DroppedExpert(**d) for d in state.get("dropped", []))
     outcome = Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions))
     vectors = ctx.embedder.embed([p.text for p in final]) if len(final) > 1 else None
@@ -146,7 +147,7 @@ def synthesize(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, 
         answer_vector = ctx.embedder.embed([outcome.text])[0]
         dissent_notes, _ = dissent(final, vectors, answer_vector, ctx.config.debate.dissent_threshold)
     result = debate_result(state, positions, final, dropped, dissent_notes, outcome)
-    emit({"event": "synthesis", "answer": outcome.text, "agreement": result.agreement, "error": outcome.error})
+    emit(SynthesisDone(round=state["round"], answer=outcome.text, agreement=result.agreement, error=outcome.error))
     return {"result": result.model_dump(mode="json")}
 
 
@@ -186,13 +187,14 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
     is_shared = (state.get("transcript") or settings.transcript) == "shared"  # a run's choice, else the config's
     messages = _messages(spec, name, state, positions, own, earlier_this_round, is_shared)
     cancel = ctx.cancel_event(state["session_id"])
-    emit({"event": "expert_started", "expert": name, "round": r})
+    emit(ExpertStarted(expert=name, round=r))
     model = ExpertChatModel(
         runner=ctx.runner, expert=spec, max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
         seed=expert_seed(state.get("seed"), f"{name}#{sample}" if is_sampling else name, r), cancel=cancel,
         temperature=max(spec.sampling.temperature, settings.select_temperature) if is_sampling
         else state.get("temperature"),
-        conversation=None if is_sampling else f"{state['session_id']}:{name}")
+        conversation=None if is_sampling else f"{state['session_id']}:{name}",
+        batch_group=None if is_sampling else state["session_id"])
     try:
         message = model.with_config(metadata={"expert": name, "round": r}, tags=[f"expert:{name}"]).invoke(
             to_langchain(messages))
@@ -210,8 +212,7 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
                         tokens=completion.completion_tokens, prompt_tokens=completion.prompt_tokens,
                         total_s=round(completion.total_s, 3), mean_logprob=completion.mean_logprob,
                         changed=previous is None or " ".join(previous.split()) != " ".join(completion.text.split()))
-    emit({"event": "expert_finished", "expert": name, "round": r, "tokens": position.tokens,
-          "seconds": position.total_s})
+    emit(ExpertFinished(expert=name, round=r, tokens=position.tokens, seconds=position.total_s))
     return {"positions": [position.model_dump()]}
 
 
@@ -242,7 +243,7 @@ def _messages(spec: ExpertSpec, name: str, state: DebateState, positions: Sequen
 
 def _drop(emit: StreamWriter, name: str, r: int, exc: Exception) -> dict[str, Any]:
     reason = str(exc)
-    emit({"event": "expert_dropped", "expert": name, "round": r, "reason": reason})
+    emit(ExpertDropped(expert=name, round=r, reason=reason))
     return {"dropped": [DroppedExpert(expert=name, round=r, reason=reason).model_dump()]}
 
 

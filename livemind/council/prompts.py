@@ -6,7 +6,6 @@ import hashlib
 import string
 from collections.abc import Sequence
 
-from livemind.errors import InvalidRequestError
 from livemind.types import ChatMessage, ExpertSpec, Position, Transcript
 
 ANSWER_STYLE = ("If the question needs working, reason step by step; otherwise answer directly in at most 150 words. "
@@ -171,31 +170,3 @@ def turn_messages(expert: ExpertSpec, question: str, earlier: Sequence[Position]
             f"{question}\n\nOther experts have answered so far:\n\n{others_block(earlier)}\n\n"
             f"Give your own answer. {ANSWER_STYLE}"))
     return messages
-
-
-def fold_chat(messages: Sequence[ChatMessage]) -> str:
-    """Fold a chat into the single question the experts answer.
-
-    The last message is the question. System messages become instructions and earlier turns
-    become context, so a multi-turn caller (an app, an OpenAI client) keeps its thread.
-    """
-    if not messages:
-        raise InvalidRequestError("messages is empty", hint="pass at least one message with role 'user'")
-    last = messages[-1]
-    if last.role != "user":
-        raise InvalidRequestError(f"the last message has role '{last.role}'; it must be the user's question",
-                                  hint="end the messages with one whose role is 'user'")
-    if not last.content.strip():
-        raise InvalidRequestError("the last user message is empty", hint="put the question in its content")
-    instructions = [m.content.strip() for m in messages if m.role == "system" and m.content.strip()]
-    history = [m for m in messages[:-1] if m.role in ("user", "assistant") and m.content.strip()]
-    if not instructions and not history:
-        return last.content.strip()
-    parts = []
-    if instructions:
-        parts.append("Instructions: " + "\n".join(instructions))
-    if history:
-        lines = [f"{'User' if m.role == 'user' else 'Assistant'}: {m.content.strip()}" for m in history]
-        parts.append("Conversation so far:\n" + "\n".join(lines))
-    parts.append("Question: " + last.content.strip())
-    return "\n\n".join(parts)

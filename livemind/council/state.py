@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import operator
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -13,10 +13,12 @@ from typing_extensions import TypedDict  # pydantic (the server's JSON schemas) 
 
 from livemind.config import LiveMindConfig
 from livemind.council.embeddings import Embedder
+from livemind.council.plugins import strategy_named
 from livemind.council.router import Router, prefer_loaded
+from livemind.council.strategy import latest as latest
 from livemind.engine.runner import ExpertRunner
 from livemind.errors import LiveMindError
-from livemind.types import ExpertSpec, Position, RouteDecision
+from livemind.types import ConsensusMode, ExpertSpec, Position, RouteDecision, Strategy, Transcript
 
 
 class DebateInput(TypedDict, total=False):
@@ -25,14 +27,14 @@ class DebateInput(TypedDict, total=False):
     question: str
     session_id: str
     seed: int | None
-    requested_mode: str
+    requested_mode: ConsensusMode
     requested_experts: list[str]
     max_rounds: int
     max_tokens: int | None
-    strategy: str
+    strategy: Strategy  # a registered strategy's name (livemind.council.plugins)
     selective: bool
     samples: int
-    transcript: str  # the debate prompt layout, "private" or "shared" (default: the config's)
+    transcript: Transcript  # the debate prompt layout (default: the config's)
     temperature: float | None  # every expert answer's temperature (None: each expert's own; select samples apart)
     routing: dict[str, Any]
     positions: Annotated[list[dict[str, Any]], operator.add]
@@ -144,24 +146,20 @@ def active_experts(state: DebateState) -> list[str]:
     return [e for e in state.get("experts", []) if e not in gone]
 
 
-def latest(positions: Sequence[Position], names: Sequence[str], up_to_round: int) -> list[Position]:
-    """Each named expert's latest position up to a round, in the order of names."""
-    found: dict[str, Position] = {}
-    for p in positions:
-        if p.round <= up_to_round and p.expert in names and (
-                p.expert not in found or p.round >= found[p.expert].round):
-            found[p.expert] = p
-    return [found[n] for n in names if n in found]
+def samples_this_round(state: DebateState) -> int:
+    """How many answers each expert gives this round: the strategy's choice (k in a `select` round, else one)."""
+    return strategy_named(state.get("strategy") or "debate").samples_per_expert(state.get("samples", 1),
+                                                                                state.get("round", 0))
 
 
 def is_sampling_round(state: DebateState) -> bool:
-    """A `select` council's first round: every expert samples several answers."""
-    return state.get("strategy") == "select" and state.get("round", 0) == 0
+    """A round in which every expert samples several answers (`select`'s first)."""
+    return samples_this_round(state) > 1
 
 
 def slots(state: DebateState) -> list[tuple[str, int]]:
-    """(expert, sample) pairs that answer this round: k samples each in a `select` round, else one."""
-    k = state.get("samples", 1) if is_sampling_round(state) else 1
+    """(expert, sample) pairs that answer this round: k samples each in a sampling round, else one."""
+    k = samples_this_round(state)
     return [(name, i) for name in active_experts(state) for i in range(k)]
 
 

@@ -51,9 +51,8 @@ import numpy as np
 
 from livemind.council.embeddings import Vectors
 from livemind.council.extraction import extract_answer
-from livemind.types import Consistency, Position, Strategy, Value
+from livemind.types import Consistency, Position, Value
 
-STRATEGIES: tuple[Strategy, ...] = ("debate", "vote", "select")
 SPLIT = "split, no majority"
 """Who answered a vote or select that ended in a split (`DebateResult.synthesizer` is "vote: split, no majority")."""
 TIE_TOLERANCE = 1e-9

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from livemind.council.embeddings import Vectors
 from livemind.types import Position
-
-
-def central_index(vectors: Vectors) -> int:
-    """Index of the position most similar, on average, to all the others."""
-    if len(vectors) <= 1:
-        return 0
-    sims = vectors @ vectors.T
-    return int(np.argmax(sims.sum(axis=1) - np.diag(sims)))
 
 
 def first_sentence(text: str, limit: int = 200) -> str:

@@ -17,12 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from livemind.config import HUB_PREFIX
 from livemind.errors import ModelCorruptError, ModelNotFoundError
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as progress(step, done_bytes, total_bytes)."""
 
-HUB_PREFIX = "hf:"
 GGUF_MAGIC = b"GGUF"
 
 

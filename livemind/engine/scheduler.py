@@ -196,7 +196,7 @@ class Scheduler:
         if target.is_remote:  # a remote server batches for itself and takes concurrent requests
             with self.pool.lease(target) as backend:
                 return backend.generate(request, on_token=on_token, cancel=cancel)
-        group = request.conversation.rsplit(":", 1)[0] if request.conversation else f"request-{next(_ticket_ids)}"
+        group = request.batch_group or f"request-{next(_ticket_ids)}"
         ticket = _Ticket(request=request, cancel=AnyOf(cancel), group=group, submitted=time.perf_counter())
         with self._cond:
             lane = self._lanes.setdefault(target.key, _Lane(target))

@@ -41,7 +41,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from livemind import __version__
 from livemind.environment import EdgeSettings
 from livemind.errors import LiveMindError
 from livemind.http.code import code_endpoint
@@ -65,13 +64,26 @@ from livemind.http.wire import (
     question_from_messages,
 )
 from livemind.limits import QUESTION_CHARS
-from livemind.mcp.server import LOOPBACK_HOSTS, create_mcp_server, mcp_http_app
+from livemind.mcp.server import create_mcp_server, mcp_http_app
+from livemind.opening import open_mind
 from livemind.orchestrator import LiveMind
 from livemind.server.admission import DEFAULT_MAX_QUEUE, Admission
+from livemind.server.admitted import lane_concurrency
 from livemind.server.gate import Gate
 from livemind.server.jobs import JobRegistry
 from livemind.server.metrics import CONTENT_TYPE, Metrics
-from livemind.server.security import DEFAULT_MAX_BODY_BYTES, ASGIApp, BearerAuth, BodySizeLimit, Message, Receive, Scope, Send
+from livemind.server.security import (
+    DEFAULT_MAX_BODY_BYTES,
+    LOOPBACK_HOSTS,
+    ASGIApp,
+    BearerAuth,
+    BodySizeLimit,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
+from livemind.version import __version__
 
 LOG = logging.getLogger("livemind.http")
 DEFAULT_HOST = "127.0.0.1"
@@ -101,7 +113,8 @@ class Service:
         self.options = options
         self.phase: Phase = "starting"
         self.failure = ""
-        self.admission = Admission(max_queue=options.max_queue, concurrency=lane_concurrency(mind))
+        self.admission = Admission(max_queue=options.max_queue, concurrency=lane_concurrency(
+            mind.config, batches=mind.schedule_mode == "throughput"))
         self.jobs = JobRegistry()
         self.metrics = Metrics(pool_status=mind.status, lanes=self.admission.status, is_ready=self.is_ready)
         self.gate = Gate(self.admission, self.metrics)
@@ -170,21 +183,6 @@ class Service:
         left = [m.model for m in self.mind.status().loaded]
         LOG.info("shutdown: cancelled %d requests; models still loaded: %s; %d worker threads stuck",
                  cancelled, ", ".join(left) or "none", len(stuck))
-
-
-def lane_concurrency(mind: LiveMind) -> dict[str, int]:
-    """How many requests may run at once on each model; the rest wait in its admission lane.
-
-    A remote server takes what its spec allows. A local model takes one request at a time,
-    unless the scheduler batches different requests together (throughput mode), in which case
-    as many as it has sequences.
-    """
-    batches = mind.schedule_mode == "throughput"
-    lanes: dict[str, int] = {}
-    for spec in mind.config.experts:
-        room = spec.remote.max_concurrency if spec.remote is not None else (spec.engine.n_seq_max if batches else 1)
-        lanes[spec.model] = min(room, lanes.get(spec.model, room))
-    return lanes
 
 
 def _not_ready(phase: Phase, failure: str) -> HttpProblem:
@@ -384,8 +382,7 @@ def main(settings: EdgeSettings, *, host: str = DEFAULT_HOST, port: int = DEFAUL
         LOG.error("refusing to serve on %s without LIVEMIND_API_KEY: anyone who can reach it could use it", host)
         return 2
     try:
-        mind = LiveMind.open(home=settings.home, config_path=settings.config_path, council=settings.council,
-                             ram_budget_bytes=settings.ram_budget_bytes, schedule_mode=settings.scheduler)
+        mind = open_mind(settings)
     except LiveMindError as exc:
         LOG.error("%s%s", exc.message, f"; {exc.hint}" if exc.hint else "")
         return 2

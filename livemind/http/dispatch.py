@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from livemind.errors import GenerationCancelled, InvalidRequestError, LiveMindError
-from livemind.events import TokenEvent, result_of
+from livemind.events import TEXT_EVENTS, TokenEvent, result_of
 from livemind.http.errors import HttpProblem
 from livemind.http.wire import AUTO_MODEL, CONSENSUS_MODEL, DEBATE_MODEL, VIRTUAL_MODELS, council_mode
 from livemind.orchestrator import LiveMind
+from livemind.server.admitted import AdmittedRun, rate
 from livemind.server.gate import Gate, Pass
 from livemind.server.jobs import Failed, Finished, Job, JobRegistry
 from livemind.types import ConsensusMode, RouteDecision, Strategy, Transcript
@@ -114,26 +115,24 @@ class Dispatcher:
     def _run_expert(self, job: Job, plan: Plan, admitted: Pass) -> None:
         expert = plan.experts[0]
 
-        def on_token(piece: str) -> None:
-            job.mark("first_token")
-            admitted.token()
-            job.emit(TokenEvent(expert=expert, round=0, text=piece))
-
         try:
-            admitted.wait(job.cancel_event)
-            job.mark("admitted")
-            answer = self.mind.ask(plan.question, expert=expert, max_tokens=plan.max_tokens, seed=plan.seed,
-                                   temperature=plan.temperature, on_token=on_token, cancel=job.cancel_event)
-            answer = answer.model_copy(update={"stages": request_stages(job.marks, answer.stages)})
-            if plan.routing is not None:
-                answer = answer.model_copy(update={"routing": plan.routing})
-            admitted.succeed(tok_s=answer.tok_s)  # before the release: whoever runs next sees this one counted
+            with AdmittedRun(admitted, is_cancelled=lambda: job.is_cancelled) as run:
+                def on_token(piece: str) -> None:
+                    job.mark("first_token")
+                    run.token()
+                    job.emit(TokenEvent(expert=expert, round=0, text=piece))
+
+                run.wait(job.cancel_event)
+                job.mark("admitted")
+                answer = self.mind.ask(plan.question, expert=expert, max_tokens=plan.max_tokens, seed=plan.seed,
+                                       temperature=plan.temperature, on_token=on_token, cancel=job.cancel_event)
+                answer = answer.model_copy(update={"stages": request_stages(job.marks, answer.stages)})
+                if plan.routing is not None:
+                    answer = answer.model_copy(update={"routing": plan.routing})
+                run.succeed(tok_s=answer.tok_s)  # before the result goes out: whoever runs next sees this one counted
             job.emit(Finished(answer))
         except LiveMindError as exc:
-            admitted.fail(exc, is_cancelled=job.is_cancelled)
             job.emit(Failed(_explained(exc, job)))
-        finally:
-            admitted.ticket.release()
 
     def _run_council(self, job: Job, plan: Plan, admitted: Pass) -> None:
         session_id = uuid.uuid4().hex[:12]
@@ -145,28 +144,27 @@ class Dispatcher:
 
         job.on_cancel(stop_session)
         try:
-            admitted.wait(job.cancel_event)
-            is_streaming = True
-            events = self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds, mode=plan.mode,
-                                      seed=plan.seed, max_tokens=plan.max_tokens, session_id=session_id,
-                                      strategy=plan.strategy, selective=plan.selective, routing=plan.routing,
-                                      transcript=plan.transcript, temperature=plan.temperature)
-            for event in events:
-                if job.is_cancelled:  # a cancel that came before the session began was cleared by it
-                    self.mind.cancel(session_id)
-                if (result := result_of(event)) is not None:
-                    admitted.succeed(tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
-                    job.emit(Finished(result))
-                    continue
-                if event.kind == "token":
-                    admitted.token()
-                job.emit(event)
+            with AdmittedRun(admitted, is_cancelled=lambda: job.is_cancelled) as run:
+                run.wait(job.cancel_event)
+                is_streaming = True
+                for event in self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds,
+                                              mode=plan.mode, seed=plan.seed, max_tokens=plan.max_tokens,
+                                              session_id=session_id, strategy=plan.strategy, selective=plan.selective,
+                                              routing=plan.routing, transcript=plan.transcript,
+                                              temperature=plan.temperature):
+                    if job.is_cancelled:  # a cancel that came before the session began was cleared by it
+                        self.mind.cancel(session_id)
+                    if (result := result_of(event)) is not None:
+                        run.succeed(tok_s=rate(result.tokens, result.total_s))
+                        job.emit(Finished(result))
+                        continue
+                    if isinstance(event, TEXT_EVENTS):
+                        run.token()
+                    job.emit(event)
         except LiveMindError as exc:
-            admitted.fail(exc, is_cancelled=job.is_cancelled)
             job.emit(Failed(_explained(exc, job)))
         finally:
             is_streaming = False
-            admitted.ticket.release()
 
 
 def request_stages(marks: dict[str, float], engine: dict[str, float]) -> dict[str, float]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from livemind.events import EVENT_TYPES, DebateEvent, TokenEvent, wire_form
+from livemind.events import EVENT_TYPES, TEXT_EVENTS, DebateEvent, SynthesisToken, TokenEvent, wire_form
 from livemind.http.errors import problem_for, problem_response, sse_error_frame
 from livemind.http.wire import (
     AssistantMessage,
@@ -105,7 +105,7 @@ class OpenAIRenderer:
     def frames(self, item: Finished | DebateEvent) -> list[bytes]:
         """Content chunks, progress chunks (councils) and the final chunk."""
         if isinstance(item, EVENT_TYPES):
-            if isinstance(item, TokenEvent) and (self.kind == "expert" or item.round == "synthesis"):
+            if (isinstance(item, TokenEvent) and self.kind == "expert") or isinstance(item, SynthesisToken):
                 return self._content(item.text)
             if self.kind != "expert" and item.kind in PROGRESS_KINDS:
                 return [self._chunk(Delta(), livemind=progress_extra(item))]
@@ -226,7 +226,7 @@ class JobResponse(Response):
                     chunk += b"".join(self.renderer.closing())
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    if isinstance(pending, TokenEvent):
+                    if isinstance(pending, TEXT_EVENTS):
                         self.job.mark("first_frame_sent")
                 if isinstance(pending, Finished):
                     break

@@ -15,7 +15,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_serializer
 
-from livemind.council.prompts import fold_chat
+from livemind.chat import fold_chat
+from livemind.council.plugins import StrategyName
 from livemind.errors import InvalidRequestError
 from livemind.events import DebateEvent, wire_form
 from livemind.limits import ExpertNames, QuestionText, RoundCount, SeedValue, Temperature, TokenCap
@@ -26,7 +27,6 @@ from livemind.types import (
     DebateResult,
     FinishReason,
     RouteDecision,
-    Strategy,
     Transcript,
 )
 
@@ -86,7 +86,7 @@ class CouncilOptions(_Strict):
     experts: ExpertNames | None = None
     rounds: RoundCount | None = None
     mode: Literal["auto", "parallel", "turns"] | None = None
-    strategy: Strategy | None = None
+    strategy: StrategyName | None = None
     selective: bool | None = None
     transcript: Transcript | None = None
 
@@ -120,7 +120,7 @@ class CouncilRequest(_Strict):
     experts: ExpertNames | None = None
     rounds: RoundCount | None = None
     mode: Literal["auto", "parallel", "turns"] | None = None
-    strategy: Strategy | None = None
+    strategy: StrategyName | None = None
     selective: bool | None = None
     transcript: Transcript | None = None
     temperature: Temperature | None = None  # every expert's answers (default: each expert's own)

@@ -9,9 +9,8 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
 
 from livemind.council.code import CodeResult
-from livemind.errors import LiveMindError
 from livemind.orchestrator import LiveMind
-from livemind.server.gate import Pass
+from livemind.server.admitted import Admitted, AdmittedRun
 
 
 def code_text(result: CodeResult) -> str:
@@ -30,31 +29,23 @@ def code_text(result: CodeResult) -> str:
     return "\n".join(lines)
 
 
-async def run_code_tool(mind: LiveMind, ctx: Context, admitted: Pass | None, *, task: str, signature: str | None,
+async def run_code_tool(mind: LiveMind, ctx: Context, admitted: Admitted, *, task: str, signature: str | None,
                         tests: str | None, experts: Sequence[str] | None, samples: int,
                         probes: int = 0) -> CallToolResult:
     """Run code consensus in a worker thread, reporting progress before and after."""
     await ctx.report_progress(0, 2, "experts are writing candidates")
 
     def work() -> CodeResult:
-        try:
-            if admitted is not None:
-                admitted.wait()
+        with AdmittedRun(admitted) as run:
+            run.wait()
             result = mind.code(task, signature=signature, tests=tests, experts=experts, samples=samples, probes=probes)
-        except LiveMindError as exc:
-            if admitted is not None:
-                admitted.fail(exc)
-            raise
-        if admitted is not None:
-            admitted.succeed()
+            run.succeed()
         return result
 
     try:
         result = await anyio.to_thread.run_sync(work)
     finally:
-        if admitted is not None:
-            admitted.tracker.finish("cancelled")  # a no-op once finished
-            admitted.ticket.release()
+        admitted.leave()  # a no-op once finished
     await ctx.report_progress(2, 2, f"chosen with agreement {result.agreement:.2f}")
     return CallToolResult(content=[TextContent(type="text", text=code_text(result))],
                           structured_content=result.model_dump(mode="json"))

@@ -39,25 +39,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 
-from livemind import __version__
-from livemind.config import load_config
-from livemind.engine.catalog import ModelCatalog
 from livemind.environment import EdgeSettings
 from livemind.errors import InvalidRequestError
 from livemind.mcp.resources import register_prompts, register_resources
 from livemind.mcp.tools import LiveMindTools, MindRef
+from livemind.opening import open_mind, settings_config
 from livemind.orchestrator import LiveMind
 from livemind.server.gate import Gate
-from livemind.server.security import DEFAULT_MAX_BODY_BYTES, ASGIApp, BearerAuth, BodySizeLimit
+from livemind.server.security import DEFAULT_MAX_BODY_BYTES, LOOPBACK_HOSTS, ASGIApp, BearerAuth, BodySizeLimit
+from livemind.version import __version__
 
 MindProvider = Callable[[], LiveMind]
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MCP_PATH = "/mcp"
 INSTRUCTIONS = (
     "LiveMind: local expert models. ask = one expert, fastest; consensus = several answer in parallel, then a "
@@ -115,13 +114,8 @@ def build_http_app(server: MCPServer, *, host: str, api_key: str | None,
 
 def main(settings: EdgeSettings, *, http: bool, host: str = "127.0.0.1", port: int = 8765) -> int:
     """Serve MCP on stdio, or on streamable HTTP at http://host:port/mcp; raises LiveMindError on bad setup."""
-    config = load_config(settings.config_path, ModelCatalog(settings.home), council=settings.council)  # fail first
-
-    def open_mind() -> LiveMind:
-        return LiveMind(config, home=settings.home, ram_budget_bytes=settings.ram_budget_bytes,
-                        schedule_mode=settings.scheduler)
-
-    server = create_mcp_server(open_mind, owns_mind=True,
+    config = settings_config(settings)  # fail first: a bad config is reported before the server starts
+    server = create_mcp_server(partial(open_mind, settings, config), owns_mind=True,
                                open_world=any(spec.remote is not None for spec in config.experts))
     if not http:
         server.run()  # the SDK points fd 1 at stderr while serving: stray output cannot corrupt the wire

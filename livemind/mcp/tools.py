@@ -24,8 +24,10 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from livemind.council.code import CodeResult
+from livemind.council.plugins import StrategyName
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
 from livemind.events import (
+    TEXT_EVENTS,
     DebateEvent,
     ExpertDropped,
     ExpertFinished,
@@ -50,7 +52,8 @@ from livemind.mcp.results import (
     status_result,
 )
 from livemind.orchestrator import LiveMind
-from livemind.server.gate import Gate, Pass
+from livemind.server.admitted import Admitted, AdmittedRun, doorway, rate
+from livemind.server.gate import Gate
 from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy, Transcript
 
 LOG = logging.getLogger("livemind.mcp")
@@ -67,7 +70,7 @@ Rounds = Annotated[int | None, Field(ge=0, le=AGENT_ROUNDS, description="Revisio
 ConsensusStyle = Annotated[Literal["parallel", "turns"], Field(description="turns: one model in RAM at a time.")]
 DebateMode = Annotated[ConsensusMode, Field(description="auto picks; turns saves RAM.")]
 RouteMode = Annotated[ConsensusMode, Field(description="auto: one expert if one clearly leads.")]
-StrategyArg = Annotated[Strategy | None, Field(description="debate (default), vote, or select (k samples each).")]
+StrategyArg = Annotated[StrategyName | None, Field(description="debate (default), vote, or select (k samples each).")]
 Selective = Annotated[bool | None, Field(description="Debate only if first answers differ. Default true.")]
 TranscriptArg = Annotated[Transcript | None, Field(description="Prompt layout. Default: the config's.")]
 SessionId = SessionIdText
@@ -210,7 +213,7 @@ class LiveMindTools:
 
     def __init__(self, ref: MindRef, *, open_world: bool = False, gate: Gate | None = None) -> None:
         self.ref = ref
-        self.gate = gate
+        self.door = doorway(gate)  # the server's lanes and metrics, or the open door of a stdio server
         # Generating tools reach remote servers only when remote experts are configured.
         self.open_world = open_world
 
@@ -260,28 +263,21 @@ class LiveMindTools:
 
         with translated_errors("ask"):
             decision: RouteDecision | None = None
-            if expert is None and self.gate is not None:  # admission needs the expert's model before the call
+            if expert is None and self.door.is_gated:  # admission needs the expert's model before the call
                 decision = await anyio.to_thread.run_sync(partial(mind.route, question, mode="single"))
                 expert = decision.selected[0]
-            admitted = self._enter(mind, [expert], tool="ask") if expert is not None else None
+            admitted = self._enter(mind, [expert] if expert is not None else [], tool="ask")
 
             def work() -> Answer:
-                def counted(piece: str) -> None:
-                    if admitted is not None:
-                        admitted.token()
-                    on_token(piece)
+                with AdmittedRun(admitted, is_cancelled=cancel.is_set) as run:
+                    def counted(piece: str) -> None:
+                        run.token()
+                        on_token(piece)
 
-                try:
-                    if admitted is not None:
-                        admitted.wait(cancel)
+                    run.wait(cancel)
                     answer = mind.ask(question, expert=expert, max_tokens=max_tokens, seed=seed, on_token=counted,
                                       cancel=cancel)
-                except LiveMindError as exc:
-                    if admitted is not None:
-                        admitted.fail(exc, is_cancelled=cancel.is_set())
-                    raise
-                if admitted is not None:
-                    admitted.succeed(tok_s=answer.tok_s)
+                    run.succeed(tok_s=answer.tok_s)
                 return answer if decision is None else answer.model_copy(update={"routing": decision})
 
             try:
@@ -289,20 +285,16 @@ class LiveMindTools:
                 answer = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
             finally:
                 cancel.set()
-                if admitted is not None:
-                    admitted.tracker.finish("cancelled")  # the call was cancelled (a no-op once finished)
-                    admitted.ticket.release()
+                admitted.leave()  # a call cancelled while its worker still runs leaves the lanes now
         return answer_result(answer)
 
-    def _enter(self, mind: LiveMind, experts: Sequence[str], *, tool: str) -> Pass | None:
-        """A place in the server's lanes for these experts' models (None outside `livemind serve`)."""
-        if self.gate is None:
-            return None
-        models = list(dict.fromkeys(mind.config.expert(e).model for e in experts))
-        return self.gate.enter(models, endpoint=f"mcp_{tool}", label=experts[0] if tool == "ask" else f"mcp-{tool}")
+    def _enter(self, mind: LiveMind, experts: Sequence[str], *, tool: str) -> Admitted:
+        """A place in the server's lanes for these experts' models (the open door outside `livemind serve`)."""
+        return self.door.enter(mind.config, experts, endpoint=f"mcp_{tool}",
+                               label=experts[0] if tool == "ask" and experts else f"mcp-{tool}")
 
     async def consensus(self, question: Question, ctx: Context, experts: Experts = None,
-                        mode: ConsensusStyle = "parallel", strategy: Strategy | None = None,
+                        mode: ConsensusStyle = "parallel", strategy: StrategyName | None = None,
                         max_tokens: MaxTokens = None, seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
         """Independent answers, then a vote (or the given strategy)."""
         result = await self._debate(ctx, question, experts=experts, rounds=0, mode=mode, max_tokens=max_tokens,
@@ -330,18 +322,15 @@ class LiveMindTools:
         result: DebateResult | None = None
         with translated_errors(tool):
             routing = None
-            admitted: Pass | None = None
-            if self.gate is not None:  # route here so admission knows the models; the graph reuses the routing
+            if self.door.is_gated:  # route here so admission knows the models; the graph reuses the routing
                 routing = await anyio.to_thread.run_sync(partial(mind.route, question, mode=mode, experts=experts,
                                                                  is_council=True))
-                admitted = self._enter(mind, routing.selected, tool=tool)
-            try:
-                if admitted is not None:
-                    waiting = threading.Event()
-                    try:
-                        await anyio.to_thread.run_sync(admitted.wait, waiting, abandon_on_cancel=True)
-                    finally:
-                        waiting.set()  # a cancelled call leaves the line
+            with AdmittedRun(self._enter(mind, routing.selected if routing else [], tool=tool)) as run:
+                waiting = threading.Event()
+                try:
+                    await anyio.to_thread.run_sync(run.wait, waiting, abandon_on_cancel=True)
+                finally:
+                    waiting.set()  # a cancelled call leaves the line
                 # astream is an async generator (annotated as an iterator): aclose() runs its cancel
                 events = cast(AsyncGenerator[DebateEvent, None], mind.astream(
                     question, session_id=session_id, experts=experts, rounds=max_rounds, mode=mode,
@@ -350,20 +339,12 @@ class LiveMindTools:
                 # closing the stream (at the end, on an error, or when the call is cancelled) cancels the debate
                 async with aclosing(events):
                     async for event in events:
-                        if admitted is not None and event.kind == "token":
-                            admitted.token()
+                        if isinstance(event, TEXT_EVENTS):
+                            run.token()
                         await progress.on(event)
-                        result = result_of(event) or result
-            except LiveMindError as exc:
-                if admitted is not None:
-                    admitted.fail(exc)
-                raise
-            finally:
-                if admitted is not None:
-                    if result is not None:
-                        admitted.succeed(tok_s=result.tokens / result.total_s if result.total_s > 0 else None)
-                    admitted.tracker.finish("cancelled")  # the call was cancelled (a no-op once finished)
-                    admitted.ticket.release()
+                        if (final := result_of(event)) is not None:
+                            result = final
+                            run.succeed(tok_s=rate(final.tokens, final.total_s))
         if result is None:
             raise ToolError(f"session {session_id} ended without a result; call get_session for its state")
         if not result.positions:

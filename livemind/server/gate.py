@@ -57,6 +57,11 @@ class Pass:
         self.tracker.finish(outcome_of(error, is_cancelled=is_cancelled), tokens_after_cancel=late)
         self.ticket.release()
 
+    def leave(self) -> None:
+        """Leave the lanes however the request ended: cancelled unless already finished (safe to call twice)."""
+        self.tracker.finish("cancelled")  # a no-op once finished
+        self.ticket.release()
+
 
 class Gate:
     """Admission and metrics, shared by the HTTP routes and the MCP tools of one server."""

@@ -14,6 +14,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 1 * 1024 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""Hosts a server may bind without a bearer token."""
 
 
 async def _json_error(send: Send, status: int, message: str, *, headers: list[tuple[bytes, bytes]] | None = None) -> None:

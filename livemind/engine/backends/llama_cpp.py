@@ -53,7 +53,20 @@ def _engine_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
         _ENGINE_LOG.log(logging.DEBUG if any(b in message for b in _BENIGN) else _last_level, "%s", message)
 
 
-llama_cpp.llama_log_set(_engine_log, ctypes.c_void_p(0))  # the module keeps _engine_log alive
+def route_engine_log() -> None:
+    """Send llama.cpp's log to the "livemind.engine" logger, and keep it off a console nobody configured.
+
+    Loading a model logs warnings such as "load: control-looking token ... this is probably a bug
+    in the model": chatter for a user who asked a question. With no handler of its own the logger
+    would fall through to Python's last-resort handler (stderr); the NullHandler stops that. An
+    application that configures logging still gets every line (`livemind --verbose` does).
+    """
+    if not any(isinstance(h, logging.NullHandler) for h in _ENGINE_LOG.handlers):
+        _ENGINE_LOG.addHandler(logging.NullHandler())
+    llama_cpp.llama_log_set(_engine_log, ctypes.c_void_p(0))  # the module keeps _engine_log alive
+
+
+route_engine_log()
 
 # GGML type ids accepted by Llama(type_k=..., type_v=...).
 KV_TYPE_IDS = {"f16": 1, "q8_0": 8, "q4_0": 2}

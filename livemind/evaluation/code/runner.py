@@ -220,7 +220,7 @@ class CodeEvalRunner:
             return self.samples(problem, plan)
         temperature = 0.0 if method == "council-greedy" else plan.temperature
         strategy: Strategy = {"council-greedy": "vote", "council-sampled": "vote", "debate": "debate",
-                              "select": "select"}[method]  # type: ignore[assignment]
+                              "select": "select"}[method]
         return self._method(method, problem, temperature,
                             lambda: self._council_call(problem, plan, temperature, strategy))
 

@@ -90,6 +90,8 @@ class ExpertSpec(Value):
     sampling: SamplingSettings = SamplingSettings()
     engine: EngineSettings = EngineSettings()
     remote: RemoteSpec | None = None
+    # measured accuracy (0-1) on a pilot of the task it serves, e.g. from `livemind eval`: breaks select's ties
+    accuracy: float | None = Field(None, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _engine_is_consistent(self) -> ExpertSpec:

@@ -23,7 +23,9 @@ from livemind.council.strategies import (
 )
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import InvalidRequestError
+from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest, Position
+from tests.fakes import HashEmbedder, ScriptedLoader
 from tests.support.minds import EXPERTS, answer_round, is_synthesis, scripted, speaker
 
 
@@ -318,3 +320,32 @@ def test_a_council_vote_with_an_expert_lacking_confidence_counts_and_says_so(tmp
     assert result.answer_value == 8 == result.first_vote and not result.history[0].is_weighted
     assert result.vote_weighting.startswith("counted, not weighted") and "gamma" in result.vote_weighting
     assert result.agreement == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_a_select_tie_goes_to_the_expert_measured_most_accurate_and_stays_a_split_without_measurements() -> None:
+    blocks = {"a": (5, 5), "b": (8, 8), "c": (5, 6)}  # a and b are equally self-consistent, on different answers
+    positions = [_position(e, f"Answer: {v}", i) for e in blocks for i, v in enumerate(blocks[e])]
+    vectors = np.eye(len(positions), dtype=np.float32)
+    for accuracy, expected in (({"a": 0.6, "b": 0.9}, 8), ({"a": 0.9, "b": 0.6, "c": 1.0}, 5),
+                               ({"a": 0.7, "b": 0.7}, None), ({"a": 0.9}, None), (None, None)):
+        pick, _ = select_pick(positions, vectors, accuracy)
+        assert (None if pick is None else tally([pick.text]).winner) == expected, accuracy
+
+
+def test_a_council_select_breaks_its_tie_by_the_configured_accuracy_and_says_so(tmp_path: Path) -> None:
+    def script(target: LoadTarget, request: GenerationRequest) -> str:
+        return f"Working.\nAnswer: {({'alpha': 4, 'beta': 9, 'gamma': 4})[speaker(request)]}"
+
+    mind = scripted(tmp_path, script)[0]
+    mind.close()
+    measured = {"alpha": 0.5, "beta": 0.8}
+    config = mind.config.model_copy(update={"experts": tuple(
+        e.model_copy(update={"accuracy": measured.get(e.name)}) for e in mind.config.experts)})
+    measured_mind = LiveMind(config, home=tmp_path, loader=ScriptedLoader(script), embedder=HashEmbedder())
+    try:
+        result = measured_mind.consensus("What is 2+2?", experts=["alpha", "beta"], strategy="select", samples=2)
+        assert result.answer_value == 9 and result.synthesizer == "select: beta (a tie, broken by measured accuracy)"
+        split = measured_mind.consensus("What is 2+2?", experts=["alpha", "gamma"], strategy="select", samples=2)
+        assert split.answer_value == 4, "no conflict: both say 4"
+    finally:
+        measured_mind.close()

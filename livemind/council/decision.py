@@ -80,6 +80,7 @@ def final_positions(settings: DebateSettings, state: DebateState, positions: Seq
 def decide(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final: Sequence[Position], vectors: Vectors,
            outcome: Outcome) -> None:
     """Two or more final positions: the strategy's pick (or the synthesiser's answer, when it asks for one)."""
+    outcome.expert_accuracy = {p.expert: a for p in final if (a := ctx.spec(p.expert).accuracy) is not None}
     strategy_of(state).pick(final, vectors, outcome, partial(_synthesise, ctx, emit, state))
 
 

@@ -200,8 +200,13 @@ def vote_pick(positions: Sequence[Position], vectors: Vectors) -> tuple[Position
     return positions[central_among(vectors, backing)], round_tally
 
 
-def select_pick(positions: Sequence[Position], vectors: Vectors) -> tuple[Position | None, tuple[Consistency, ...]]:
+def select_pick(positions: Sequence[Position], vectors: Vectors,
+                accuracy: Mapping[str, float] | None = None) -> tuple[Position | None, tuple[Consistency, ...]]:
     """The SLM-MUX rule: the expert whose samples agree most wins, with its own majority answer.
+
+    accuracy: each expert's measured accuracy on a pilot (`ExpertSpec.accuracy`). As in SLM-MUX, a
+    tie between equally self-consistent experts goes to the one measured most accurate, when every
+    tied expert has a measurement and one is strictly highest; otherwise the tie stays a split.
 
     Consistency is the share of an expert's samples (of their weight, when every sample of every
     expert has a confidence) on its majority number when its samples are checkable, and the mean
@@ -231,6 +236,12 @@ def select_pick(positions: Sequence[Position], vectors: Vectors) -> tuple[Positi
     top = max((c.consistency for c in scores), default=0.0)
     leaders = [c for c in scores if top - c.consistency <= TIE_TOLERANCE * top]
     if len(leaders) > 1 and (len({c.value for c in leaders}) > 1 or leaders[0].value is None):
-        return None, tuple(scores)
+        measured = [(accuracy or {}).get(c.expert) for c in leaders]
+        if any(a is None for a in measured):
+            return None, tuple(scores)
+        best = max(a for a in measured if a is not None)
+        leaders = [c for c, a in zip(leaders, measured, strict=True) if a == best]
+        if len(leaders) > 1:
+            return None, tuple(scores)
     chosen = [i for c in leaders for i in backing[c.expert]]
     return (positions[central_among(vectors, chosen)] if chosen else None), tuple(scores)

@@ -15,7 +15,7 @@ the CLI's, HTTP's and MCP's choices and the core's check read the registry.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from livemind.council.embeddings import Vectors
@@ -34,6 +34,7 @@ class Outcome:
     error: str | None = None
     consistency: tuple[Consistency, ...] = ()
     is_split: bool = False
+    expert_accuracy: Mapping[str, float] = field(default_factory=dict)  # measured on a pilot: breaks select's ties
 
     def split(self, strategy: str, answers: Mapping[str, Sequence[int | None]]) -> None:
         """A split vote or select: the answer says so and names each expert's numbers."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from livemind.council.embeddings import Vectors
-from livemind.council.strategies import select_pick, tally
+from livemind.council.strategies import TIE_TOLERANCE, select_pick, tally
 from livemind.council.strategy import Outcome, RoundView, Synthesise
 from livemind.types import Position
 
@@ -30,12 +30,15 @@ class Select:
 
     def pick(self, final: Sequence[Position], vectors: Vectors, outcome: Outcome, synthesise: Synthesise) -> None:
         """The SLM-MUX pick; a split (a tie between experts, or within the winner's samples) says so."""
-        pick, outcome.consistency = select_pick(final, vectors)
+        pick, outcome.consistency = select_pick(final, vectors, outcome.expert_accuracy)
         if pick is None:
             outcome.split(self.name, {c.expert: tally([p.text for p in final if p.expert == c.expert]).values
                                       for c in outcome.consistency})
         else:
-            outcome.text, outcome.by = pick.text, f"select: {pick.expert}"
+            top = max(c.consistency for c in outcome.consistency)
+            tied = sum(1 for c in outcome.consistency if top - c.consistency <= TIE_TOLERANCE * top) > 1
+            outcome.text = pick.text
+            outcome.by = f"select: {pick.expert}" + (" (a tie, broken by measured accuracy)" if tied else "")
 
 
 SELECT = Select()

@@ -108,11 +108,15 @@ class GenerationRequest(Value):
 
     `conversation` names a conversation that grows across calls (e.g. one expert in one
     debate); a backend may keep its KV cache under that name and read only the new tokens.
+    `group` names requests that belong together without a conversation (the candidates of one
+    code consensus, the samples of one question): the scheduler decodes them as one batch in
+    its latency mode, as it does the experts of one session.
     """
 
     messages: tuple[ChatMessage, ...]
     sampling: SamplingSettings = SamplingSettings()
     conversation: str | None = None
+    group: str | None = None
 
 
 class Completion(Value):

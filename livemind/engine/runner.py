@@ -52,6 +52,7 @@ class ExpertRunner:
         cancel: CancelSignal | None = None,
         timeout_s: float | None = None,
         conversation: str | None = None,
+        group: str | None = None,
     ) -> Completion:
         """Generate one answer; raise ExpertTimeout or GenerationCancelled when stopped early."""
         sampling = expert.sampling
@@ -64,7 +65,7 @@ class ExpertRunner:
             updates["temperature"] = temperature
         if updates:
             sampling = sampling.model_copy(update=updates)
-        request = GenerationRequest(messages=tuple(messages), sampling=sampling, conversation=conversation)
+        request = GenerationRequest(messages=tuple(messages), sampling=sampling, conversation=conversation, group=group)
         timed_out = threading.Event()
         timer = threading.Timer(timeout_s, timed_out.set) if timeout_s else None
         if timer is not None:

@@ -144,8 +144,11 @@ class LiveMind(AsyncApi):
     def ask(self, question: str | None = None, *, messages: Messages | None = None,
             expert: str | None = None, max_tokens: int | None = None, seed: int | None = None,
             temperature: float | None = None, on_token: TokenCallback | None = None,
-            cancel: CancelSignal | None = None) -> Answer:
-        """One expert answers (routed unless named), streaming tokens to on_token."""
+            cancel: CancelSignal | None = None, batch_group: str | None = None) -> Answer:
+        """One expert answers (routed unless named), streaming tokens to on_token.
+
+        Concurrent calls that name the same `batch_group` decode as one batch (GenerationRequest.batch_group).
+        """
         question = limits.check_question(question_of(question, messages))
         limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
         routing: RouteDecision | None = None
@@ -157,7 +160,7 @@ class LiveMind(AsyncApi):
         spec, before = self.config.expert(expert), self.pool.guard.read()
         completion = self.runner.generate(spec, first_answer_messages(spec, question), seed=seed,
                                           max_tokens=max_tokens, temperature=temperature, on_token=on_token,
-                                          cancel=cancel)
+                                          cancel=cancel, batch_group=batch_group)
         return Answer(answer=completion.text, expert=expert, model=spec.model, tokens=completion.completion_tokens,
                       prompt_tokens=completion.prompt_tokens, ttft_s=round(completion.ttft_s, 4),
                       total_s=round(completion.total_s, 4), tok_s=round(completion.decode_tok_s, 2),
@@ -320,10 +323,12 @@ class LiveMind(AsyncApi):
         limits.check_question(f"{task}\n{signature or ''}\n{tests or ''}")  # what the experts will read
         limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
         chosen = self._check_experts(experts) or list(self.route(task, mode="parallel", is_council=True).selected)
+        group = f"code-{uuid.uuid4().hex[:12]}"  # the candidates decode as one batch, as a session's experts do
 
         def ask(question: str, expert: str, t: float, s: int | None, limit: int) -> Answer:
             streamed = (lambda piece: on_token(expert, piece)) if on_token is not None else None
-            return self.ask(question, expert=expert, temperature=t, seed=s, max_tokens=limit, on_token=streamed)
+            return self.ask(question, expert=expert, temperature=t, seed=s, max_tokens=limit, on_token=streamed,
+                            batch_group=group)
 
         return CodeCouncil(ask).run(task, chosen, signature=signature, tests=tests, samples=samples, temperature=temperature,
                                     seed=seed, max_tokens=max_tokens or CODE_MAX_TOKENS, probes=probes)

@@ -111,7 +111,8 @@ class GenerationRequest(Value):
 
     `conversation` names a conversation that grows across calls (e.g. one expert in one
     debate); a backend may keep its KV cache under that name and read only the new tokens.
-    `batch_group` names requests that belong together (the experts of one session): in the
+    `batch_group` names requests that belong together (the experts of one session, the candidates
+    of one code consensus, the samples of one question): in the
     scheduler's latency mode a batch holds one group at a time. None: a group of its own.
     """
 

@@ -219,6 +219,28 @@ def test_another_session_joins_the_running_batch_only_in_throughput_mode(mode: s
         assert backend.admitted == ["a", "b"] and max(backend.widths) == 1
 
 
+@pytest.mark.parametrize("group", [None, "code-1"], ids=["no group", "one group"])
+def test_requests_without_a_session_batch_in_latency_mode_only_when_they_name_one_group(group: str | None) -> None:
+    """The candidates of one code consensus (or the samples of one question) name a group: one batch, not a queue."""
+    loader = FakeSequenceLoader()
+    scheduler = Scheduler(ModelPool(loader, _guard()), mode="latency", cores=2)
+    gate = threading.Semaphore(0)
+    with scheduler.pool.lease(_target()) as backend:
+        assert isinstance(backend, FakeSequenceBackend)
+        backend.gate = gate
+    requests = [_request(f"c{i}").model_copy(update={"group": group}) for i in range(3)]
+    threads, results, _ = _in_threads(scheduler, [(_target(), r) for r in requests])
+    backend.wait_admitted(1)
+    gate.release()
+    if group is not None:
+        backend.wait_admitted(3)
+    for _ in range(20):
+        gate.release()
+    _join(threads)
+    assert max(backend.widths) == (3 if group else 1), backend.widths
+    assert sorted(r.text for r in results.values()) == [f"c{i}-0 c{i}-1 c{i}-2" for i in range(3)]
+
+
 def _gated_scheduler() -> tuple[Scheduler, FakeSequenceBackend, threading.Semaphore]:
     """A scheduler whose backend takes one step per release of the returned gate."""
     scheduler = Scheduler(ModelPool(FakeSequenceLoader(), _guard()), cores=2)

@@ -65,3 +65,21 @@ LONG_PROMPT = " ".join([
 def seed_for(prompt_index: int, expert: str) -> int:
     """A fixed seed per prompt and expert, the same for LiveMind and the peers."""
     return SEED + 100 * prompt_index + sum(map(ord, expert))
+
+
+CODE_TASK = "Complete the following Python function."
+CODE_SIGNATURE = '''def running_max(numbers: list[int]) -> list[int]:
+    """Return a list whose i-th element is the largest of numbers[0], ..., numbers[i].
+
+    >>> running_max([1, 3, 2, 5, 4])
+    [1, 3, 3, 5, 5]
+    >>> running_max([])
+    []
+    >>> running_max([-2, -5, -1])
+    [-2, -2, -1]
+    """
+'''
+CODE_TESTS = "assert running_max([7]) == [7]\nassert running_max([2, 2, 1, 3]) == [2, 2, 2, 3]"
+"""A HumanEval-sized task (written for LiveMind): the coding prompt of the batched-sampling figures."""
+CODE_EXPERT = "coder"
+"""The expert that writes the sampled candidates (the single expert when a council has no coder)."""

@@ -31,6 +31,14 @@ EXPLAIN = {
                                "one expert's answer of the debate's mean answer length",
     "revision_decode_speedup_lookup": "decode time per token of a debate revision decoded alone, plain ÷ with the shipped "
                                       "prompt-lookup guesses (exact: same text), median of pairs",
+    "step_cost_rows_8": "ms of one decode step of 8 rows ÷ ms of a step of 1 row (8 sequences holding one coding "
+                        "prompt; shipped engine with 8 sequences), median over repeats in rotated order",
+    "samples8_vs_single": "wall time of 8 seeded samples of one coding prompt decoded as one batch ÷ one greedy "
+                          "answer of their mean length, median over alternated runs",
+    "samples_prompt_tokens_ratio": "prompt tokens evaluated for 8 samples of one prompt ÷ for 1 (KV cleared before "
+                                   "each side), median over runs",
+    "code_consensus_vs_single": "wall time of LiveMind.code (3 experts, sandbox runs, pick) on a HumanEval-sized task "
+                                "÷ one greedy answer to the same question, median over alternated runs",
 }
 
 
@@ -56,7 +64,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def render_markdown(doc: dict[str, Any], plots: list[str]) -> str:
     """The human-readable report: headline table with targets, then every section's figures."""
     s = doc["sections"]
-    lines = _headline(doc) + _speed_sections(s) + _debate_sections(s) + _memory_and_serving_sections(s)
+    lines = (_headline(doc) + _speed_sections(s) + _batch_sections(s) + _debate_sections(s)
+             + _memory_and_serving_sections(s))
     if doc["errors"]:
         lines += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in doc["errors"].items()]
     lines += ["", "## Section times", ""] + [f"- {k}: {v} s" for k, v in doc["section_seconds"].items()]
@@ -140,6 +149,47 @@ def _speed_sections(s: dict[str, Any]) -> list[str]:
                   f"- generated tok/s: batched {_fmt(c['batched_tok_s'], 1)}, sequential {_fmt(c['sequential_tok_s'], 1)}",
                   f"- widest batch seen: {c['widest_batch']} sequences; identical answers batched vs sequential: "
                   f"{c['identical_texts']} of {c['answers']}", *_pair_line(c)]
+    return lines
+
+
+def _batch_sections(s: dict[str, Any]) -> list[str]:
+    """The step-cost curve, 8 samples against one answer, and code consensus, for those the document has."""
+    lines: list[str] = []
+    if "step_cost" in s:
+        c = s["step_cost"]
+        lines += ["", "## What a decode step of k rows costs", "",
+                  f"{c['model']}, {c['engine']}; {c['steps']} steps per figure, {c['repeats_per_child']} repeats in rotated "
+                  f"order in each of {c['children_per_variant']} child process(es) per variant, the variants alternating; "
+                  f"load average {c['load_average_at_start'][0]} at start, {c['load_average_at_end'][0]} at end. Cost = "
+                  "k-row step ÷ 1-row step of the same repeat, median (min–max). CPU = the process's CPU time per step "
+                  "(both threads, spinning included), which a busy machine moves far less than the wall time.", "",
+                  "| variant | rows | wall ms | cost | CPU ms | CPU cost |", "|---|---|---|---|---|---|"]
+        for name, v in c["variants"].items():
+            for k in v["wall_ms"]:
+                w, x, u, y = v["wall_ms"][k], v["cost"][k], v["cpu_ms"][k], v["cpu_cost"][k]
+                lines.append(f"| {name} | {k} | {_fmt(w['median'], 1)} ({_fmt(w['min'], 1)}–{_fmt(w['max'], 1)}) | "
+                             f"{_fmt(x['median'], 2)} ({_fmt(x['min'], 2)}–{_fmt(x['max'], 2)}) | {_fmt(u['median'], 1)} | "
+                             f"{_fmt(y['median'], 2)} ({_fmt(y['min'], 2)}–{_fmt(y['max'], 2)}) |")
+    if "samples" in s:
+        m = s["samples"]
+        r, p = m["ratio_per_run"], m["prompt_ratio_per_run"]
+        lines += ["", "## Eight samples of one prompt against one answer", "",
+                  f"- {m['samples']} samples by {m['expert']} ({m['model']}, {m['engine']}, temperature {m['temperature']}, "
+                  f"up to {m['max_tokens']} tokens): {_fmt(m['samples_s']['median'])} s; one greedy answer of their mean "
+                  f"length: {_fmt(m['single_s']['median'])} s; ratio {_fmt(m['ratio'])} "
+                  f"({_fmt(r['min'])}–{_fmt(r['max'])}, {r['n']} runs)",
+                  f"- prompt tokens evaluated, 8 samples ÷ 1: {_fmt(m['prompt_ratio'])} ({_fmt(p['min'])}–{_fmt(p['max'])}); "
+                  f"per run: {', '.join(str(row['samples_prompt_tokens']) for row in m['rows'])}"]
+    if "code_consensus" in s:
+        c = s["code_consensus"]
+        r = c["ratio_per_run"]
+        lines += ["", "## Code consensus against one answer", "",
+                  f"- LiveMind.code with {', '.join(c['experts'])} (up to {c['max_tokens']} tokens each, scheduler "
+                  f"{c['schedule_mode']}, widest batch {c['widest_batch']}): {_fmt(c['code_s']['median'])} s; one greedy "
+                  f"answer by {c['single_expert']}: {_fmt(c['single_s']['median'])} s; ratio {_fmt(c['ratio'])} "
+                  f"({_fmt(r['min'])}–{_fmt(r['max'])}, {r['n']} runs)",
+                  "- per run (candidates' tokens; single's tokens): " + "; ".join(
+                      f"{row['code_tokens']}, {row['single_tokens']}" for row in c["rows"])]
     return lines
 
 

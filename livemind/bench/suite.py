@@ -21,6 +21,7 @@ import psutil
 from livemind.bench import (
     attribution,
     bandwidth,
+    batch_figures,
     council_figures,
     engine_figures,
     http_figures,
@@ -40,7 +41,8 @@ from livemind.errors import InvalidRequestError
 LOG = logging.getLogger("livemind.bench")
 KEYS = ("overhead_ratio", "consensus_batched_vs_sequential", "round2_prompt_tokens_ratio", "kv_q8_vs_f16_memory",
         "routing_p50_ms", "http_ttft_vs_peer", "latency_reduction_vs_baseline", "latency_spread_vs_baseline",
-        "decode_vs_bandwidth_limit", "debate_vs_single_answer", "revision_decode_speedup_lookup")
+        "decode_vs_bandwidth_limit", "debate_vs_single_answer", "revision_decode_speedup_lookup", "step_cost_rows_8",
+        "samples8_vs_single", "samples_prompt_tokens_ratio", "code_consensus_vs_single")
 TARGETS: dict[str, tuple[str, float] | None] = {
     "overhead_ratio": (">=", 0.95),
     "consensus_batched_vs_sequential": ("<=", 0.55),
@@ -53,6 +55,10 @@ TARGETS: dict[str, tuple[str, float] | None] = {
     "decode_vs_bandwidth_limit": (">=", 0.80),
     "debate_vs_single_answer": ("<=", 4.0),
     "revision_decode_speedup_lookup": (">=", 1.5),
+    "step_cost_rows_8": ("<=", 2.5),
+    "samples8_vs_single": ("<=", 2.5),
+    "samples_prompt_tokens_ratio": ("<=", 1.15),
+    "code_consensus_vs_single": ("<=", 3.5),
 }
 
 
@@ -95,9 +101,12 @@ def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCa
             ("kv_memory", lambda: engine_figures.kv_memory(bench)),
             ("bandwidth", lambda: bandwidth.decode_vs_bandwidth(bench)),
             ("defaults", lambda: engine_figures.defaults(bench)),
+            ("step_cost", lambda: batch_figures.step_cost(bench)),
+            ("samples", lambda: batch_figures.samples(bench)),
             ("routing", lambda: council_figures.routing(bench, embedder)),
             ("debate_tokens", lambda: council_figures.debate_tokens(bench, embedder)),
             ("debate_vs_single", lambda: council_figures.debate_vs_single(bench, embedder)),
+            ("code_consensus", lambda: batch_figures.code_consensus(bench, embedder)),
             ("revision_lookup", lambda: lookup_figures.revision_lookup(bench)),
         ]
         if not options.quick:  # three policies, alone and in pairs of processes: about a minute
@@ -159,6 +168,10 @@ def _headline(doc: dict[str, Any], options: BenchOptions) -> None:
         "decode_vs_bandwidth_limit": pick("decode_vs_bandwidth_limit", "bandwidth", "ratio"),
         "debate_vs_single_answer": pick("debate_vs_single_answer", "debate_vs_single", "ratio"),
         "revision_decode_speedup_lookup": pick("revision_decode_speedup_lookup", "revision_lookup", "ratio"),
+        "step_cost_rows_8": pick("step_cost_rows_8", "step_cost", "ratio"),
+        "samples8_vs_single": pick("samples8_vs_single", "samples", "ratio"),
+        "samples_prompt_tokens_ratio": pick("samples_prompt_tokens_ratio", "samples", "prompt_ratio"),
+        "code_consensus_vs_single": pick("code_consensus_vs_single", "code_consensus", "ratio"),
     }
     doc.update(values)
     doc["targets"] = {k: {"target": f"{TARGETS[k][0]} {TARGETS[k][1]}" if TARGETS[k] else "report",  # type: ignore[index]

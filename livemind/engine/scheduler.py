@@ -13,7 +13,8 @@ The graph is not involved: its parallel `Send` branches (and HTTP clients) each 
 Modes decide who shares a batch and how the cores are shared:
 
 - `latency`: a batch holds one group at a time — the experts of one session (debate round),
-  or one request without a session. Other groups wait for it to drain, so a request in flight
+  the requests that name one `group` (the candidates of one code consensus), or one request
+  without either. Other groups wait for it to drain, so a request in flight
   keeps its token rate. Every decode step gets every core; when several models are busy,
   their steps take turns.
 - `throughput`: any request joins the running batch at the next token, up to the model's

@@ -171,7 +171,8 @@ def test_a_repeated_prompt_finds_its_prefix_in_a_free_sequence_without_taking_a_
     kept = smol.generate(_request(QUESTIONS[1], conversation="s:generalist"))
     first = smol.generate(_request(QUESTIONS[0]))
     again = smol.generate(_request(QUESTIONS[0]))
-    assert first.cached_prompt_tokens < again.cached_prompt_tokens == first.prompt_tokens + first.cached_prompt_tokens - 1
+    held = first.prompt_tokens + first.cached_prompt_tokens + first.copied_prompt_tokens
+    assert first.cached_prompt_tokens < again.cached_prompt_tokens == held - 1, (first, again)
     assert again.text == first.text
     follow = smol.generate(GenerationRequest(messages=_round_two(kept.text), sampling=SamplingSettings(temperature=0.0),
                                              conversation="s:generalist"))

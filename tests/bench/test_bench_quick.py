@@ -46,7 +46,8 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     assert all(doc[k] is not None for k in KEYS), {k: doc["null_reasons"].get(k) for k in KEYS}  # the peer too
     for key in KEYS:
         if key not in ("routing_p50_ms", "decode_vs_bandwidth_limit", "debate_vs_single_answer",  # ratios of two
-                       "latency_reduction_vs_baseline", "latency_spread_vs_baseline"):  # measured times
+                       "latency_reduction_vs_baseline", "latency_spread_vs_baseline",
+                       "step_cost_rows_8"):  # measured times
             assert 0.05 < doc[key] < 20, f"{key} = {doc[key]} is outside what two real measurements can give"
     # A reduction is 1 - shipped ÷ baseline: near 0 or below is a real outcome (0.008 on a quick run here), but it
     # is below 1 and must be the one the stored median latencies give.
@@ -77,6 +78,24 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     assert set(repeated) == {"livemind", "llama_cpp.server", "llama_cpp.server (defaults)", *http["others"]}
     assert all(t["n"] >= 1 and t["min"] > 0 for t in repeated.values()), "every server was asked a question again"
     assert doc["sections"]["consensus"]["widest_batch"] >= 2, "the personas were batched"
+    # Batched sampling (issue 30). An 8-row step reads the weights a 1-row step reads and does at most 8 rows of its
+    # work, so its CPU time lies between about 1 and 8 one-row steps (8.6 with one thread here, the extra from ggml's
+    # tiled matmul); its wall time on a busy machine stretches further (13 on a quick run at load 7), never to 40.
+    steps = doc["sections"]["step_cost"]
+    assert set(steps["variants"]) == {"shipped", "tiled matmul off"}
+    assert 0.5 < doc["step_cost_rows_8"] < 40 and steps["ratio_range"][0] <= doc["step_cost_rows_8"] <= steps["ratio_range"][1]
+    for variant in steps["variants"].values():
+        assert set(variant["cost"]) == {"1", "2", "4", "8"} and variant["cost"]["1"]["median"] == 1.0
+        assert 0.5 < variant["cpu_cost"]["8"]["median"] < 16, variant["cpu_cost"]
+    # 8 samples of one prompt evaluate it at least once and at most 8 times; they take at least about one answer
+    # of their mean length (each sample is one) and, batched, less than 8 of them plus a loaded machine's noise.
+    assert 1 <= doc["samples_prompt_tokens_ratio"] <= 8
+    assert 0.3 < doc["samples8_vs_single"] < 20
+    samples = doc["sections"]["samples"]
+    assert all(len(row["samples_tokens"]) == 8 and min(row["samples_tokens"]) > 0 for row in samples["rows"])
+    # Code consensus writes one greedy answer per expert, the single one among them, then runs each candidate.
+    assert 0.3 < doc["code_consensus_vs_single"] < 30
+    assert doc["sections"]["code_consensus"]["widest_batch"] >= 2, "the candidates decode as one batch"
     limit = doc["sections"]["bandwidth"]
     assert 0.5 < limit["bandwidth"]["best_gb_s"] < 10_000, "a memory system streams between these"
     assert limit["bytes_per_token"] > limit["shape"]["tensor_bytes"] > 50 * 2**20, "every tensor plus the KV read"

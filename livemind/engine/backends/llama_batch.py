@@ -9,8 +9,9 @@ sampled token now and then). llama.cpp batches across streams only for consecuti
 ids, so each step lists its sequences in id order and new ones take the lowest free id.
 
     admit(job) ── chat template → prompt tokens ── pick a sequence and keep what its cache
-                  shares with the prompt, or copy the start another sequence holds
-                  (kv_sequences.py: SequenceCache)
+                  shares with the prompt, or copy the start another sequence holds; a sample
+                  of a prompt another sequence is reading waits for it and takes its KV and
+                  its logits row (kv_sequences.py: SequenceCache)
     step() ──── one llama_batch: the last sampled token of every decoding sequence, plus
                 prompt chunks of newly admitted ones (n_batch tokens at most) ── llama_decode
                 ── each sequence samples from its own logits with its own seeded chain ──
@@ -277,7 +278,7 @@ class LlamaBatchBackend:
                 self._release(seq)
                 finished.append(SequenceResult(job=seq.job, error=error))
             return finished
-        for seq in list(self._active):
+        for seq in self._active:
             # record what the cache now holds
             if seq.pending is not None:
                 seq.slot.tokens.append(seq.pending)
@@ -286,6 +287,8 @@ class LlamaBatchBackend:
                 seq.slot.tokens.extend(seq.prompt[seq.fed:seq.fed + seq.feeding])
                 seq.slot.prefilled = len(seq.slot.tokens)
                 seq.fed += seq.feeding
+        self.kv.attach_twins(self._active)  # samples of one prompt: the prompt just read is theirs too
+        for seq in list(self._active):
             if seq.batch_index >= 0:
                 result = self._sample(seq)
                 if seq.draft:

@@ -228,7 +228,7 @@ def test_requests_without_a_session_batch_in_latency_mode_only_when_they_name_on
     with scheduler.pool.lease(_target()) as backend:
         assert isinstance(backend, FakeSequenceBackend)
         backend.gate = gate
-    requests = [_request(f"c{i}").model_copy(update={"group": group}) for i in range(3)]
+    requests = [_request(f"c{i}").model_copy(update={"batch_group": group}) for i in range(3)]
     threads, results, _ = _in_threads(scheduler, [(_target(), r) for r in requests])
     backend.wait_admitted(1)
     gate.release()

@@ -158,7 +158,7 @@ class PersonaVoteRunner:
         start = time.perf_counter()
         try:
             answer = self.mind.ask(problem.prompt, expert=name, max_tokens=s.max_tokens, temperature=0.0,
-                                   seed=expert_seed(s.seed, name, 0) or 0)
+                                   seed=expert_seed(s.seed, name, 0) or 0, batch_group=f"personas/{problem.id}")
         except PER_QUESTION_ERRORS as exc:
             return PersonaReply(expert=name, text="", extracted=None, is_correct=False, tokens=0, prompt_tokens=0,
                                 mean_logprob=None, is_cut_off=False, seconds=round(time.perf_counter() - start, 3),

@@ -36,7 +36,9 @@ class Select:
                                       for c in outcome.consistency})
         else:
             top = max(c.consistency for c in outcome.consistency)
-            tied = sum(1 for c in outcome.consistency if top - c.consistency <= TIE_TOLERANCE * top) > 1
+            leaders = [c for c in outcome.consistency if top - c.consistency <= TIE_TOLERANCE * top]
+            # equally self-consistent experts on different answers: only the measured accuracy could decide
+            tied = len(leaders) > 1 and (len({c.value for c in leaders}) > 1 or leaders[0].value is None)
             outcome.text = pick.text
             outcome.by = f"select: {pick.expert}" + (" (a tie, broken by measured accuracy)" if tied else "")
 

@@ -33,7 +33,8 @@ def run_probes(mind: LiveMind, task: str, problem: CodeProblem, plan: CodePlan, 
 
     def ask(expert: str) -> Answer:
         return mind.ask(question, expert=expert, temperature=0.0, max_tokens=PROBE_MAX_TOKENS,
-                        seed=expert_seed(seed, f"probes/{problem.task_id}", 0) or 0)
+                        seed=expert_seed(seed, f"probes/{problem.task_id}", 0) or 0,
+                        batch_group=f"probes/{problem.task_id}")
 
     with ThreadPoolExecutor(max_workers=len(plan.council), thread_name_prefix="code-probes") as pool:
         replies = list(pool.map(ask, plan.council))

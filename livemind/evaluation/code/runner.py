@@ -127,11 +127,16 @@ class CodeEvalRunner:
 
     # -- generation ----------------------------------------------------------------------------
 
-    def ask(self, problem: CodeProblem, expert: str, *, temperature: float, seed: int, sample: int = 0) -> Candidate:
-        """One expert's reply to one problem, judged (an engine failure is a failed candidate)."""
+    def ask(self, problem: CodeProblem, expert: str, *, temperature: float, seed: int, sample: int = 0,
+            batch_group: str | None = None) -> Candidate:
+        """One expert's reply to one problem, judged (an engine failure is a failed candidate).
+
+        Replies asked at once under one `batch_group` decode as one batch (the scheduler's latency
+        mode otherwise runs concurrent requests without a session one after another).
+        """
         try:
             answer = self.mind.ask(code_prompt(problem), expert=expert, max_tokens=self.settings.max_tokens,
-                                   seed=seed, temperature=temperature)
+                                   seed=seed, temperature=temperature, batch_group=batch_group)
         except PER_PROBLEM_ERRORS as exc:
             return self.judge(problem, f"(failed: {exc})", expert=expert, temperature=temperature, tokens=0,
                               prompt_tokens=0, finish_reason="error", sample=sample)
@@ -147,7 +152,8 @@ class CodeEvalRunner:
     def _sampled(self, problem: CodeProblem, expert: str, temperature: float, k: int) -> list[Candidate]:
         def job(i: int) -> Callable[[], Candidate]:
             seed = expert_seed(self.settings.seed, f"samples/{problem.task_id}/T{temperature}", i) or 0
-            return lambda: self.ask(problem, expert, temperature=temperature, seed=seed, sample=i)
+            return lambda: self.ask(problem, expert, temperature=temperature, seed=seed, sample=i,
+                                    batch_group=f"samples/{problem.task_id}/T{temperature}")
         return self.batched([job(i) for i in range(k)])
 
     def _method(self, method: str, problem: CodeProblem, temperature: float, work: Callable[[], MethodRun]) -> MethodRun:
@@ -173,8 +179,8 @@ class CodeEvalRunner:
 
     def _personas(self, problem: CodeProblem, plan: CodePlan) -> MethodRun:
         names = missing_personas(plan, self.mind.config.expert_names)
-        cs = self.batched([partial(self.ask, problem, n, temperature=0.0, seed=expert_seed(self.settings.seed, n, 0) or 0)
-                           for n in names])
+        cs = self.batched([partial(self.ask, problem, n, temperature=0.0, seed=expert_seed(self.settings.seed, n, 0) or 0,
+                                   batch_group=f"personas/{problem.task_id}") for n in names])
         return _method_run(cs, tokens=sum(c.tokens for c in cs), prompt_tokens=sum(c.prompt_tokens for c in cs))
 
     def _council_call(self, problem: CodeProblem, plan: CodePlan, temperature: float, strategy: Strategy) -> MethodRun:

@@ -32,7 +32,8 @@ class ProbeWriters:
 
     asked: list[str] = field(default_factory=list)
 
-    def ask(self, question: str, *, expert: str, temperature: float, max_tokens: int, seed: int) -> Answer:
+    def ask(self, question: str, *, expert: str, temperature: float, max_tokens: int, seed: int,
+            batch_group: str | None = None) -> Answer:
         self.asked.append(question)
         assert temperature == 0.0
         return Answer(answer="```python\nsign(0)\nsign(-4)\nsign(5)\n```", expert=expert, model="scripted", tokens=12,

@@ -41,7 +41,8 @@ class Offer:
 
     on: tuple[Surface, ...] = EVERYWHERE
     agent_help: str | None = None
-    agent_max: int | None = None
+    agent_max: int | None = None  # the largest number an agent may send
+    agent_max_items: int | None = None  # the most items an agent may send
 
 
 class CouncilOptions(BaseModel):
@@ -50,7 +51,7 @@ class CouncilOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     experts: Annotated[ExpertTuple | None, Field(description="expert names (default: routed)"),
-        Offer(agent_help="Names from list_experts. Default: routed.", agent_max=limits.AGENT_EXPERTS)] = None
+        Offer(agent_help="Names from list_experts. Default: routed.", agent_max_items=limits.AGENT_EXPERTS)] = None
     rounds: Annotated[limits.RoundCount | None, Field(
         description="maximum debate rounds after the first answers (default: the config's)"),
         Offer(on=("cli-debate", "mcp-debate", "chat"), agent_help="Revision rounds. Default: the config's.",
@@ -58,12 +59,12 @@ class CouncilOptions(BaseModel):
     mode: Annotated[CouncilMode | None, Field(
         description="parallel: all experts at once; turns: one model in RAM at a time; auto picks "
                     "(default: auto for a debate, parallel for a consensus)"),
-        Offer(agent_help="auto picks; turns saves RAM.")] = None
+        Offer(agent_help="turns saves RAM.")] = None
     strategy: Annotated[StrategyName | None, Field(
         description="debate: revision rounds, then a synthesis; vote: the first answers' majority; select: "
                     "each expert samples several answers, the most self-consistent wins "
                     "(default: debate for a debate, else the config's [debate] strategy, vote)"),
-        Offer(agent_help="debate, vote, or select (k samples each).")] = None
+        Offer(agent_help="select: k samples each.")] = None
     selective: Annotated[bool | None, Field(
         description="debate only when the first answers disagree (default: the config's, on)"),
         Offer(on=("cli-debate", "mcp-debate", "chat"), agent_help="Debate only if first answers differ. Default true.")
@@ -81,7 +82,7 @@ class CouncilOptions(BaseModel):
         Offer(on=("cli-consensus", "cli-debate"))] = None
     seed: Annotated[limits.SeedValue | None, Field(description="fixes sampling, for repeatable answers"),
                     Offer(on=("cli-consensus", "cli-debate", "mcp-consensus", "mcp-debate"),
-                          agent_help="Fixes sampling, for repeatable answers.")] = None
+                          agent_help="Repeatable answers.")] = None
     max_tokens: Annotated[limits.TokenCap | None, Field(description="generated tokens per answer (default: the "
                                                                     "expert's)"),
                           Offer(on=("cli-consensus", "cli-debate", "mcp-consensus", "mcp-debate"),

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 
 from livemind import limits
 from livemind.config import DebateSettings
-from livemind.council.plugins import StrategyName, strategy_named
+from livemind.council.plugins import StrategyName, strategy_help, strategy_named
 from livemind.errors import InvalidRequestError
 from livemind.types import Transcript
 
@@ -61,9 +61,7 @@ class CouncilOptions(BaseModel):
                     "(default: auto for a debate, parallel for a consensus)"),
         Offer(agent_help="turns saves RAM.")] = None
     strategy: Annotated[StrategyName | None, Field(
-        description="debate: revision rounds, then a synthesis; vote: the first answers' majority; select: "
-                    "each expert samples several answers, the most self-consistent wins "
-                    "(default: debate for a debate, else the config's [debate] strategy, vote)"),
+        description=f"{strategy_help()} (default: debate for a debate, else the config's [debate] strategy, vote)"),
         Offer(agent_help="select: k samples each.")] = None
     selective: Annotated[bool | None, Field(
         description="debate only when the first answers disagree (default: the config's, on)"),

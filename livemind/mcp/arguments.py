@@ -18,7 +18,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
-from livemind.council.options import CouncilOptions, offer_of, offered
+from livemind.council.options import CouncilOptions, Offer, offer_of, offered
 
 CouncilTool = Literal["consensus", "debate"]
 ToolFunction = Callable[..., Awaitable[CallToolResult]]
@@ -29,7 +29,8 @@ def agent_type(field: FieldInfo) -> Any:
     offer = offer_of(field)
     bounds = Field(description=offer.agent_help or field.description, le=offer.agent_max,
                    max_length=offer.agent_max_items)
-    return Annotated[field.annotation, bounds]
+    core = [m for m in field.metadata if not isinstance(m, Offer)]  # the field's own bounds (max_length, ge, ...)
+    return Annotated[(field.annotation, *core, bounds)]
 
 
 def council_tool(fn: Callable[[str, Context, CouncilOptions], Awaitable[CallToolResult]], tool: CouncilTool) -> ToolFunction:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Annotated
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 
 from livemind import limits
 from livemind.cli.main import build_parser
@@ -16,6 +18,7 @@ from livemind.council.options import CouncilOptions, offered
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import InvalidRequestError
 from livemind.http.wire import ChatCouncilOptions, CouncilRequest
+from livemind.mcp.arguments import agent_type
 from livemind.mcp.tools import LiveMindTools, MindRef
 from livemind.types import GenerationRequest
 from tests.support.minds import scripted_mind, speaker
@@ -100,3 +103,9 @@ def test_the_graph_carries_the_options_whole_and_the_session_stores_them(tmp_pat
     assert (carried.strategy, carried.seed, carried.rounds, carried.mode) == ("vote", 7, 0, "parallel")
     assert carried.experts == ("alpha", "beta", "gamma")
     assert result.strategy == "vote" and result.seed == 7
+
+
+def test_a_bound_written_on_the_field_itself_reaches_the_agents_schema() -> None:
+    field = FieldInfo.from_annotation(Annotated[str | None, Field(max_length=3, description="a note")])
+    schema = TypeAdapter(agent_type(field)).json_schema()
+    assert schema["anyOf"][0] == {"maxLength": 3, "type": "string"} and schema["description"] == "a note"

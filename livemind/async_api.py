@@ -67,7 +67,7 @@ class AsyncApi:
         options = (options or CouncilOptions()).with_values(**option_values)
         result: DebateResult | None = None
         async for event in AsyncApi.astream(self, question, messages=messages, routing=routing,
-                                            options=options.with_values(strategy=options.strategy or "debate")):
+                                            options=options.for_debate()):
             result = result_of(event) or result
         return require_result(result)
 

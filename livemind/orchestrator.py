@@ -30,7 +30,7 @@ from livemind.engine.pool import ModelPool
 from livemind.engine.ram import MemoryReading, RamGuard, ram_use
 from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
-from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
+from livemind.errors import LiveMindError, SessionError, UnknownExpertError
 from livemind.events import (
     EVENT_TYPES,
     DebateEvent,
@@ -255,8 +255,7 @@ class LiveMind(AsyncApi):
         A debate unless `strategy` names another: the config's `[debate] strategy` (vote by default)
         is for council calls that ask only for an answer (`consensus`, `stream`).
         """
-        options = (options or CouncilOptions()).with_values(**option_values)
-        options = options.with_values(strategy=options.strategy or "debate", mode=options.mode or "auto")
+        options = (options or CouncilOptions()).with_values(**option_values).for_debate()
         return final_result(self.stream(question, messages=messages, options=options, session_id=session_id,
                                         routing=routing), on_event)
 
@@ -268,12 +267,8 @@ class LiveMind(AsyncApi):
 
         `transcript` still applies: the first answers' prompts differ between the layouts (see `stream`).
         """
-        options = (options or CouncilOptions()).with_values(**option_values)
-        if options.rounds:
-            raise InvalidRequestError(f"a consensus runs no revision rounds, got rounds={options.rounds}",
-                                      hint="call debate(..., rounds=N) for revision rounds")
-        mode = "parallel" if options.mode in (None, "auto") else options.mode
-        return final_result(self.stream(question, messages=messages, options=options.with_values(rounds=0, mode=mode),
+        options = (options or CouncilOptions()).with_values(**option_values).for_consensus()
+        return final_result(self.stream(question, messages=messages, options=options,
                                         session_id=session_id, routing=routing), on_event)
 
     def code(self, task: str, *, signature: str | None = None, tests: str | None = None,

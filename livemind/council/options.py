@@ -107,6 +107,17 @@ class CouncilOptions(BaseModel):
         """A copy with these options replaced (validated)."""
         return CouncilOptions.of(**{**self.given(), **values})
 
+    def for_debate(self) -> CouncilOptions:
+        """A debate's defaults: the debate strategy, auto mode (the router picks parallel or turns)."""
+        return self.with_values(strategy=self.strategy or "debate", mode=self.mode or "auto")
+
+    def for_consensus(self) -> CouncilOptions:
+        """A consensus's defaults: no revision rounds (asking for some is refused), every expert at once unless turns."""
+        if self.rounds:
+            raise InvalidRequestError(f"a consensus runs no revision rounds, got rounds={self.rounds}",
+                                      hint="call debate(..., rounds=N) for revision rounds")
+        return self.with_values(rounds=0, mode="turns" if self.mode == "turns" else "parallel")
+
     def resolved(self, settings: DebateSettings) -> CouncilOptions:
         """Every default filled in: rounds and the rest from the config; asking for rounds asks for a debate."""
         rounds = settings.max_rounds if self.rounds is None else self.rounds

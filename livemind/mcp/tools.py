@@ -299,18 +299,16 @@ class LiveMindTools:
     async def consensus(self, question: Question, ctx: Context,
                         options: CouncilOptions) -> Annotated[CallToolResult, DebateResult]:
         """Independent answers, then a vote (or the given strategy)."""
-        return debate_result(await self._debate(ctx, question, options.with_values(rounds=0), tool="consensus"))
+        return debate_result(await self._debate(ctx, question, options.for_consensus(), tool="consensus"))
 
     async def debate(self, question: Question, ctx: Context,
                      options: CouncilOptions) -> Annotated[CallToolResult, DebateResult]:
         """Rounds until agreement or the limit, then a synthesis."""
-        options = options.with_values(strategy=options.strategy or "debate", mode=options.mode or "auto")
-        return debate_result(await self._debate(ctx, question, options, tool="debate"))
+        return debate_result(await self._debate(ctx, question, options.for_debate(), tool="debate"))
 
     async def _debate(self, ctx: Context, question: str, options: CouncilOptions, *, tool: str) -> DebateResult:
         mind = await self.ref.ready()
-        mode = options.mode or "parallel"  # a consensus's default; debate sets its own
-        options = options.with_values(mode=mode)
+        mode = options.mode or "auto"  # set by for_debate or for_consensus
         max_rounds = mind.config.debate.max_rounds if options.rounds is None else options.rounds
         progress = DebateProgress(ctx, max_rounds)
         session_id = uuid.uuid4().hex[:12]

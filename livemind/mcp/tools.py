@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from contextlib import aclosing, contextmanager, suppress
 from functools import partial
-from typing import Annotated, Literal, cast
+from typing import Annotated, cast
 
 import anyio
 from mcp.server.mcpserver import Context
@@ -25,7 +25,6 @@ from pydantic import Field
 
 from livemind.council.code import CodeResult
 from livemind.council.options import CouncilOptions
-from livemind.council.plugins import StrategyName
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
 from livemind.events import (
     TEXT_EVENTS,
@@ -38,7 +37,7 @@ from livemind.events import (
     SynthesisStarted,
     result_of,
 )
-from livemind.limits import AGENT_EXPERTS, AGENT_ROUNDS, AGENT_TOKENS, ExpertName, QuestionText, SeedValue, SessionIdText
+from livemind.limits import AGENT_EXPERTS, AGENT_TOKENS, ExpertName, QuestionText, SeedValue, SessionIdText
 from livemind.mcp.arguments import council_tool
 from livemind.mcp.code_tool import run_code_tool
 from livemind.mcp.results import (
@@ -56,7 +55,7 @@ from livemind.mcp.results import (
 from livemind.orchestrator import LiveMind
 from livemind.server.admitted import Admitted, AdmittedRun, doorway, rate
 from livemind.server.gate import Gate
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Transcript
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision
 
 LOG = logging.getLogger("livemind.mcp")
 TOKENS_PER_TICK = 16
@@ -68,13 +67,7 @@ Experts = Annotated[list[ExpertName] | None, Field(min_length=1, max_length=AGEN
                                                    description="Names from list_experts. Default: routed.")]
 MaxTokens = Annotated[int | None, Field(ge=1, le=AGENT_TOKENS, description="Cap per answer. Default: the expert's.")]
 Seed = Annotated[SeedValue | None, Field(description="Fixes sampling, for repeatable answers.")]
-Rounds = Annotated[int | None, Field(ge=0, le=AGENT_ROUNDS, description="Revision rounds. Default: the config's.")]
-ConsensusStyle = Annotated[Literal["parallel", "turns"], Field(description="turns: one model in RAM at a time.")]
-DebateMode = Annotated[ConsensusMode, Field(description="auto picks; turns saves RAM.")]
 RouteMode = Annotated[ConsensusMode, Field(description="auto: one expert if one clearly leads.")]
-StrategyArg = Annotated[StrategyName | None, Field(description="debate (default), vote, or select (k samples each).")]
-Selective = Annotated[bool | None, Field(description="Debate only if first answers differ. Default true.")]
-TranscriptArg = Annotated[Transcript | None, Field(description="Prompt layout. Default: the config's.")]
 SessionId = SessionIdText
 CodeTask = Annotated[str, Field(min_length=1, max_length=8000)]
 CodeSignature = Annotated[str | None, Field(max_length=2000, description="def f(x: int) -> int:")]

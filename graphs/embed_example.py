@@ -22,8 +22,8 @@ def main(question: str) -> None:
         print(f"consensus ({result.agreement:.2f} agreement): {result.answer}\n")
 
         # 2. The compiled graph, for LangGraph users: tokens via `messages`, events via `custom`.
-        inputs = {"question": question, "session_id": "embed-demo", "requested_mode": "parallel",
-                  "requested_experts": ["generalist", "coder"], "max_rounds": 1, "max_tokens": 48}
+        inputs = {"question": question, "session_id": "embed-demo", "options": {"mode": "parallel",
+                  "experts": ["generalist", "coder"], "rounds": 1, "max_tokens": 48}}
         for mode, payload in mind.graph.stream(inputs, run_config("embed-demo"), context=mind.runtime,
                                                stream_mode=["messages", "custom"]):
             if mode == "messages":

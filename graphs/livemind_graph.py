@@ -5,8 +5,8 @@ compiled with one. Importing this module is cheap: the one LiveMind of the proce
 pool, SQLite session files) opens on the first run, from LIVEMIND_HOME / LIVEMIND_CONFIG /
 LIVEMIND_COUNCIL / LIVEMIND_RAM_BUDGET / LIVEMIND_SCHEDULER like every other interface.
 
-Input: {"question": "...", "requested_mode": "auto|parallel|turns", "max_rounds": 2,
-        "requested_experts": ["coder", "mathematician"], "seed": 7}
+Input: {"question": "...", "options": {"mode": "auto|parallel|turns", "rounds": 2,
+        "experts": ["coder", "mathematician"], "seed": 7}}   (livemind.council.options.CouncilOptions)
 Output key `result`: a DebateResult (answer, agreement, positions, dissent, routing...).
 """
 

@@ -8,6 +8,7 @@ The public API is what `__all__` lists.
 from livemind.config import SHIPPED_COUNCILS, LiveMindConfig, load_config
 from livemind.council.code import CodeResult
 from livemind.council.extraction import Extraction, extract_answer
+from livemind.council.options import CouncilOptions
 from livemind.errors import (
     BusyError,
     ConfigError,
@@ -62,6 +63,7 @@ __all__ = [
     "CodeResult",
     "ConfigError",
     "Consistency",
+    "CouncilOptions",
     "DebateEvent",
     "DebateResult",
     "EngineError",

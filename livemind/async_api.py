@@ -12,14 +12,15 @@ import asyncio
 import functools
 import threading
 import uuid
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from livemind.bridge import ThreadBridge
 from livemind.chat import Messages
+from livemind.council.options import CouncilOptions
 from livemind.engine.backends.base import TokenCallback
 from livemind.events import DebateEvent, require_result, result_of
-from livemind.types import Answer, ConsensusMode, DebateResult, RouteDecision, Strategy, Transcript
+from livemind.types import Answer, DebateResult, RouteDecision
 
 
 class SyncMind(Protocol):
@@ -60,33 +61,27 @@ class AsyncApi:
             raise
 
     async def adebate(self: SyncMind, question: str | None = None, *, messages: Messages | None = None,
-                      experts: Sequence[str] | None = None, rounds: int | None = None,
-                      mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
-                      strategy: Strategy | None = None, selective: bool | None = None,
-                      samples: int | None = None, routing: RouteDecision | None = None,
-                      transcript: Transcript | None = None, temperature: float | None = None) -> DebateResult:
+                      options: CouncilOptions | None = None, routing: RouteDecision | None = None,
+                      **option_values: object) -> DebateResult:
         """Async debate (a debate unless `strategy` names another); cancelling the awaiting task cancels the session."""
+        options = (options or CouncilOptions()).with_values(**option_values)
         result: DebateResult | None = None
-        async for event in AsyncApi.astream(self, question, messages=messages, experts=experts, rounds=rounds,
-                                            mode=mode, seed=seed, max_tokens=max_tokens, strategy=strategy or "debate",
-                                            selective=selective, samples=samples, routing=routing,
-                                            transcript=transcript, temperature=temperature):
+        async for event in AsyncApi.astream(self, question, messages=messages, routing=routing,
+                                            options=options.for_debate()):
             result = result_of(event) or result
         return require_result(result)
 
     async def astream(self: SyncMind, question: str | None = None, *, messages: Messages | None = None,
-                      experts: Sequence[str] | None = None, rounds: int | None = None,
-                      mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
-                      session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
-                      samples: int | None = None, routing: RouteDecision | None = None,
-                      transcript: Transcript | None = None,
-                      temperature: float | None = None) -> AsyncGenerator[DebateEvent, None]:
-        """Async stream of debate events; closing the iterator (or cancelling its task) cancels the debate."""
+                      options: CouncilOptions | None = None, session_id: str | None = None,
+                      routing: RouteDecision | None = None,
+                      **option_values: object) -> AsyncGenerator[DebateEvent, None]:
+        """Async stream of debate events; closing the iterator (or cancelling its task) cancels the debate.
+
+        The options are `stream`'s: a CouncilOptions, keyword values of its fields, or both.
+        """
         session_id = session_id or uuid.uuid4().hex[:12]
-        stream = functools.partial(self.stream, question, experts=experts, rounds=rounds, mode=mode, seed=seed,
-                                   max_tokens=max_tokens, session_id=session_id, strategy=strategy,
-                                   selective=selective, samples=samples, routing=routing, messages=messages,
-                                   transcript=transcript, temperature=temperature)
+        stream = functools.partial(self.stream, question, messages=messages, session_id=session_id, routing=routing,
+                                   options=(options or CouncilOptions()).with_values(**option_values))
         bridge: ThreadBridge[DebateEvent | BaseException | None] = ThreadBridge(f"debate-{session_id}")
 
         def work(out: ThreadBridge[DebateEvent | BaseException | None]) -> None:

@@ -17,8 +17,9 @@ from livemind.council.checkpoint import open_checkpointer
 from livemind.council.code import CODE_MAX_TOKENS, CodeCouncil, CodeResult
 from livemind.council.embeddings import Embedder, SentenceEmbedder
 from livemind.council.language import routing_pivot
+from livemind.council.options import CouncilOptions
 from livemind.council.plugins import check_config_strategy, strategy_named
-from livemind.council.prompts import TRANSCRIPTS, first_answer_messages
+from livemind.council.prompts import first_answer_messages
 from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
 from livemind.council.sessions import SessionRecord, SessionStore
 from livemind.council.state import GraphRuntime
@@ -29,7 +30,7 @@ from livemind.engine.pool import ModelPool
 from livemind.engine.ram import MemoryReading, RamGuard, ram_use
 from livemind.engine.runner import ExpertRunner
 from livemind.engine.scheduler import ScheduleMode
-from livemind.errors import InvalidRequestError, LiveMindError, SessionError, UnknownExpertError
+from livemind.errors import LiveMindError, SessionError, UnknownExpertError
 from livemind.events import (
     EVENT_TYPES,
     DebateEvent,
@@ -47,8 +48,6 @@ from livemind.types import (
     PoolStatus,
     RamUse,
     RouteDecision,
-    Strategy,
-    Transcript,
 )
 
 LOG = logging.getLogger("livemind")
@@ -171,50 +170,27 @@ class LiveMind(AsyncApi):
     # -- consensus and debate ------------------------------------------------------------------
 
     def stream(self, question: str | None = None, *, messages: Messages | None = None,
-               experts: Sequence[str] | None = None, rounds: int | None = None,
-               mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
-               session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
-               samples: int | None = None, routing: RouteDecision | None = None,
-               transcript: Transcript | None = None, temperature: float | None = None) -> Iterator[DebateEvent]:
+               options: CouncilOptions | None = None, session_id: str | None = None,
+               routing: RouteDecision | None = None, **option_values: object) -> Iterator[DebateEvent]:
         """Run a council, yielding events (tokens included) as they happen; the last one holds the result.
+
+        The council's options come as `options` (a CouncilOptions), or as keyword values of its fields
+        (`rounds=2, strategy="vote"`), or both (the keyword values win); livemind.council.options
+        documents each one and its default. An option out of bounds is an InvalidRequestError naming it.
 
         `routing` reuses a decision from `route(question, is_council=True)` (a server that plans
         admission from it), so the question is routed once; its experts must be this config's.
-
-        `strategy` (default: `debate` when `rounds` asks for revision rounds, else the config's
-        `[debate] strategy`, vote unless configured) names a registered strategy (livemind.council.plugins):
-        `debate` (revision rounds, then synthesis; with `selective`, only when the first answers
-        disagree), `vote` (the first answers' majority) or `select` (`samples` answers per expert).
-
-        `transcript` (default: the config's `[debate] transcript`) is the prompt layout: `private`
-        (each expert's own conversation) or `shared` (one transcript of all answers that every
-        expert's prompt starts with, then its persona).
-
-        `temperature` (default: each expert's own) samples every expert answer at that temperature,
-        0 for greedy answers; `select` still samples its answers apart, and the synthesis keeps its own.
         """
         question = limits.check_question(question_of(question, messages))
-        chosen = self._check_experts(list(routing.selected) if routing is not None else experts)
-        limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
-        max_rounds = self.config.debate.max_rounds if rounds is None else rounds
-        limits.check_council(rounds=max_rounds, samples=samples)
-        debate = self.config.debate
-        strategy = strategy or ("debate" if rounds else debate.strategy)  # asking for rounds asks for a debate
-        strategy_named(strategy)  # an unknown name is refused here, naming the registered ones
-        samples = debate.samples if samples is None else samples
-        selective = debate.selective if selective is None else selective
-        transcript = transcript or debate.transcript
-        if transcript not in TRANSCRIPTS:
-            raise InvalidRequestError(f"unknown transcript '{transcript}'", hint=f"use one of: {', '.join(TRANSCRIPTS)}")
+        options = (options or CouncilOptions()).with_values(**option_values)
+        chosen = self._check_experts(list(routing.selected) if routing is not None else options.experts)
+        options = options.with_values(experts=chosen).resolved(self.config.debate)
+        strategy_named(options.strategy or "debate")  # an unknown name is refused here, naming the registered ones
         session_id = session_id or uuid.uuid4().hex[:12]
-        params = {"experts": chosen, "rounds": max_rounds, "mode": mode, "seed": seed, "max_tokens": max_tokens,
-                  "strategy": strategy, "selective": selective, "samples": samples, "transcript": transcript,
-                  "temperature": temperature}
+        params = options.model_dump(mode="json")
         self._save_quietly(lambda: self.sessions.create(session_id, question, params))
-        inputs: dict[str, Any] = {"question": question, "session_id": session_id, "seed": seed, "requested_mode": mode,
-                  "requested_experts": chosen or [], "max_rounds": max_rounds, "max_tokens": max_tokens,
-                  "strategy": strategy, "selective": selective, "samples": samples, "transcript": transcript,
-                  "temperature": temperature, "positions": [], "dropped": [], "history": []}
+        inputs: dict[str, Any] = {"question": question, "session_id": session_id, "options": params,
+                                  "positions": [], "dropped": [], "history": []}
         if routing is not None:
             inputs["routing"] = routing.model_dump(mode="json")
         yield from self._run(inputs, session_id)
@@ -274,41 +250,29 @@ class LiveMind(AsyncApi):
             LOG.warning("%s", exc)
 
     def debate(self, question: str | None = None, *, messages: Messages | None = None,
-               experts: Sequence[str] | None = None, rounds: int | None = None,
-               mode: ConsensusMode = "auto", seed: int | None = None, max_tokens: int | None = None,
-               session_id: str | None = None, strategy: Strategy | None = None, selective: bool | None = None,
-               samples: int | None = None, routing: RouteDecision | None = None, transcript: Transcript | None = None,
-               temperature: float | None = None,
-               on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
-        """Run a council to the end and return its result (see `stream` for the options).
+               options: CouncilOptions | None = None, session_id: str | None = None,
+               routing: RouteDecision | None = None, on_event: Callable[[DebateEvent], None] | None = None,
+               **option_values: object) -> DebateResult:
+        """Run a council to the end and return its result (see `stream` and CouncilOptions for the options).
 
         A debate unless `strategy` names another: the config's `[debate] strategy` (vote by default)
         is for council calls that ask only for an answer (`consensus`, `stream`).
         """
-        return final_result(self.stream(question, messages=messages, experts=experts, rounds=rounds, mode=mode, seed=seed,
-                                  max_tokens=max_tokens,
-                                  session_id=session_id, strategy=strategy or "debate", selective=selective, samples=samples,
-                                  routing=routing, transcript=transcript, temperature=temperature), on_event)
+        options = (options or CouncilOptions()).with_values(**option_values).for_debate()
+        return final_result(self.stream(question, messages=messages, options=options, session_id=session_id,
+                                        routing=routing), on_event)
 
     def consensus(self, question: str | None = None, *, messages: Messages | None = None,
-                  experts: Sequence[str] | None = None, mode: ConsensusMode = "parallel",
-                  seed: int | None = None, max_tokens: int | None = None, session_id: str | None = None,
-                  strategy: Strategy | None = None, samples: int | None = None, rounds: int | None = None,
-                  routing: RouteDecision | None = None, transcript: Transcript | None = None,
-                  temperature: float | None = None,
-                  on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
+                  options: CouncilOptions | None = None, session_id: str | None = None,
+                  routing: RouteDecision | None = None, on_event: Callable[[DebateEvent], None] | None = None,
+                  **option_values: object) -> DebateResult:
         """Independent answers, then the strategy's final answer; no revision rounds (use `debate` for those).
 
         `transcript` still applies: the first answers' prompts differ between the layouts (see `stream`).
         """
-        if rounds:
-            raise InvalidRequestError(f"a consensus runs no revision rounds, got rounds={rounds}",
-                                      hint="call debate(..., rounds=N) for revision rounds")
-        return final_result(self.stream(question, messages=messages, experts=experts, rounds=0,
-                                  mode="parallel" if mode == "auto" else mode,
-                                  seed=seed, max_tokens=max_tokens, session_id=session_id, strategy=strategy,
-                                  samples=samples, routing=routing, transcript=transcript,
-                                  temperature=temperature), on_event)
+        options = (options or CouncilOptions()).with_values(**option_values).for_consensus()
+        return final_result(self.stream(question, messages=messages, options=options,
+                                        session_id=session_id, routing=routing), on_event)
 
     def code(self, task: str, *, signature: str | None = None, tests: str | None = None,
              experts: Sequence[str] | None = None, samples: int = 1, temperature: float = 0.0,
@@ -340,12 +304,8 @@ class LiveMind(AsyncApi):
     def replay(self, session_id: str, *, on_event: Callable[[DebateEvent], None] | None = None) -> DebateResult:
         """Run a finished session again with the same question, parameters and seed."""
         record = self.sessions.get(session_id)
-        params = dict(record.params)
-        return self.debate(record.question, on_event=on_event, experts=params.get("experts"),
-                           rounds=params.get("rounds"), mode=params.get("mode", "auto"), seed=params.get("seed"),
-                           max_tokens=params.get("max_tokens"), strategy=params.get("strategy"),
-                           selective=params.get("selective"), samples=params.get("samples"),
-                           transcript=params.get("transcript"), temperature=params.get("temperature"))
+        known = {k: v for k, v in record.params.items() if k in CouncilOptions.model_fields}
+        return self.debate(record.question, options=CouncilOptions.of(**known), on_event=on_event)
 
     def session(self, session_id: str) -> SessionRecord:
         """One stored session."""

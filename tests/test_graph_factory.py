@@ -23,8 +23,8 @@ from livemind.events import DebateEvent, RouteEvent, SynthesisDone
 from tests.support.minds import EXPERTS, scripted, stubborn
 
 ROOT = Path(__file__).resolve().parents[1]
-INPUTS = {"question": "question about everything", "requested_mode": "parallel", "requested_experts": list(EXPERTS),
-          "max_rounds": 0, "seed": 3}
+INPUTS = {"question": "question about everything",
+          "options": {"mode": "parallel", "experts": list(EXPERTS), "rounds": 0, "seed": 3}}
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_langgraph_json_names_the_factory() -> None:
 def test_the_graph_declares_its_context_input_and_output(tmp_path: Path) -> None:
     graph = build_graph()
     assert graph.context_schema is GraphRuntime
-    assert {"question", "requested_experts", "max_rounds", "routing"} <= set(graph.get_input_jsonschema()["properties"])
+    assert {"question", "options", "routing"} <= set(graph.get_input_jsonschema()["properties"])
     assert set(graph.get_output_jsonschema()["properties"]) == {"result"}
 
 

@@ -75,9 +75,9 @@ def test_langgraph_dev_serves_the_graph_and_an_sdk_client_streams_a_run(langgrap
     final: dict[str, object] = {}
     started = time.monotonic()
     for part in client.runs.stream(thread["thread_id"], "livemind",
-                                   input={"question": "What is 2 plus 2?", "requested_mode": "parallel",
-                                          "requested_experts": ["generalist", "mathematician"], "max_rounds": 0,
-                                          "max_tokens": 24, "seed": 1},
+                                   input={"question": "What is 2 plus 2?", "options": {"mode": "parallel",
+                                          "experts": ["generalist", "mathematician"], "rounds": 0,
+                                          "max_tokens": 24, "seed": 1}},
                                    stream_mode=["values", "custom"]):
         modes.add(part.event)
         if part.event == "values" and isinstance(part.data, dict):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from rich.markup import escape
 
@@ -14,11 +13,10 @@ from livemind.cli.code import add_code_parser, cmd_code
 from livemind.cli.console import configure_logging, err, out, print_json, show_result
 from livemind.cli.edge import add_edge_flags, edge_settings, open_mind
 from livemind.cli.eval import add_eval_parser
+from livemind.cli.flags import add_option_flags, options_from
 from livemind.cli.live_view import DebateView, routing_table
 from livemind.cli.models import add_models_parser
 from livemind.cli.sessions import add_sessions_parser
-from livemind.council.plugins import STRATEGY_NAMES, strategy_help
-from livemind.council.prompts import TRANSCRIPTS
 from livemind.engine.scheduler import SCHEDULE_MODES
 from livemind.errors import LiveMindError
 
@@ -53,19 +51,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _run_debate(args: argparse.Namespace, *, consensus: bool) -> int:
+    options = options_from(args, "cli-consensus" if consensus else "cli-debate")  # refused before models load
     mind = open_mind(args)
-    experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
-    options: dict[str, Any] = {"experts": experts, "mode": args.mode, "seed": args.seed, "max_tokens": args.max_tokens,
-                               "strategy": args.strategy, "samples": args.samples, "transcript": args.transcript,
-                               "temperature": args.temperature}
     try:
         view = None if args.json else DebateView(err)
         try:
             if consensus:
-                result = mind.consensus(args.question, on_event=view, **options)
+                result = mind.consensus(args.question, on_event=view, options=options)
             else:
-                result = mind.debate(args.question, on_event=view, rounds=args.rounds, selective=args.selective,
-                                     **options)
+                result = mind.debate(args.question, on_event=view, options=options)
         finally:
             if view is not None:
                 view.close()
@@ -187,28 +181,9 @@ def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                                   "one parallel round of answers, then the council's answer (vote by default)")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("question")
-        p.add_argument("--experts", help="comma-separated expert names (default: routed)")
-        if name == "debate":
-            p.add_argument("--rounds", type=int, help="maximum debate rounds after the first answers")
-        p.add_argument("--mode", choices=["auto", "parallel", "turns"], default="auto" if name == "debate" else "parallel")
-        p.add_argument("--strategy", choices=[*STRATEGY_NAMES, *(("code",) if name == "consensus" else ())],
-                       help=strategy_help()
-                            + ("; code: each expert writes the function, the sandbox runs them, the largest group "
-                               "that behaves alike wins (see `livemind code`)" if name == "consensus" else "")
-                            + " (default: "
-                            + ("debate)" if name == "debate" else "the config's [debate] strategy, vote)"))
-        if name == "debate":
-            p.add_argument("--selective", action=argparse.BooleanOptionalAction, default=None,
-                           help="debate only when the first answers disagree (default on)")
-        p.add_argument("--transcript", choices=list(TRANSCRIPTS),
-                       help="prompt layout: private (each expert's own conversation) or shared (one transcript of the "
-                            "question and all answers so far, then each persona; default: the config's [debate] "
-                            "transcript)")
-        p.add_argument("--samples", type=int, help="select: answers sampled per expert (default 3)")
-        p.add_argument("--temperature", type=float,
-                       help="every expert answers at this temperature, 0 for greedy (default: each expert's own)")
-        p.add_argument("--seed", type=int)
-        p.add_argument("--max-tokens", type=int)
+        add_option_flags(p, "cli-consensus" if name == "consensus" else "cli-debate", more_choices={
+            "strategy": ("code", "each expert writes the function, the sandbox runs them, the largest group that "
+                                 "behaves alike wins (see `livemind code`)")} if name == "consensus" else None)
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
 

@@ -25,7 +25,7 @@ from livemind.council.embeddings import Vectors
 from livemind.council.extraction import extract_answer
 from livemind.council.plugins import strategy_named
 from livemind.council.prompts import expert_seed, synthesis_messages
-from livemind.council.state import DebateState, GraphRuntime, active_experts
+from livemind.council.state import DebateState, GraphRuntime, active_experts, options_of
 from livemind.council.strategies import central_among, tally, weighting_statement
 from livemind.council.strategy import CouncilStrategy, Outcome, RoundView, latest
 from livemind.errors import GenerationCancelled, LiveMindError
@@ -35,12 +35,12 @@ from livemind.types import Completion, DebateResult, DroppedExpert, Position, Ro
 
 def strategy_of(state: DebateState) -> CouncilStrategy:
     """The run's strategy plug-in (debate unless the run names another)."""
-    return strategy_named(state.get("strategy") or "debate")
+    return strategy_named(options_of(state).strategy or "debate")
 
 
 def round_view(state: DebateState, settings: DebateSettings) -> RoundView:
     """What a strategy reads about the council after the current round."""
-    return RoundView(round=state["round"], samples=state.get("samples", settings.samples),
+    return RoundView(round=state["round"], samples=options_of(state).samples or settings.samples,
                      active=tuple(active_experts(state)), started=tuple(state.get("experts", [])))
 
 
@@ -49,7 +49,8 @@ def stop_reason(settings: DebateSettings, state: DebateState, current: Sequence[
     """Why the council stops after this round, or "" to go on."""
     r = state["round"]
     started = len(state.get("experts", []))
-    max_rounds = state.get("max_rounds", settings.max_rounds)
+    options = options_of(state)
+    max_rounds = settings.max_rounds if options.rounds is None else options.rounds
     if not current:
         return "no expert answered"
     if started >= settings.quorum and len({p.expert for p in current}) < settings.quorum:
@@ -60,7 +61,7 @@ def stop_reason(settings: DebateSettings, state: DebateState, current: Sequence[
         return reason
     if r == 0 and max_rounds == 0:
         return "no revision rounds requested"
-    if r > 0 and state.get("selective", settings.selective) and agreement >= settings.agreement_threshold:
+    if r > 0 and options.selective and agreement >= settings.agreement_threshold:
         return f"agreement {agreement:.2f} ≥ {settings.agreement_threshold:.2f}"
     if unchanged:
         return "no expert changed its answer"
@@ -94,8 +95,8 @@ def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final
     try:
         message = ExpertChatModel(
             runner=ctx.runner, expert=ctx.spec(name),
-            seed=expert_seed(state.get("seed"), "synthesis", state["round"]),
-            max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
+            seed=expert_seed(options_of(state).seed, "synthesis", state["round"]),
+            max_tokens=options_of(state).max_tokens, timeout_s=settings.expert_timeout_s,
             cancel=ctx.cancel_event(state["session_id"]),
         ).with_config(metadata={"expert": name, "round": state["round"], "phase": "synthesis"},
                       tags=["synthesis"]).invoke(
@@ -132,8 +133,8 @@ def debate_result(state: DebateState, positions: Sequence[Position], final: Sequ
         routing=RouteDecision(**state["routing"]), mode=state["mode"],
         mode_reason=state["mode_reason"], stop_reason=state.get("stop_reason", ""), synthesizer=outcome.by,
         synthesis_error=outcome.error, dropped=dropped, tokens=outcome.tokens, prompt_tokens=outcome.prompt_tokens,
-        total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=state.get("seed"),
-        strategy=state.get("strategy", "debate"), debate_triggered=state.get("debate_triggered"),
+        total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=options_of(state).seed,
+        strategy=options_of(state).strategy or "debate", debate_triggered=state.get("debate_triggered"),
         trigger_reason=state.get("trigger_reason", ""),
         first_vote=tally([p.text for p in first]).winner,  # counted, never weighted: the control
         answer_value=extract_answer(outcome.text).value if outcome.text and not outcome.is_split else None,

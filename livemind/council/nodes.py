@@ -32,6 +32,7 @@ from livemind.council.state import (
     active_experts,
     is_sampling_round,
     latest,
+    options_of,
     positions_of,
     process_runtime,
     slots,
@@ -65,11 +66,12 @@ def deps(runtime: Runtime[GraphRuntime]) -> GraphRuntime:
 def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
     """Pick the experts and the mode: parallel, or turn-based when their models do not fit together."""
     ctx = deps(runtime)
+    options = options_of(state).resolved(ctx.config.debate)  # a caller of the bare graph may leave defaults out
     if state.get("routing"):  # planned by the caller (`LiveMind.route`): the question is embedded once
         decision = RouteDecision(**state["routing"])
     else:
-        requested = state.get("requested_experts") or None
-        decision = ctx.router.route(state["question"], mode=state.get("requested_mode", "auto"),
+        requested = list(options.experts or ()) or None
+        decision = ctx.router.route(state["question"], mode=options.mode or "auto",
                                     experts=requested, min_experts=COUNCIL_MIN_EXPERTS)
         decision = decision if requested else ctx.prefer_loaded(decision)
     mode: str = decision.mode
@@ -78,7 +80,8 @@ def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
         mode, reason = _fitting_mode(ctx, decision.selected, reason)
     runtime.stream_writer(RouteEvent(selected=decision.selected, mode=mode, reason=reason, routed_on=decision.routed_on,
                                      scores=tuple(s.model_dump() for s in decision.scores)))
-    return {"routing": decision.model_dump(mode="json"), "experts": list(decision.selected), "mode": mode,
+    return {"options": options.model_dump(mode="json"), "routing": decision.model_dump(mode="json"),
+            "experts": list(decision.selected), "mode": mode,
             "mode_reason": reason, "round": 0, "started_at": state.get("started_at") or time.time(),
             "session_id": state.get("session_id") or uuid.uuid4().hex[:12]}
 
@@ -119,7 +122,7 @@ def collect(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any
     stop = stop_reason(settings, state, current, agreement, unchanged)
     if not stop and r == 0:
         triggered, why = (debate_trigger(round_tally, similarity, settings.agreement_threshold)
-                          if state.get("selective", settings.selective)
+                          if options_of(state).selective
                           else (True, "selective debate is off: the revision rounds always run"))
         update |= {"debate_triggered": triggered, "trigger_reason": why}
         stop = "" if triggered else why
@@ -184,15 +187,16 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
     names, r = state["experts"], state["round"]
     positions = positions_of(state)
     own = sorted((p for p in positions if p.expert == name), key=lambda p: p.round)
-    is_shared = (state.get("transcript") or settings.transcript) == "shared"  # a run's choice, else the config's
+    options = options_of(state)
+    is_shared = options.transcript == "shared"
     messages = _messages(spec, name, state, positions, own, earlier_this_round, is_shared)
     cancel = ctx.cancel_event(state["session_id"])
     emit(ExpertStarted(expert=name, round=r))
     model = ExpertChatModel(
-        runner=ctx.runner, expert=spec, max_tokens=state.get("max_tokens"), timeout_s=settings.expert_timeout_s,
-        seed=expert_seed(state.get("seed"), f"{name}#{sample}" if is_sampling else name, r), cancel=cancel,
+        runner=ctx.runner, expert=spec, max_tokens=options.max_tokens, timeout_s=settings.expert_timeout_s,
+        seed=expert_seed(options.seed, f"{name}#{sample}" if is_sampling else name, r), cancel=cancel,
         temperature=max(spec.sampling.temperature, settings.select_temperature) if is_sampling
-        else state.get("temperature"),
+        else options.temperature,
         conversation=None if is_sampling else f"{state['session_id']}:{name}",
         batch_group=None if is_sampling else state["session_id"])
     try:

@@ -6,7 +6,7 @@ import hashlib
 import string
 from collections.abc import Sequence
 
-from livemind.types import ChatMessage, ExpertSpec, Position, Transcript
+from livemind.types import ChatMessage, ExpertSpec, Position
 
 ANSWER_STYLE = ("If the question needs working, reason step by step; otherwise answer directly in at most 150 words. "
                 "End with your conclusion.")
@@ -32,7 +32,6 @@ NUMERIC_LINE = "\nAnswer: <the number the council settles on, digits only>"
 """The synthesiser fills in a template: asked for "one paragraph, no lists", the 1.5B model copied one
 expert's answer verbatim, lists and all; asked for these lines, it wrote its own verdict and reasons."""
 
-TRANSCRIPTS: tuple[Transcript, ...] = ("private", "shared")
 COUNCIL_SYSTEM = ("You are a member of a council of experts. Each expert answers the question in its own voice; "
                   "in later rounds every expert reads all the council's answers and revises its own.")
 """The shared layout's system text: the same for every expert and always present (Qwen2.5 adds its own

@@ -13,12 +13,13 @@ from typing_extensions import TypedDict  # pydantic (the server's JSON schemas) 
 
 from livemind.config import LiveMindConfig
 from livemind.council.embeddings import Embedder
+from livemind.council.options import CouncilOptions
 from livemind.council.plugins import strategy_named
 from livemind.council.router import Router, prefer_loaded
 from livemind.council.strategy import latest as latest
 from livemind.engine.runner import ExpertRunner
 from livemind.errors import LiveMindError
-from livemind.types import ConsensusMode, ExpertSpec, Position, RouteDecision, Strategy, Transcript
+from livemind.types import ExpertSpec, Position, RouteDecision
 
 
 class DebateInput(TypedDict, total=False):
@@ -26,16 +27,7 @@ class DebateInput(TypedDict, total=False):
 
     question: str
     session_id: str
-    seed: int | None
-    requested_mode: ConsensusMode
-    requested_experts: list[str]
-    max_rounds: int
-    max_tokens: int | None
-    strategy: Strategy  # a registered strategy's name (livemind.council.plugins)
-    selective: bool
-    samples: int
-    transcript: Transcript  # the debate prompt layout (default: the config's)
-    temperature: float | None  # every expert answer's temperature (None: each expert's own; select samples apart)
+    options: dict[str, Any]  # CouncilOptions as JSON (checkpoints store JSON); resolved by `route`, read by options_of
     routing: dict[str, Any]
     positions: Annotated[list[dict[str, Any]], operator.add]
     dropped: Annotated[list[dict[str, Any]], operator.add]
@@ -135,6 +127,11 @@ def process_runtime() -> GraphRuntime:
     return _PROCESS.get()
 
 
+def options_of(state: DebateState) -> CouncilOptions:
+    """The run's council options (resolved once `route` has run: every default filled in from the config)."""
+    return CouncilOptions.model_validate(state.get("options") or {})
+
+
 def positions_of(state: DebateState) -> list[Position]:
     """Every position so far."""
     return [Position(**p) for p in state.get("positions", [])]
@@ -148,8 +145,8 @@ def active_experts(state: DebateState) -> list[str]:
 
 def samples_this_round(state: DebateState) -> int:
     """How many answers each expert gives this round: the strategy's choice (k in a `select` round, else one)."""
-    return strategy_named(state.get("strategy") or "debate").samples_per_expert(state.get("samples", 1),
-                                                                                state.get("round", 0))
+    options = options_of(state)
+    return strategy_named(options.strategy or "debate").samples_per_expert(options.samples or 1, state.get("round", 0))
 
 
 def is_sampling_round(state: DebateState) -> bool:

@@ -60,6 +60,7 @@ from livemind.http.wire import (
     CouncilRequest,
     ModelCard,
     ModelList,
+    options_of,
     parse_request,
     question_from_messages,
 )
@@ -215,13 +216,8 @@ def _job_handlers(service: Service) -> tuple[_Handler, _Handler, _Handler]:
         body = parse_request(ChatCompletionRequest, await request.body())
         question = question_from_messages(body.messages)
         _check_prompt_length(question)
-        council = body.livemind
-        plan = await asyncio.to_thread(
-            dispatcher.plan, body.model, question, experts=council.experts if council else None,
-            rounds=council.rounds if council else None, mode=council.mode if council else None,
-            strategy=council.strategy if council else None, selective=council.selective if council else None,
-            transcript=council.transcript if council else None,
-            max_tokens=body.token_limit, seed=body.seed, temperature=body.temperature)
+        options = options_of(body.livemind, max_tokens=body.token_limit, seed=body.seed, temperature=body.temperature)
+        plan = await asyncio.to_thread(dispatcher.plan, body.model, question, options)
         planned = time.perf_counter()
         job = dispatcher.start(plan, "chat.completions")
         job.mark("received", received)
@@ -234,10 +230,7 @@ def _job_handlers(service: Service) -> tuple[_Handler, _Handler, _Handler]:
         service.require_ready()
         body = parse_request(CouncilRequest, await request.body())
         _check_prompt_length(body.question)
-        plan = await asyncio.to_thread(dispatcher.plan, model, body.question, experts=body.experts, rounds=body.rounds,
-                                       mode=body.mode, max_tokens=body.max_tokens, seed=body.seed,
-                                       strategy=body.strategy, selective=body.selective, transcript=body.transcript,
-                                       temperature=body.temperature)
+        plan = await asyncio.to_thread(dispatcher.plan, model, body.question, options_of(body))
         return JobResponse(dispatcher.start(plan, endpoint), CouncilRenderer(), stream=body.stream)
 
     async def consensus(request: Request) -> Response:

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from livemind.council.options import CouncilOptions, offered
 from livemind.errors import GenerationCancelled, InvalidRequestError, LiveMindError
 from livemind.events import TEXT_EVENTS, TokenEvent, result_of
 from livemind.http.errors import HttpProblem
@@ -24,7 +25,7 @@ from livemind.orchestrator import LiveMind
 from livemind.server.admitted import AdmittedRun, rate
 from livemind.server.gate import Gate, Pass
 from livemind.server.jobs import Failed, Finished, Job, JobRegistry
-from livemind.types import ConsensusMode, RouteDecision, Strategy, Transcript
+from livemind.types import RouteDecision
 
 PlanKind = Literal["expert", "consensus", "debate"]
 
@@ -39,14 +40,7 @@ class Plan:
     experts: tuple[str, ...]
     models: tuple[str, ...]
     routing: RouteDecision | None
-    mode: ConsensusMode = "single"
-    rounds: int = 0
-    max_tokens: int | None = None
-    seed: int | None = None
-    temperature: float | None = None
-    strategy: Strategy | None = None
-    selective: bool | None = None
-    transcript: Transcript | None = None
+    options: CouncilOptions  # a single expert reads max_tokens, seed and temperature
 
 
 class Dispatcher:
@@ -65,40 +59,35 @@ class Dispatcher:
     def _model_of(self, expert: str) -> str:
         return self.mind.config.expert(expert).model
 
-    def plan(self, model: str, question: str, *, experts: list[str] | None = None, rounds: int | None = None,
-             mode: str | None = None, max_tokens: int | None = None, seed: int | None = None,
-             temperature: float | None = None, strategy: Strategy | None = None,
-             selective: bool | None = None, transcript: Transcript | None = None) -> Plan:
+    def plan(self, model: str, question: str, options: CouncilOptions) -> Plan:
         """Resolve `model` and route the question (blocking: embeds it).
 
         temperature: a single expert's, or every council expert's answers (default: each expert's own).
         """
         names = self.mind.config.expert_names
         if model in names or model == AUTO_MODEL:
-            if experts or any(option is not None for option in (rounds, mode, strategy, selective, transcript)):
+            if options.model_fields_set & set(offered("chat")):  # what rides in the `livemind` field is a council's
                 raise InvalidRequestError(f"'livemind' council options apply to {CONSENSUS_MODEL} and {DEBATE_MODEL}, "
                                           f"not to '{model}'", hint="drop the 'livemind' field or pick a virtual model")
             routing = self.mind.route(question, mode="single") if model == AUTO_MODEL else None
             expert = routing.selected[0] if routing is not None else model
             return Plan(kind="expert", label=model, question=question, experts=(expert,),
-                        models=(self._model_of(expert),), routing=routing, max_tokens=max_tokens, seed=seed,
-                        temperature=temperature)
+                        models=(self._model_of(expert),), routing=routing, options=options)
         if model not in (CONSENSUS_MODEL, DEBATE_MODEL):
             raise HttpProblem(404, "model_not_found", f"unknown model '{model}'",
                               f"use one of: {', '.join(self.model_ids)} (GET /v1/models lists them)")
         is_debate = model == DEBATE_MODEL
-        if not is_debate and rounds:
-            raise InvalidRequestError(f"{CONSENSUS_MODEL} runs no debate rounds, got rounds={rounds}",
+        if not is_debate and options.rounds:
+            raise InvalidRequestError(f"{CONSENSUS_MODEL} runs no debate rounds, got rounds={options.rounds}",
                                       hint=f"use {DEBATE_MODEL} for rounds")
-        chosen_mode = council_mode(mode, is_debate=is_debate)
-        routing = self.mind.route(question, mode=chosen_mode, experts=experts, is_council=True)
+        chosen_mode = council_mode(options.mode, is_debate=is_debate)
+        routing = self.mind.route(question, mode=chosen_mode, experts=options.experts, is_council=True)
         kind: PlanKind = "debate" if is_debate else "consensus"
+        rounds = (self.mind.config.debate.max_rounds if options.rounds is None else options.rounds) if is_debate else 0
         return Plan(kind=kind, label=model, question=question, experts=routing.selected,
                     models=tuple(dict.fromkeys(self._model_of(e) for e in routing.selected)), routing=routing,
-                    mode=chosen_mode, rounds=(self.mind.config.debate.max_rounds if rounds is None else rounds)
-                    if is_debate else 0, max_tokens=max_tokens, seed=seed,
-                    strategy=strategy or ("debate" if is_debate else None), selective=selective,
-                    transcript=transcript, temperature=temperature)
+                    options=options.with_values(mode=chosen_mode, rounds=rounds,
+                                                strategy=options.strategy or ("debate" if is_debate else None)))
 
     def start(self, plan: Plan, endpoint: str) -> Job:
         """Queue the plan (BusyError when its lanes are full) and start it on a worker thread."""
@@ -124,8 +113,9 @@ class Dispatcher:
 
                 run.wait(job.cancel_event)
                 job.mark("admitted")
-                answer = self.mind.ask(plan.question, expert=expert, max_tokens=plan.max_tokens, seed=plan.seed,
-                                       temperature=plan.temperature, on_token=on_token, cancel=job.cancel_event)
+                given = plan.options
+                answer = self.mind.ask(plan.question, expert=expert, max_tokens=given.max_tokens, seed=given.seed,
+                                       temperature=given.temperature, on_token=on_token, cancel=job.cancel_event)
                 answer = answer.model_copy(update={"stages": request_stages(job.marks, answer.stages)})
                 if plan.routing is not None:
                     answer = answer.model_copy(update={"routing": plan.routing})
@@ -147,11 +137,8 @@ class Dispatcher:
             with AdmittedRun(admitted, is_cancelled=lambda: job.is_cancelled) as run:
                 run.wait(job.cancel_event)
                 is_streaming = True
-                for event in self.mind.stream(plan.question, experts=list(plan.experts), rounds=plan.rounds,
-                                              mode=plan.mode, seed=plan.seed, max_tokens=plan.max_tokens,
-                                              session_id=session_id, strategy=plan.strategy, selective=plan.selective,
-                                              routing=plan.routing, transcript=plan.transcript,
-                                              temperature=plan.temperature):
+                for event in self.mind.stream(plan.question, options=plan.options, session_id=session_id,
+                                              routing=plan.routing):
                     if job.is_cancelled:  # a cancel that came before the session began was cleared by it
                         self.mind.cancel(session_id)
                     if (result := result_of(event)) is not None:

@@ -11,15 +11,15 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, create_model, model_serializer
 
 from livemind.chat import fold_chat
-from livemind.council.plugins import StrategyName
+from livemind.council.options import CouncilOptions, Surface, offered
 from livemind.errors import InvalidRequestError
 from livemind.events import DebateEvent, wire_form
-from livemind.limits import ExpertNames, QuestionText, RoundCount, SeedValue, Temperature, TokenCap
+from livemind.limits import ExpertNames, QuestionText, SeedValue, Temperature, TokenCap
 from livemind.types import (
     Answer,
     ChatMessage,
@@ -27,7 +27,6 @@ from livemind.types import (
     DebateResult,
     FinishReason,
     RouteDecision,
-    Transcript,
 )
 
 AUTO_MODEL = "livemind-auto"
@@ -80,15 +79,34 @@ class StreamOptions(_Strict):
     include_usage: bool = False
 
 
-class CouncilOptions(_Strict):
-    """LiveMind's extension for the virtual models: who sits on the council and how long they debate."""
+def option_fields(surface: Surface | None = None) -> dict[str, Any]:
+    """The council options as wire fields (every one, or those a surface offers): names, types, bounds and help."""
+    fields = CouncilOptions.model_fields if surface is None else offered(surface)
+    return {name: (field.annotation, field) for name, field in fields.items()}
 
-    experts: ExpertNames | None = None
-    rounds: RoundCount | None = None
-    mode: Literal["auto", "parallel", "turns"] | None = None
-    strategy: StrategyName | None = None
-    selective: bool | None = None
-    transcript: Transcript | None = None
+
+def options_of(body: BaseModel | None, **values: object) -> CouncilOptions:
+    """The council options a request sent (its option fields, plus `values` such as OpenAI's top-level ones)."""
+    sent = {name: getattr(body, name) for name in body.model_fields_set if name in CouncilOptions.model_fields} \
+        if body is not None else {}
+    return CouncilOptions.of(**sent, **values)
+
+
+class CouncilRequestBase(_Strict):
+    """POST /v1/livemind/consensus and /v1/livemind/debate: the question, whether to stream, and every option."""
+
+    question: QuestionText
+    stream: bool = True
+
+
+if TYPE_CHECKING:  # the option fields are made at import time; a type checker sees what every request has
+    ChatCouncilOptions = _Strict
+    CouncilRequest = CouncilRequestBase
+else:
+    ChatCouncilOptions = create_model("CouncilOptions", __base__=_Strict, __doc__=(
+        "LiveMind's extension for the virtual models: who sits on the council and how it runs."), **option_fields("chat"))
+    CouncilRequest = create_model("CouncilRequest", __base__=CouncilRequestBase, __doc__=CouncilRequestBase.__doc__,
+                                  **option_fields())
 
 
 class ChatCompletionRequest(_Strict):
@@ -105,28 +123,12 @@ class ChatCompletionRequest(_Strict):
     temperature: Temperature | None = None
     n: int = Field(1, ge=1, le=1)
     stream_options: StreamOptions | None = None
-    livemind: CouncilOptions | None = None
+    livemind: ChatCouncilOptions | None = None
 
     @property
     def token_limit(self) -> int | None:
         """max_completion_tokens (newer clients) or max_tokens (older ones)."""
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
-
-
-class CouncilRequest(_Strict):
-    """POST /v1/livemind/consensus and /v1/livemind/debate."""
-
-    question: QuestionText
-    experts: ExpertNames | None = None
-    rounds: RoundCount | None = None
-    mode: Literal["auto", "parallel", "turns"] | None = None
-    strategy: StrategyName | None = None
-    selective: bool | None = None
-    transcript: Transcript | None = None
-    temperature: Temperature | None = None  # every expert's answers (default: each expert's own)
-    seed: SeedValue | None = None
-    max_tokens: TokenCap | None = None
-    stream: bool = True
 
 
 def parse_request(kind: type[RequestT], body: bytes) -> RequestT:

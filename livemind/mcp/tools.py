@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from contextlib import aclosing, contextmanager, suppress
 from functools import partial
-from typing import Annotated, Literal, cast
+from typing import Annotated, cast
 
 import anyio
 from mcp.server.mcpserver import Context
@@ -24,7 +24,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from livemind.council.code import CodeResult
-from livemind.council.plugins import StrategyName
+from livemind.council.options import CouncilOptions
 from livemind.errors import LiveMindError, RamBudgetExceeded, SessionError, UnknownExpertError
 from livemind.events import (
     TEXT_EVENTS,
@@ -37,7 +37,8 @@ from livemind.events import (
     SynthesisStarted,
     result_of,
 )
-from livemind.limits import AGENT_EXPERTS, AGENT_ROUNDS, AGENT_TOKENS, ExpertName, QuestionText, SeedValue, SessionIdText
+from livemind.limits import AGENT_EXPERTS, AGENT_TOKENS, ExpertName, QuestionText, SeedValue, SessionIdText
+from livemind.mcp.arguments import council_tool
 from livemind.mcp.code_tool import run_code_tool
 from livemind.mcp.results import (
     ExpertList,
@@ -54,7 +55,7 @@ from livemind.mcp.results import (
 from livemind.orchestrator import LiveMind
 from livemind.server.admitted import Admitted, AdmittedRun, doorway, rate
 from livemind.server.gate import Gate
-from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision, Strategy, Transcript
+from livemind.types import Answer, ConsensusMode, DebateResult, PoolStatus, RouteDecision
 
 LOG = logging.getLogger("livemind.mcp")
 TOKENS_PER_TICK = 16
@@ -66,13 +67,7 @@ Experts = Annotated[list[ExpertName] | None, Field(min_length=1, max_length=AGEN
                                                    description="Names from list_experts. Default: routed.")]
 MaxTokens = Annotated[int | None, Field(ge=1, le=AGENT_TOKENS, description="Cap per answer. Default: the expert's.")]
 Seed = Annotated[SeedValue | None, Field(description="Fixes sampling, for repeatable answers.")]
-Rounds = Annotated[int | None, Field(ge=0, le=AGENT_ROUNDS, description="Revision rounds. Default: the config's.")]
-ConsensusStyle = Annotated[Literal["parallel", "turns"], Field(description="turns: one model in RAM at a time.")]
-DebateMode = Annotated[ConsensusMode, Field(description="auto picks; turns saves RAM.")]
 RouteMode = Annotated[ConsensusMode, Field(description="auto: one expert if one clearly leads.")]
-StrategyArg = Annotated[StrategyName | None, Field(description="debate (default), vote, or select (k samples each).")]
-Selective = Annotated[bool | None, Field(description="Debate only if first answers differ. Default true.")]
-TranscriptArg = Annotated[Transcript | None, Field(description="Prompt layout. Default: the config's.")]
 SessionId = SessionIdText
 CodeTask = Annotated[str, Field(min_length=1, max_length=8000)]
 CodeSignature = Annotated[str | None, Field(max_length=2000, description="def f(x: int) -> int:")]
@@ -225,11 +220,12 @@ class LiveMindTools:
         convening = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                     open_world_hint=self.open_world)
         reading = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+        consensus, debate = council_tool(self.consensus, "consensus"), council_tool(self.debate, "debate")
         described: list[tuple[Callable[..., Awaitable[CallToolResult]], ToolAnnotations, str]] = [
             (self.ask, asking, "One local expert answers (routed, or the one you name). The fastest second opinion."),
-            (self.consensus, convening, "Several experts answer independently, in parallel, then one synthesises. "
+            (consensus, convening, "Several experts answer independently, in parallel, then one synthesises. "
              "Returns the answer, agreement 0-1, dissent and each position."),
-            (self.debate, convening, "Consensus plus revision rounds in which experts see each other's answers, "
+            (debate, convening, "Consensus plus revision rounds in which experts see each other's answers, "
              "until they agree or rounds run out. Slowest."),
             (self.code, convening, "Experts write the function; each candidate runs in a sandbox on the task's examples "
              "and your tests; the largest group that behaves alike wins."),
@@ -293,37 +289,27 @@ class LiveMindTools:
         return self.door.enter(mind.config, experts, endpoint=f"mcp_{tool}",
                                label=experts[0] if tool == "ask" and experts else f"mcp-{tool}")
 
-    async def consensus(self, question: Question, ctx: Context, experts: Experts = None,
-                        mode: ConsensusStyle = "parallel", strategy: StrategyName | None = None,
-                        max_tokens: MaxTokens = None, seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
+    async def consensus(self, question: Question, ctx: Context,
+                        options: CouncilOptions) -> Annotated[CallToolResult, DebateResult]:
         """Independent answers, then a vote (or the given strategy)."""
-        result = await self._debate(ctx, question, experts=experts, rounds=0, mode=mode, max_tokens=max_tokens,
-                                    seed=seed, tool="consensus", strategy=strategy)
-        return debate_result(result)
+        return debate_result(await self._debate(ctx, question, options.for_consensus(), tool="consensus"))
 
-    async def debate(self, question: Question, ctx: Context, experts: Experts = None,
-                     rounds: Rounds = None, mode: DebateMode = "auto", strategy: StrategyArg = None,
-                     selective: Selective = None, transcript: TranscriptArg = None, max_tokens: MaxTokens = None,
-                     seed: Seed = None) -> Annotated[CallToolResult, DebateResult]:
+    async def debate(self, question: Question, ctx: Context,
+                     options: CouncilOptions) -> Annotated[CallToolResult, DebateResult]:
         """Rounds until agreement or the limit, then a synthesis."""
-        result = await self._debate(ctx, question, experts=experts, rounds=rounds, mode=mode, max_tokens=max_tokens,
-                                    seed=seed, tool="debate", strategy=strategy or "debate", selective=selective,
-                                    transcript=transcript)
-        return debate_result(result)
+        return debate_result(await self._debate(ctx, question, options.for_debate(), tool="debate"))
 
-    async def _debate(self, ctx: Context, question: str, *, experts: list[str] | None, rounds: int | None,
-                      mode: ConsensusMode, max_tokens: int | None, seed: int | None, tool: str,
-                      strategy: Strategy | None = None, selective: bool | None = None,
-                      transcript: Transcript | None = None) -> DebateResult:
+    async def _debate(self, ctx: Context, question: str, options: CouncilOptions, *, tool: str) -> DebateResult:
         mind = await self.ref.ready()
-        max_rounds = mind.config.debate.max_rounds if rounds is None else rounds
+        mode = options.mode or "auto"  # set by for_debate or for_consensus
+        max_rounds = mind.config.debate.max_rounds if options.rounds is None else options.rounds
         progress = DebateProgress(ctx, max_rounds)
         session_id = uuid.uuid4().hex[:12]
         result: DebateResult | None = None
         with translated_errors(tool):
             routing = None
             if self.door.is_gated:  # route here so admission knows the models; the graph reuses the routing
-                routing = await anyio.to_thread.run_sync(partial(mind.route, question, mode=mode, experts=experts,
+                routing = await anyio.to_thread.run_sync(partial(mind.route, question, mode=mode, experts=options.experts,
                                                                  is_council=True))
             with AdmittedRun(self._enter(mind, routing.selected if routing else [], tool=tool)) as run:
                 waiting = threading.Event()
@@ -333,9 +319,7 @@ class LiveMindTools:
                     waiting.set()  # a cancelled call leaves the line
                 # astream is an async generator (annotated as an iterator): aclose() runs its cancel
                 events = cast(AsyncGenerator[DebateEvent, None], mind.astream(
-                    question, session_id=session_id, experts=experts, rounds=max_rounds, mode=mode,
-                    max_tokens=max_tokens, seed=seed, strategy=strategy, selective=selective, routing=routing,
-                    transcript=transcript))
+                    question, session_id=session_id, options=options.with_values(rounds=max_rounds), routing=routing))
                 # closing the stream (at the end, on an error, or when the call is cancelled) cancels the debate
                 async with aclosing(events):
                     async for event in events:

@@ -218,14 +218,14 @@ def _persona_scores(runs: Sequence[Runs], plan: CodePlan, pilot: PilotGreedy) ->
     cost = _cost("single", "council-greedy", "personas-greedy")
     scores = [_one_answer("personas-exec", f"every persona ({len(names)}), greedy, execution-selected", runs,
                           lambda r: pick(persona_answers(r, plan), names), cost)]
-    council, reason = measured_council(pilot, names)
+    council, _ = measured_council(pilot, names)
     if council:
         def measured_cost(r: Runs) -> tuple[int, int, float, int, int]:
             cs = [c for n, c in persona_answers(r, plan).items() if n in council]
             seconds = cost(r)[2] * len(cs) / max(len(persona_answers(r, plan)), 1)  # the three methods' time, shared
             return (sum(c.tokens for c in cs), sum(c.prompt_tokens for c in cs), seconds,
                     sum(c.program.is_cut_off for c in cs), len(cs))
-        scores.append(_one_answer("measured-exec", f"measured council ({', '.join(council)}; {reason}), greedy, "
+        scores.append(_one_answer("measured-exec", f"measured council ({', '.join(council)}), greedy, "
                                   f"execution-selected", runs, lambda r: pick(persona_answers(r, plan), council),
                                   measured_cost))
     scores.append(_one_answer("oracle-personas", "oracle: any persona's greedy answer passes", runs,
@@ -283,6 +283,9 @@ def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
         "run in the sandbox; the official tests only score.",
         "Stretches of work: " + "; ".join(f"{p.index}: {p.machine}, code {p.source or 'unrecorded'}, "
                                           f"{p.seconds / 60:.0f} min, {p.units} method runs" for p in run.parts) + ".",
+        *((f"Measured council (chosen on the pilot's greedy answers): {', '.join(measured[0])}: {measured[1]}.",)
+          if "personas-greedy" in methods and (measured := measured_council(
+              run.pilot_greedy, [s.name for s in plan.pilot if not s.name.startswith("T=")]))[0] else ()),
         f"Reading rule (every method alike): the reply's code block that defines the function, after the "
         f"prompt; a reply cut off inside its code fails and is counted under 'cut off'. Token limit "
         f"{plan.settings.max_tokens}.",

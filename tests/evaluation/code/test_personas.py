@@ -57,5 +57,5 @@ def test_persona_rows_pool_every_greedy_answer_and_compare_with_the_single_exper
     scores = {s.key: s for s in score_methods([runs], ["single", "council-greedy", "personas-greedy"], "a", plan=plan,
                                               pilot=pilot)}
     assert scores["personas-exec"].passed == 1 and scores["personas-exec"].vs_single.startswith("+1/−0")
-    assert scores["measured-exec"].label.startswith("measured council (b, c;")
+    assert scores["measured-exec"].label.startswith("measured council (b, c)")
     assert scores["oracle-personas"].kind == "oracle" and scores["oracle-personas"].passed == 1

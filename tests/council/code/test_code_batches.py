@@ -6,17 +6,17 @@ from pathlib import Path
 
 from livemind.engine.backends.base import LoadTarget
 from livemind.types import GenerationRequest
-from tests.test_graph import EXPERTS, _mind
+from tests.support.minds import EXPERTS, scripted
 
 
 def test_every_candidate_of_one_code_consensus_names_the_same_group(tmp_path: Path) -> None:
     groups: list[str | None] = []
 
     def writer(target: LoadTarget, request: GenerationRequest) -> str:
-        groups.append(request.group)
+        groups.append(request.batch_group)
         return "```python\ndef double(x):\n    return 2 * x\n```"
 
-    mind, _ = _mind(tmp_path, writer)
+    mind, _ = scripted(tmp_path, writer)
     try:
         first = mind.code("Double a number.", signature="def double(x):", tests="assert double(2) == 4",
                           experts=list(EXPERTS))

@@ -108,7 +108,8 @@ def concurrent_round(runner: ExpertRunner, specs: Sequence[ExpertSpec], bench: W
     def answer(i: int, spec: ExpertSpec) -> None:
         try:
             results[i] = runner.generate(spec, bench.messages(spec, prompt_index), seed=bench.seed(prompt_index, spec.name),
-                                         max_tokens=bench.options.max_tokens, conversation=f"{session}:{spec.name}")
+                                         max_tokens=bench.options.max_tokens, conversation=f"{session}:{spec.name}",
+                                         batch_group=session)
         except BaseException as exc:  # re-raised in the calling thread below
             errors.append(exc)
 

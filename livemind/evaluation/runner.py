@@ -26,12 +26,12 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from livemind.council.extraction import ExtractionRule
 from livemind.council.prompts import expert_seed
 from livemind.council.strategies import SPLIT, count_votes
 from livemind.engine.cpu import cpu_label
 from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
 from livemind.evaluation.budget import match_budget, needs_more_samples, samples_drawn
+from livemind.evaluation.judging import council_cut_off, failed_attempt, failed_council, judged
 from livemind.evaluation.reading import is_cut_off, read_reply
 from livemind.evaluation.results import (
     COUNCIL_METHODS,
@@ -71,37 +71,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _judged(text: str, tokens: int, seconds: float, rule: ExtractionRule, *, prompt_tokens: int = 0,
-            prompt_length: int = 0, was_cut_off: bool = False) -> Attempt:
-    extraction = read_reply(text, rule, is_cut_off=was_cut_off)
-    return Attempt(text=text, extracted=extraction.value, failure=extraction.failure, tokens=tokens,
-                   seconds=round(seconds, 3), prompt_tokens=prompt_tokens, prompt_length=prompt_length or prompt_tokens,
-                   is_cut_off=was_cut_off)
-
-
-def _council_cut_off(result: DebateResult, max_tokens: int) -> bool:
-    """Whether a council's final reply stopped at its token limit.
-
-    A reply that is one of the positions (a vote's or select's pick, the most central position when
-    the synthesis failed) is cut off when that position is; a synthesis, when its own tokens (the
-    council's, less every position's) reach the limit.
-    """
-    positions = [p for record in result.history for p in record.positions]
-    chosen = next((p for p in positions if p.text == result.answer), None)
-    if chosen is not None:
-        return is_cut_off(chosen.tokens, max_tokens)
-    return is_cut_off(result.tokens - sum(p.tokens for p in positions), max_tokens)
-
-
-def _failed(exc: Exception, seconds: float) -> Attempt:
-    return Attempt(text="", extracted=None, failure=f"error: {exc}", tokens=0, seconds=round(seconds, 3))
-
-
-def _failed_council(exc: Exception, seconds: float) -> CouncilAttempt:
-    return CouncilAttempt(reply=_failed(exc, seconds), session_id=None, rounds=0, stop_reason=f"failed: {exc}",
-                          synthesizer="", synthesis_error=None, positions=())
-
-
 class EvalRunner:
     """Runs one task through the best single expert, self-consistency, vote, select and (selective) debate."""
 
@@ -135,8 +104,8 @@ class EvalRunner:
             answer = self.mind.ask(problem.prompt, expert=name, max_tokens=self.settings.max_tokens, seed=seed,
                                    temperature=temperature)
         except PER_QUESTION_ERRORS as exc:
-            return _failed(exc, time.perf_counter() - start)
-        return _judged(answer.answer, answer.tokens, time.perf_counter() - start, self.settings.extraction,
+            return failed_attempt(exc, time.perf_counter() - start)
+        return judged(answer.answer, answer.tokens, time.perf_counter() - start, self.settings.extraction,
                        prompt_tokens=answer.prompt_tokens, was_cut_off=answer.finish_reason == "length",
                        prompt_length=answer.prompt_tokens + answer.cached_prompt_tokens)
 
@@ -180,7 +149,7 @@ class EvalRunner:
                                           selective=kind == "selective", transcript=s.transcript,
                                           temperature=s.council_temperature)
         except PER_QUESTION_ERRORS as exc:
-            return _failed_council(exc, time.perf_counter() - start), None
+            return failed_council(exc, time.perf_counter() - start), None
         return self._judge_council(result, problem, time.perf_counter() - start), result
 
     def _judge_council(self, result: DebateResult, problem: Problem, seconds: float) -> CouncilAttempt:
@@ -190,8 +159,8 @@ class EvalRunner:
         positions = [JudgedPosition(expert=p.expert, round=p.round, extracted=value, is_correct=value == problem.answer,
                                     mean_logprob=p.mean_logprob)
                      for p, value in read]
-        reply = _judged(result.answer, result.tokens, seconds, rule, prompt_tokens=result.prompt_tokens,
-                        was_cut_off=_council_cut_off(result, limit))
+        reply = judged(result.answer, result.tokens, seconds, rule, prompt_tokens=result.prompt_tokens,
+                        was_cut_off=council_cut_off(result, limit))
         if result.synthesizer.endswith(SPLIT):  # a split select states the tied numbers: it answers none of them
             reply = reply.model_copy(update={"extracted": None, "failure": f"{SPLIT_FAILURE}: {result.synthesizer}"})
         first = [p.extracted for p in positions if p.round == 0]

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from livemind.errors import EngineError, InvalidRequestError, UnknownExpertError
+from livemind.evaluation.judging import council_cut_off
 from livemind.evaluation.report import _setup_lines, build_report
 from livemind.evaluation.results import COUNCIL_METHODS, METHOD_ORDER, Attempt, EvalSettings
-from livemind.evaluation.runner import EvalRunner, _council_cut_off
+from livemind.evaluation.runner import EvalRunner
 from livemind.evaluation.scoring import score_run
 from livemind.evaluation.store import RunStore
 from livemind.evaluation.tasks import generate_problems
@@ -238,12 +239,12 @@ def test_a_council_reply_counts_as_cut_off_when_its_synthesis_or_chosen_position
     result = scripted_council().mind.debate(problem.prompt, experts=["alpha", "beta"], rounds=0, mode="parallel",
                                             seed=7)  # seeded: every reply has its own words
     spent = sum(p.tokens for record in result.history for p in record.positions)  # the experts' share of the total
-    assert not _council_cut_off(result.model_copy(update={"tokens": spent + 7}), max_tokens=8)
-    assert _council_cut_off(result.model_copy(update={"tokens": spent + 8}), max_tokens=8), "the synthesis hit 8"
+    assert not council_cut_off(result.model_copy(update={"tokens": spent + 7}), max_tokens=8)
+    assert council_cut_off(result.model_copy(update={"tokens": spent + 8}), max_tokens=8), "the synthesis hit 8"
     position = result.history[0].positions[0]
     picked = result.model_copy(update={"answer": position.text})  # a vote's or select's pick is that position
-    assert _council_cut_off(picked, max_tokens=position.tokens)
-    assert not _council_cut_off(picked, max_tokens=position.tokens + 1)
+    assert council_cut_off(picked, max_tokens=position.tokens)
+    assert not council_cut_off(picked, max_tokens=position.tokens + 1)
 
 
 def test_the_vote_weighs_first_answers_by_confidence_while_first_vote_stays_a_count(

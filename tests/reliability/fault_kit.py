@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from livemind.config import LiveMindConfig, parse_config
-from livemind.council.prompts import SYNTHESIS_MARKER
 from livemind.engine.backends.base import CancelSignal, LoadTarget, TokenCallback
 from livemind.engine.catalog import ModelCatalog
 from livemind.engine.ram import MemoryReading
@@ -22,33 +21,15 @@ from livemind.errors import ModelCorruptError
 from livemind.orchestrator import LiveMind
 from livemind.types import Completion, GenerationRequest
 from tests.fakes import HashEmbedder, Script, ScriptedBackend, ScriptedLoader
+from tests.support.minds import answer_round, is_synthesis, speaker, stubborn  # noqa: F401 (re-exported)
 
 MiB = 2**20
 EXPERTS = ("alpha", "beta", "gamma")
 STALL_TOKEN_S = 0.01
 
 
-def persona_of(request: GenerationRequest) -> str:
-    """Which expert a request is for (the fakes' personas are 'You are <name>.')."""
-    return request.messages[0].content.removeprefix("You are ").rstrip(".")
-
-
-def round_of(request: GenerationRequest) -> int:
-    """0 for a first answer, n for the n-th revision."""
-    return sum(1 for m in request.messages if m.role == "assistant")
-
-
-def is_synthesis(request: GenerationRequest) -> bool:
-    """Whether a request is the synthesiser's."""
-    return SYNTHESIS_MARKER in request.messages[-1].content
-
-
-def stubborn(target: LoadTarget, request: GenerationRequest) -> str:
-    """Every expert keeps its own claim and changes it a little each round, so debates run to the maximum."""
-    if is_synthesis(request):
-        return "synthesised answer combining everyone"
-    who = persona_of(request)
-    return f"{who} believes {who}-specific claim number {round_of(request)} about {who} things"
+persona_of = speaker  # which expert a request is for
+round_of = answer_round  # 0 for a first answer, n for the n-th revision
 
 
 def fault_config(home: Path, *, separate_models: bool = True, pool: dict[str, Any] | None = None,

@@ -121,8 +121,9 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--extraction", choices=["lenient", "strict"], default="lenient",
                    help="how answers are read: lenient (Answer: lines, \\boxed{N}, 'the answer is N', a final "
                         "equation) or strict (only an `Answer: <integer>` line); default lenient")
-    p.add_argument("--sc-temperature", type=float, default=0.7,
-                   help="sampling temperature for self-consistency (default 0.7)")
+    p.add_argument("--sc-temperature", type=float,
+                   help="sampling temperature for self-consistency (default: chosen on the pilot between the best "
+                        "expert's own temperature and 0.7, by a majority vote of 4 samples a question)")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                    help=f"allowed token gap between voting and the council (default {DEFAULT_TOLERANCE})")
     p.add_argument("--max-samples", type=int, default=32, help="most self-consistency samples per question")

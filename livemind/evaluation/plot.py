@@ -8,7 +8,7 @@ from pathlib import Path
 from livemind.errors import MissingExtraError
 from livemind.evaluation.scoring import MethodScore
 
-MARKERS = {"single": "o", "vote": "s", "sc_vote": "v", "select": "P", "sc_select": "x", "selective": "D",
+MARKERS = {"single": "o", "single_sampled": "h", "vote": "s", "sc_vote": "v", "select": "P", "sc_select": "x", "selective": "D",
            "sc_selective": "<", "debate": "*", "sc_debate": "^"}
 
 

@@ -10,8 +10,9 @@ from livemind.evaluation.calibration import Calibration, calibrate
 from livemind.evaluation.conformity import Conformity, measure_conformity
 from livemind.evaluation.plot import plot_accuracy_vs_tokens
 from livemind.evaluation.results import COUNCIL_METHODS, METHOD_ORDER, EvalRun, MethodKey
-from livemind.evaluation.scoring import MethodOutcome, MethodScore, method_outcomes, score_run
+from livemind.evaluation.scoring import MethodOutcome, MethodScore, method_outcomes, sample_accuracy, score_run
 from livemind.evaluation.tasks import task_family
+from livemind.evaluation.temperature import TEMPERATURE_RULE, describe
 from livemind.evaluation.verdict import Verdict, judge
 from livemind.evaluation.voting import TIE_RULE
 from livemind.types import Value
@@ -21,7 +22,8 @@ JSON_NAME = "report.json"
 PLOT_NAME = "accuracy_vs_tokens.png"
 STOP_KINDS = (("agreement", "agreement"), ("reached the maximum", "the round limit"),
               ("no expert changed", "no change between rounds"), ("quorum lost", "quorum lost"), ("failed", "failure"))
-SHORT_NAMES: dict[MethodKey, str] = {"single": "single", "vote": "vote", "sc_vote": "SC (vote)", "select": "select",
+SHORT_NAMES: dict[MethodKey, str] = {"single": "single", "single_sampled": "single (T)", "vote": "vote",
+                                     "sc_vote": "SC (vote)", "select": "select",
                                      "sc_select": "SC (select)", "selective": "selective",
                                      "sc_selective": "SC (sel.)", "debate": "debate", "sc_debate": "SC (debate)"}
 
@@ -89,10 +91,12 @@ def _setup_lines(report: EvalReport) -> list[str]:
         f"debate runs {s.rounds} revision round(s) after the first answers; selective debate runs them only when "
         f"the first answers differ; select samples {s.samples} answers per expert; vote is the selective debate's "
         "first round, majority-voted (the same prompts and seeds `strategy=\"vote\"` runs).",
-        f"- Self-consistency samples {run.choice.expert} at temperature {s.sc_temperature} and majority-votes "
-        f"the extracted answers; "
-        + ("the council experts keep their configured sampling. The single expert answers greedily, so a comparison "
-           "with it mixes how answers are combined with how they are sampled." if s.council_temperature is None else
+        f"- Self-consistency samples {run.choice.expert} at temperature {run.sampling_temperature} "
+        + (f"(chosen on the pilot: {describe(run.sc_pilot)}; the rule: {TEMPERATURE_RULE}) " if run.sc_pilot else "")
+        + f"and majority-votes the extracted answers; its samples alone are right {_sample_share(run)}. "
+        + ("The council experts keep their configured sampling; the single expert is measured both greedy and "
+           "sampled at its own council temperature, so each council method can be compared like with like."
+           if s.council_temperature is None else
            f"the council experts answer at temperature {s.council_temperature} (--council-temperature; select "
            "samples apart)."),
         "- Models: " + ", ".join(f"{e} → {m}" for e, m in run.models.items()) + ".",
@@ -183,17 +187,23 @@ def _conformity_lines(c: Conformity) -> list[str]:
     ]
 
 
+def _sample_share(run: EvalRun) -> str:
+    right, n = sample_accuracy(run)
+    return f"{right} times of {n} ({100 * right / n:.0f}%)" if n else "never (no samples)"
+
+
 def _cell(outcome: MethodOutcome) -> str:
     shown = "—" if outcome.predicted is None else str(outcome.predicted)
     return f"{shown} {'✓' if outcome.is_correct else '✗'}"
 
 
 def _question_table(report: EvalReport) -> list[str]:
-    header = "| # | question | key | " + " | ".join(SHORT_NAMES[m] for m in METHOD_ORDER) + " |"
-    rows = [header, "|---:|---|---:|" + "---|" * len(METHOD_ORDER)]
+    methods = [m for m in METHOD_ORDER if m in report.outcomes]
+    header = "| # | question | key | " + " | ".join(SHORT_NAMES[m] for m in methods) + " |"
+    rows = [header, "|---:|---|---:|" + "---|" * len(methods)]
     for i, p in enumerate(report.run.problems):
         question = p.problem.question.replace("|", "\\|")
-        cells = " | ".join(_cell(report.outcomes[m][i]) for m in METHOD_ORDER)
+        cells = " | ".join(_cell(report.outcomes[m][i]) for m in methods)
         rows.append(f"| {i + 1} | {question} | {p.problem.answer} | {cells} |")
     return rows
 

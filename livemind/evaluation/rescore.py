@@ -35,8 +35,7 @@ from livemind.evaluation.results import (
     ProblemRun,
     Rescore,
 )
-from livemind.evaluation.runner import finished_run
-from livemind.evaluation.store import RunStore
+from livemind.evaluation.store import RunStore, finished_run
 from livemind.evaluation.voting import SPLIT_FAILURE, majority_vote, vote_failure
 
 RE_READ: tuple[CouncilKind, ...] = ("select", "selective", "debate")

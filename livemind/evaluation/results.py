@@ -10,13 +10,14 @@ from pydantic import Field
 from livemind.council.extraction import ExtractionRule
 from livemind.evaluation.budget import DEFAULT_TOLERANCE, BudgetMatch
 from livemind.evaluation.tasks import Problem
+from livemind.evaluation.temperature import TemperatureScore
 from livemind.types import Transcript, Value
 
 CouncilKind = Literal["vote", "select", "selective", "debate"]
 COUNCIL_METHODS: tuple[CouncilKind, ...] = ("vote", "select", "selective", "debate")
-MethodKey = Literal["single", "vote", "sc_vote", "select", "sc_select", "selective", "sc_selective", "debate",
+MethodKey = Literal["single", "single_sampled", "vote", "sc_vote", "select", "sc_select", "selective", "sc_selective", "debate",
                     "sc_debate"]
-METHOD_ORDER: tuple[MethodKey, ...] = ("single", "vote", "sc_vote", "select", "sc_select", "selective",
+METHOD_ORDER: tuple[MethodKey, ...] = ("single", "single_sampled", "vote", "sc_vote", "select", "sc_select", "selective",
                                        "sc_selective", "debate", "sc_debate")
 SAME_BUDGET: dict[CouncilKind, MethodKey] = {"vote": "sc_vote", "select": "sc_select", "selective": "sc_selective",
                                              "debate": "sc_debate"}
@@ -34,7 +35,7 @@ class EvalSettings(Value):
     experts: tuple[str, ...] | None = None
     best_expert: str | None = None
     pilot_n: int = Field(5, ge=0, le=200)
-    sc_temperature: float = Field(0.7, gt=0.0, le=2.0)
+    sc_temperature: float | None = Field(None, gt=0.0, le=2.0)  # None: chosen on the pilot (evaluation.temperature)
     tolerance: float = Field(DEFAULT_TOLERANCE, gt=0.0, lt=1.0)
     max_samples: int = Field(32, ge=1, le=256)
     extraction: ExtractionRule = "lenient"
@@ -114,6 +115,8 @@ class ProblemRun(Value):
     select: CouncilAttempt
     selective: CouncilAttempt
     debate: CouncilAttempt
+    # the best single expert at the temperature it answers at in the council (None: greedy council, or older runs)
+    single_sampled: Attempt | None = None
     seconds: float = 0.0
     part: int = 1
     reused: tuple[str, ...] = ()  # the methods taken from the run named by `EvalSettings.reuse`
@@ -177,6 +180,14 @@ class EvalRun(Value):
     started_at: str
     parts: tuple[RunPart, ...] = ()
     rescored: Rescore | None = None
+    sc_temperature: float | None = None  # the temperature self-consistency sampled at (None: settings' own)
+    sc_pilot: tuple[TemperatureScore, ...] = ()  # how it was chosen (evaluation.temperature)
+
+    @property
+    def sampling_temperature(self) -> float:
+        """The temperature self-consistency's samples were drawn at."""
+        chosen = self.sc_temperature if self.sc_temperature is not None else self.settings.sc_temperature
+        return chosen if chosen is not None else 0.7
 
     def budget(self, against: CouncilKind) -> BudgetMatch:
         """The self-consistency budget match against one council method."""

@@ -12,8 +12,9 @@
     generated tokens can be matched; then the budgets are matched.
 
 Single answers and self-consistency samples are `LiveMind.ask` with the expert named and the
-temperature set (0 greedy, `sc_temperature` for voting); samples of one model are asked for
-concurrently, so the engine decodes them as one batch.
+temperature set (0 greedy, the expert's council temperature for the sampled single answer, and for
+self-consistency `sc_temperature`, chosen on the pilot unless given: evaluation.temperature);
+samples of one model are asked for concurrently, so the engine decodes them as one batch.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -29,10 +29,11 @@ from pathlib import Path
 from livemind.council.prompts import expert_seed
 from livemind.council.strategies import SPLIT, count_votes
 from livemind.engine.cpu import cpu_label
-from livemind.errors import EngineError, InvalidRequestError, PromptTooLongError, RemoteExpertError, UnknownExpertError
-from livemind.evaluation.budget import match_budget, needs_more_samples, samples_drawn
-from livemind.evaluation.judging import council_cut_off, failed_attempt, failed_council, judged
+from livemind.errors import InvalidRequestError, UnknownExpertError
+from livemind.evaluation.budget import needs_more_samples, samples_drawn
+from livemind.evaluation.judging import council_cut_off, failed_council, judged
 from livemind.evaluation.reading import is_cut_off, read_reply
+from livemind.evaluation.replies import PER_QUESTION_ERRORS, Replies
 from livemind.evaluation.results import (
     COUNCIL_METHODS,
     Attempt,
@@ -47,8 +48,15 @@ from livemind.evaluation.results import (
     RunPart,
 )
 from livemind.evaluation.selection import choose_best_expert, most_common
-from livemind.evaluation.store import RunPlan, RunStore
+from livemind.evaluation.store import RunPlan, RunStore, finished_run
 from livemind.evaluation.tasks import TASKS, Problem, generate_problems, held_out_problems
+from livemind.evaluation.temperature import (
+    PILOT_SAMPLES,
+    TemperatureScore,
+    best_temperature,
+    candidate_temperatures,
+    temperature_score,
+)
 from livemind.evaluation.voting import SPLIT_FAILURE, majority_vote, vote_failure
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult
@@ -58,9 +66,6 @@ Progress = Callable[[str], None]
 
 Advance = Callable[[int, int], None]
 """Told (questions done, questions in all) whenever a question finishes: drives a progress bar."""
-
-PER_QUESTION_ERRORS = (EngineError, PromptTooLongError, RemoteExpertError)
-"""Failures that cost one question its answer (recorded as wrong) rather than ending the eval."""
 
 
 def _quiet(*_: object) -> None:
@@ -82,6 +87,7 @@ class EvalRunner:
         self._advance = on_advance
         self.store = store
         self.reuse = RunStore(Path(settings.reuse)) if settings.reuse else None
+        self.replies = Replies(mind, settings)
         self._check()
 
     def _check(self) -> None:
@@ -98,40 +104,16 @@ class EvalRunner:
 
     # -- generation ----------------------------------------------------------------------------
 
-    def _reply(self, name: str, problem: Problem, *, temperature: float, seed: int) -> Attempt:
-        start = time.perf_counter()
-        try:
-            answer = self.mind.ask(problem.prompt, expert=name, max_tokens=self.settings.max_tokens, seed=seed,
-                                   temperature=temperature)
-        except PER_QUESTION_ERRORS as exc:
-            return failed_attempt(exc, time.perf_counter() - start)
-        return judged(answer.answer, answer.tokens, time.perf_counter() - start, self.settings.extraction,
-                       prompt_tokens=answer.prompt_tokens, was_cut_off=answer.finish_reason == "length",
-                       prompt_length=answer.prompt_tokens + answer.cached_prompt_tokens)
-
-    def greedy(self, name: str, problem: Problem) -> Attempt:
-        """One expert's answer at temperature 0."""
-        return self._reply(name, problem, temperature=0.0, seed=expert_seed(self.settings.seed, name, 0) or 0)
-
-    def sample(self, name: str, problem: Problem, index: int) -> Attempt:
-        """The index-th self-consistency sample of one expert on one problem (seeded, reproducible)."""
-        seed = expert_seed(self.settings.seed, f"self-consistency/{problem.id}", index) or 0
-        return self._reply(name, problem, temperature=self.settings.sc_temperature, seed=seed)
-
-    def batched(self, work: Sequence[Callable[[], Attempt]]) -> list[Attempt]:
-        """Run replies of one model concurrently, `batch` at a time, so the engine decodes them together.
-
-        Each reply's seconds is its batch's wall time shared out, so the seconds add up to wall time.
-        """
-        results: list[Attempt] = []
-        with ThreadPoolExecutor(max_workers=self.settings.batch, thread_name_prefix="eval-batch") as pool:
-            for at in range(0, len(work), self.settings.batch):
-                chunk = work[at:at + self.settings.batch]
-                start = time.perf_counter()
-                done = list(pool.map(lambda job: job(), chunk))
-                share = round((time.perf_counter() - start) / len(done), 3)
-                results.extend(a.model_copy(update={"seconds": share}) for a in done)
-        return results
+    def _singles(self, expert: str, problem: Problem, earlier: ProblemRun | None) -> tuple[Attempt, Attempt | None]:
+        """The single expert greedy and at its council temperature (0: none), decoded as one batch."""
+        jobs: dict[str, Callable[[], Attempt]] = {}
+        if earlier is None:
+            jobs["greedy"] = partial(self.replies.greedy, expert, problem)
+        if self.replies.council_temperature(expert) > 0 and (earlier is None or earlier.single_sampled is None):
+            jobs["sampled"] = partial(self.replies.sampled, expert, problem)
+        done = dict(zip(jobs, self.replies.batched(list(jobs.values())), strict=True))
+        single = done["greedy"] if earlier is None else earlier.single
+        return single, done.get("sampled") or (earlier.single_sampled if earlier else None)
 
     def council(self, kind: CouncilKind, experts: Sequence[str], problem: Problem) -> tuple[CouncilAttempt, DebateResult | None]:
         """One council strategy on one problem: `select`, `selective` or `debate` (selective off), judged."""
@@ -200,7 +182,7 @@ class EvalRunner:
         (which the debate layout does not touch) are taken instead of generated again.
         """
         start = time.perf_counter()
-        single = earlier.single if earlier else self.greedy(expert, problem)
+        single, single_sampled = self._singles(expert, problem, earlier)
         selective, selective_result = self.council("selective", council, problem)
         vote = self.vote_of(selective, selective_result)
         if self.settings.rounds == 1 and selective.debate_triggered:
@@ -211,7 +193,8 @@ class EvalRunner:
         select = earlier.select if earlier else self.council("select", council, problem)[0]
         costliest = max(vote.reply.tokens, select.reply.tokens, selective.reply.tokens, debate.reply.tokens)
         samples = self._samples_up_to(expert, problem, list(earlier.samples) if earlier else [], costliest)
-        return ProblemRun(problem=problem, single=single, samples=tuple(samples), vote=vote, select=select,
+        return ProblemRun(problem=problem, single=single, single_sampled=single_sampled, samples=tuple(samples),
+                          vote=vote, select=select,
                           selective=selective, debate=debate, seconds=round(time.perf_counter() - start, 2),
                           reused=("single", "select", "samples") if earlier else ())
 
@@ -225,22 +208,7 @@ class EvalRunner:
 
     def _reused_plan(self) -> RunPlan | None:
         """The reused run's plan, refused unless it asked the same questions the same way."""
-        if self.reuse is None:
-            return None
-        plan = self.reuse.saved_plan()
-        if plan is None:
-            raise InvalidRequestError(f"{self.settings.reuse} holds no eval run (no run/plan.json)",
-                                      hint="--reuse takes the --out folder of an earlier `livemind eval`")
-        # what may differ: the debate layout, the council's temperature (select samples apart whatever it is),
-        # and how answers are batched
-        free = {"transcript", "reuse", "batch", "council_temperature"}
-        theirs, mine = plan.settings.model_dump(), self.settings.model_dump()
-        changed = sorted(k for k in mine if k not in free and theirs[k] != mine[k])
-        if changed:
-            raise InvalidRequestError(f"{self.settings.reuse} was run with other settings ({', '.join(changed)} differ)",
-                                      hint="repeat that run's flags, changing only --transcript, "
-                                           "--council-temperature (and --batch)")
-        return plan
+        return self.reuse.reusable_plan(self.settings, str(self.settings.reuse)) if self.reuse else None
 
     def _samples_up_to(self, expert: str, problem: Problem, have: list[Attempt], target_tokens: int) -> list[Attempt]:
         """Draw samples in batches until their tokens reach the target (or max_samples)."""
@@ -250,7 +218,7 @@ class EvalRunner:
             missing = target_tokens - sum(a.tokens for a in samples)
             want = min(self.settings.batch, self.settings.max_samples - len(samples), max(1, math.ceil(missing / max(mean, 1))))
             first = len(samples)
-            samples += self.batched([partial(self.sample, expert, problem, first + j) for j in range(want)])
+            samples += self.replies.batched([partial(self.replies.sample, expert, problem, first + j) for j in range(want)])
         return samples
 
     # -- choices -------------------------------------------------------------------------------
@@ -276,12 +244,28 @@ class EvalRunner:
         pilot = held_out_problems(self.settings.task, self.settings.pilot_n, self.settings.seed, list(problems))
         scores, tokens, start = [], 0, time.perf_counter()
         for name in self.mind.config.expert_names:
-            attempts = self.batched([partial(self.greedy, name, p) for p in pilot])
+            attempts = self.replies.batched([partial(self.replies.greedy, name, p) for p in pilot])
             correct = sum(a.extracted == p.answer for a, p in zip(attempts, pilot, strict=True))
             scores.append(PilotScore(expert=name, correct=correct, n=len(pilot), tokens=sum(a.tokens for a in attempts)))
             tokens += scores[-1].tokens
             self._say(f"pilot: {name} {correct}/{len(pilot)}")
         return choose_best_expert(scores, router_pick, share), tokens, time.perf_counter() - start
+
+    def choose_sc_temperature(self, problems: Sequence[Problem],
+                              expert: str) -> tuple[float, tuple[TemperatureScore, ...], int, float]:
+        """Self-consistency's temperature: given, or the pilot's best (TEMPERATURE_RULE), with its tokens and seconds."""
+        if self.settings.sc_temperature is not None:
+            return self.settings.sc_temperature, (), 0, 0.0
+        pilot = held_out_problems(self.settings.task, max(self.settings.pilot_n, 1), self.settings.seed, list(problems))
+        scores, start = [], time.perf_counter()
+        for t in candidate_temperatures(self.mind.config.expert(expert).sampling.temperature):
+            draw = self.replies.sample
+            attempts = self.replies.batched([partial(draw, expert, p, i, t) for p in pilot for i in range(PILOT_SAMPLES)])
+            answers = [[a.extracted for a in attempts[j * PILOT_SAMPLES:(j + 1) * PILOT_SAMPLES]] for j in range(len(pilot))]
+            scores.append(temperature_score(t, answers, [p.answer for p in pilot], sum(a.tokens for a in attempts)))
+            self._say(f"pilot: {expert} at T={t}: vote right on {scores[-1].correct}/{len(pilot)}")
+        return (best_temperature(scores).temperature, tuple(scores), sum(s.tokens for s in scores),
+                time.perf_counter() - start)
 
     def _warm(self, names: Sequence[str]) -> None:
         """Load every model before the clock runs, so no method pays for a load."""
@@ -299,17 +283,21 @@ class EvalRunner:
         if reused is not None:  # the same council and baseline as the run whose answers are taken
             council, council_reason = reused.council, f"{reused.council_reason} (from {self.settings.reuse})"
             choice, pilot_tokens, pilot_seconds = reused.choice, reused.pilot_tokens, reused.pilot_seconds
+            sc_temperature, sc_pilot = reused.sc_temperature or reused.settings.sc_temperature, reused.sc_pilot
             self._say(f"taking single, select and self-consistency answers from {self.settings.reuse}")
         else:
             council, council_reason = self.choose_council(problems)
             choice, pilot_tokens, pilot_seconds = self.choose_expert(problems)
+            sc_temperature, sc_pilot, tokens, seconds = self.choose_sc_temperature(problems, choice.expert)
+            pilot_tokens, pilot_seconds = pilot_tokens + tokens, pilot_seconds + seconds
         self._say(f"council: {', '.join(council)} ({council_reason})")
         self._say(f"best single expert: {choice.expert} ({choice.reason})")
         synthesizer = self.mind.config.debate.synthesizer
         used = dict.fromkeys([choice.expert, *council, synthesizer])
         plan = RunPlan(settings=self.settings, council=council, council_reason=council_reason, choice=choice,
                        synthesizer=synthesizer, models={n: self.mind.config.expert(n).model for n in used},
-                       pilot_tokens=pilot_tokens, pilot_seconds=round(pilot_seconds, 2), started_at=started_at)
+                       pilot_tokens=pilot_tokens, pilot_seconds=round(pilot_seconds, 2), started_at=started_at,
+                       sc_temperature=sc_temperature, sc_pilot=sc_pilot)
         if self.store:
             self.store.save_plan(plan)
         return plan
@@ -324,6 +312,7 @@ class EvalRunner:
         part = RunPart(index=len(parts) + 1, started_at=_now(), seconds=0.0, questions=0, machine=cpu_label())
         clock = time.perf_counter()
         plan = self.plan(problems)
+        self.replies.sc_temperature = plan.sc_temperature or plan.settings.sc_temperature
         self._warm([plan.choice.expert, *plan.council, plan.synthesizer])
 
         def record(questions: int) -> None:
@@ -360,7 +349,7 @@ class EvalRunner:
         while needs_more_samples([[a.tokens for a in r.samples] for r in runs], target, self.settings.max_samples):
             drawn = samples_drawn([[a.tokens for a in r.samples] for r in runs])
             lagging = [i for i, r in enumerate(runs) if len(r.samples) == drawn]
-            fresh = self.batched([partial(self.sample, expert, runs[i].problem, drawn) for i in lagging])
+            fresh = self.replies.batched([partial(self.replies.sample, expert, runs[i].problem, drawn) for i in lagging])
             for i, attempt in zip(lagging, fresh, strict=True):
                 runs[i] = runs[i].model_copy(update={"samples": (*runs[i].samples, attempt)})
                 if self.store:
@@ -373,20 +362,3 @@ class EvalRunner:
         for b in run.budgets:
             self._say(f"self-consistency matched to {b.against}: k={b.k}, {b.tokens:,} vs {b.target_tokens:,} tokens")
         return run
-
-
-def finished_run(plan: RunPlan, runs: Sequence[ProblemRun], parts: Sequence[RunPart]) -> EvalRun:
-    """The judged run: every question's results and self-consistency matched to each council method's budget."""
-    targets = {kind: sum(r.council(kind).reply.tokens for r in runs) for kind in COUNCIL_METHODS}
-    sample_tokens = [[a.tokens for a in r.samples] for r in runs]
-    sample_prompts = [[a.prompt_tokens for a in r.samples] for r in runs]
-    sample_lengths = [[a.prompt_length for a in r.samples] for r in runs]
-    budgets = tuple(match_budget(sample_tokens, targets[kind], against=kind, tolerance=plan.settings.tolerance,
-                                 sample_prompt_tokens=sample_prompts, sample_prompt_lengths=sample_lengths,
-                                 target_prompt_tokens=sum(r.council(kind).reply.prompt_tokens for r in runs))
-                    for kind in COUNCIL_METHODS)
-    return EvalRun(settings=plan.settings, models=plan.models, choice=plan.choice, council=plan.council,
-                   council_reason=plan.council_reason, synthesizer=plan.synthesizer, problems=tuple(runs),
-                   budgets=budgets, pilot_tokens=plan.pilot_tokens, pilot_seconds=plan.pilot_seconds,
-                   total_seconds=round(sum(p.seconds for p in parts), 1), started_at=plan.started_at,
-                   parts=tuple(parts))

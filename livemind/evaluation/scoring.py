@@ -97,10 +97,14 @@ def method_outcomes(run: EvalRun) -> dict[MethodKey, list[MethodOutcome]]:
     outcomes: dict[MethodKey, list[MethodOutcome]] = {m: [] for m in METHOD_ORDER}
     for p in run.problems:
         outcomes["single"].append(_outcome("single", p, p.single))
+        if p.single_sampled is not None:
+            outcomes["single_sampled"].append(_outcome("single_sampled", p, p.single_sampled))
         for kind in COUNCIL_METHODS:
             attempt = p.council(kind)
             outcomes[kind].append(_outcome(kind, p, attempt.reply, agreement=attempt.checkable_agreement()))
             outcomes[SAME_BUDGET[kind]].append(_vote(SAME_BUDGET[kind], p, p.samples[:run.budget(kind).k]))
+    if len(outcomes["single_sampled"]) != len(run.problems):  # greedy councils and older runs have none
+        del outcomes["single_sampled"]
     return outcomes
 
 
@@ -116,6 +120,7 @@ def method_label(method: MethodKey, run: EvalRun) -> str:
     plural = "" if rounds == 1 else "s"
     labels: dict[str, str] = {
         "single": f"best single expert ({run.choice.expert}, greedy)",
+        "single_sampled": f"best single expert ({run.choice.expert}, sampled at its council temperature)",
         "vote": (f"vote: {council} first answers, weighted by confidence" if _is_weighted(run)
                  else f"vote: majority of {council} first answers"),
         "select": f"select: {council} experts × {k} samples, most self-consistent expert",
@@ -146,4 +151,10 @@ def score(method: MethodKey, label: str, outcomes: Sequence[MethodOutcome]) -> M
 def score_run(run: EvalRun) -> tuple[MethodScore, ...]:
     """Every method's score, in the report's order."""
     outcomes = method_outcomes(run)
-    return tuple(score(m, method_label(m, run), outcomes[m]) for m in METHOD_ORDER)
+    return tuple(score(m, method_label(m, run), outcomes[m]) for m in METHOD_ORDER if m in outcomes)
+
+
+def sample_accuracy(run: EvalRun) -> tuple[int, int]:
+    """Right self-consistency samples and all samples: the sampled single expert's pass@1 at SC's temperature."""
+    samples = [(a, r.problem.answer) for r in run.problems for a in r.samples]
+    return sum(a.extracted is not None and a.extracted == key for a, key in samples), len(samples)

@@ -11,13 +11,16 @@ new one. A resumed run must ask for the same settings; a different question set 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel
 
 from livemind.errors import InvalidRequestError
-from livemind.evaluation.results import EvalSettings, ExpertChoice, ProblemRun, RunPart
+from livemind.evaluation.budget import match_budget
+from livemind.evaluation.results import COUNCIL_METHODS, EvalRun, EvalSettings, ExpertChoice, ProblemRun, RunPart
+from livemind.evaluation.temperature import TemperatureScore
 from livemind.types import Value
 
 M = TypeVar("M", bound=BaseModel)
@@ -35,6 +38,8 @@ class RunPlan(Value):
     pilot_tokens: int
     pilot_seconds: float
     started_at: str
+    sc_temperature: float | None = None  # chosen on the pilot when the settings leave it open
+    sc_pilot: tuple[TemperatureScore, ...] = ()
 
 
 def write_value(path: Path, value: BaseModel) -> None:
@@ -111,3 +116,37 @@ class RunStore:
     def save_parts(self, parts: list[RunPart]) -> None:
         """Record the stretches of work (the current one is updated after each question)."""
         write_value(self.root / "parts.json", PartList(parts=tuple(parts)))
+
+    def reusable_plan(self, settings: EvalSettings, where: str) -> RunPlan:
+        """This run's plan for `--reuse`, refused unless it asked the same questions the same way."""
+        plan = self.saved_plan()
+        if plan is None:
+            raise InvalidRequestError(f"{where} holds no eval run (no run/plan.json)",
+                                      hint="--reuse takes the --out folder of an earlier `livemind eval`")
+        # what may differ: the debate layout, the council's temperature (select samples apart whatever it is),
+        # and how answers are batched
+        free = {"transcript", "reuse", "batch", "council_temperature"}
+        theirs, mine = plan.settings.model_dump(), settings.model_dump()
+        changed = sorted(k for k in mine if k not in free and theirs[k] != mine[k])
+        if changed:
+            raise InvalidRequestError(f"{where} was run with other settings ({', '.join(changed)} differ)",
+                                      hint="repeat that run's flags, changing only --transcript, "
+                                           "--council-temperature (and --batch)")
+        return plan
+
+
+def finished_run(plan: RunPlan, runs: Sequence[ProblemRun], parts: Sequence[RunPart]) -> EvalRun:
+    """The judged run: every question's results and self-consistency matched to each council method's budget."""
+    targets = {kind: sum(r.council(kind).reply.tokens for r in runs) for kind in COUNCIL_METHODS}
+    sample_tokens = [[a.tokens for a in r.samples] for r in runs]
+    sample_prompts = [[a.prompt_tokens for a in r.samples] for r in runs]
+    sample_lengths = [[a.prompt_length for a in r.samples] for r in runs]
+    budgets = tuple(match_budget(sample_tokens, targets[kind], against=kind, tolerance=plan.settings.tolerance,
+                                 sample_prompt_tokens=sample_prompts, sample_prompt_lengths=sample_lengths,
+                                 target_prompt_tokens=sum(r.council(kind).reply.prompt_tokens for r in runs))
+                    for kind in COUNCIL_METHODS)
+    return EvalRun(settings=plan.settings, models=plan.models, choice=plan.choice, council=plan.council,
+                   council_reason=plan.council_reason, synthesizer=plan.synthesizer, problems=tuple(runs),
+                   budgets=budgets, pilot_tokens=plan.pilot_tokens, pilot_seconds=plan.pilot_seconds,
+                   total_seconds=round(sum(p.seconds for p in parts), 1), started_at=plan.started_at,
+                   parts=tuple(parts), sc_temperature=plan.sc_temperature, sc_pilot=plan.sc_pilot)

@@ -145,11 +145,18 @@ def judge(run: EvalRun, scores: Sequence[MethodScore], outcomes: Mapping[MethodK
         sentences.append("Every method scored at most 10%: these models are too small for this task, so this run "
                          "cannot show whether a council helps. Run it on the default council (see docs/eval.md).")
     sentences += [_strategy_sentence(k, run, by_method, vs_sc[k], vs_single[k]) for k in COUNCIL_METHODS]
+    like = {k: compare(k, "single_sampled", outcomes) for k in COUNCIL_METHODS} if "single_sampled" in outcomes else {}
+    if like:
+        sampled = by_method["single_sampled"]
+        sentences.append(f"Like with like (everyone sampling at their council temperature): the single expert sampled "
+                         f"scores {_share(sampled.correct, sampled.n)} against {_share(single.correct, single.n)} "
+                         "greedy; against it, " + "; ".join(
+                             f"{k} {_result(c, k, 'the sampled single expert')}" for k, c in like.items()) + ".")
     if conformity.transitions:
         sentences.append(
             f"Between debate rounds, {conformity.right_to_wrong} right answer(s) turned wrong and "
             f"{conformity.wrong_to_right} wrong answer(s) turned right, out of {conformity.transitions} "
             f"expert-round transitions ({conformity.changed_answer} changed the extracted answer).")
     return Verdict(headline=headline, sentences=tuple(sentences),
-                   comparisons=(*vs_sc.values(), *vs_single.values()), targets=targets, best_strategy=best,
+                   comparisons=(*vs_sc.values(), *vs_single.values(), *like.values()), targets=targets, best_strategy=best,
                    best_per_token=per_token, is_too_weak_to_tell=is_too_weak)

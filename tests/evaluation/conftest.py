@@ -82,7 +82,8 @@ def scripted_council(tmp_path: Path) -> Iterator[Callable[..., ScriptedCouncil]]
     """Build a LiveMind whose models answer by `answerer`, with a length that varies by seed."""
     made: list[LiveMind] = []
 
-    def build(answerer: Answerer = always_right, confidence: Confidence | None = None) -> ScriptedCouncil:
+    def build(answerer: Answerer = always_right, confidence: Confidence | None = None,
+              temperatures: dict[str, float] | None = None) -> ScriptedCouncil:
         turns: list[Turn] = []
 
         def script(target: LoadTarget, request: GenerationRequest) -> str:
@@ -98,7 +99,9 @@ def scripted_council(tmp_path: Path) -> Iterator[Callable[..., ScriptedCouncil]]
 
         doc = {
             "experts": [{"name": n, "model": "smollm2-135m", "persona": f"You are {n}.", "description": f"{n} topics",
-                         "examples": [f"a question about {n}"]} for n in EXPERTS],
+                         "examples": [f"a question about {n}"],
+                         **({"sampling": {"temperature": temperatures[n]}} if n in (temperatures or {}) else {})}
+                        for n in EXPERTS],
             "router": {"fallback": "alpha", "top_k": 3, "threshold": 0.0},
             "debate": {"synthesizer": "alpha", "max_rounds": 2, "agreement_threshold": 0.99},
         }

@@ -80,7 +80,53 @@ def test_the_pilot_picks_the_expert_that_is_right_on_held_out_questions(
     run = EvalRunner(council.mind, EvalSettings(n=2, seed=0, rounds=1, experts=COUNCIL, pilot_n=3)).run()
     assert run.choice.expert == "gamma" and run.choice.how == "pilot"
     assert [(p.expert, p.correct, p.n) for p in run.choice.pilot] == [("alpha", 0, 3), ("beta", 0, 3), ("gamma", 3, 3)]
-    assert run.pilot_tokens == sum(p.tokens for p in run.choice.pilot) > 0
+    assert run.pilot_tokens == sum(p.tokens for p in run.choice.pilot) + sum(t.tokens for t in run.sc_pilot) > 0
+
+
+def test_the_single_expert_is_also_asked_at_its_council_temperature_and_scored_like_with_like(
+        scripted_council: Callable[..., ScriptedCouncil]) -> None:
+    def wrong_when_sampling(turn: Turn) -> int | None:
+        return turn.key if turn.temperature in (0.0, 0.7) else (turn.key or 0) + 1
+
+    council = scripted_council(wrong_when_sampling, temperatures={"alpha": 0.3})
+    run = EvalRunner(council.mind, EvalSettings(n=3, seed=2, rounds=1, experts=COUNCIL, best_expert="alpha")).run()
+    assert all(p.single_sampled is not None and p.single_sampled.extracted == p.problem.answer + 1
+               for p in run.problems), "the sampled single answer is asked at alpha's own 0.3"
+    sampled_turns = [t for t in council.turns if t.expert == "alpha" and t.temperature == 0.3 and t.kind == "first"]
+    assert len(sampled_turns) >= 3
+    report = build_report(run)
+    scores = {s.method: s for s in report.scores}
+    assert scores["single"].correct == 3 and scores["single_sampled"].correct == 0
+    assert any(c.baseline == "single_sampled" for c in report.verdict.comparisons)
+    assert any("Like with like" in s for s in report.verdict.sentences)
+
+
+def test_a_greedy_council_has_no_sampled_single_and_older_runs_still_score(
+        scripted_council: Callable[..., ScriptedCouncil]) -> None:
+    run = EvalRunner(scripted_council().mind, EvalSettings(n=2, seed=2, rounds=1, experts=COUNCIL, best_expert="alpha",
+                                                           council_temperature=0.0)).run()
+    assert all(p.single_sampled is None for p in run.problems)
+    assert "single_sampled" not in {s.method for s in score_run(run)}
+
+
+def test_self_consistency_temperature_is_chosen_on_the_pilot_and_never_on_scored_questions(
+        scripted_council: Callable[..., ScriptedCouncil]) -> None:
+    def right_only_at_07(turn: Turn) -> int | None:
+        return turn.key if turn.temperature in (0.0, 0.7) else None
+
+    council = scripted_council(right_only_at_07, temperatures={"alpha": 0.2, "beta": 0.2, "gamma": 0.2})
+    run = EvalRunner(council.mind, EvalSettings(n=2, seed=5, rounds=1, experts=COUNCIL, pilot_n=3)).run()
+    assert [t.temperature for t in run.sc_pilot] == [0.2, 0.7]
+    assert [t.correct for t in run.sc_pilot] == [0, 3] and run.sampling_temperature == 0.7
+    assert all(a.extracted == p.problem.answer for p in run.problems for a in p.samples)
+    assert "chosen on the pilot" in "\n".join(_setup_lines(build_report(run)))
+
+
+def test_a_given_self_consistency_temperature_is_kept_and_costs_no_pilot(
+        scripted_council: Callable[..., ScriptedCouncil]) -> None:
+    run = EvalRunner(scripted_council().mind, EvalSettings(n=2, seed=5, rounds=1, experts=COUNCIL,
+                                                           best_expert="alpha", sc_temperature=0.9)).run()
+    assert run.sc_pilot == () and run.sampling_temperature == 0.9
 
 
 def test_without_experts_the_council_is_the_routers_choice(scripted_council: Callable[..., ScriptedCouncil]) -> None:
@@ -178,10 +224,10 @@ def test_samples_of_one_model_are_asked_for_together(scripted_council: Callable[
     def job(i: int) -> Attempt:
         threads.add(threading.current_thread().name)
         time.sleep(0.05)
-        return runner.sample("alpha", problem, i)
+        return runner.replies.sample("alpha", problem, i)
 
     start = time.perf_counter()
-    attempts = runner.batched([partial(job, i) for i in range(6)])
+    attempts = runner.replies.batched([partial(job, i) for i in range(6)])
     wall = time.perf_counter() - start
     assert len(attempts) == 6 and len(threads) == 3
     assert abs(sum(a.seconds for a in attempts) - wall) < 0.05, "shared-out seconds add up to the wall time"
@@ -262,4 +308,4 @@ def test_the_vote_weighs_first_answers_by_confidence_while_first_vote_stays_a_co
         assert p.vote.first_vote is None, "counted, the two experts split"
         assert p.vote.reply.extracted == p.problem.answer + 1, "weighted, the surer expert wins"
         assert all(j.mean_logprob is not None for j in p.vote.positions)
-    assert "weighted by confidence" in build_report(run).scores[1].label
+    assert "weighted by confidence" in {s.method: s for s in build_report(run).scores}["vote"].label

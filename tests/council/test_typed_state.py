@@ -14,6 +14,7 @@ from langgraph.checkpoint.serde.event_hooks import SerdeEvent, register_serde_ev
 from livemind.council.graph import run_config
 from livemind.council.options import CouncilOptions
 from livemind.engine.backends.base import LoadTarget
+from livemind.errors import SessionError
 from livemind.types import DroppedExpert, GenerationRequest, Position, RoundRecord, RouteDecision
 from tests.support.minds import answer_round, is_synthesis, scripted, stubborn
 
@@ -87,3 +88,23 @@ def test_a_json_caller_of_the_bare_graph_sends_plain_objects_and_gets_json_back(
     assert isinstance(final["options"], CouncilOptions) and final["options"].strategy == "vote"
     assert isinstance(final["result"], dict) and final["result"]["session_id"] == "json"
     assert {p["expert"] for p in final["result"]["positions"]} == {"alpha", "beta"}
+
+
+def test_a_session_saved_with_json_state_by_an_older_livemind_is_refused_on_resume_saying_what_to_do(
+        tmp_path: Path) -> None:
+    def failing_in_round_one(target: LoadTarget, request: GenerationRequest) -> str:
+        if answer_round(request) == 1:
+            raise EngineFault("the engine died in round 1")
+        return stubborn(target, request)
+
+    mind, _ = scripted(tmp_path, failing_in_round_one)
+    with pytest.raises(EngineFault):
+        mind.debate("q", experts=["alpha", "beta"], rounds=1, mode="parallel", session_id="old")
+    config = run_config("old")
+    options = mind.graph.get_state(config).values["options"]
+    # what the older graph stored; written as the last node's update, so no edge reads it here
+    mind.graph.update_state(config, {"options": options.model_dump(mode="json")}, as_node="synthesize")
+    with pytest.raises(SessionError, match="older LiveMind") as refused:
+        list(mind.resume("old"))
+    mind.close()
+    assert "livemind sessions replay old" in str(refused.value.hint)

@@ -189,10 +189,10 @@ class LiveMind(AsyncApi):
         session_id = session_id or uuid.uuid4().hex[:12]
         params = options.model_dump(mode="json")
         self._save_quietly(lambda: self.sessions.create(session_id, question, params))
-        inputs: dict[str, Any] = {"question": question, "session_id": session_id, "options": params,
+        inputs: dict[str, Any] = {"question": question, "session_id": session_id, "options": options,
                                   "positions": [], "dropped": [], "history": []}
         if routing is not None:
-            inputs["routing"] = routing.model_dump(mode="json")
+            inputs["routing"] = routing
         yield from self._run(inputs, session_id)
 
     def resume(self, session_id: str) -> Iterator[DebateEvent]:
@@ -206,6 +206,9 @@ class LiveMind(AsyncApi):
             result = DebateResult.model_validate(state.values["result"])
             yield ResultEvent(result=result)
             return
+        if "experts" in state.values and isinstance(state.values.get("options"), dict):  # routed, JSON state
+            raise SessionError(f"session '{session_id}' was saved by an older LiveMind and cannot resume",
+                               hint=f"run it again: `livemind sessions replay {session_id}`")
         self._save_quietly(lambda: self.sessions.mark(session_id, "running"))
         yield from self._run(None, session_id)
 

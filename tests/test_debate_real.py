@@ -132,7 +132,7 @@ def test_debate_killed_mid_round_resumes_without_redoing_or_losing_rounds(home: 
     mind = LiveMind(load_config(None, ModelCatalog(home), council="tiny"), home=home)
     try:
         before = mind.graph.get_state({"configurable": {"thread_id": "killme"}}).values
-        round0 = [p["text"] for p in before["history"][0]["positions"]]
+        round0 = [p.text for p in before["history"][0].positions]  # the state holds typed values
         assert mind.session("killme").status in ("running", "interrupted")
         events = list(mind.resume("killme"))
         status_after = mind.session("killme").status

@@ -1,57 +1,47 @@
-"""ExpertChatModel: a LiveMind expert as a langchain-core chat model.
+"""ExpertCall: one expert's generation, seen by LangGraph as a langchain-core chat model.
 
-Inside the graph every expert speaks through this class, so LangGraph's `messages` stream
-mode carries each token as the engine produces it.
+The nodes speak LiveMind's own types: they hand `ChatMessage`s to an `ExpertCall` and get a
+`Completion` back (`complete`). The chat model is there only because LangGraph's `messages`
+stream mode listens to chat-model callbacks; it is the graph's edge, and it stays thin:
+
+    node thread:  complete(metadata, tags) → invoke → _generate → runner.generate(ChatMessages)
+    lane thread:  decode a token → on_llm_new_token → LangGraph's stream queue ──▶ graph.stream's consumer
+
+Tokens reach the run's callbacks in the thread that decodes them (the engine's lane thread; a
+remote backend's is the node thread), so each token crosses one thread hand-off, into LangGraph's
+thread-safe stream queue. Each streamed chunk carries the id the final message gets, so LangGraph
+does not emit the whole message again when the call ends. Langchain's callbacks and traces get a
+one-way copy of the prompt; the engine gets the ChatMessages themselves.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict
+from langchain_core.utils.utils import LC_ID_PREFIX
+from pydantic import ConfigDict, PrivateAttr
 
-from livemind.engine.backends.base import CancelSignal
+from livemind.engine.backends.base import CancelSignal, TokenCallback
 from livemind.engine.runner import ExpertRunner
 from livemind.types import ChatMessage, Completion, ExpertSpec
 
-_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+_LANGCHAIN_MESSAGE: dict[str, type[BaseMessage]] = {"system": SystemMessage, "user": HumanMessage,
+                                                     "assistant": AIMessage}
 
 
-def to_chat_messages(messages: list[BaseMessage]) -> list[ChatMessage]:
-    """langchain messages → LiveMind ChatMessage values."""
-    converted = []
-    for message in messages:
-        role = _ROLES.get(message.type, "user")
-        content = message.content if isinstance(message.content, str) else str(message.content)
-        converted.append(ChatMessage(role=role, content=content))
-    return converted
-
-
-def to_langchain(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
-    """LiveMind ChatMessage values → langchain (role, content) pairs."""
-    roles = {"system": "system", "user": "human", "assistant": "ai"}
-    return [(roles[m.role], m.content) for m in messages]
-
-
-def completion_metadata(completion: Completion) -> dict[str, Any]:
-    """The completion's counts and timings, carried on the final message."""
-    return {"livemind_completion": completion.model_dump()}
-
-
-class ExpertChatModel(BaseChatModel):
-    """Chat model for one LiveMind expert, generating through the shared pool."""
+class ExpertCall(BaseChatModel):
+    """One generation by one expert through the shared pool; `complete` runs it (once per instance)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     runner: ExpertRunner
     expert: ExpertSpec
+    prompt: tuple[ChatMessage, ...]
     seed: int | None = None
     max_tokens: int | None = None
     temperature: float | None = None  # None: the expert's own
@@ -59,6 +49,7 @@ class ExpertChatModel(BaseChatModel):
     cancel: CancelSignal | None = None
     conversation: str | None = None
     batch_group: str | None = None
+    _completion: Completion | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -68,43 +59,33 @@ class ExpertChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"expert": self.expert.name, "model": self.expert.model}
 
-    def _run(self, messages: list[BaseMessage], on_token: Any = None) -> Completion:
-        return self.runner.generate(
-            self.expert, to_chat_messages(messages), seed=self.seed, max_tokens=self.max_tokens,
-            temperature=self.temperature, on_token=on_token, cancel=self.cancel, timeout_s=self.timeout_s,
-            conversation=self.conversation, batch_group=self.batch_group,
-        )
+    def complete(self, *, metadata: Mapping[str, object], tags: Sequence[str]) -> Completion:
+        """Generate the answer to `prompt`; LangGraph's `messages` stream sees each token as it is decoded."""
+        view = [_LANGCHAIN_MESSAGE[m.role](content=m.content) for m in self.prompt]
+        self.with_config(metadata=dict(metadata), tags=list(tags)).invoke(view)
+        if self._completion is None:  # invoke returns only after _generate has run
+            raise RuntimeError("the expert call finished without a completion")
+        return self._completion
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        completion = self._run(messages)
-        message = AIMessage(content=completion.text, response_metadata=completion_metadata(completion))
+        """Generate from `prompt` (`messages` is langchain's copy of it), streaming to the run's callbacks."""
+        message_id = f"{LC_ID_PREFIX}-{run_manager.run_id}" if run_manager is not None else None
+        self._completion = self.runner.generate(
+            self.expert, self.prompt, seed=self.seed, max_tokens=self.max_tokens, temperature=self.temperature,
+            on_token=_token_forwarder(run_manager, message_id), token_thread="decoder", cancel=self.cancel,
+            timeout_s=self.timeout_s, conversation=self.conversation, batch_group=self.batch_group)
+        message = AIMessage(content=self._completion.text, id=message_id)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
 
-        def work() -> None:
-            try:
-                completion = self._run(messages, on_token=lambda piece: pieces.put(("token", piece)))
-                pieces.put(("done", completion))
-            except BaseException as exc:  # handed to the consumer thread and re-raised there
-                pieces.put(("error", exc))
+def _token_forwarder(run_manager: CallbackManagerForLLMRun | None, message_id: str | None) -> TokenCallback | None:
+    """Each decoded piece to the run's callbacks as a chunk of the final message; None when nobody listens."""
+    if run_manager is None or not run_manager.handlers:
+        return None
 
-        worker = threading.Thread(target=work, name=f"expert-{self.expert.name}", daemon=True)
-        worker.start()
-        while True:
-            kind, value = pieces.get()
-            if kind == "token":
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=value))
-                if run_manager is not None:
-                    run_manager.on_llm_new_token(value, chunk=chunk)
-                yield chunk
-            elif kind == "done":
-                yield ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata=completion_metadata(value)))
-                break
-            else:
-                worker.join()
-                raise value
-        worker.join()
+    def forward(piece: str) -> None:  # runs in the decoding thread: one cheap call, no hand-off of its own
+        chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece, id=message_id))
+        run_manager.on_llm_new_token(piece, chunk=chunk)
+
+    return forward

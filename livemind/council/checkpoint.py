@@ -1,4 +1,10 @@
-"""Session checkpoints: LangGraph's SQLite saver, falling back to memory when the disk refuses a write."""
+"""Session checkpoints: LangGraph's SQLite saver, falling back to memory when the disk refuses a write.
+
+The graph state holds typed values (CouncilOptions, RouteDecision, Position, ...). LangGraph's
+serializer stores a pydantic value with its class and revives it on load; it revives only the
+classes it is told about without a warning (and none at all under LANGGRAPH_STRICT_MSGPACK), so the
+checkpointer names every class the state can hold: STATE_VALUE_TYPES and the models inside them.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,43 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
+from pydantic import BaseModel
 
+from livemind.council.options import CouncilOptions
 from livemind.errors import SessionError
+from livemind.types import DroppedExpert, Position, RoundRecord, RouteDecision
 
 LOG = logging.getLogger("livemind")
+
+STATE_VALUE_TYPES: tuple[type[BaseModel], ...] = (CouncilOptions, RouteDecision, Position, DroppedExpert, RoundRecord)
+"""The typed values of the graph state (livemind.council.state); the models they hold are found from these."""
+
+
+def state_classes(roots: Sequence[type[BaseModel]] = STATE_VALUE_TYPES) -> list[tuple[str, str]]:
+    """(module, name) of every pydantic model the state can hold: the roots and the models in their fields."""
+    found: dict[type[BaseModel], None] = {}
+    pending: list[Any] = list(roots)
+    while pending:
+        kind = pending.pop()
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            if kind not in found:
+                found[kind] = None
+                pending.extend(field.annotation for field in kind.model_fields.values())
+        else:
+            pending.extend(get_args(kind))
+    return sorted((kind.__module__, kind.__name__) for kind in found)
+
+
+def state_serializer() -> JsonPlusSerializer:
+    """LangGraph's serializer, reviving the state's own classes (and its built-in safe ones) without a warning."""
+    return JsonPlusSerializer(allowed_msgpack_modules=state_classes())
 
 
 class SessionCheckpointer(SqliteSaver):
@@ -28,9 +61,9 @@ class SessionCheckpointer(SqliteSaver):
     """
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        super().__init__(connection)
+        super().__init__(connection, serde=state_serializer())
         self.path = path
-        self._memory = InMemorySaver()
+        self._memory = InMemorySaver(serde=self.serde)
         self._in_memory: set[str] = set()
 
     def _fall_back(self, thread_id: str, exc: sqlite3.Error) -> None:

@@ -20,7 +20,7 @@ from functools import partial
 from langgraph.types import StreamWriter
 
 from livemind.config import DebateSettings
-from livemind.council.chat_model import ExpertChatModel, to_langchain
+from livemind.council.chat_model import ExpertCall
 from livemind.council.embeddings import Vectors
 from livemind.council.extraction import extract_answer
 from livemind.council.plugins import strategy_named
@@ -30,7 +30,7 @@ from livemind.council.strategies import central_among, tally, weighting_statemen
 from livemind.council.strategy import CouncilStrategy, Outcome, RoundView, latest
 from livemind.errors import GenerationCancelled, LiveMindError
 from livemind.events import SynthesisStarted
-from livemind.types import Completion, DebateResult, DroppedExpert, Position, RoundRecord, RouteDecision
+from livemind.types import DebateResult, DroppedExpert, Position
 
 
 def strategy_of(state: DebateState) -> CouncilStrategy:
@@ -93,16 +93,14 @@ def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final
     outcome.by = name
     emit(SynthesisStarted(round=state["round"], synthesizer=name))
     try:
-        message = ExpertChatModel(
-            runner=ctx.runner, expert=ctx.spec(name),
+        prompt = synthesis_messages(ctx.spec(name), state["question"], final,
+                                    is_numeric=tally([p.text for p in final]).is_mostly_numeric)
+        completion = ExpertCall(
+            runner=ctx.runner, expert=ctx.spec(name), prompt=tuple(prompt),
             seed=expert_seed(options_of(state).seed, "synthesis", state["round"]),
             max_tokens=options_of(state).max_tokens, timeout_s=settings.expert_timeout_s,
             cancel=ctx.cancel_event(state["session_id"]),
-        ).with_config(metadata={"expert": name, "round": state["round"], "phase": "synthesis"},
-                      tags=["synthesis"]).invoke(
-            to_langchain(synthesis_messages(ctx.spec(name), state["question"], final,
-                                             is_numeric=tally([p.text for p in final]).is_mostly_numeric)))
-        completion = Completion(**message.response_metadata["livemind_completion"])
+        ).complete(metadata={"expert": name, "round": state["round"], "phase": "synthesis"}, tags=["synthesis"])
         outcome.tokens += completion.completion_tokens
         outcome.prompt_tokens += completion.prompt_tokens
         outcome.text = completion.text
@@ -123,14 +121,14 @@ def _synthesise(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, final
 def debate_result(state: DebateState, positions: Sequence[Position], final: Sequence[Position],
             dropped: tuple[DroppedExpert, ...], dissent_notes: Sequence[str], outcome: Outcome) -> DebateResult:
     """The DebateResult of a finished council."""
-    history = [RoundRecord(**h) for h in state.get("history", [])]
+    history = state.get("history", [])
     first = [p for p in positions if p.round == 0 and p.sample == 0]
     holds_numbers = any(v is not None for v in tally([p.text for p in final]).values)
     return DebateResult(
         session_id=state["session_id"], question=state["question"], answer=outcome.text,
         agreement=round(history[-1].agreement if history else 0.0, 4), positions=tuple(final),
         dissent=tuple(dissent_notes), rounds=max(0, len(history) - 1), history=tuple(history),
-        routing=RouteDecision(**state["routing"]), mode=state["mode"],
+        routing=state["routing"], mode=state["mode"],
         mode_reason=state["mode_reason"], stop_reason=state.get("stop_reason", ""), synthesizer=outcome.by,
         synthesis_error=outcome.error, dropped=dropped, tokens=outcome.tokens, prompt_tokens=outcome.prompt_tokens,
         total_s=round(time.time() - state.get("started_at", time.time()), 3), seed=options_of(state).seed,

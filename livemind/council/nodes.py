@@ -12,9 +12,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Send, StreamWriter
 
-from livemind.council.chat_model import ExpertChatModel, to_langchain
+from livemind.council.chat_model import ExpertCall
 from livemind.council.decision import Outcome, debate_result, decide, final_positions, stop_reason
 from livemind.council.embeddings import mean_pairwise_similarity
+from livemind.council.options import CouncilOptions
 from livemind.council.prompts import (
     expert_seed,
     first_answer_messages,
@@ -45,7 +46,6 @@ from livemind.errors import GenerationCancelled, LiveMindError
 from livemind.events import ExpertDropped, ExpertFinished, ExpertStarted, RoundDone, RouteEvent, SynthesisDone
 from livemind.types import (
     ChatMessage,
-    Completion,
     DroppedExpert,
     ExpertSpec,
     Position,
@@ -66,9 +66,10 @@ def deps(runtime: Runtime[GraphRuntime]) -> GraphRuntime:
 def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
     """Pick the experts and the mode: parallel, or turn-based when their models do not fit together."""
     ctx = deps(runtime)
-    options = options_of(state).resolved(ctx.config.debate)  # a caller of the bare graph may leave defaults out
+    # the input's one validation: a JSON caller of the bare graph sends dicts, and may leave defaults out
+    options = CouncilOptions.model_validate(state.get("options") or {}).resolved(ctx.config.debate)
     if state.get("routing"):  # planned by the caller (`LiveMind.route`): the question is embedded once
-        decision = RouteDecision(**state["routing"])
+        decision = RouteDecision.model_validate(state["routing"])
     else:
         requested = list(options.experts or ()) or None
         decision = ctx.router.route(state["question"], mode=options.mode or "auto",
@@ -80,7 +81,7 @@ def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
         mode, reason = _fitting_mode(ctx, decision.selected, reason)
     runtime.stream_writer(RouteEvent(selected=decision.selected, mode=mode, reason=reason, routed_on=decision.routed_on,
                                      scores=tuple(s.model_dump() for s in decision.scores)))
-    return {"options": options.model_dump(mode="json"), "routing": decision.model_dump(mode="json"),
+    return {"options": options, "routing": decision,
             "experts": list(decision.selected), "mode": mode,
             "mode_reason": reason, "round": 0, "started_at": state.get("started_at") or time.time(),
             "session_id": state.get("session_id") or uuid.uuid4().hex[:12]}
@@ -115,7 +116,7 @@ def collect(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any
     unchanged = r > 0 and is_unchanged(previous, current)
     record = RoundRecord(round=r, agreement=round(agreement, 4), positions=tuple(current), changed=not unchanged,
                          answers=round_tally.values, is_weighted=round_tally.is_weighted)
-    history = [*state.get("history", []), record.model_dump()]
+    history = [*state.get("history", []), record]
     runtime.stream_writer(RoundDone(round=r, agreement=record.agreement, experts=tuple(p.expert for p in current),
                                     answers=round_tally.values))
     update: dict[str, Any] = {"history": history}
@@ -136,7 +137,7 @@ def synthesize(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, 
     ctx, emit = deps(runtime), runtime.stream_writer
     positions = positions_of(state)
     final = final_positions(ctx.config.debate, state, positions)
-    dropped = tuple(DroppedExpert(**d) for d in state.get("dropped", []))
+    dropped = tuple(state.get("dropped", []))
     outcome = Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions))
     vectors = ctx.embedder.embed([p.text for p in final]) if len(final) > 1 else None
     if not final:
@@ -192,23 +193,21 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
     messages = _messages(spec, name, state, positions, own, earlier_this_round, is_shared)
     cancel = ctx.cancel_event(state["session_id"])
     emit(ExpertStarted(expert=name, round=r))
-    model = ExpertChatModel(
-        runner=ctx.runner, expert=spec, max_tokens=options.max_tokens, timeout_s=settings.expert_timeout_s,
-        seed=expert_seed(options.seed, f"{name}#{sample}" if is_sampling else name, r), cancel=cancel,
-        temperature=max(spec.sampling.temperature, settings.select_temperature) if is_sampling
+    call = ExpertCall(
+        runner=ctx.runner, expert=spec, prompt=tuple(messages), max_tokens=options.max_tokens,
+        timeout_s=settings.expert_timeout_s, seed=expert_seed(options.seed, f"{name}#{sample}" if is_sampling else name, r),
+        cancel=cancel, temperature=max(spec.sampling.temperature, settings.select_temperature) if is_sampling
         else options.temperature,
         conversation=None if is_sampling else f"{state['session_id']}:{name}",
         batch_group=None if is_sampling else state["session_id"])
     try:
-        message = model.with_config(metadata={"expert": name, "round": r}, tags=[f"expert:{name}"]).invoke(
-            to_langchain(messages))
+        completion = call.complete(metadata={"expert": name, "round": r}, tags=[f"expert:{name}"])
     except GenerationCancelled as exc:
         if cancel.is_set():
             raise
         return _drop(emit, name, r, exc)
     except LiveMindError as exc:
         return _drop(emit, name, r, exc)
-    completion = Completion(**message.response_metadata["livemind_completion"])
     if not completion.text.strip():
         return _drop(emit, name, r, LiveMindError("the expert returned an empty answer"))
     previous = own[-1].text if own else None
@@ -217,7 +216,7 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
                         total_s=round(completion.total_s, 3), mean_logprob=completion.mean_logprob,
                         changed=previous is None or " ".join(previous.split()) != " ".join(completion.text.split()))
     emit(ExpertFinished(expert=name, round=r, tokens=position.tokens, seconds=position.total_s))
-    return {"positions": [position.model_dump()]}
+    return {"positions": [position]}
 
 
 def _messages(spec: ExpertSpec, name: str, state: DebateState, positions: Sequence[Position],
@@ -248,7 +247,7 @@ def _messages(spec: ExpertSpec, name: str, state: DebateState, positions: Sequen
 def _drop(emit: StreamWriter, name: str, r: int, exc: Exception) -> dict[str, Any]:
     reason = str(exc)
     emit(ExpertDropped(expert=name, round=r, reason=reason))
-    return {"dropped": [DroppedExpert(expert=name, round=r, reason=reason).model_dump()]}
+    return {"dropped": [DroppedExpert(expert=name, round=r, reason=reason)]}
 
 
 def _fitting_mode(ctx: GraphRuntime, selected: Sequence[str], reason: str) -> tuple[str, str]:

@@ -19,23 +19,27 @@ from livemind.council.router import Router, prefer_loaded
 from livemind.council.strategy import latest as latest
 from livemind.engine.runner import ExpertRunner
 from livemind.errors import LiveMindError
-from livemind.types import ExpertSpec, Position, RouteDecision
+from livemind.types import DroppedExpert, ExpertSpec, Position, RoundRecord, RouteDecision
 
 
 class DebateInput(TypedDict, total=False):
-    """What a caller sends: the question and the council's options (`routing`: a plan made beforehand)."""
+    """What a caller sends: the question and the council's options (`routing`: a plan made beforehand).
+
+    The state holds typed values. A JSON caller (a served graph's client) sends `options` and
+    `routing` as JSON objects: `route` validates them once and writes the typed values back.
+    """
 
     question: str
     session_id: str
-    options: dict[str, Any]  # CouncilOptions as JSON (checkpoints store JSON); resolved by `route`, read by options_of
-    routing: dict[str, Any]
-    positions: Annotated[list[dict[str, Any]], operator.add]
-    dropped: Annotated[list[dict[str, Any]], operator.add]
-    history: list[dict[str, Any]]
+    options: CouncilOptions  # resolved by `route`: every default filled in from the config
+    routing: RouteDecision
+    positions: Annotated[list[Position], operator.add]
+    dropped: Annotated[list[DroppedExpert], operator.add]
+    history: list[RoundRecord]
 
 
 class DebateOutput(TypedDict, total=False):
-    """What a run returns: a DebateResult as JSON."""
+    """What a run returns: a DebateResult as JSON (what a served graph's client and `values` readers get)."""
 
     result: dict[str, Any]
 
@@ -128,18 +132,18 @@ def process_runtime() -> GraphRuntime:
 
 
 def options_of(state: DebateState) -> CouncilOptions:
-    """The run's council options (resolved once `route` has run: every default filled in from the config)."""
-    return CouncilOptions.model_validate(state.get("options") or {})
+    """The run's council options (every default filled in from the config: `route` resolved them)."""
+    return state["options"]
 
 
 def positions_of(state: DebateState) -> list[Position]:
     """Every position so far."""
-    return [Position(**p) for p in state.get("positions", [])]
+    return state.get("positions", [])
 
 
 def active_experts(state: DebateState) -> list[str]:
     """The experts still in the council (not dropped)."""
-    gone = {d["expert"] for d in state.get("dropped", [])}
+    gone = {d.expert for d in state.get("dropped", [])}
     return [e for e in state.get("experts", []) if e not in gone]
 
 
@@ -162,5 +166,5 @@ def slots(state: DebateState) -> list[tuple[str, int]]:
 
 def waiting(state: DebateState) -> list[tuple[str, int]]:
     """Slots of this round that have not answered yet (turn-based mode)."""
-    answered = {(p["expert"], p.get("sample", 0)) for p in state.get("positions", []) if p["round"] == state["round"]}
+    answered = {(p.expert, p.sample) for p in state.get("positions", []) if p.round == state["round"]}
     return [slot for slot in slots(state) if slot not in answered]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from livemind.engine.backends.base import AnyOf, CancelSignal, LoadTarget, TokenCallback
 from livemind.engine.catalog import ModelCatalog
 from livemind.engine.pool import ModelPool
-from livemind.engine.scheduler import ScheduleMode, Scheduler
+from livemind.engine.scheduler import ScheduleMode, Scheduler, TokenThread
 from livemind.errors import GenerationCancelled
 from livemind.types import ChatMessage, Completion, ExpertSpec, GenerationRequest
 
@@ -53,8 +53,12 @@ class ExpertRunner:
         timeout_s: float | None = None,
         conversation: str | None = None,
         batch_group: str | None = None,
+        token_thread: TokenThread = "caller",
     ) -> Completion:
-        """Generate one answer; raise ExpertTimeout or GenerationCancelled when stopped early."""
+        """Generate one answer; raise ExpertTimeout or GenerationCancelled when stopped early.
+
+        on_token runs in this thread, or with token_thread="decoder" in the one that decodes (see TokenThread).
+        """
         sampling = expert.sampling
         updates: dict[str, object] = {}
         if seed is not None:
@@ -75,7 +79,7 @@ class ExpertRunner:
         try:
             # concurrent calls for one model (the personas of a round) decode as one batch
             completion = self.scheduler.generate(self.target_for(expert), request, on_token=on_token,
-                                                 cancel=AnyOf(cancel, timed_out))
+                                                 cancel=AnyOf(cancel, timed_out), token_thread=token_thread)
         finally:
             if timer is not None:
                 timer.cancel()

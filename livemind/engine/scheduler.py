@@ -8,7 +8,8 @@ The graph is not involved: its parallel `Send` branches (and HTTP clients) each 
                                               │  pool.lease(target) → backend
                                               │  SequenceBackend: loop { admit tickets ; step() }
                                               │  any other backend: one ticket per lease
-    caller thread ◀── tokens, result ─────────┘  (callbacks run in the caller's own thread)
+    caller thread ◀── tokens, result ─────────┘  (callbacks run in the caller's own thread,
+                                                  or in the lane thread with token_thread="decoder")
 
 Modes decide who shares a batch and how the cores are shared:
 
@@ -54,6 +55,13 @@ from livemind.types import Completion, GenerationRequest
 
 ScheduleMode = Literal["latency", "throughput"]
 SCHEDULE_MODES: tuple[ScheduleMode, ...] = ("latency", "throughput")
+TokenThread = Literal["caller", "decoder"]
+"""Where on_token runs: in the caller's thread (a hand-off per token), or in the thread that decodes the token.
+
+`decoder` saves that hand-off for a caller that forwards tokens to a thread-safe queue of its own (the
+graph's `messages` stream). Its callback holds up every sequence of the batch, so it must be quick; if it
+raises, only its own generation stops, and `generate` raises that error in the caller's thread.
+"""
 _ticket_ids = itertools.count()
 
 
@@ -65,19 +73,30 @@ class _Ticket:
     cancel: CancelSignal
     group: str
     submitted: float
+    sink: TokenCallback | None = None  # token_thread="decoder": called in the lane thread, no hand-off
     events: queue.SimpleQueue[tuple[str, object]] = field(default_factory=queue.SimpleQueue)
     withdrawn: threading.Event = field(default_factory=threading.Event)
-    # counted in the lane thread as each token is decoded, so tokens still in the hand-off queue
-    # when the caller cancels are not mistaken for tokens decoded after it
+    # stamped and counted in the lane thread as each token is decoded, so tokens still in the hand-off
+    # queue when the caller cancels are not mistaken for tokens decoded after it
+    first_token_at: float | None = None
     tokens_after_cancel: int = 0
 
     def job(self) -> SequenceJob:
         return SequenceJob(request=self.request, on_token=self._decoded, cancel=AnyOf(self.cancel, self.withdrawn))
 
     def _decoded(self, piece: str) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
         if self.cancel.is_set():
             self.tokens_after_cancel += 1
-        self.events.put(("token", piece))
+        if self.sink is None:
+            self.events.put(("token", piece))
+        elif not self.withdrawn.is_set():
+            try:
+                self.sink(piece)
+            except BaseException as exc:  # the callback's failure is its caller's: the batch decodes on without it
+                self.withdrawn.set()
+                self.events.put(("error", exc))
 
     def resolve(self, result: SequenceResult) -> None:
         if result.error is not None:
@@ -192,13 +211,18 @@ class Scheduler:
     # -- callers -------------------------------------------------------------------------------
 
     def generate(self, target: LoadTarget, request: GenerationRequest, *, on_token: TokenCallback | None = None,
-                 cancel: CancelSignal | None = None) -> Completion:
-        """Generate one completion; tokens reach on_token in this thread. Times count from this call."""
-        if target.is_remote:  # a remote server batches for itself and takes concurrent requests
+                 cancel: CancelSignal | None = None, token_thread: TokenThread = "caller") -> Completion:
+        """Generate one completion; tokens reach on_token in this thread (or the decoding one: TokenThread).
+
+        Times count from this call.
+        """
+        if target.is_remote:  # a remote server batches for itself; its tokens arrive in this thread
             with self.pool.lease(target) as backend:
                 return backend.generate(request, on_token=on_token, cancel=cancel)
         group = request.batch_group or f"request-{next(_ticket_ids)}"
-        ticket = _Ticket(request=request, cancel=AnyOf(cancel), group=group, submitted=time.perf_counter())
+        in_lane = token_thread == "decoder"
+        ticket = _Ticket(request=request, cancel=AnyOf(cancel), group=group, submitted=time.perf_counter(),
+                         sink=on_token if in_lane else None)
         with self._cond:
             lane = self._lanes.setdefault(target.key, _Lane(target))
             lane.waiting.append(ticket)
@@ -206,20 +230,19 @@ class Scheduler:
                 lane.worker = threading.Thread(target=self._work, args=(lane,), daemon=True,
                                                name=f"livemind-lane-{target.model}")
                 lane.worker.start()
-        return self._wait(ticket, on_token)
+        return self._wait(ticket, None if in_lane else on_token)
 
     def _wait(self, ticket: _Ticket, on_token: TokenCallback | None) -> Completion:
-        first: float | None = None
         try:
             while True:
                 kind, value = ticket.events.get()
                 if kind == "token":
-                    first = first or time.perf_counter()
                     if on_token is not None:
                         on_token(str(value))
                 elif kind == "done":
                     assert isinstance(value, Completion)
                     end = time.perf_counter()
+                    first = ticket.first_token_at  # stamped by the lane before "done" was queued
                     return value.model_copy(update={"ttft_s": (first or end) - ticket.submitted,
                                                     "total_s": end - ticket.submitted,
                                                     "tokens_after_cancel": ticket.tokens_after_cancel})
@@ -341,4 +364,4 @@ def _cancelled() -> Completion:
                       finish_reason="cancelled")
 
 
-__all__ = ["SCHEDULE_MODES", "CoreBudget", "LaneReport", "ScheduleMode", "Scheduler"]
+__all__ = ["SCHEDULE_MODES", "CoreBudget", "LaneReport", "ScheduleMode", "Scheduler", "TokenThread"]

@@ -21,7 +21,7 @@ from livemind.engine.catalog import ModelCatalog
 from livemind.errors import ConfigError, InvalidRequestError
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.fakes import HashEmbedder, ScriptedLoader
+from tests.support.fakes import HashEmbedder, ScriptedLoader
 
 EXPERTS = ("alpha", "beta", "gamma")
 QUESTION = "which of the three claims holds"

@@ -15,7 +15,7 @@ from livemind.engine.backends.base import LoadTarget
 from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.fakes import Confidence, HashEmbedder, ScriptedLoader
+from tests.support.fakes import Confidence, HashEmbedder, ScriptedLoader
 
 EXPERTS = ("alpha", "beta", "gamma")
 _EXPRESSION = re.compile(r"What is the result of ([0-9+*\-]+)\?")

@@ -11,8 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from livemind.orchestrator import LiveMind
-from tests.fakes import ScriptedLoader
 from tests.reliability.fault_kit import fault_config, open_mind, stubborn
+from tests.support.fakes import ScriptedLoader
 from tests.support.inprocess import serve_in_process
 
 

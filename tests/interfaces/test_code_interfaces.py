@@ -19,7 +19,7 @@ from livemind.engine.catalog import ModelCatalog
 from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.fakes import HashEmbedder, ScriptedLoader
+from tests.support.fakes import HashEmbedder, ScriptedLoader
 from tests.support.inprocess import serve_in_process
 
 pytestmark = pytest.mark.anyio

@@ -14,14 +14,13 @@ from livemind.http.app import ServeOptions, Service, create_app
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
 from tests.council.test_transcript_setting import _mind as _transcript_mind
-from tests.support.minds import EXPERTS, scripted
-from tests.test_strategies import _numbers
+from tests.support.minds import EXPERTS, numeric_answers, scripted
 
 READY_DEADLINE_S = 30.0
 
 
 def _client(tmp_path: Path) -> TestClient:
-    mind, _ = scripted(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    mind, _ = scripted(tmp_path, numeric_answers({"alpha": 3, "beta": 8, "gamma": 8}))
     return TestClient(create_app(Service(mind, ServeOptions()), host="127.0.0.1", api_key=None),
                       base_url="http://127.0.0.1")
 

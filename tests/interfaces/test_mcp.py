@@ -23,7 +23,7 @@ from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import Answer, DebateResult, GenerationRequest, PoolStatus, RouteDecision
 from tests.council.test_transcript_setting import _mind as _transcript_mind
-from tests.fakes import HashEmbedder, ScriptedLoader
+from tests.support.fakes import HashEmbedder, ScriptedLoader
 
 pytestmark = pytest.mark.anyio
 EXPERTS = ("alpha", "beta", "gamma")

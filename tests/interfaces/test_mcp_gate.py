@@ -15,8 +15,8 @@ from livemind.orchestrator import LiveMind
 from livemind.server.admission import Admission
 from livemind.server.gate import Gate
 from livemind.server.metrics import Metrics
-from tests.fakes import ScriptedLoader
 from tests.interfaces.test_mcp import _open_mind, opinionated
+from tests.support.fakes import ScriptedLoader
 
 MODEL = "smollm2-135m"
 

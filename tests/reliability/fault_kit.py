@@ -1,6 +1,6 @@
 """Fault injection at LiveMind's seams: loaders that fail on a later load, engines that stall, memory that runs out.
 
-These wrap tests.fakes. The product code above the seams (pool, RAM guard, runner, graph,
+These wrap tests.support.fakes. The product code above the seams (pool, RAM guard, runner, graph,
 orchestrator, session store) is the real one in every test that uses them.
 """
 
@@ -20,7 +20,7 @@ from livemind.engine.ram import MemoryReading
 from livemind.errors import ModelCorruptError
 from livemind.orchestrator import LiveMind
 from livemind.types import Completion, GenerationRequest
-from tests.fakes import HashEmbedder, Script, ScriptedBackend, ScriptedLoader
+from tests.support.fakes import HashEmbedder, Script, ScriptedBackend, ScriptedLoader
 from tests.support.minds import answer_round, is_synthesis, speaker, stubborn  # noqa: F401 (re-exported)
 
 MiB = 2**20

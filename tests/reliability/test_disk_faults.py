@@ -20,7 +20,6 @@ from livemind.errors import SessionError
 from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult
-from tests.fakes import ScriptedLoader
 from tests.reliability.conftest import Record
 from tests.reliability.fault_kit import (
     EXPERTS,
@@ -28,6 +27,7 @@ from tests.reliability.fault_kit import (
     open_mind,
     stubborn,
 )
+from tests.support.fakes import ScriptedLoader
 
 MOUNT_SIZE = "1m"
 

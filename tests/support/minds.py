@@ -1,10 +1,11 @@
 """A LiveMind over scripted backends and a hashing embedder: the graph, the API and the adapters run for real,
-the models are scripts (tests.fakes). Shared by tests; no test imports helpers from another test module.
+the models are scripts (tests.support.fakes). Shared by tests; no test imports helpers from another test module.
 
     scripted(home, script)        (LiveMind, its ScriptedLoader): three experts, alpha synthesises
     scripted_mind(home, script)   the LiveMind alone
     speaker / answer_round / is_synthesis   what a scripted request is
     stubborn                      a script whose experts never agree
+    numeric_answers(answers)      a script in which each expert answers its number, `Answer: N`
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from livemind.engine.backends.base import LoadTarget
 from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.fakes import HashEmbedder, Script, ScriptedLoader
+from tests.support.fakes import HashEmbedder, Script, ScriptedLoader
 
 EXPERTS = ("alpha", "beta", "gamma")
 MODEL_FILES = ("SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf")
@@ -76,3 +77,12 @@ def stubborn(target: LoadTarget, request: GenerationRequest) -> str:
         return "synthesised answer combining everyone"
     who = speaker(request)
     return f"{who} believes {who}-specific claim number {answer_round(request)} about {who} things"
+
+
+def numeric_answers(answers: dict[str, int]) -> Script:
+    """Each expert works it out and answers `Answer: <its number>`; the synthesis answers 99."""
+    def script(target: LoadTarget, request: GenerationRequest) -> str:
+        if is_synthesis(request):
+            return "After checking, the council agrees.\nAnswer: 99"
+        return f"Working it out.\nAnswer: {answers[speaker(request)]}"
+    return script

@@ -19,7 +19,7 @@ ids, so each step lists its sequences in id order and new ones take the lowest f
                 stop / length / cancel checks
 
 Prompts and sampling match `create_chat_completion` (llama_sequence.py), so a seed gives the
-same text as the high-level API; tests/backends/test_llama_batch.py measures batched vs alone.
+same text as the high-level API; tests/engine/backends/test_llama_batch.py measures batched vs alone.
 
 **The engine's confidence.** Every sampled token (not the end-of-generation one) is scored by its
 log-probability under the model's raw distribution: log softmax of the logits row it was sampled

@@ -16,8 +16,8 @@ import pytest
 from livemind.config import LiveMindConfig, load_config
 from livemind.council.embeddings import SentenceEmbedder
 from livemind.engine.catalog import ModelCatalog
-from tests.reliability.recording import pytest_runtest_makereport, record  # noqa: F401 (rows for docs/reliability.md)
 from tests.support.ram_watch import pytest_runtest_setup, pytest_sessionfinish, pytest_sessionstart  # noqa: F401 (hooks)
+from tests.support.recording import pytest_runtest_makereport, record  # noqa: F401 (rows for docs/reliability.md)
 
 MODELS_HOME = Path(os.environ.get("LIVEMIND_HOME", str(Path.home() / ".cache" / "livemind")))
 os.environ["LIVEMIND_COUNCIL"] = "tiny"  # child processes of the suite: the fast council unless a test says otherwise

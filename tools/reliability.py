@@ -7,7 +7,7 @@
 
 It runs pytest on tests/reliability plus the two existing process-kill tests (SIGKILL mid-debate
 and resume: tests/council/test_debate_real.py; SIGTERM drain of a real stream: tests/interfaces/test_http.py),
-collects the rows the tests write whatever their outcome (tests/reliability/recording.py:
+collects the rows the tests write whatever their outcome (tests/support/recording.py:
 LIVEMIND_RELIABILITY_OUT) and the JUnit outcomes, keeps them as raw results in docs/reliability/
 (figures.jsonl, junit.xml, run.json) and writes docs/reliability.md from them: faults survived out
 of attempted, requests served under load with p50 and p99 and the refusals that carried

@@ -30,8 +30,9 @@ from livemind.errors import TranslationUnavailable
 from livemind.events import RouteEvent, result_of
 from livemind.orchestrator import LiveMind
 from livemind.types import ExpertSpec, GenerationRequest
-from tests.reliability.fault_kit import fault_config, open_mind, stubborn
 from tests.support.fakes import HashEmbedder, ScriptedLoader
+from tests.support.faults import fault_config
+from tests.support.minds import open_mind, stubborn
 from tests.support.servers import REPO
 
 QUESTIONS = json.loads((REPO / "tests" / "fixtures" / "multilingual_questions.json").read_text("utf-8"))["questions"]

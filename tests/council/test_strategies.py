@@ -23,10 +23,9 @@ from livemind.council.strategies import (
 )
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import InvalidRequestError
-from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest, Position
-from tests.support.fakes import HashEmbedder, ScriptedLoader
-from tests.support.minds import EXPERTS, answer_round, is_synthesis, numeric_answers, scripted, speaker
+from tests.support.fakes import ScriptedLoader
+from tests.support.minds import EXPERTS, answer_round, is_synthesis, numeric_answers, open_mind, scripted, speaker
 
 
 def _position(expert: str, text: str, sample: int = 0, mean_logprob: float | None = None) -> Position:
@@ -333,7 +332,7 @@ def test_a_council_select_breaks_its_tie_by_the_configured_accuracy_and_says_so(
     measured = {"alpha": 0.5, "beta": 0.8}
     config = mind.config.model_copy(update={"experts": tuple(
         e.model_copy(update={"accuracy": measured.get(e.name)}) for e in mind.config.experts)})
-    measured_mind = LiveMind(config, home=tmp_path, loader=ScriptedLoader(script), embedder=HashEmbedder())
+    measured_mind = open_mind(tmp_path, config, ScriptedLoader(script))
     try:
         result = measured_mind.consensus("What is 2+2?", experts=["alpha", "beta"], strategy="select", samples=2)
         assert result.answer_value == 9 and result.synthesizer == "select: beta (a tie, broken by measured accuracy)"

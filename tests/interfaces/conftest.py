@@ -11,9 +11,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from livemind.orchestrator import LiveMind
-from tests.reliability.fault_kit import fault_config, open_mind, stubborn
 from tests.support.fakes import ScriptedLoader
+from tests.support.faults import fault_config
 from tests.support.inprocess import serve_in_process
+from tests.support.minds import open_mind, stubborn
 
 
 @pytest.fixture(scope="module")

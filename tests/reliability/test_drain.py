@@ -20,7 +20,7 @@ import pytest
 from mcp import Client
 
 from livemind.types import DebateResult
-from tests.reliability.conftest import Record
+from tests.support.recording import Record
 from tests.support.servers import EXIT_S, ServerProcess, sse_events, start_fake_server
 
 pytestmark = pytest.mark.slow

@@ -21,21 +21,10 @@ import pytest
 from livemind.engine.ram import RamGuard
 from livemind.errors import RamBudgetExceeded
 from livemind.types import DebateResult
-from tests.reliability.conftest import Record
-from tests.reliability.fault_kit import (
-    EXPERTS,
-    FlakyLoader,
-    MemoryMeter,
-    MiB,
-    StallingLoader,
-    fault_config,
-    is_synthesis,
-    open_mind,
-    persona_of,
-    round_of,
-    stubborn,
-)
 from tests.support.fakes import ScriptedLoader
+from tests.support.faults import EXPERTS, FlakyLoader, MemoryMeter, MiB, StallingLoader, fault_config, persona_of, round_of
+from tests.support.minds import is_synthesis, open_mind, stubborn
+from tests.support.recording import Record
 from tests.support.servers import REPO, ServerProcess, clean_env
 
 REQUEST_S = 300.0

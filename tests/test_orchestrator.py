@@ -11,7 +11,7 @@ import pytest
 from livemind.engine.backends.base import CancelSignal, LoadTarget, TokenCallback
 from livemind.errors import InvalidRequestError, UnknownExpertError
 from livemind.types import Completion, GenerationRequest
-from tests.fakes import ScriptedBackend
+from tests.support.fakes import ScriptedBackend
 from tests.support.minds import EXPERTS, scripted
 
 LONG = " ".join(f"word{i}" for i in range(400))

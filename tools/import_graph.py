@@ -10,7 +10,7 @@ and under `if TYPE_CHECKING:` — a circle hidden behind a lazy import is still 
 
 The rooms are ranked below (ROOMS). A module may import its own room and any room ranked lower,
 never a higher one; in particular nothing below `council/` imports `council/` or anything above
-it. The suite runs this (tests/test_import_graph.py).
+it. The suite runs this (tests/tools/test_import_graph.py).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@
     .venv/bin/python tools/reliability.py --from docs/reliability   # re-render from the committed run
 
 It runs pytest on tests/reliability plus the two existing process-kill tests (SIGKILL mid-debate
-and resume: tests/test_debate_real.py; SIGTERM drain of a real stream: tests/interfaces/test_http.py),
-collects the rows the tests write whatever their outcome (tests/reliability/recording.py:
+and resume: tests/council/test_debate_real.py; SIGTERM drain of a real stream: tests/http/test_http.py),
+collects the rows the tests write whatever their outcome (tests/support/recording.py:
 LIVEMIND_RELIABILITY_OUT) and the JUnit outcomes, keeps them as raw results in docs/reliability/
 (figures.jsonl, junit.xml, run.json) and writes docs/reliability.md from them: faults survived out
 of attempted, requests served under load with p50 and p99 and the refusals that carried
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
 RAW = ROOT / "docs" / "reliability"
 PYTHON = Path(os.environ.get("LIVEMIND_VENV", ROOT / ".venv")) / "bin" / "python"
-SIGKILL_TEST = "tests/test_debate_real.py::test_debate_killed_mid_round_resumes_without_redoing_or_losing_rounds"
-SIGTERM_TEST = "tests/interfaces/test_http.py::test_sigterm_drains_the_running_stream_unloads_models_and_exits_cleanly"
+SIGKILL_TEST = "tests/council/test_debate_real.py::test_debate_killed_mid_round_resumes_without_redoing_or_losing_rounds"
+SIGTERM_TEST = "tests/http/test_http.py::test_sigterm_drains_the_running_stream_unloads_models_and_exits_cleanly"
 # What data each check guards: if all of them pass, nothing was lost.
 DATA_GUARDS = {
     "finished debate rounds after SIGKILL": [SIGKILL_TEST],

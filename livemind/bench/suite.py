@@ -93,54 +93,69 @@ def run_bench(options: BenchOptions, *, config: LiveMindConfig, catalog: ModelCa
     with tempfile.TemporaryDirectory(prefix="livemind-bench-") as scratch:
         bench = Workbench(options=options, config=config, catalog=catalog, home=home, config_path=config_path,
                           scratch=Path(scratch), log=log)
-        embedder = council_figures.embedder_for(bench)
-        sections: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-            ("overhead", lambda: engine_figures.overhead(bench)),
-            ("consensus", lambda: engine_figures.consensus(bench)),
-            ("attribution", lambda: attribution.attribution(bench)),
-            ("kv_memory", lambda: engine_figures.kv_memory(bench)),
-            ("bandwidth", lambda: bandwidth.decode_vs_bandwidth(bench)),
-            ("defaults", lambda: engine_figures.defaults(bench)),
-            ("step_cost", lambda: batch_figures.step_cost(bench)),
-            ("samples", lambda: batch_figures.samples(bench)),
-            ("routing", lambda: council_figures.routing(bench, embedder)),
-            ("debate_tokens", lambda: council_figures.debate_tokens(bench, embedder)),
-            ("debate_vs_single", lambda: council_figures.debate_vs_single(bench, embedder)),
-            ("code_consensus", lambda: batch_figures.code_consensus(bench, embedder)),
-            ("revision_lookup", lambda: lookup_figures.revision_lookup(bench)),
-        ]
-        if not options.quick:  # three policies, alone and in pairs of processes: about a minute
-            persona_model = bench.target(bench.spec(PERSONAS[0])).path
-            assert persona_model is not None, "the persona model is a local GGUF"
-            sections.append(("wait_policy", lambda: wait_policy.measure(persona_model, threads=available_cores(), repeats=5)))
-        if options.http:
-            sections.append(("http", lambda: http_figures.http_ttft(bench)))
-        unknown = set(options.only) - {name for name, _ in sections}
-        if unknown:
-            raise InvalidRequestError(f"unknown bench sections: {', '.join(sorted(unknown))}",
-                                      hint=f"--only takes some of: {', '.join(name for name, _ in sections)}")
-        if options.only:
-            sections = [(name, measure) for name, measure in sections if name in options.only]
-        for name, measure in sections:
-            if name in doc["sections"]:
-                continue  # measured in an earlier part of this run
-            log(f"measuring {name}")
-            t0 = time.perf_counter()
-            try:
-                doc["sections"][name] = measure()
-            except Exception as exc:  # one failed measurement must not cost the others
-                LOG.exception("bench section %s failed", name)
-                doc["errors"][name] = f"{type(exc).__name__}: {exc}"
-            doc["section_seconds"][name] = round(time.perf_counter() - t0, 2)
-            part["sections"].append(name)
-            part["seconds"] = round(time.time() - started, 1)
-            part["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-            progress.keep(doc, options.out)
+        _measure(doc, _sections(bench, options), started=started, out=options.out, log=log)
     part["seconds"] = round(time.time() - started, 1)
     doc["machine"]["load_average_at_end"] = part["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     doc["duration_s"] = round(sum(p["seconds"] for p in doc["parts"]), 1)
     _headline(doc, options)
     return doc
+
+
+Section = tuple[str, Callable[[], dict[str, Any]]]
+
+
+def _sections(bench: Workbench, options: BenchOptions) -> list[Section]:
+    """The sections to measure, in order: all of them, or those `--only` names (an unknown name is refused)."""
+    embedder = council_figures.embedder_for(bench)
+    sections: list[Section] = [
+        ("overhead", lambda: engine_figures.overhead(bench)),
+        ("consensus", lambda: engine_figures.consensus(bench)),
+        ("attribution", lambda: attribution.attribution(bench)),
+        ("kv_memory", lambda: engine_figures.kv_memory(bench)),
+        ("bandwidth", lambda: bandwidth.decode_vs_bandwidth(bench)),
+        ("defaults", lambda: engine_figures.defaults(bench)),
+        ("step_cost", lambda: batch_figures.step_cost(bench)),
+        ("samples", lambda: batch_figures.samples(bench)),
+        ("routing", lambda: council_figures.routing(bench, embedder)),
+        ("debate_tokens", lambda: council_figures.debate_tokens(bench, embedder)),
+        ("debate_vs_single", lambda: council_figures.debate_vs_single(bench, embedder)),
+        ("code_consensus", lambda: batch_figures.code_consensus(bench, embedder)),
+        ("revision_lookup", lambda: lookup_figures.revision_lookup(bench)),
+    ]
+    if not options.quick:  # three policies, alone and in pairs of processes: about a minute
+        persona_model = bench.target(bench.spec(PERSONAS[0])).path
+        assert persona_model is not None, "the persona model is a local GGUF"
+        sections.append(("wait_policy", lambda: wait_policy.measure(persona_model, threads=available_cores(), repeats=5)))
+    if options.http:
+        sections.append(("http", lambda: http_figures.http_ttft(bench)))
+    unknown = set(options.only) - {name for name, _ in sections}
+    if unknown:
+        raise InvalidRequestError(f"unknown bench sections: {', '.join(sorted(unknown))}",
+                                  hint=f"--only takes some of: {', '.join(name for name, _ in sections)}")
+    if options.only:
+        sections = [(name, measure) for name, measure in sections if name in options.only]
+    return sections
+
+
+def _measure(doc: dict[str, Any], sections: list[Section], *, started: float, out: Path,
+             log: Callable[[str], None]) -> None:
+    """Measure each section not yet in `doc` into it, keeping the document on disk after each one."""
+    part = doc["parts"][-1]
+    for name, measure in sections:
+        if name in doc["sections"]:
+            continue  # measured in an earlier part of this run
+        log(f"measuring {name}")
+        t0 = time.perf_counter()
+        try:
+            doc["sections"][name] = measure()
+        except Exception as exc:  # one failed measurement must not cost the others
+            LOG.exception("bench section %s failed", name)
+            doc["errors"][name] = f"{type(exc).__name__}: {exc}"
+        doc["section_seconds"][name] = round(time.perf_counter() - t0, 2)
+        part["sections"].append(name)
+        part["seconds"] = round(time.time() - started, 1)
+        part["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        progress.keep(doc, out)
 
 
 def _headline(doc: dict[str, Any], options: BenchOptions) -> None:

@@ -11,7 +11,9 @@ from livemind.cli.main import build_parser
 from livemind.council.prompts import SYNTHESIS_MARKER
 from livemind.errors import InvalidRequestError
 from livemind.types import GenerationRequest
-from tests.council.test_transcript_setting import EXPERTS, QUESTION, _mind
+from tests.support.minds import EXPERTS, recording_mind
+
+QUESTION = "which of the three claims holds"
 
 
 def _split(prompts: list[GenerationRequest]) -> tuple[set[float], set[float]]:
@@ -23,7 +25,7 @@ def _split(prompts: list[GenerationRequest]) -> tuple[set[float], set[float]]:
 
 def test_a_debate_at_temperature_zero_asks_every_answer_greedily_and_leaves_the_synthesis_alone(tmp_path: Path) -> None:
     prompts: list[GenerationRequest] = []
-    mind = _mind(tmp_path, prompts)
+    mind = recording_mind(tmp_path, prompts)
     try:
         own = mind.config.expert("alpha").sampling.temperature
         assert own > 0, "the scripted experts sample by default, so the override is visible"
@@ -39,7 +41,7 @@ def test_a_debate_at_temperature_zero_asks_every_answer_greedily_and_leaves_the_
 
 def test_without_a_temperature_each_expert_keeps_its_own(tmp_path: Path) -> None:
     prompts: list[GenerationRequest] = []
-    mind = _mind(tmp_path, prompts)
+    mind = recording_mind(tmp_path, prompts)
     try:
         own = {mind.config.expert(n).sampling.temperature for n in EXPERTS}
         mind.consensus(QUESTION, experts=list(EXPERTS))
@@ -50,7 +52,7 @@ def test_without_a_temperature_each_expert_keeps_its_own(tmp_path: Path) -> None
 
 def test_select_still_samples_its_answers_apart(tmp_path: Path) -> None:
     prompts: list[GenerationRequest] = []
-    mind = _mind(tmp_path, prompts)
+    mind = recording_mind(tmp_path, prompts)
     try:
         floor = mind.config.debate.select_temperature
         mind.consensus(QUESTION, experts=list(EXPERTS), strategy="select", samples=2, temperature=0.0)
@@ -60,7 +62,7 @@ def test_select_still_samples_its_answers_apart(tmp_path: Path) -> None:
 
 
 def test_a_temperature_out_of_bounds_is_refused_with_the_range(tmp_path: Path) -> None:
-    mind = _mind(tmp_path, [])
+    mind = recording_mind(tmp_path, [])
     try:
         with pytest.raises(InvalidRequestError, match="temperature") as raised:
             mind.consensus(QUESTION, experts=list(EXPERTS), temperature=5.0)
@@ -72,7 +74,7 @@ def test_a_temperature_out_of_bounds_is_refused_with_the_range(tmp_path: Path) -
 def test_the_cli_passes_temperature_to_the_council(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     prompts: list[GenerationRequest] = []
-    monkeypatch.setattr("livemind.cli.main.open_mind", lambda args: _mind(tmp_path, prompts))
+    monkeypatch.setattr("livemind.cli.main.open_mind", lambda args: recording_mind(tmp_path, prompts))
     args = build_parser().parse_args(["consensus", QUESTION, "--experts", ",".join(EXPERTS), "--temperature", "0",
                                       "--json"])
     assert args.func(args) == 0

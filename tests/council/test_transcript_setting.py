@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from livemind.cli.main import build_parser
-from livemind.config import LiveMindConfig, parse_config
+from livemind.config import LiveMindConfig
 from livemind.council.prompts import (
     SHARED_END,
     SYNTHESIS_MARKER,
@@ -16,47 +16,15 @@ from livemind.council.prompts import (
     shared_first_answer_messages,
     shared_revision_messages,
 )
-from livemind.engine.backends.base import LoadTarget
-from livemind.engine.catalog import ModelCatalog
 from livemind.errors import ConfigError, InvalidRequestError
-from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.fakes import HashEmbedder, ScriptedLoader
+from tests.support.minds import EXPERTS, recording_mind, scripted_config, transcript_speaker
 
-EXPERTS = ("alpha", "beta", "gamma")
 QUESTION = "which of the three claims holds"
 
 
 def _config(tmp_path: Path, **debate: object) -> LiveMindConfig:
-    doc = {
-        "experts": [{"name": n, "model": "smollm2-135m", "persona": f"You are {n}.", "description": f"{n} topics",
-                     "examples": [f"a question about {n}"]} for n in EXPERTS],
-        "router": {"fallback": "alpha", "top_k": 3},
-        "debate": {"synthesizer": "alpha", "max_rounds": 2, "agreement_threshold": 0.95, **debate},
-    }
-    return parse_config(doc, ModelCatalog(tmp_path), check_files=False)
-
-
-def _mind(tmp_path: Path, prompts: list[GenerationRequest], **debate: object) -> LiveMind:
-    """A LiveMind over scripted experts that keep disagreeing; every request lands in `prompts`."""
-    def script(target: LoadTarget, request: GenerationRequest) -> str:
-        prompts.append(request)
-        last = request.messages[-1].content
-        if SYNTHESIS_MARKER in last:
-            return "synthesised answer"
-        who = _speaker(request)
-        return f"{who} believes {who}-specific claim number {last.count('Answers, round ')} about {who} things"
-
-    (tmp_path / "models").mkdir(exist_ok=True)
-    (tmp_path / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
-    return LiveMind(_config(tmp_path, **debate), home=tmp_path, loader=ScriptedLoader(script), embedder=HashEmbedder())
-
-
-def _speaker(request: GenerationRequest) -> str:
-    """The expert a request is for: its persona heads the private text (shared) or the system message (private)."""
-    last = request.messages[-1].content
-    private = last.rsplit(SHARED_END, 1)[1] if SHARED_END in last else request.messages[0].content
-    return next(n for n in EXPERTS if f"You are {n}." in private)
+    return scripted_config(tmp_path, **debate)
 
 
 @pytest.mark.parametrize("value", ["private", "shared"])
@@ -78,7 +46,7 @@ def test_config_rejects_an_unknown_transcript_naming_the_field_and_choices(tmp_p
 
 @pytest.mark.parametrize("call", ["debate", "consensus"])
 def test_a_call_with_an_unknown_transcript_is_refused_with_the_choices(tmp_path: Path, call: str) -> None:
-    mind = _mind(tmp_path, [])
+    mind = recording_mind(tmp_path, [])
     try:
         with pytest.raises(InvalidRequestError, match="unknown transcript 'public'") as caught:
             getattr(mind, call)(QUESTION, experts=list(EXPERTS), transcript="public")
@@ -90,7 +58,7 @@ def test_a_call_with_an_unknown_transcript_is_refused_with_the_choices(tmp_path:
 @pytest.mark.parametrize("source", ["config", "call"])
 def test_a_shared_debate_builds_every_prompt_in_the_shared_layout(tmp_path: Path, source: str) -> None:
     prompts: list[GenerationRequest] = []
-    mind = _mind(tmp_path, prompts, **({"transcript": "shared"} if source == "config" else {}))
+    mind = recording_mind(tmp_path, prompts, **({"transcript": "shared"} if source == "config" else {}))
     try:
         result = mind.debate(QUESTION, experts=list(EXPERTS), rounds=2, mode="parallel", selective=False,
                              transcript="shared" if source == "call" else None)
@@ -101,7 +69,7 @@ def test_a_shared_debate_builds_every_prompt_in_the_shared_layout(tmp_path: Path
     assert len(answered) == 9, "three experts, three rounds"
     rounds = [list(h.positions) for h in result.history]
     for request in answered:
-        name = _speaker(request)
+        name = transcript_speaker(request)
         spec, r = mind.config.expert(name), request.messages[-1].content.count("Answers, round ")
         expected = (shared_revision_messages(spec, label_for(EXPERTS.index(name)), QUESTION, rounds[:r]) if r
                     else shared_first_answer_messages(spec, QUESTION))
@@ -112,7 +80,7 @@ def test_a_shared_debate_builds_every_prompt_in_the_shared_layout(tmp_path: Path
 
 def test_a_debate_keeps_the_private_layout_unless_asked(tmp_path: Path) -> None:
     prompts: list[GenerationRequest] = []
-    mind = _mind(tmp_path, prompts)
+    mind = recording_mind(tmp_path, prompts)
     try:
         mind.debate(QUESTION, experts=list(EXPERTS), rounds=1, mode="parallel", selective=False)
     finally:
@@ -130,7 +98,7 @@ def test_the_council_commands_pass_transcript_to_the_council(tmp_path: Path, mon
                                                               capsys: pytest.CaptureFixture[str], command: str,
                                                               options: list[str], rounds: int) -> None:
     prompts: list[GenerationRequest] = []
-    monkeypatch.setattr("livemind.cli.main.open_mind", lambda args: _mind(tmp_path, prompts))
+    monkeypatch.setattr("livemind.cli.main.open_mind", lambda args: recording_mind(tmp_path, prompts))
     args = build_parser().parse_args([command, QUESTION, "--experts", ",".join(EXPERTS), *options,
                                       "--transcript", "shared", "--json"])
     assert args.func(args) == 0
@@ -143,7 +111,7 @@ def test_the_council_commands_pass_transcript_to_the_council(tmp_path: Path, mon
 @pytest.mark.parametrize("source", ["config", "call"])
 def test_a_shared_consensus_asks_for_the_first_answers_in_the_shared_layout(tmp_path: Path, source: str) -> None:
     prompts: list[GenerationRequest] = []
-    mind = _mind(tmp_path, prompts, **({"transcript": "shared"} if source == "config" else {}))
+    mind = recording_mind(tmp_path, prompts, **({"transcript": "shared"} if source == "config" else {}))
     try:
         result = mind.consensus(QUESTION, experts=list(EXPERTS), transcript="shared" if source == "call" else None,
                                 strategy="debate")  # answers, then a synthesis (the default, vote, writes none)
@@ -154,12 +122,12 @@ def test_a_shared_consensus_asks_for_the_first_answers_in_the_shared_layout(tmp_
     answered = [p for p in prompts if SYNTHESIS_MARKER not in p.messages[-1].content]
     assert len(answered) == 3
     for request in answered:
-        assert list(request.messages) == shared_first_answer_messages(mind.config.expert(_speaker(request)), QUESTION)
+        assert list(request.messages) == shared_first_answer_messages(mind.config.expert(transcript_speaker(request)), QUESTION)
 
 
 def test_a_consensus_keeps_the_private_layout_unless_asked(tmp_path: Path) -> None:
     prompts: list[GenerationRequest] = []
-    mind = _mind(tmp_path, prompts)
+    mind = recording_mind(tmp_path, prompts)
     try:
         mind.consensus(QUESTION, experts=list(EXPERTS))
     finally:

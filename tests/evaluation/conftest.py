@@ -15,7 +15,8 @@ from livemind.engine.backends.base import LoadTarget
 from livemind.engine.catalog import ModelCatalog
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.fakes import Confidence, HashEmbedder, ScriptedLoader
+from tests.support.fakes import Confidence, ScriptedLoader
+from tests.support.minds import open_mind
 
 EXPERTS = ("alpha", "beta", "gamma")
 _EXPRESSION = re.compile(r"What is the result of ([0-9+*\-]+)\?")
@@ -109,8 +110,7 @@ def scripted_council(tmp_path: Path) -> Iterator[Callable[..., ScriptedCouncil]]
         models_dir.mkdir(exist_ok=True)
         (models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
         config = parse_config(doc, ModelCatalog(tmp_path), check_files=False)
-        mind = LiveMind(config, home=tmp_path, loader=ScriptedLoader(script, confidence=confidence),
-                      embedder=HashEmbedder())
+        mind = open_mind(tmp_path, config, ScriptedLoader(script, confidence=confidence))
         made.append(mind)
         return ScriptedCouncil(mind=mind, turns=turns)
 

@@ -19,8 +19,9 @@ from livemind.engine.catalog import ModelCatalog
 from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.fakes import HashEmbedder, ScriptedLoader
+from tests.support.fakes import ScriptedLoader
 from tests.support.inprocess import serve_in_process
+from tests.support.minds import open_mind
 
 pytestmark = pytest.mark.anyio
 EXPERTS = ("alpha", "beta", "gamma")
@@ -49,8 +50,7 @@ def mind(tmp_path: Path) -> Iterator[LiveMind]:
                         "examples": [f"write {n} code"]} for n in EXPERTS],
            "router": {"fallback": "alpha", "top_k": 3},
            "debate": {"synthesizer": "alpha", "max_rounds": 2, "agreement_threshold": 0.95}}
-    mind = LiveMind(parse_config(doc, ModelCatalog(tmp_path), check_files=False), home=tmp_path,
-                    loader=ScriptedLoader(coders), embedder=HashEmbedder())
+    mind = open_mind(tmp_path, parse_config(doc, ModelCatalog(tmp_path), check_files=False), ScriptedLoader(coders))
     yield mind
     mind.close()
 

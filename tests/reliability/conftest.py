@@ -1,7 +1,7 @@
 """Reliability fixtures: the soak switch, figures for docs/reliability.md, and the shared servers.
 
 - Tests marked `soak` run only with `-m soak` or LIVEMIND_SOAK=1; otherwise they are skipped.
-- `record(**figures)` and `@pytest.mark.fault(...)` (tests/reliability/recording.py, loaded for the whole
+- `record(**figures)` and `@pytest.mark.fault(...)` (tests/support/recording.py, loaded for the whole
   suite by tests/conftest.py) write the table's rows with each test's outcome: tools/reliability.py
   builds the table from those lines and the JUnit report.
 - `fake_server`: the product's HTTP server over scripted backends, shared by the fuzz and
@@ -24,7 +24,6 @@ from livemind.engine.backends.base import LoadTarget
 from livemind.engine.backends.llama_loader import LlamaBatchLoader
 from livemind.engine.catalog import ModelCatalog
 from livemind.types import EngineSettings
-from tests.reliability.recording import OUT_ENV, Record  # noqa: F401 (re-exported)
 from tests.support.servers import ServerProcess, rss_of, start_fake_server, start_livemind_serve
 
 SOAK_ENV = "LIVEMIND_SOAK"

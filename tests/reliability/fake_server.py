@@ -1,4 +1,4 @@
-"""`livemind serve` over scripted backends: the real HTTP app and MCP, with tests.fakes as the engine.
+"""`livemind serve` over scripted backends: the real HTTP app and MCP, with tests.support.fakes as the engine.
 
     python -m tests.reliability.fake_server --home DIR --port N [--pace-ms 2] [--budget-mib 250]
                                             [--max-queue 8] [--drain-s 10] [--api-key KEY]
@@ -32,7 +32,8 @@ from livemind.engine.catalog import ModelCatalog
 from livemind.http.app import ServeOptions, Service, _Server, create_app
 from livemind.orchestrator import LiveMind
 from livemind.types import Completion, GenerationRequest
-from tests.fakes import HashEmbedder, ScriptedBackend, ScriptedLoader
+from tests.support.fakes import ScriptedBackend, ScriptedLoader
+from tests.support.minds import open_mind
 
 EXPERTS = (("alpha", "smollm2-135m"), ("beta", "smollm2-135m"), ("gamma", "gemma3-270m"))
 FAKE_FILES = ("SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf")
@@ -93,8 +94,7 @@ def open_fake_mind(home: Path, *, pace_s: float, budget_bytes: int | None) -> Li
     for name in FAKE_FILES:
         if not (models / name).exists():
             (models / name).write_bytes(b"GGUF")
-    return LiveMind(fake_config(home), home=home, loader=PacedLoader(pace_s), embedder=HashEmbedder(),
-                    ram_budget_bytes=budget_bytes)
+    return open_mind(home, fake_config(home), PacedLoader(pace_s), ram_budget_bytes=budget_bytes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,14 +20,10 @@ from livemind.errors import SessionError
 from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import DebateResult
-from tests.fakes import ScriptedLoader
-from tests.reliability.conftest import Record
-from tests.reliability.fault_kit import (
-    EXPERTS,
-    fault_config,
-    open_mind,
-    stubborn,
-)
+from tests.support.fakes import ScriptedLoader
+from tests.support.faults import EXPERTS, fault_config
+from tests.support.minds import open_mind, stubborn
+from tests.support.recording import Record
 
 MOUNT_SIZE = "1m"
 

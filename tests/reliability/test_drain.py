@@ -1,6 +1,6 @@
 """SIGTERM on the HTTP server: running and queued work finishes, new work is refused, the process exits 0.
 
-tests/interfaces/test_http.py already drains one real stream in flight; these extend it to a
+tests/http/test_http.py already drains one real stream in flight; these extend it to a
 queue of requests plus an MCP call in flight, and to work that outlasts the drain. They run the
 product's server (Service, admission, jobs, `_Server`'s signal handling, MCP at /mcp) over
 scripted backends paced so that requests overlap (tests/reliability/fake_server.py).
@@ -20,7 +20,7 @@ import pytest
 from mcp import Client
 
 from livemind.types import DebateResult
-from tests.reliability.conftest import Record
+from tests.support.recording import Record
 from tests.support.servers import EXIT_S, ServerProcess, sse_events, start_fake_server
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ served by `livemind serve` itself (the `fault_server` fixture). Faults inside a 
 that fails mid-debate, an expert or a synthesiser that stalls, RAM running out between rounds)
 are injected at the Backend seam under the real pool, RAM guard, graph and orchestrator.
 Disk faults are in test_disk_faults.py. SIGKILL mid-debate and resume is
-tests/test_debate_real.py; SIGTERM drains are in test_drain.py.
+tests/council/test_debate_real.py; SIGTERM drains are in test_drain.py.
 """
 
 from __future__ import annotations
@@ -21,21 +21,10 @@ import pytest
 from livemind.engine.ram import RamGuard
 from livemind.errors import RamBudgetExceeded
 from livemind.types import DebateResult
-from tests.fakes import ScriptedLoader
-from tests.reliability.conftest import Record
-from tests.reliability.fault_kit import (
-    EXPERTS,
-    FlakyLoader,
-    MemoryMeter,
-    MiB,
-    StallingLoader,
-    fault_config,
-    is_synthesis,
-    open_mind,
-    persona_of,
-    round_of,
-    stubborn,
-)
+from tests.support.fakes import ScriptedLoader
+from tests.support.faults import EXPERTS, FlakyLoader, MemoryMeter, MiB, StallingLoader, fault_config, persona_of, round_of
+from tests.support.minds import is_synthesis, open_mind, stubborn
+from tests.support.recording import Record
 from tests.support.servers import REPO, ServerProcess, clean_env
 
 REQUEST_S = 300.0

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from tests.reliability.conftest import Record
+from tests.support.recording import Record
 from tests.support.servers import ServerProcess, sse_events
 
 pytestmark = pytest.mark.slow

@@ -29,7 +29,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from tests.reliability.conftest import Record
+from tests.support.recording import Record
 from tests.support.servers import MiB, RssSampler, ServerProcess, percentile, start_fake_server, start_livemind_serve
 
 REQUEST_S = 300.0

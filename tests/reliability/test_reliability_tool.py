@@ -45,7 +45,7 @@ CHECKS = textwrap.dedent('''
                rss_growth_mib=1.0, rss_drift_after_first_quarter_mib=0.5, pool_peak_mib=0.0, budget_mib=0.0, samples=4)
         assert False, "3 refusals came without Retry-After"
 ''')
-CONFTEST = "from tests.reliability.recording import pytest_runtest_makereport, record  # noqa: F401\n"
+CONFTEST = "from tests.support.recording import pytest_runtest_makereport, record  # noqa: F401\n"
 PYTEST_INI = "[pytest]\nmarkers =\n    fault(fault, simulated, kept): a fault check\n"
 
 

@@ -28,7 +28,7 @@ from mcp import Client
 from livemind.cli import main as cli
 from livemind.http.app import DEFAULT_HOST
 from livemind.server import security
-from tests.reliability.conftest import Record
+from tests.support.recording import Record
 from tests.support.servers import REPO, ServerProcess, clean_env, start_fake_server
 
 API_KEY = "s3cret-key-1234"

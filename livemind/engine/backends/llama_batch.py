@@ -15,33 +15,19 @@ ids, so each step lists its sequences in id order and new ones take the lowest f
     step() ──── one llama_batch: the last sampled token of every decoding sequence, plus
                 prompt chunks of newly admitted ones (n_batch tokens at most) ── llama_decode
                 ── each sequence samples from its own logits with its own seeded chain ──
-                scores the token it sampled (below) ── its piece goes to its own callback ──
-                stop / length / cancel checks
+                scores the token it sampled ── its piece goes to its own callback ──
+                stop / length / cancel checks (llama_tokens.py: TokenReader, which also scores
+                every token: the engine's confidence)
 
 Prompts and sampling match `create_chat_completion` (llama_sequence.py), so a seed gives the
-same text as the high-level API; tests/backends/test_llama_batch.py measures batched vs alone.
-
-**The engine's confidence.** Every sampled token (not the end-of-generation one) is scored by its
-log-probability under the model's raw distribution: log softmax of the logits row it was sampled
-from (`llama_get_logits_ith`, viewed in place as n_vocab float32s), before the repeat penalty,
-temperature and truncation the sampler applies. A drafted step scores each kept guess against
-its own row. `Completion.mean_logprob` is their mean over the reply, the figure a council's vote
-is weighted by (livemind.council.strategies); it matches llama-cpp-python's own `logprobs` for the
-same tokens. Cost, measured 2026-12 on a 2-core AMD EPYC shared with a running eval (greedy,
-48-64 tokens, the time inside the scoring against the wall time of the same generate calls):
-Qwen2.5-Coder-1.5B (151,936-token vocabulary) 0.14 ms a token in a batch of three and 0.29 ms
-alone, 0.26-0.34 % of the decode; SmolLM2-135M (49,152) 0.08-0.18 ms, 0.3-0.45 %. A bare
-log-softmax of a 151,936-float row takes about 0.2 ms here (numpy, no allocation).
+same text as the high-level API; tests/engine/backends/test_llama_batch.py measures batched vs alone.
 """
 
 from __future__ import annotations
 
-import ctypes
 import time
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from livemind.engine.backends.base import (
     CancelSignal,
@@ -56,18 +42,12 @@ from livemind.engine.backends.kv_sequences import SequenceCache
 
 # the engine module sets the OpenMP wait policy before the library loads, so take llama_cpp from it
 from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, llama_cpp
-from livemind.engine.backends.llama_sequence import (
-    DecodingSequence,
-    TemplateRecorder,
-    held_back,
-    sampler_chain,
-    token_logprob,
-)
+from livemind.engine.backends.llama_sequence import DecodingSequence, TemplateRecorder, sampler_chain
+from livemind.engine.backends.llama_tokens import TokenReader, completion_of, emit
 from livemind.engine.backends.lookup import PromptLookup
 from livemind.errors import EngineError, ModelCorruptError, PromptTooLongError
 from livemind.types import ChatMessage, Completion, EngineSettings, FinishReason, GenerationRequest
 
-PIECE_BUFFER = 64
 MIN_HIT_RATE, PROBE_EVERY = 0.3, 8  # below this share of guesses kept, guess only every 8th token
 EXACT_ROWS = 3
 """Rows one decode step may hold for drafted text to stay token for token the plain path's.
@@ -111,8 +91,7 @@ class LlamaBatchBackend:
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         self.kv = SequenceCache(llama_cpp.llama_get_memory(self._ctx), engine.n_seq_max, self._n_swa)
         self._active: list[DecodingSequence] = []
-        self._piece = ctypes.create_string_buffer(PIECE_BUFFER)
-        self._logprob_scratch = np.empty(self._n_vocab, dtype=np.float32)
+        self._reader = TokenReader(self._ctx, self._vocab, self._n_vocab, self.kv)
         self._is_closed = False
         self.decode_calls = 0
         # drafting removes rejected cells from a sequence's tail: attention caches only, no sliding window
@@ -290,11 +269,11 @@ class LlamaBatchBackend:
         self.kv.attach_twins(self._active)  # samples of one prompt: the prompt just read is theirs too
         for seq in list(self._active):
             if seq.batch_index >= 0:
-                result = self._sample(seq)
+                reason = self._reader.sample(seq)
                 if seq.draft:
-                    result = self._verify(seq, result)
-                if result is not None:
-                    finished.append(result)
+                    reason = self._reader.verify(seq, reason)
+                if reason is not None:
+                    finished.append(self._finish(seq, reason))
         return finished
 
     def _fill_batch(self) -> int:
@@ -350,94 +329,13 @@ class LlamaBatchBackend:
         assert seq.pending is not None
         return seq.lookup.draft([*seq.slot.tokens, seq.pending], limit)
 
-    def _verify(self, seq: DecodingSequence, result: SequenceResult | None) -> SequenceResult | None:
-        """Keep the guessed tokens the sampler picks too; drop the first miss and the rows after it.
-
-        Row i's logits follow guess i-1, so they are valid only while every earlier guess was the
-        token sampled. Each kept guess's cell is already in the cache; the rest are removed.
-        """
-        kept = 0
-        for token in seq.draft:
-            if result is not None or seq.pending != token:
-                break
-            seq.slot.tokens.append(token)  # the guess was right: its KV cell holds the sampled token
-            seq.pending = None
-            kept += 1
-            seq.batch_index += 1
-            result = self._sample(seq)
-        seq.drafted += len(seq.draft)
-        seq.accepted += kept
-        seq.hit_rate = 0.7 * seq.hit_rate + 0.3 * kept / len(seq.draft)
-        if kept < len(seq.draft):
-            self.kv.cut(seq.slot)
-        return result
-
-    def _sample(self, seq: DecodingSequence) -> SequenceResult | None:
-        token = llama_cpp.llama_sampler_sample(seq.sampler, self._ctx, seq.batch_index)
-        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-            return self._finish(seq, "stop")
-        seq.generated.append(token)
-        seq.logprob_total += self._logprob(seq.batch_index, token)
-        if seq.first_token_at is None:
-            seq.first_token_at = time.perf_counter()
-        length = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, PIECE_BUFFER, 0, False)
-        seq.text += seq.decoder.decode(self._piece.raw[:max(0, length)])
-        for stop in seq.stops:
-            cut = seq.text.find(stop, max(0, seq.emitted - len(stop)))
-            if cut >= 0:
-                seq.text = seq.text[:cut]
-                self._emit(seq, len(seq.text))
-                return self._finish(seq, "stop")
-        self._emit(seq, len(seq.text) - held_back(seq.text, seq.stops))
-        if len(seq.generated) >= seq.max_tokens:
-            return self._finish(seq, "length")
-        seq.pending = token
-        return None
-
-    def _logprob(self, row: int, token: int) -> float:
-        """The sampled token's log-probability under the raw logits of batch row `row` (the engine's confidence).
-
-        A drafted step samples each kept guess from its own row (`_verify` moves batch_index), so every
-        token is scored against the logits it was sampled from. The sampler reads the row without
-        changing it (checked against a copy), so reading it after sampling is the same as before.
-        """
-        row_logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row), shape=(self._n_vocab,))
-        return token_logprob(row_logits, token, self._logprob_scratch)
-
-    def _emit(self, seq: DecodingSequence, end: int) -> None:
-        if end > seq.emitted:
-            piece = seq.text[seq.emitted:end]
-            seq.emitted = end
-            if seq.job.on_token is not None:
-                seq.job.on_token(piece)
-
     def _finish(self, seq: DecodingSequence, reason: FinishReason) -> SequenceResult:
         end = time.perf_counter()
         if reason != "cancelled":
             seq.text += seq.decoder.decode(b"", final=True)
-            self._emit(seq, len(seq.text))
+            emit(seq, len(seq.text))
         self._release(seq)
-        first = seq.first_token_at or end
-        decode_s = end - first
-        produced = len(seq.generated)
-        completion = Completion(
-            text=seq.text.strip(),
-            prompt_tokens=seq.fed - seq.reused - seq.copied,
-            cached_prompt_tokens=seq.reused,
-            copied_prompt_tokens=seq.copied,
-            completion_tokens=produced,
-            ttft_s=first - seq.started,
-            total_s=end - seq.started,
-            stages={"queue": round(seq.started - seq.job.created, 6), "template": round(seq.templated - seq.started, 6),
-                    "prefill": round(first - seq.templated, 6)},
-            decode_tok_s=(produced - 1) / decode_s if produced > 1 and decode_s > 0 else 0.0,
-            finish_reason=reason,
-            draft_tokens=seq.drafted,
-            accepted_draft_tokens=seq.accepted,
-            mean_logprob=seq.logprob_total / produced if produced else None,
-            logprob_tokens=produced,
-        )
-        return SequenceResult(job=seq.job, completion=completion)
+        return SequenceResult(job=seq.job, completion=completion_of(seq, reason, end))
 
     def _release(self, seq: DecodingSequence) -> None:
         self._active.remove(seq)

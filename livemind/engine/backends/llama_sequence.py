@@ -141,7 +141,7 @@ def token_logprob(logits: npt.NDArray[np.float32], token: int, scratch: npt.NDAr
     """log softmax(logits)[token]: the token's log-probability under the model's raw distribution.
 
     `logits` is llama.cpp's row viewed in place (no copy); `scratch` (as long) takes exp(logits - max),
-    so a step allocates nothing. About 0.2 ms for a 151,936-token vocabulary (see llama_batch.py).
+    so a step allocates nothing. About 0.2 ms for a 151,936-token vocabulary (see llama_tokens.py).
     """
     top = float(logits.max())
     np.subtract(logits, top, out=scratch)

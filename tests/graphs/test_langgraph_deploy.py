@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_sync_client
 
-from tests.support.servers import free_port
+from tests.support.servers import REPO, free_port
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 
 from livemind.council.code import CodeResult
 from livemind.errors import InvalidRequestError
+from tests.support.servers import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +111,7 @@ def test_bad_config_fails_at_start_naming_expert_and_field(home: Path, tmp_path:
 
 
 def test_a_bad_router_setting_is_named_and_the_hint_prints_as_written(home: Path, tmp_path: Path) -> None:
-    shipped = (Path(__file__).parents[1] / "livemind" / "councils" / "tiny.toml").read_text()
+    shipped = (REPO / "livemind" / "councils" / "tiny.toml").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(shipped.replace('embedding_backend = "onnx"', 'embedding_backend = "tf"'))
     done = run(home, "--config", str(bad), "route", "hello")

@@ -1,6 +1,6 @@
 """The four ports' roles (livemind.http.ports) as rules: what each serves, fills in and refuses.
 
-Fast checks of the rules alone; tests/interfaces/test_axion_ports.py runs them in a real server.
+Fast checks of the rules alone; tests/http/test_axion_ports.py runs them in a real server.
 """
 
 from __future__ import annotations

@@ -8,9 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.ram_watch import LIMIT_ENV, RamWatch, over_limit_message
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.ram_watch import LIMIT_ENV, RamWatch, over_limit_message
+from tests.support.servers import REPO
 
 
 def test_under_the_limit_nothing_happens_and_over_it_the_message_says_what_to_do() -> None:
@@ -32,7 +31,7 @@ def test_the_watchdog_fires_once_memory_is_over_the_limit() -> None:
 
 def test_a_suite_over_the_limit_stops_before_its_next_test(tmp_path: Path) -> None:
     (tmp_path / "test_sample.py").write_text("def test_one():\n    assert True\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tests.ram_watch", "-p", "no:cacheprovider",
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tests.support.ram_watch", "-p", "no:cacheprovider",
                            str(tmp_path / "test_sample.py")], cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={**os.environ, LIMIT_ENV: "0.01"})
     output = done.stdout + done.stderr

@@ -1,7 +1,8 @@
 """Fault injection at LiveMind's seams: loaders that fail on a later load, engines that stall, memory that runs out.
 
-These wrap tests.fakes. The product code above the seams (pool, RAM guard, runner, graph,
-orchestrator, session store) is the real one in every test that uses them.
+These wrap tests.support.fakes; tests.support.minds.open_mind opens a LiveMind over them. The product
+code above the seams (pool, RAM guard, runner, graph, orchestrator, session store) is the real one in
+every test that uses them.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from livemind.engine.backends.base import CancelSignal, LoadTarget, TokenCallbac
 from livemind.engine.catalog import ModelCatalog
 from livemind.engine.ram import MemoryReading
 from livemind.errors import ModelCorruptError
-from livemind.orchestrator import LiveMind
 from livemind.types import Completion, GenerationRequest
-from tests.fakes import HashEmbedder, Script, ScriptedBackend, ScriptedLoader
-from tests.support.minds import answer_round, is_synthesis, speaker, stubborn  # noqa: F401 (re-exported)
+from tests.support.fakes import Script, ScriptedBackend, ScriptedLoader
+from tests.support.minds import answer_round, speaker
 
 MiB = 2**20
 EXPERTS = ("alpha", "beta", "gamma")
@@ -119,8 +119,3 @@ class MemoryMeter:
         with self._lock:
             self.peak_used = max(self.peak_used, used)
         return MemoryReading(total=self.total, used=used, available=self.total - used, source="test")
-
-
-def open_mind(home: Path, config: LiveMindConfig, loader: ScriptedLoader, **options: Any) -> LiveMind:
-    """A LiveMind over a fault-injecting loader and the hash embedder."""
-    return LiveMind(config, home=home, loader=loader, embedder=HashEmbedder(), **options)

@@ -30,10 +30,12 @@ from livemind.errors import TranslationUnavailable
 from livemind.events import RouteEvent, result_of
 from livemind.orchestrator import LiveMind
 from livemind.types import ExpertSpec, GenerationRequest
-from tests.fakes import HashEmbedder, ScriptedLoader
-from tests.reliability.fault_kit import fault_config, open_mind, stubborn
+from tests.support.fakes import HashEmbedder, ScriptedLoader
+from tests.support.faults import fault_config
+from tests.support.minds import open_mind, stubborn
+from tests.support.servers import REPO
 
-QUESTIONS = json.loads((Path(__file__).parent / "fixtures" / "multilingual_questions.json").read_text("utf-8"))["questions"]
+QUESTIONS = json.loads((REPO / "tests" / "fixtures" / "multilingual_questions.json").read_text("utf-8"))["questions"]
 SPANISH = "¿Qué opinas del segundo tema que hablamos ayer por la tarde?"
 ENGLISH = "a question about beta"  # what the fakes "translate" SPANISH to: beta's example, word for word
 FOUNDING_ES = "¿Puede el ser humano ser reemplazado por IA en 20 años?"

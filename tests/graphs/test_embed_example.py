@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.servers import REPO
 
 
 def test_the_embedding_example_runs_the_api_and_the_compiled_graph(home: Path) -> None:

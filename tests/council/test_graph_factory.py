@@ -21,8 +21,9 @@ from livemind.environment import EdgeSettings
 from livemind.errors import LiveMindError
 from livemind.events import DebateEvent, RouteEvent, SynthesisDone
 from tests.support.minds import EXPERTS, scripted, stubborn
+from tests.support.servers import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 INPUTS = {"question": "question about everything",
           "options": {"mode": "parallel", "experts": list(EXPERTS), "rounds": 0, "seed": 3}}
 

@@ -18,6 +18,7 @@ from livemind.engine.backends.base import LoadTarget, SequenceJob
 from livemind.engine.backends.llama_batch import LlamaBatchBackend
 from livemind.engine.backends.llama_cpp import KV_TYPE_IDS, LlamaCppLoader
 from livemind.engine.backends.llama_loader import LlamaBatchLoader
+from livemind.engine.backends.llama_tokens import TokenReader
 from livemind.engine.catalog import ModelCatalog
 from livemind.errors import PromptTooLongError
 from livemind.types import ChatMessage, EngineSettings, GenerationRequest, SamplingSettings
@@ -128,7 +129,7 @@ def test_reading_the_confidence_changes_no_text_and_a_batch_reads_the_same_confi
     smol.forget()
     again = smol.generate_many(requests)
     assert [c.mean_logprob for c in again] == [c.mean_logprob for c in together], "the same decode, the same figure"
-    monkeypatch.setattr(LlamaBatchBackend, "_logprob", lambda self, row, token: 0.0)  # the engine without the capture
+    monkeypatch.setattr(TokenReader, "_logprob", lambda self, row, token: 0.0)  # the engine without the capture
     smol.forget()
     blind = smol.generate_many(requests)
     assert [c.text for c in blind] == [c.text for c in together]

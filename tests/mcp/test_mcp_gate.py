@@ -15,8 +15,8 @@ from livemind.orchestrator import LiveMind
 from livemind.server.admission import Admission
 from livemind.server.gate import Gate
 from livemind.server.metrics import Metrics
-from tests.fakes import ScriptedLoader
-from tests.interfaces.test_mcp import _open_mind, opinionated
+from tests.support.fakes import ScriptedLoader
+from tests.support.minds import open_scripted, opinionated
 
 MODEL = "smollm2-135m"
 
@@ -36,7 +36,7 @@ def loader() -> CountingLoader:
 
 @pytest.fixture
 def mind(tmp_path: Path, loader: CountingLoader) -> Iterator[LiveMind]:
-    opened = _open_mind(tmp_path, loader)
+    opened = open_scripted(tmp_path, loader)
     yield opened
     opened.close()
 

@@ -26,7 +26,7 @@ from livemind.engine.scheduler import CoreBudget, Scheduler
 from livemind.errors import ModelCorruptError, PromptTooLongError
 from livemind.orchestrator import LiveMind
 from livemind.types import ChatMessage, Completion, EngineSettings, GenerationRequest, SamplingSettings
-from tests.fakes import ScriptedLoader
+from tests.support.fakes import ScriptedLoader
 
 WAIT_S = 10
 

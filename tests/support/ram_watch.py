@@ -71,7 +71,7 @@ def check_before_test() -> None:
         pytest.exit(message, returncode=3)
 
 
-# -- pytest hooks (tests/conftest.py imports them; `-p tests.ram_watch` loads them alone) ------------
+# -- pytest hooks (tests/conftest.py imports them; `-p tests.support.ram_watch` loads them alone) ------------
 
 _watch: RamWatch | None = None
 

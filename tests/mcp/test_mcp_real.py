@@ -23,7 +23,7 @@ from livemind.council.embeddings import SentenceEmbedder
 from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import Answer, DebateResult
-from tests.interfaces.test_mcp import TOOLS, ProgressLog
+from tests.support.mcp_calls import TOOLS, ProgressLog
 from tests.support.servers import LISTENING_LINE, ServerProcess, clean_env, free_port, start
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

@@ -14,20 +14,17 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, TextResourceContents
 
-from livemind.config import LiveMindConfig, parse_config
-from livemind.council.prompts import SHARED_END, SYNTHESIS_MARKER
+from livemind.council.prompts import SHARED_END
 from livemind.engine.backends.base import LoadTarget
-from livemind.engine.catalog import ModelCatalog
 from livemind.mcp.results import ExpertList, SessionView
 from livemind.mcp.server import create_mcp_server
 from livemind.orchestrator import LiveMind
 from livemind.types import Answer, DebateResult, GenerationRequest, PoolStatus, RouteDecision
-from tests.council.test_transcript_setting import _mind as _transcript_mind
-from tests.fakes import HashEmbedder, ScriptedLoader
+from tests.support.fakes import ScriptedLoader
+from tests.support.mcp_calls import TOOLS, ProgressLog
+from tests.support.minds import EXPERTS, is_synthesis, open_scripted, opinionated, recording_mind, speaker
 
 pytestmark = pytest.mark.anyio
-EXPERTS = ("alpha", "beta", "gamma")
-TOOLS = {"ask", "consensus", "debate", "code", "route", "list_experts", "status", "get_session"}
 MiB = 2**20
 # What an agent's model reads about the tools (name, description, input schema), compact JSON:
 # measured at about 4,000 characters (~1,000 tokens) for all seven tools; 4,446 since debate takes `transcript`;
@@ -48,39 +45,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _who(request: GenerationRequest) -> str:
-    return request.messages[0].content.removeprefix("You are ").rstrip(".")
-
-
-def _is_synthesis(request: GenerationRequest) -> bool:
-    return SYNTHESIS_MARKER in request.messages[-1].content
-
-
-def opinionated(target: LoadTarget, request: GenerationRequest) -> str:
-    """Each expert keeps its own long-ish answer; the synthesiser merges."""
-    if _is_synthesis(request):
-        return "synthesised answer combining everyone"
-    who = _who(request)
-    rounds = sum(1 for m in request.messages if m.role == "assistant")
-    return " ".join([f"{who} believes claim {rounds} about {who} things"] * 6)
-
-
-def _config(home: Path) -> LiveMindConfig:
-    doc = {
-        "experts": [{"name": n, "model": "smollm2-135m", "persona": f"You are {n}.", "description": f"{n} topics",
-                     "examples": [f"a question about {n}"]} for n in EXPERTS],
-        "router": {"fallback": "alpha", "top_k": 3},
-        "debate": {"synthesizer": "alpha", "max_rounds": 2, "agreement_threshold": 0.95},
-    }
-    return parse_config(doc, ModelCatalog(home), check_files=False)
-
-
-def _open_mind(home: Path, loader: ScriptedLoader, budget: int | None = None) -> LiveMind:
-    (home / "models").mkdir(parents=True, exist_ok=True)
-    (home / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
-    return LiveMind(_config(home), home=home, loader=loader, embedder=HashEmbedder(), ram_budget_bytes=budget)
-
-
 @pytest.fixture
 def loader() -> ScriptedLoader:
     return ScriptedLoader(opinionated)
@@ -88,7 +52,7 @@ def loader() -> ScriptedLoader:
 
 @pytest.fixture
 def mind(tmp_path: Path, loader: ScriptedLoader) -> Iterator[LiveMind]:
-    mind = _open_mind(tmp_path, loader)
+    mind = open_scripted(tmp_path, loader)
     yield mind
     mind.close()
 
@@ -102,24 +66,6 @@ def server(mind: LiveMind) -> MCPServer:
 async def client(server: MCPServer) -> AsyncIterator[Client]:
     async with Client(server) as session:
         yield session
-
-
-class ProgressLog:
-    """Collects progress notifications of one call."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[float, float | None, str]] = []
-
-    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
-        self.events.append((progress, total, message or ""))
-
-    @property
-    def messages(self) -> list[str]:
-        return [m for _, _, m in self.events]
-
-    def assert_increasing(self) -> None:
-        values = [p for p, _, _ in self.events]
-        assert values == sorted(values) and len(set(values)) == len(values), values
 
 
 def _text(result: CallToolResult) -> str:
@@ -235,7 +181,7 @@ async def test_debate_takes_a_strategy_and_reports_it_with_its_control(client: C
 
 async def test_debate_takes_a_transcript_layout_and_builds_its_prompts_in_it(tmp_path: Path) -> None:
     prompts: list[GenerationRequest] = []
-    mind = _transcript_mind(tmp_path, prompts)
+    mind = recording_mind(tmp_path, prompts)
     try:
         async with Client(create_mcp_server(lambda: mind)) as client:
             result = await client.call_tool("debate", {"question": "what is true?", "experts": ["alpha", "beta"],
@@ -246,7 +192,7 @@ async def test_debate_takes_a_transcript_layout_and_builds_its_prompts_in_it(tmp
         assert debate.rounds == 1 and mind.session(debate.session_id).params["transcript"] == "shared"
     finally:
         mind.close()
-    answered = [p for p in prompts if not _is_synthesis(p)]
+    answered = [p for p in prompts if not is_synthesis(p)]
     assert len(answered) == 4 and all(SHARED_END in p.messages[-1].content for p in answered)
 
 
@@ -324,7 +270,7 @@ async def test_a_missing_session_says_where_session_ids_come_from(client: Client
 
 async def test_ram_budget_errors_tell_the_agent_what_to_do(tmp_path: Path) -> None:
     loader = ScriptedLoader(opinionated, default_size=300 * MiB)
-    mind = _open_mind(tmp_path, loader, budget=100 * MiB)
+    mind = open_scripted(tmp_path, loader, budget=100 * MiB)
     try:
         async with Client(create_mcp_server(lambda: mind)) as client:
             asked = await client.call_tool("ask", {"question": "q", "expert": "alpha"})
@@ -346,12 +292,12 @@ async def test_cancelling_a_consensus_stops_generation_and_marks_the_session_can
     calls: list[str] = []
 
     def slow(target: LoadTarget, request: GenerationRequest) -> str:
-        calls.append(_who(request))
+        calls.append(speaker(request))
         started.set()
         release.wait(10)
         return opinionated(target, request)
 
-    mind = _open_mind(tmp_path, ScriptedLoader(slow))
+    mind = open_scripted(tmp_path, ScriptedLoader(slow))
     try:
         async with Client(create_mcp_server(lambda: mind), mode=mode) as client:
             async with anyio.create_task_group() as tasks:
@@ -385,7 +331,7 @@ async def test_the_lifespan_opens_the_mind_once_and_closes_it_only_when_it_owns_
     opened: list[LiveMind] = []
 
     def provide() -> LiveMind:
-        opened.append(_open_mind(tmp_path, loader))
+        opened.append(open_scripted(tmp_path, loader))
         return opened[-1]
 
     server = create_mcp_server(provide, owns_mind=owns_mind)

@@ -9,8 +9,9 @@ import pytest
 from livemind.council.router import prefer_loaded
 from livemind.engine.ram import MemoryReading
 from livemind.types import RouteDecision, RouteScore
-from tests.fakes import ScriptedLoader
-from tests.reliability.fault_kit import fault_config, open_mind, stubborn
+from tests.support.fakes import ScriptedLoader
+from tests.support.faults import fault_config
+from tests.support.minds import open_mind, stubborn
 
 GiB = 2**30
 

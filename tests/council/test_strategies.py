@@ -23,10 +23,9 @@ from livemind.council.strategies import (
 )
 from livemind.engine.backends.base import LoadTarget
 from livemind.errors import InvalidRequestError
-from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest, Position
-from tests.fakes import HashEmbedder, ScriptedLoader
-from tests.support.minds import EXPERTS, answer_round, is_synthesis, scripted, speaker
+from tests.support.fakes import ScriptedLoader
+from tests.support.minds import EXPERTS, answer_round, is_synthesis, numeric_answers, open_mind, scripted, speaker
 
 
 def _position(expert: str, text: str, sample: int = 0, mean_logprob: float | None = None) -> Position:
@@ -115,16 +114,8 @@ def test_select_ties_are_splits_and_its_choice_does_not_depend_on_the_experts_or
             assert {c.expert: c.value for c in scores} == {"a": 5, "b": samples["b"][0], "c": None}
 
 
-def _numbers(answers: dict[str, int]) -> object:
-    def script(target: LoadTarget, request: GenerationRequest) -> str:
-        if is_synthesis(request):
-            return "After checking, the council agrees.\nAnswer: 99"
-        return f"Working it out.\nAnswer: {answers[speaker(request)]}"
-    return script
-
-
 def test_selective_debate_skips_the_rounds_when_the_first_answers_agree(tmp_path: Path) -> None:
-    mind, _ = scripted(tmp_path, _numbers({"alpha": 4, "beta": 4, "gamma": 4}))
+    mind, _ = scripted(tmp_path, numeric_answers({"alpha": 4, "beta": 4, "gamma": 4}))
     result = mind.debate("What is 2+2?", experts=list(EXPERTS), rounds=2, mode="parallel")
     assert result.strategy == "debate" and result.debate_triggered is False
     assert result.rounds == 0 and "every expert answered 4" in result.trigger_reason
@@ -135,7 +126,7 @@ def test_selective_debate_skips_the_rounds_when_the_first_answers_agree(tmp_path
 
 
 def test_selective_debate_runs_the_rounds_when_the_numbers_differ(tmp_path: Path) -> None:
-    mind, _ = scripted(tmp_path, _numbers({"alpha": 4, "beta": 5, "gamma": 4}))
+    mind, _ = scripted(tmp_path, numeric_answers({"alpha": 4, "beta": 5, "gamma": 4}))
     result = mind.debate("What is 2+2?", experts=list(EXPERTS), rounds=1, mode="parallel")
     assert result.debate_triggered is True and result.trigger_reason == "first answers differ: 4, 5"
     assert result.rounds == 1 and result.history[0].answers == (4, 5, 4)
@@ -144,7 +135,7 @@ def test_selective_debate_runs_the_rounds_when_the_numbers_differ(tmp_path: Path
 
 def test_vote_answers_from_the_first_round_without_a_synthesis_call(tmp_path: Path) -> None:
     requests: list[GenerationRequest] = []
-    script = _numbers({"alpha": 3, "beta": 8, "gamma": 8})
+    script = numeric_answers({"alpha": 3, "beta": 8, "gamma": 8})
 
     def recording(target: LoadTarget, request: GenerationRequest) -> str:
         requests.append(request)
@@ -158,7 +149,7 @@ def test_vote_answers_from_the_first_round_without_a_synthesis_call(tmp_path: Pa
 
 
 def test_a_two_expert_vote_that_splits_says_so_and_answers_no_number_in_either_order(tmp_path: Path) -> None:
-    mind, _ = scripted(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    mind, _ = scripted(tmp_path, numeric_answers({"alpha": 3, "beta": 8, "gamma": 8}))
     results = [mind.debate("What is 2*4?", experts=order, mode="parallel", strategy="vote")
                for order in (["alpha", "beta"], ["beta", "alpha"])]
     for result in results:
@@ -189,7 +180,7 @@ def test_select_samples_each_expert_and_keeps_the_most_self_consistent(tmp_path:
 
 
 def test_an_unknown_strategy_or_too_many_samples_is_refused_with_the_choices(tmp_path: Path) -> None:
-    mind, _ = scripted(tmp_path, _numbers({"alpha": 1, "beta": 1, "gamma": 1}))
+    mind, _ = scripted(tmp_path, numeric_answers({"alpha": 1, "beta": 1, "gamma": 1}))
     with pytest.raises(InvalidRequestError) as caught:
         mind.debate("q", strategy="shout")  # type: ignore[arg-type]
     assert "debate, vote, select" in (caught.value.hint or "")
@@ -301,7 +292,7 @@ def _confidence(sure: str, *, silent: str = "") -> object:
 
 def test_a_council_vote_weighs_each_answer_by_its_engines_confidence_and_keeps_a_counted_control(
         tmp_path: Path) -> None:
-    mind, loader = scripted(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    mind, loader = scripted(tmp_path, numeric_answers({"alpha": 3, "beta": 8, "gamma": 8}))
     loader.confidence = _confidence("alpha")  # type: ignore[assignment]
     result = mind.debate("What is 2*4?", experts=list(EXPERTS), mode="parallel", strategy="vote")
     assert result.answer_value == 3 and result.synthesizer == "vote: alpha"
@@ -314,7 +305,7 @@ def test_a_council_vote_weighs_each_answer_by_its_engines_confidence_and_keeps_a
 
 
 def test_a_council_vote_with_an_expert_lacking_confidence_counts_and_says_so(tmp_path: Path) -> None:
-    mind, loader = scripted(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    mind, loader = scripted(tmp_path, numeric_answers({"alpha": 3, "beta": 8, "gamma": 8}))
     loader.confidence = _confidence("alpha", silent="gamma")  # type: ignore[assignment]
     result = mind.debate("What is 2*4?", experts=list(EXPERTS), mode="parallel", strategy="vote")
     assert result.answer_value == 8 == result.first_vote and not result.history[0].is_weighted
@@ -341,7 +332,7 @@ def test_a_council_select_breaks_its_tie_by_the_configured_accuracy_and_says_so(
     measured = {"alpha": 0.5, "beta": 0.8}
     config = mind.config.model_copy(update={"experts": tuple(
         e.model_copy(update={"accuracy": measured.get(e.name)}) for e in mind.config.experts)})
-    measured_mind = LiveMind(config, home=tmp_path, loader=ScriptedLoader(script), embedder=HashEmbedder())
+    measured_mind = open_mind(tmp_path, config, ScriptedLoader(script))
     try:
         result = measured_mind.consensus("What is 2+2?", experts=["alpha", "beta"], strategy="select", samples=2)
         assert result.answer_value == 9 and result.synthesizer == "select: beta (a tie, broken by measured accuracy)"

@@ -4,13 +4,13 @@ and the one reading every method's reply gets (the stored word-problem replies i
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from livemind.council.extraction import extract_answer
 from livemind.evaluation.reading import is_cut_off, read_reply
 from livemind.evaluation.store import RunStore
+from tests.support.servers import REPO
 
 ANSWERED = [
     ("Answer: 42", 42),
@@ -61,10 +61,10 @@ def test_strict_rule_gives_no_answer_for_the_wrong_format(reply: str, failure: s
     assert extraction.failure == failure
 
 
-REAL_REPLIES = json.loads((Path(__file__).parent / "fixtures" / "replies.json").read_text(encoding="utf-8"))
+REAL_REPLIES = json.loads((REPO / "tests" / "fixtures" / "replies.json").read_text(encoding="utf-8"))
 """Greedy replies of the shipped Qwen models, captured by tools/capture_replies.py; `expected` was filled in
 by a person reading each reply (the number it gives as its final answer, or null when it gives none)."""
-WORD_VERDICT = Path(__file__).parent.parent / "docs" / "eval" / "word-verdict"
+WORD_VERDICT = REPO / "docs" / "eval" / "word-verdict"
 """A committed eval run: its single expert's replies to questions 3 and 12 state their numbers in prose."""
 
 

@@ -13,15 +13,13 @@ from livemind.council.prompts import COUNCIL_SYSTEM, SHARED_END, SYNTHESIS_MARKE
 from livemind.http.app import ServeOptions, Service, create_app
 from livemind.orchestrator import LiveMind
 from livemind.types import GenerationRequest
-from tests.council.test_transcript_setting import _mind as _transcript_mind
-from tests.support.minds import EXPERTS, scripted
-from tests.test_strategies import _numbers
+from tests.support.minds import EXPERTS, numeric_answers, recording_mind, scripted
 
 READY_DEADLINE_S = 30.0
 
 
 def _client(tmp_path: Path) -> TestClient:
-    mind, _ = scripted(tmp_path, _numbers({"alpha": 3, "beta": 8, "gamma": 8}))
+    mind, _ = scripted(tmp_path, numeric_answers({"alpha": 3, "beta": 8, "gamma": 8}))
     return TestClient(create_app(Service(mind, ServeOptions()), host="127.0.0.1", api_key=None),
                       base_url="http://127.0.0.1")
 
@@ -54,7 +52,7 @@ def test_an_unknown_strategy_is_a_400_naming_the_field(tmp_path: Path) -> None:
 
 def _transcript_client(tmp_path: Path, prompts: list[GenerationRequest]) -> tuple[TestClient, LiveMind]:
     """A client over scripted experts that read either prompt layout; every request lands in `prompts`."""
-    mind = _transcript_mind(tmp_path, prompts)
+    mind = recording_mind(tmp_path, prompts)
     return TestClient(create_app(Service(mind, ServeOptions()), host="127.0.0.1", api_key=None),
                       base_url="http://127.0.0.1"), mind
 

@@ -12,7 +12,7 @@ from livemind.engine.pool import EVENT_LOG_SIZE, ModelPool
 from livemind.engine.ram import MemoryReading, RamGuard
 from livemind.errors import ModelCorruptError, RamBudgetExceeded
 from livemind.types import EngineSettings
-from tests.fakes import ScriptedBackend, ScriptedLoader
+from tests.support.fakes import ScriptedBackend, ScriptedLoader
 
 MiB = 2**20
 

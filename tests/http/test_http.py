@@ -331,7 +331,7 @@ def test_mcp_is_served_at_slash_mcp_by_the_same_process(server: ServerProcess) -
     assert {"ask", "consensus", "debate", "status"} <= set(names)
 
 
-# Auth, 4xx, listings and unknown models need no model: tests/interfaces/test_http_inprocess.py.
+# Auth, 4xx, listings and unknown models need no model: tests/http/test_http_inprocess.py.
 
 
 # -- shutdown -------------------------------------------------------------------------------

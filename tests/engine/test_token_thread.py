@@ -14,7 +14,7 @@ from livemind.engine.pool import ModelPool
 from livemind.engine.ram import MemoryReading, RamGuard
 from livemind.engine.scheduler import Scheduler
 from livemind.types import ChatMessage, Completion, EngineSettings, GenerationRequest, SamplingSettings
-from tests.fakes import ScriptedLoader
+from tests.support.fakes import ScriptedLoader
 
 WAIT_S = 10
 

@@ -38,6 +38,36 @@ def test_the_code_and_tests_lint_clean() -> None:
     assert done.returncode == 0, done.stdout[-4000:]
 
 
+MODULE_LINES = 400
+FUNCTION_LINES = 60
+
+
+def size_problems(root: Path) -> list[str]:
+    """Modules over MODULE_LINES lines and functions over FUNCTION_LINES lines under root (paths relative to it)."""
+    problems = []
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if (lines := len(source.splitlines())) > MODULE_LINES:
+            problems.append(f"{path.relative_to(root)}: {lines} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > FUNCTION_LINES:
+                    problems.append(f"{path.relative_to(root)}:{node.lineno} {node.name}(): {length} lines")
+    return problems
+
+
+def test_no_module_is_over_400_lines_and_no_function_over_60() -> None:
+    assert size_problems(ROOT / "livemind") == []
+
+
+def test_the_size_rule_catches_a_long_function_and_a_long_module(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(FUNCTION_LINES))
+    (tmp_path / "long.py").write_text(f"def long():\n{body}\n" + "\n" * MODULE_LINES, encoding="utf-8")
+    assert size_problems(tmp_path) == [f"long.py: {MODULE_LINES + FUNCTION_LINES + 1} lines",
+                                       f"long.py:1 long(): {FUNCTION_LINES + 1} lines"]
+
+
 def test_every_subpackage_is_in_the_wheel() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "livemind").rglob("__init__.py")}

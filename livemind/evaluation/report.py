@@ -91,14 +91,7 @@ def _setup_lines(report: EvalReport) -> list[str]:
         f"debate runs {s.rounds} revision round(s) after the first answers; selective debate runs them only when "
         f"the first answers differ; select samples {s.samples} answers per expert; vote is the selective debate's "
         "first round, majority-voted (the same prompts and seeds `strategy=\"vote\"` runs).",
-        f"- Self-consistency samples {run.choice.expert} at temperature {run.sampling_temperature} "
-        + (f"(chosen on the pilot: {describe(run.sc_pilot)}; the rule: {TEMPERATURE_RULE}) " if run.sc_pilot else "")
-        + f"and majority-votes the extracted answers; its samples alone are right {_sample_share(run)}. "
-        + ("The council experts keep their configured sampling; the single expert is measured both greedy and "
-           "sampled at its own council temperature, so each council method can be compared like with like."
-           if s.council_temperature is None else
-           f"the council experts answer at temperature {s.council_temperature} (--council-temperature; select "
-           "samples apart)."),
+        _sampling_line(run),
         "- Models: " + ", ".join(f"{e} → {m}" for e, m in run.models.items()) + ".",
         f"- Total wall time {run.total_seconds:.0f} s, of which choosing the expert took {run.pilot_seconds:.0f} s "
         f"({run.pilot_tokens:,} pilot tokens, not counted in any method). Started {run.started_at}.",
@@ -185,6 +178,19 @@ def _conformity_lines(c: Conformity) -> list[str]:
         f"Of the answers that were right, {100 * c.right_to_wrong_rate:.0f}% turned wrong in the next round; "
         f"of those that were wrong, {100 * c.wrong_to_right_rate:.0f}% turned right.",
     ]
+
+
+def _sampling_line(run: EvalRun) -> str:
+    """How self-consistency and the council sample, and the single expert's like-with-like baseline."""
+    s = run.settings
+    return (f"- Self-consistency samples {run.choice.expert} at temperature {run.sampling_temperature} "
+            + (f"(chosen on the pilot: {describe(run.sc_pilot)}; the rule: {TEMPERATURE_RULE}) " if run.sc_pilot else "")
+            + f"and majority-votes the extracted answers; its samples alone are right {_sample_share(run)}. "
+            + ("The council experts keep their configured sampling; the single expert is measured both greedy and "
+               "sampled at its own council temperature, so each council method can be compared like with like."
+               if s.council_temperature is None else
+               f"The council experts answer at temperature {s.council_temperature} (--council-temperature; select "
+               "samples apart)."))
 
 
 def _sample_share(run: EvalRun) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -165,6 +165,13 @@ def _in_threads(scheduler: Scheduler, calls: list[tuple[LoadTarget, GenerationRe
     return threads, results, streams
 
 
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
 def _join(threads: list[threading.Thread]) -> None:
     for thread in threads:
         thread.join(WAIT_S)
@@ -181,6 +188,9 @@ def test_concurrent_calls_for_one_model_decode_as_one_batch_and_stream_to_their_
     threads, results, streams = _in_threads(scheduler, [(_target(), _request(f"p{i}", conversation=f"s1:e{i}", group="s1"))
                                                         for i in range(3)])
     backend.wait_admitted(1)
+    # Every call must have reached the scheduler before the first step ends: a caller thread that starts late
+    # (a loaded machine) would queue only after the lane had entered its next step with one sequence.
+    _until(lambda: len(backend.admitted) + sum(len(lane.waiting) for lane in scheduler._lanes.values()) == 3)
     gate.release()  # the first step may run alone; the others are admitted before the next one
     backend.wait_admitted(3)
     for _ in range(10):

@@ -192,9 +192,7 @@ def patched_source(python: Path, version: str, patches: Sequence[SourcePatch], s
     return source
 
 
-def is_installed(
-    venv: Path, version: str, profile: str, kleidiai: bool, wheel_sha256: str, patches: Sequence[str] = ()
-) -> bool:
+def is_installed(venv: Path, version: str, profile: str, kleidiai: bool, wheel_sha256: str, patches: Sequence[str] = ()) -> bool:
     """Whether the venv already holds exactly this wheel, per its marker and site-packages."""
     marker = read_marker(venv)
     recorded = None if marker is None else (marker.version, marker.profile, marker.kleidiai, marker.wheel_sha256, marker.patches)

@@ -61,8 +61,10 @@ def make_sdist(directory: Path, version: str, tiled_cpp: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     sdist = directory / f"llama_cpp_python-{version}.tar.gz"
     with tarfile.open(sdist, "w:gz") as archive:
-        for name, text in ((f"llama_cpp_python-{version}/{TILED_CPP}", tiled_cpp),
-                           (f"llama_cpp_python-{version}/PKG-INFO", f"Name: llama_cpp_python\nVersion: {version}\n")):
+        for name, text in (
+            (f"llama_cpp_python-{version}/{TILED_CPP}", tiled_cpp),
+            (f"llama_cpp_python-{version}/PKG-INFO", f"Name: llama_cpp_python\nVersion: {version}\n"),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(text.encode())
             archive.addfile(info, io.BytesIO(text.encode()))

@@ -66,8 +66,10 @@ def test_the_tiled_patch_applies_cleanly_to_the_real_vendored_llama_cpp(engine_s
     assert "rows >= 8 ||" not in patched
     changed = [(a, b) for a, b in zip(original.splitlines(), patched.splitlines(), strict=False) if a != b]
     assert len(patched.splitlines()) == len(original.splitlines()) + 1, "one comment line added, nothing else"
-    assert changed[0] == ("    //  Profitable at rows >= 8, take even when unprofitable if we're forced",
-                          "    //  LiveMind patch: profitable at rows >= 32 (measured on AVX-512, 2 cores: at 8 and 16 rows the")
+    assert changed[0] == (
+        "    //  Profitable at rows >= 8, take even when unprofitable if we're forced",
+        "    //  LiveMind patch: profitable at rows >= 32 (measured on AVX-512, 2 cores: at 8 and 16 rows the",
+    )
     assert not list(source.rglob("*.orig")) and not list(source.rglob("*.rej"))
 
 

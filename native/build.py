@@ -4,8 +4,9 @@
                             [--version 0.3.36] [--kleidiai] [--rebuild] [--force]
 
 Probe the CPU, pick a build profile (or take --profile), then make sure the venv
-holds a wheel built with that profile's CMAKE_ARGS. Wheels are cached per version
-and profile in `<cache>/wheels/llama-cpp-python-<version>-<profile>/`, because
+holds a wheel built with that profile's CMAKE_ARGS and source patches (native/patches/,
+`source_patches.PATCHES`). Wheels are cached per version, profile and patch set in
+`<cache>/wheels/llama-cpp-python-<version>-<profile>[+p<patch set id>]/`, because
 pip's own wheel cache ignores CMAKE_ARGS and would hand back a wheel built for
 another CPU.
 """
@@ -15,12 +16,10 @@ import collections
 import fcntl
 import hashlib
 import os
-import queue
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,7 +33,8 @@ from .home import BOOTSTRAP_PACKAGE, ENGINE_PACKAGE, build_log_path, default_hom
 from .marker import EngineMarker, marker_path, read_marker, write_marker
 from .probe import ProbeResult, probe
 from .profiles import Profile, explain_selection, fit_problems, get_profile, select_profile
-from .progress import StatusLine
+from .progress import StatusLine, run_streaming
+from .source_patches import SourcePatch, apply_patches, build_key, patches_for, unpack_sdist
 
 DEFAULT_VERSION = "0.3.36"
 _WHEEL_PREFIX = ENGINE_PACKAGE.replace("-", "_")
@@ -53,6 +53,7 @@ class EngineInstall:
     wheel_sha256: str
     built: bool
     installed: bool
+    patches: tuple[str, ...] = ()
 
 
 def venv_python(venv: Path) -> Path:
@@ -124,26 +125,30 @@ def build_wheel(
     *,
     extra_env: Mapping[str, str] | None = None,
     finish: Callable[[Path], Path] | None = None,
+    patches: Sequence[SourcePatch] = (),
 ) -> Path:
     """Build the engine wheel with `cmake_args` and move it atomically into `wheel_dir`.
 
+    With `patches`, the wheel is built from the downloaded sdist with the patches applied.
     `finish` may check or rewrite the built wheel (the cross build retags it) before it is cached.
     """
     wheel_dir.parent.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # Built next to the cache so the final move is a same-filesystem rename.
     staging = Path(tempfile.mkdtemp(prefix=staging_prefix(wheel_dir), dir=wheel_dir.parent))
-    command = [
-        str(python), "-m", "pip", "wheel", "--no-cache-dir", "--no-deps", "-v",
-        f"{ENGINE_PACKAGE}=={version}", "-w", str(staging),
-    ]  # fmt: skip
     environment = {**os.environ, **(extra_env or {}), "CMAKE_ARGS": " ".join(cmake_args)}
-    status = StatusLine(out, f"building {ENGINE_PACKAGE} {version}")
     tail: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL_LINES)
     try:
         with log_path.open("w") as log:
+            target = f"{ENGINE_PACKAGE}=={version}"
+            if patches:
+                target = str(patched_source(python, version, patches, staging, log, out))
+            command = [
+                str(python), "-m", "pip", "wheel", "--no-cache-dir", "--no-deps", "-v", target, "-w", str(staging),
+            ]  # fmt: skip
+            status = StatusLine(out, f"building {ENGINE_PACKAGE} {version}")
             log.write(f"$ CMAKE_ARGS={environment['CMAKE_ARGS']!r} {' '.join(command)}\n")
-            returncode = _run_streaming(command, environment, log, status, tail)
+            returncode = run_streaming(command, environment, log, status, tail)
         if returncode != 0:
             status.finish(f"build failed with exit status {returncode}")
             raise BuildError(
@@ -163,62 +168,35 @@ def build_wheel(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _run_streaming(
-    command: list[str],
-    environment: dict[str, str],
-    log: TextIO,
-    status: StatusLine,
-    tail: collections.deque[str],
-) -> int:
-    """Run a command, logging every line and refreshing the status line while it runs."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump(stream: TextIO) -> None:
-        for line in stream:
-            lines.put(line)
-        lines.put(None)
-
-    with subprocess.Popen(
-        command,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    ) as process:
-        assert process.stdout is not None
-        reader = threading.Thread(target=pump, args=(process.stdout,), daemon=True)
-        reader.start()
-        try:
-            while True:
-                try:
-                    line = lines.get(timeout=0.5)
-                except queue.Empty:
-                    status.refresh()
-                    continue
-                if line is None:
-                    break
-                log.write(line)
-                tail.append(line)
-                status.feed(line)
-            reader.join()
-            return process.wait()
-        except BaseException:
-            process.terminate()
-            process.wait()
-            raise
+def patched_source(python: Path, version: str, patches: Sequence[SourcePatch], staging: Path, log: TextIO, out: TextIO) -> Path:
+    """Download the engine's sdist into `staging`, unpack it and apply `patches`; return the source tree."""
+    command = [
+        str(python), "-m", "pip", "download", "--no-cache-dir", "--no-binary", ":all:", "--no-deps",
+        f"{ENGINE_PACKAGE}=={version}", "-d", str(staging / "sdist"),
+    ]  # fmt: skip
+    status = StatusLine(out, f"downloading the {ENGINE_PACKAGE} {version} source")
+    tail: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL_LINES)
+    log.write(f"$ {' '.join(command)}\n")
+    log.flush()
+    returncode = run_streaming(command, dict(os.environ), log, status, tail)
+    sdists = sorted((staging / "sdist").glob("*.tar.gz"))
+    if returncode != 0 or not sdists:
+        status.finish("download failed")
+        raise BuildError(f"pip download {ENGINE_PACKAGE}=={version} left no source archive (exit status {returncode}); "
+                         f"full log: {log.name}\n" + "".join(tail))  # fmt: skip
+    source = unpack_sdist(sdists[0], staging / "src")
+    apply_patches(source, patches, what=f"{ENGINE_PACKAGE} {version}")
+    message = f"applied {len(patches)} patch(es) to {sdists[0].name}: {', '.join(patch.name for patch in patches)}"
+    log.write(message + "\n")
+    status.finish(message)
+    return source
 
 
-def is_installed(venv: Path, version: str, profile: str, kleidiai: bool, wheel_sha256: str) -> bool:
+def is_installed(venv: Path, version: str, profile: str, kleidiai: bool, wheel_sha256: str, patches: Sequence[str] = ()) -> bool:
     """Whether the venv already holds exactly this wheel, per its marker and site-packages."""
     marker = read_marker(venv)
-    if marker is None or (marker.version, marker.profile, marker.kleidiai, marker.wheel_sha256) != (
-        version,
-        profile,
-        kleidiai,
-        wheel_sha256,
-    ):
+    recorded = None if marker is None else (marker.version, marker.profile, marker.kleidiai, marker.wheel_sha256, marker.patches)
+    if recorded != (version, profile, kleidiai, wheel_sha256, tuple(patches)):
         return False
     return any(venv.glob(f"lib/python*/site-packages/{_WHEEL_PREFIX}-{version}.dist-info"))
 
@@ -266,25 +244,31 @@ def ensure_engine(
     python = venv_python(venv)
     build_name = profile.build_name(kleidiai=kleidiai)
     cmake_args = profile.cmake_args_for(kleidiai=kleidiai)
-    wheel_dir = wheel_cache_dir(home, version, build_name)
+    patches = patches_for(profile.arch)
+    patch_names = tuple(patch.name for patch in patches)
+    key = build_key(build_name, patches)
+    wheel_dir = wheel_cache_dir(home, version, key)
     built = False
     with build_lock(wheel_dir, out):
         clear_wheel_dir(wheel_dir, rebuild=rebuild, out=out)
         wheel = find_cached_wheel(wheel_dir, version)
         if wheel is None:
             out.write(f"CMAKE_ARGS={' '.join(cmake_args)}\n")
+            if patches:
+                out.write(f"source patches: {', '.join(patch_names)} (native/patches/)\n")
             if kleidiai:
                 out.write("note: KleidiAI's CMake fetches its sources from GitHub while configuring\n")
             out.write(f"no cached wheel in {wheel_dir}; building (about 5 min on 2 cores)\n")
             out.flush()
-            wheel = build_wheel(python, version, cmake_args, wheel_dir, build_log_path(home, version, build_name), out)
+            log_path = build_log_path(home, version, key)
+            wheel = build_wheel(python, version, cmake_args, wheel_dir, log_path, out, patches=patches)
             built = True
         else:
             out.write(f"cached wheel: {wheel}\n")
     digest = file_sha256(wheel)
-    if not rebuild and is_installed(venv, version, profile.name, kleidiai, digest):
-        out.write(f"{venv} already has {ENGINE_PACKAGE} {version} built for {build_name}\n")
-        return EngineInstall(profile.name, kleidiai, version, wheel, digest, built, installed=False)
+    if not rebuild and is_installed(venv, version, profile.name, kleidiai, digest, patch_names):
+        out.write(f"{venv} already has {ENGINE_PACKAGE} {version} built for {key}\n")
+        return EngineInstall(profile.name, kleidiai, version, wheel, digest, built, installed=False, patches=patch_names)
     out.write(f"installing {wheel.name} into {venv}\n")
     out.flush()
     marker = EngineMarker(
@@ -295,9 +279,10 @@ def ensure_engine(
         wheel_sha256=digest,
         cmake_args=cmake_args,
         installed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        patches=patch_names,
     )
     install_wheel(venv, wheel, marker)
-    return EngineInstall(profile.name, kleidiai, version, wheel, digest, built, installed=True)
+    return EngineInstall(profile.name, kleidiai, version, wheel, digest, built, installed=True, patches=patch_names)
 
 
 def choose_profile(probe_result: ProbeResult, requested: str | None, *, force: bool, out: TextIO) -> Profile:
@@ -355,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write(
         f"engine: {ENGINE_PACKAGE} {result.version}, profile {result.profile}"
         f"{' + KleidiAI' if result.kleidiai else ''}, wheel sha256 {result.wheel_sha256[:16]}…\n"
+        f"source patches: {', '.join(result.patches) or 'none'}\n"
         f"check it: python3 -m {BOOTSTRAP_PACKAGE}.smoke --python {args.venv / 'bin' / 'python'} --model MODEL.gguf\n"
     )
     return 0

@@ -1,8 +1,11 @@
 """Where the native layer keeps its artefacts: the probe binary, wheels and build logs.
 
     <home>/probe/cpuprobe-<arch>-<sha>                           compiled probe, keyed by arch and source
-    <home>/wheels/llama-cpp-python-<version>-<profile>/*.whl     one wheel per version and profile
-    <home>/logs/llama-cpp-python-<version>-<profile>.log         full output of the last build
+    <home>/wheels/llama-cpp-python-<version>-<build>/*.whl       one wheel per version and build
+    <home>/logs/llama-cpp-python-<version>-<build>.log           full output of the last build
+
+`<build>` is the profile's name, `-kleidiai` for that variant, and `+p<patch set id>` when the
+build carries source patches (`source_patches.build_key`).
 
 `<home>` is `$LIVEMIND_HOME`, or `~/.cache/livemind`. Only command-line entry points
 call `default_home`; everything else takes paths as arguments.

@@ -24,11 +24,12 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from .build import _run_streaming, build_lock, venv_python
+from .build import build_lock, venv_python
 from .errors import BuildError, NativeError
 from .home import BOOTSTRAP_PACKAGE, ENGINE_PACKAGE, default_home
 from .marker import EngineMarker, read_marker
-from .progress import StatusLine
+from .progress import StatusLine, run_streaming
+from .source_patches import SourcePatch, apply_patches, build_key, patch_by_name
 
 SERVER_CMAKE_ARGS = (
     "-DCMAKE_BUILD_TYPE=Release",
@@ -48,8 +49,13 @@ _LOG_TAIL_LINES = 40
 
 
 def build_name(marker: EngineMarker) -> str:
-    """The name of the engine build the marker records (the profile, plus `-kleidiai` if so)."""
-    return f"{marker.profile}-kleidiai" if marker.kleidiai else marker.profile
+    """The name of the engine build the marker records (the profile, `-kleidiai`, `+p<patch set id>`)."""
+    return build_key(f"{marker.profile}-kleidiai" if marker.kleidiai else marker.profile, engine_patches(marker))
+
+
+def engine_patches(marker: EngineMarker) -> tuple[SourcePatch, ...]:
+    """The source patches the marker's engine was built with; the server gets the same."""
+    return tuple(patch_by_name(name) for name in marker.patches)
 
 
 def server_path(home: Path, marker: EngineMarker) -> Path:
@@ -67,7 +73,10 @@ def find_server(home: Path, venv: Path) -> Path | None:
     marker = read_marker(venv)
     if marker is None:
         return None
-    path = server_path(home, marker)
+    try:
+        path = server_path(home, marker)
+    except BuildError:  # the engine was built with a patch this checkout no longer knows: no match
+        return None
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
@@ -93,7 +102,7 @@ def _step(command: list[str], what: str, log: TextIO, out: TextIO) -> None:
     tail: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL_LINES)
     log.write(f"$ {' '.join(command)}\n")
     log.flush()
-    returncode = _run_streaming(command, dict(os.environ), log, status, tail)
+    returncode = run_streaming(command, dict(os.environ), log, status, tail)
     if returncode != 0:
         status.finish(f"{what}: failed with exit status {returncode}")
         raise BuildError(f"{what} failed (exit status {returncode}); full log: {log.name}\n" + "".join(tail))
@@ -127,6 +136,8 @@ def ensure_server(venv: Path, home: Path, *, rebuild: bool = False, jobs: int | 
                 if not sdists:
                     raise BuildError(f"pip left no {ENGINE_PACKAGE} source archive in {staging}; log: {log_path}")
                 source = _extract_vendor(sdists[0], staging / "src")
+                # Patch paths start at the sdist's top directory (vendor/llama.cpp/...).
+                apply_patches(source.parents[1], engine_patches(marker), what=f"{ENGINE_PACKAGE} {marker.version}")
                 build_dir = staging / "build"
                 _step(["cmake", "-S", str(source), "-B", str(build_dir), *marker.cmake_args, *SERVER_CMAKE_ARGS],
                       "configuring llama-server", log, out)
@@ -138,7 +149,8 @@ def ensure_server(venv: Path, home: Path, *, rebuild: bool = False, jobs: int | 
             _check_runs(built, log_path)
             os.replace(built, target)
             record = {"version": marker.version, "build": build_name(marker), "engine_cmake_args": list(marker.cmake_args),
-                      "server_cmake_args": list(SERVER_CMAKE_ARGS), "engine_wheel_sha256": marker.wheel_sha256}
+                      "server_cmake_args": list(SERVER_CMAKE_ARGS), "engine_wheel_sha256": marker.wheel_sha256,
+                      "patches": list(marker.patches)}
             target.with_name(target.name + ".json").write_text(json.dumps(record, indent=1) + "\n")
         finally:
             shutil.rmtree(staging, ignore_errors=True)

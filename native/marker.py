@@ -1,7 +1,7 @@
 """The record, kept inside a virtualenv, of which engine build is installed there.
 
-`<venv>/livemind-engine.json` says which llama-cpp-python version and build profile
-`native.build` installed, and the sha256 of the wheel. It lets the build skip a
+`<venv>/livemind-engine.json` says which llama-cpp-python version, build profile and
+source patches `native.build` installed, and the sha256 of the wheel. It lets the build skip a
 reinstall, lets the smoke test name the profile that crashed, and lets
 `livemind doctor` compare the engine with the CPU.
 """
@@ -26,6 +26,8 @@ class EngineMarker:
     wheel_sha256: str
     cmake_args: tuple[str, ...]
     installed_at: str
+    patches: tuple[str, ...] = ()
+    """The source patches (native/patches/ file names) the wheel was built with, in order."""
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-able copy."""
@@ -49,6 +51,8 @@ def read_marker(venv: Path) -> EngineMarker | None:
             wheel_sha256=str(data["wheel_sha256"]),
             cmake_args=tuple(str(arg) for arg in data["cmake_args"]),
             installed_at=str(data["installed_at"]),
+            # Markers written before source patches existed record none: their builds had none.
+            patches=tuple(str(name) for name in data.get("patches", ())),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

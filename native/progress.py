@@ -4,8 +4,12 @@ On a terminal the line redraws in place. Elsewhere (CI logs, pipes) it prints a
 plain line every `plain_interval` seconds, so logs stay readable.
 """
 
+import collections
+import queue
 import re
 import shutil
+import subprocess
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -112,3 +116,50 @@ def format_elapsed(seconds: float) -> str:
     """Format seconds as m:ss."""
     whole = int(seconds)
     return f"{whole // 60}:{whole % 60:02d}"
+
+
+def run_streaming(
+    command: list[str],
+    environment: dict[str, str],
+    log: TextIO,
+    status: StatusLine,
+    tail: collections.deque[str],
+) -> int:
+    """Run a command, logging every line and refreshing the status line while it runs."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump(stream: TextIO) -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    with subprocess.Popen(
+        command,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    ) as process:
+        assert process.stdout is not None
+        reader = threading.Thread(target=pump, args=(process.stdout,), daemon=True)
+        reader.start()
+        try:
+            while True:
+                try:
+                    line = lines.get(timeout=0.5)
+                except queue.Empty:
+                    status.refresh()
+                    continue
+                if line is None:
+                    break
+                log.write(line)
+                tail.append(line)
+                status.feed(line)
+            reader.join()
+            return process.wait()
+        except BaseException:
+            process.terminate()
+            process.wait()
+            raise

@@ -68,6 +68,9 @@ def run_doctor(settings: EdgeSettings, *, as_json: bool, smoke: bool, console: C
         console.print(f"[yellow]note:[/] {report['probe']['note']}")
     installed = report["installed"]["profile"] if report["installed"] else "unknown (no engine marker)"
     console.print(f"[bold]build profile[/]: chosen for this CPU {report['profile']['name']}, installed {installed}")
+    if report["installed"]:
+        patches = ", ".join(report["installed"].get("patches") or ()) or "none"
+        console.print(f"[bold]source patches[/] in the engine build: {patches}")
     table = Table("SIMD path", "CPU", "engine")
     cpu_paths = set(diagnosis["cpu"]["simd_paths"])
     engine_paths = set(diagnosis["engine"]["simd_paths"])

@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -24,10 +25,13 @@ from livemind_native.errors import BuildError
 from livemind_native.home import build_log_path, default_home, wheel_cache_dir
 from livemind_native.marker import read_marker
 from livemind_native.probe import ProbeResult
-from livemind_native.profiles import get_profile, select_profile
+from livemind_native.profiles import Profile, get_profile, select_profile
+from livemind_native.source_patches import build_key, patches_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VERSION = "0.0.1"  # not on PyPI: a real pip build of it fails at once instead of compiling for minutes
+TILED_CPP = "vendor/llama.cpp/ggml/src/ggml-cpu/tiled/tiled.cpp"
+TILED_EXCERPT = REPO_ROOT / "tests" / "fixtures" / "tiled_min_batch_excerpt.cpp"
 
 
 def make_wheel(directory: Path, version: str, marker_text: str) -> Path:
@@ -52,28 +56,57 @@ def make_wheel(directory: Path, version: str, marker_text: str) -> Path:
     return wheel
 
 
-def fake_venv(root: Path, *, build_fails: bool = False, install_fails: bool = False) -> Path:
-    """A venv whose `python` imitates `pip wheel` (printing cmake progress) and `pip install`."""
+def make_sdist(directory: Path, version: str, tiled_cpp: str) -> Path:
+    """Write a llama_cpp_python sdist holding only the vendored tiled.cpp the engine patch changes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sdist = directory / f"llama_cpp_python-{version}.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        for name, text in (
+            (f"llama_cpp_python-{version}/{TILED_CPP}", tiled_cpp),
+            (f"llama_cpp_python-{version}/PKG-INFO", f"Name: llama_cpp_python\nVersion: {version}\n"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    return sdist
+
+
+def fake_venv(root: Path, *, build_fails: bool = False, install_fails: bool = False, tiled_cpp: str | None = None) -> Path:
+    """A venv whose `python` imitates `pip download` (an sdist of `tiled_cpp`, by default the excerpt),
+    `pip wheel` (printing cmake progress; from a requirement or from a patched source tree) and `pip install`."""
     venv = root / "venv"
     (venv / "bin").mkdir(parents=True)
     python = venv / "bin" / "python"
     python.write_text(
         f"#!{sys.executable}\n"
-        + "import base64, hashlib, os, sys, zipfile\nfrom pathlib import Path\n"
+        + "import base64, hashlib, io, os, sys, tarfile, zipfile\nfrom pathlib import Path\n"
+        + f"TILED_CPP = {TILED_CPP!r}\n"
         + inspect.getsource(make_wheel)
+        + inspect.getsource(make_sdist)
         + textwrap.dedent(
             f"""
             args = sys.argv[1:]
             venv = Path({str(venv)!r})
-            if args[:3] == ["-m", "pip", "wheel"]:
+            if args[:3] == ["-m", "pip", "download"]:
+                version = next(arg for arg in args if "==" in arg).split("==")[1]
+                make_sdist(Path(args[args.index("-d") + 1]), version, {tiled_cpp or TILED_EXCERPT.read_text()!r})
+            elif args[:3] == ["-m", "pip", "wheel"]:
                 print("CMAKE_ARGS seen by the build:", os.environ.get("CMAKE_ARGS"), flush=True)
                 for percent in (10, 50, 100):
                     print(f"[ {{percent}}%] Building CXX object ggml-cpu.dir/ops.cpp.o", flush=True)
                 if {build_fails!r}:
                     print("CMake Error: the C++ compiler is broken", flush=True)
                     sys.exit(1)
-                version = args[args.index("-v") + 1].split("==")[1]
-                make_wheel(Path(args[args.index("-w") + 1]), version, os.environ["CMAKE_ARGS"])
+                target = args[args.index("-v") + 1]
+                built_from = os.environ["CMAKE_ARGS"]
+                if Path(target).is_dir():
+                    version = Path(target).name.split("-")[1]
+                    built_from += " | tiled.cpp: " + next(
+                        line.strip() for line in (Path(target) / TILED_CPP).read_text().splitlines()
+                        if line.strip().startswith("return rows >="))
+                else:
+                    version = target.split("==")[1]
+                make_wheel(Path(args[args.index("-w") + 1]), version, built_from)
             elif args[:3] == ["-m", "pip", "install"]:
                 if {install_fails!r}:
                     sys.exit("ERROR: Could not install packages due to an OSError: disk full")
@@ -90,6 +123,11 @@ def fake_venv(root: Path, *, build_fails: bool = False, install_fails: bool = Fa
     )
     python.chmod(0o755)
     return venv
+
+
+def cached_wheel_dir(home: Path, profile: Profile) -> Path:
+    """Where ensure_engine caches the wheel of `profile`: its name plus its patch set."""
+    return wheel_cache_dir(home, VERSION, build_key(profile.name, patches_for(profile.arch)))
 
 
 def installs(venv: Path) -> list[str]:
@@ -173,7 +211,7 @@ def test_ensure_engine_builds_once_installs_once_and_rebuild_starts_over(tmp_pat
 def test_ensure_engine_clears_staging_left_by_a_killed_build(tmp_path: Path) -> None:
     venv = fake_venv(tmp_path)
     home = tmp_path / "home"
-    wheel_dir = wheel_cache_dir(home, VERSION, "x86_64-avx2")
+    wheel_dir = cached_wheel_dir(home, get_profile("x86_64-avx2"))
     leftover = wheel_dir.parent / f".build-{wheel_dir.name}~k1ll3d"
     leftover.mkdir(parents=True)
     (leftover / "partial.whl").write_bytes(b"PK")
@@ -212,7 +250,7 @@ def test_install_puts_the_cached_wheel_into_a_real_venv(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     home = tmp_path / "home"
     profile = get_profile("x86_64-avx2")
-    make_wheel(wheel_cache_dir(home, VERSION, profile.name), VERSION, "cached avx2 build")
+    make_wheel(cached_wheel_dir(home, profile), VERSION, "cached avx2 build")
     result = ensure_engine(venv, home, VERSION, profile, out=io.StringIO())
     assert (result.built, result.installed) == (False, True)
     imported = subprocess.run(
@@ -220,7 +258,7 @@ def test_install_puts_the_cached_wheel_into_a_real_venv(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert imported.stdout.strip() == "cached avx2 build"
-    assert is_installed(venv, VERSION, profile.name, False, result.wheel_sha256)
+    assert is_installed(venv, VERSION, profile.name, False, result.wheel_sha256, result.patches)
 
 
 def test_choose_profile_refuses_a_profile_this_cpu_cannot_run_unless_forced(
@@ -238,7 +276,7 @@ def test_build_cli_prints_the_choice_and_why_then_installs_from_the_cache(tmp_pa
     venv = fake_venv(tmp_path)
     home = tmp_path / "home"
     expected = select_profile(host_probe)
-    make_wheel(wheel_cache_dir(home, VERSION, expected.name), VERSION, "cached")
+    make_wheel(cached_wheel_dir(home, expected), VERSION, "cached")
     completed = subprocess.run(
         [sys.executable, "-S", "-m", "native.build", "--venv", str(venv), "--cache-dir", str(home),
          "--version", VERSION],
@@ -272,3 +310,47 @@ def test_environment_of_the_build_carries_the_profile_cmake_args(tmp_path: Path)
     assert "-DGGML_CPU_ARM_ARCH=armv9-a+sve2+i8mm+bf16+fp16+dotprod -DGGML_CPU_KLEIDIAI=ON" in built_with
     assert result.wheel.parent.name == f"llama-cpp-python-{VERSION}-neoverse-v2-kleidiai"
     assert os.environ.get("CMAKE_ARGS") is None or "KLEIDIAI" not in os.environ["CMAKE_ARGS"]
+
+
+def test_an_x86_build_compiles_the_patched_sdist_and_caches_it_apart_from_an_unpatched_wheel(tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path)
+    home = tmp_path / "home"
+    profile = get_profile("x86_64-avx512-noamx")
+    # An unpatched wheel of the same version and profile, as builds before the patches left it.
+    make_wheel(wheel_cache_dir(home, VERSION, profile.name), VERSION, "unpatched")
+    out = io.StringIO()
+    result = ensure_engine(venv, home, VERSION, profile, out=out)
+    assert result.built, "the unpatched wheel in the profile's old cache dir must not be taken"
+    assert result.patches == ("ggml-tiled-min-batch-32.patch",)
+    assert result.wheel.parent == cached_wheel_dir(home, profile)
+    assert result.wheel.parent.name.startswith(f"llama-cpp-python-{VERSION}-x86_64-avx512-noamx+p")
+    with zipfile.ZipFile(result.wheel) as archive:
+        built_from = archive.read("llama_cpp/__init__.py").decode()
+    assert "tiled.cpp: return rows >= 32 || ggml_tiled_matmul_forced();" in built_from
+    assert "source patches: ggml-tiled-min-batch-32.patch" in out.getvalue()
+    marker = read_marker(venv)
+    assert marker is not None and marker.patches == ("ggml-tiled-min-batch-32.patch",)
+    assert not is_installed(venv, VERSION, profile.name, False, marker.wheel_sha256, ())
+    log = build_log_path(home, VERSION, result.wheel.parent.name.removeprefix(f"llama-cpp-python-{VERSION}-"))
+    assert "applied 1 patch(es) to llama_cpp_python-0.0.1.tar.gz: ggml-tiled-min-batch-32.patch" in log.read_text()
+
+
+def test_a_build_whose_patch_does_not_apply_stops_before_compiling_and_caches_nothing(tmp_path: Path) -> None:
+    changed_upstream = TILED_EXCERPT.read_text().replace("return rows >= 8 ||", "return rows >= 16 ||")
+    venv = fake_venv(tmp_path, tiled_cpp=changed_upstream)
+    home = tmp_path / "home"
+    profile = get_profile("x86_64-avx2")
+    with pytest.raises(BuildError, match=r"patch ggml-tiled-min-batch-32\.patch does not apply.*Hunk #1 FAILED"):
+        ensure_engine(venv, home, VERSION, profile, out=io.StringIO())
+    assert find_cached_wheel(cached_wheel_dir(home, profile), VERSION) is None
+    assert read_marker(venv) is None
+    assert installs(venv) == []
+
+
+def test_arm_and_generic_builds_carry_no_patch_and_keep_their_cache_dir(tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path)
+    result = ensure_engine(venv, tmp_path / "home", VERSION, get_profile("generic"), out=io.StringIO())
+    assert result.patches == ()
+    assert result.wheel.parent == wheel_cache_dir(tmp_path / "home", VERSION, "generic")
+    with zipfile.ZipFile(result.wheel) as archive:
+        assert "tiled.cpp" not in archive.read("llama_cpp/__init__.py").decode(), "built from the requirement, no sdist"

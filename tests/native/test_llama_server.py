@@ -24,13 +24,17 @@ from livemind_native.llama_server import (
     server_path,
 )
 from livemind_native.marker import MARKER_NAME, EngineMarker
+from livemind_native.source_patches import build_key, patch_by_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _marker(venv: Path, *, profile: str = "x86_64-avx2", kleidiai: bool = False) -> EngineMarker:
+def _marker(
+    venv: Path, *, profile: str = "x86_64-avx2", kleidiai: bool = False, patches: tuple[str, ...] = ()
+) -> EngineMarker:
     marker = EngineMarker(version="0.3.36", profile=profile, kleidiai=kleidiai, wheel="w.whl", wheel_sha256="ab" * 32,
-                          cmake_args=("-DGGML_NATIVE=OFF", "-DGGML_AVX2=ON"), installed_at="2026-12-02T00:00:00+00:00")
+                          cmake_args=("-DGGML_NATIVE=OFF", "-DGGML_AVX2=ON"), installed_at="2026-12-02T00:00:00+00:00",
+                          patches=patches)  # fmt: skip
     venv.mkdir(parents=True, exist_ok=True)
     (venv / MARKER_NAME).write_text(json.dumps(marker.to_dict()))
     return marker
@@ -55,6 +59,20 @@ def test_find_server_matches_the_venvs_engine_build_and_needs_an_executable(tmp_
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
     assert find_server(home, venv) == binary
     _marker(venv, profile="x86_64-avx512")  # the venv's engine was rebuilt for another profile
+    assert find_server(home, venv) is None
+
+
+def test_a_patched_engine_gets_its_own_server_and_an_unknown_patch_matches_none(tmp_path: Path) -> None:
+    home, venv = tmp_path / "home", tmp_path / "venv"
+    tiled = "ggml-tiled-min-batch-32.patch"
+    patched = server_path(home, _marker(venv, patches=(tiled,)))
+    assert patched.name == f"llama-server-0.3.36-{build_key('x86_64-avx2', [patch_by_name(tiled)])}"
+    assert patched != server_path(home, _marker(tmp_path / "plain"))
+    patched.parent.mkdir(parents=True)
+    patched.write_text("#!/bin/sh\n")
+    patched.chmod(0o755)
+    assert find_server(home, venv) == patched
+    _marker(venv, patches=("a-patch-this-checkout-does-not-know.patch",))
     assert find_server(home, venv) is None
 
 

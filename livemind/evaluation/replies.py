@@ -16,13 +16,11 @@ from livemind.errors import EngineError, PromptTooLongError, RemoteExpertError
 from livemind.evaluation.judging import failed_attempt, judged
 from livemind.evaluation.results import Attempt, EvalSettings
 from livemind.evaluation.tasks import Problem
+from livemind.evaluation.temperature import sampling_temperature
 from livemind.orchestrator import LiveMind
 
 PER_QUESTION_ERRORS = (EngineError, PromptTooLongError, RemoteExpertError)
 """Failures that cost one question its answer (recorded as wrong) rather than ending the eval."""
-
-DEFAULT_SC_TEMPERATURE = 0.7
-"""Self-consistency's temperature before a plan has chosen one."""
 
 
 class Replies:
@@ -31,7 +29,8 @@ class Replies:
     def __init__(self, mind: LiveMind, settings: EvalSettings) -> None:
         self.mind = mind
         self.settings = settings
-        self.sc_temperature = settings.sc_temperature  # set from the plan when the settings leave it open
+        # self-consistency's temperature: the plan sets it (chosen on the pilot when the settings leave it open)
+        self.sc_temperature = sampling_temperature(None, settings.sc_temperature)
 
     def _reply(self, name: str, problem: Problem, *, temperature: float, seed: int) -> Attempt:
         start = time.perf_counter()
@@ -51,8 +50,8 @@ class Replies:
     def sample(self, name: str, problem: Problem, index: int, temperature: float | None = None) -> Attempt:
         """The index-th self-consistency sample of one expert on one problem (seeded, reproducible)."""
         seed = expert_seed(self.settings.seed, f"self-consistency/{problem.id}", index) or 0
-        chosen = temperature if temperature is not None else self.sc_temperature
-        return self._reply(name, problem, temperature=chosen if chosen is not None else DEFAULT_SC_TEMPERATURE, seed=seed)
+        return self._reply(name, problem, temperature=self.sc_temperature if temperature is None else temperature,
+                           seed=seed)
 
     def council_temperature(self, name: str) -> float:
         """The temperature an expert answers at as a council member in this run."""

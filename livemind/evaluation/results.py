@@ -10,7 +10,7 @@ from pydantic import Field
 from livemind.council.extraction import ExtractionRule
 from livemind.evaluation.budget import DEFAULT_TOLERANCE, BudgetMatch
 from livemind.evaluation.tasks import Problem
-from livemind.evaluation.temperature import TemperatureScore
+from livemind.evaluation.temperature import TemperatureScore, sampling_temperature
 from livemind.types import Transcript, Value
 
 CouncilKind = Literal["vote", "select", "selective", "debate"]
@@ -186,8 +186,7 @@ class EvalRun(Value):
     @property
     def sampling_temperature(self) -> float:
         """The temperature self-consistency's samples were drawn at."""
-        chosen = self.sc_temperature if self.sc_temperature is not None else self.settings.sc_temperature
-        return chosen if chosen is not None else 0.7
+        return sampling_temperature(self.sc_temperature, self.settings.sc_temperature)
 
     def budget(self, against: CouncilKind) -> BudgetMatch:
         """The self-consistency budget match against one council method."""

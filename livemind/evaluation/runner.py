@@ -283,7 +283,7 @@ class EvalRunner:
         if reused is not None:  # the same council and baseline as the run whose answers are taken
             council, council_reason = reused.council, f"{reused.council_reason} (from {self.settings.reuse})"
             choice, pilot_tokens, pilot_seconds = reused.choice, reused.pilot_tokens, reused.pilot_seconds
-            sc_temperature, sc_pilot = reused.sc_temperature or reused.settings.sc_temperature, reused.sc_pilot
+            sc_temperature, sc_pilot = reused.sampling_temperature, reused.sc_pilot
             self._say(f"taking single, select and self-consistency answers from {self.settings.reuse}")
         else:
             council, council_reason = self.choose_council(problems)
@@ -312,7 +312,7 @@ class EvalRunner:
         part = RunPart(index=len(parts) + 1, started_at=_now(), seconds=0.0, questions=0, machine=cpu_label())
         clock = time.perf_counter()
         plan = self.plan(problems)
-        self.replies.sc_temperature = plan.sc_temperature or plan.settings.sc_temperature
+        self.replies.sc_temperature = plan.sampling_temperature
         self._warm([plan.choice.expert, *plan.council, plan.synthesizer])
 
         def record(questions: int) -> None:

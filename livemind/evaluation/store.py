@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from livemind.errors import InvalidRequestError
 from livemind.evaluation.budget import match_budget
 from livemind.evaluation.results import COUNCIL_METHODS, EvalRun, EvalSettings, ExpertChoice, ProblemRun, RunPart
-from livemind.evaluation.temperature import TemperatureScore
+from livemind.evaluation.temperature import TemperatureScore, sampling_temperature
 from livemind.types import Value
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,6 +40,11 @@ class RunPlan(Value):
     started_at: str
     sc_temperature: float | None = None  # chosen on the pilot when the settings leave it open
     sc_pilot: tuple[TemperatureScore, ...] = ()
+
+    @property
+    def sampling_temperature(self) -> float:
+        """The temperature self-consistency samples at in this run."""
+        return sampling_temperature(self.sc_temperature, self.settings.sc_temperature)
 
 
 def write_value(path: Path, value: BaseModel) -> None:

@@ -16,6 +16,9 @@ from livemind.types import Value
 SC_CANDIDATES = (0.7,)
 """Temperatures tried beside the expert's own configured one."""
 
+FIXED_SC_TEMPERATURE = 0.7
+"""What self-consistency sampled at before the pilot chose it (runs whose settings name none)."""
+
 PILOT_SAMPLES = 4
 """Samples per pilot question at each candidate temperature."""
 
@@ -32,6 +35,13 @@ class TemperatureScore(Value):
     samples: int
     n: int  # pilot questions
     tokens: int
+
+
+def sampling_temperature(chosen: float | None, given: float | None) -> float:
+    """The temperature self-consistency samples at: the pilot's choice, else the settings', else the old fixed one."""
+    if chosen is not None:
+        return chosen
+    return given if given is not None else FIXED_SC_TEMPERATURE
 
 
 def candidate_temperatures(own: float) -> tuple[float, ...]:

@@ -285,6 +285,41 @@ def ensure_engine(
     return EngineInstall(profile.name, kleidiai, version, wheel, digest, built, installed=True, patches=patch_names)
 
 
+def upstream_engine(venv: Path, home: Path, *, build: bool, out: TextIO = sys.stdout) -> Path | None:
+    """The engine `venv` holds, built without source patches, unpacked outside any venv: the "before" of the patches.
+
+    Returns a directory holding `llama_cpp/`; put it first on PYTHONPATH and that process imports the
+    unpatched build (same version, profile and CMAKE_ARGS). None when the venv's engine has no patches,
+    or when no unpatched wheel is cached and `build` is False. Building takes as long as the first install.
+    """
+    marker = read_marker(venv)
+    if marker is None or not marker.patches:
+        return None
+    profile = get_profile(marker.profile)
+    build_name = profile.build_name(kleidiai=marker.kleidiai)
+    wheel_dir = wheel_cache_dir(home, marker.version, build_key(build_name, ()))
+    with build_lock(wheel_dir, out):
+        wheel = find_cached_wheel(wheel_dir, marker.version)
+        if wheel is None:
+            if not build:
+                return None
+            out.write(f"building the unpatched engine for comparison (profile {build_name}, no source patches)\n")
+            wheel = build_wheel(venv_python(venv), marker.version, profile.cmake_args_for(kleidiai=marker.kleidiai),
+                                wheel_dir, build_log_path(home, marker.version, build_name), out)
+    target = home / "engines" / f"{wheel_dir.name}-{file_sha256(wheel)[:12]}"
+    if not (target / "llama_cpp" / "__init__.py").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}~", dir=target.parent))
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(staging)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def choose_profile(probe_result: ProbeResult, requested: str | None, *, force: bool, out: TextIO) -> Profile:
     """Return the requested profile (checked against the CPU) or the best fit, saying why."""
     if requested is None:

@@ -5,8 +5,12 @@ one prompt against one answer, and code consensus end to end against one answer.
                     hold the same coding prompt), in child processes (`python -m livemind.bench.batch_figures`)
                     because one variant is an environment switch llama.cpp reads once: the shipped engine,
                     and the same with ggml's tiled K-quant matmul off (GGML_CPU_TILED_MM=0, which it takes
-                    from 8 rows on for the weights it does not repack, Q6_K here). Each child times the row
-                    counts in a rotated order, repeat after repeat; the variants alternate child by child.
+                    from 8 rows on for the weights it does not repack, Q6_K here); and, when the installed
+                    engine carries source patches (native/patches/), the same build without them, unpacked
+                    outside the venv and put first on the child's PYTHONPATH: the patches' "before", in the
+                    same run (the full bench builds it if it is not cached; the quick one only uses a cached
+                    one). Each child times the row counts in a rotated order, repeat after repeat; the
+                    variants alternate child by child.
                     The cost of k rows is k-row ms ÷ 1-row ms of the same repeat. Wall time and the
                     process's CPU time are both kept: on a shared machine the CPU time moves far less.
     samples         8 seeded samples of one coding prompt decoded as one batch (generate_many) against one
@@ -45,6 +49,19 @@ ROWS = (1, 2, 4, 8)
 SAMPLES = 8
 SAMPLE_TEMPERATURE = 0.7  # the eval's self-consistency temperature, when the expert's own is greedy
 VARIANTS: dict[str, dict[str, str]] = {"shipped": {}, "tiled matmul off": {"GGML_CPU_TILED_MM": "0"}}
+UNPATCHED = "upstream build (no source patches)"
+
+
+def variants(*, build: bool) -> dict[str, dict[str, str]]:
+    """The step-cost variants: VARIANTS, plus the unpatched build when the engine is patched and one is at hand."""
+    from livemind_native.build import upstream_engine
+    from livemind_native.home import default_home
+
+    found = dict(VARIANTS)
+    unpatched = upstream_engine(Path(sys.prefix), default_home(os.environ), build=build, out=sys.stderr)
+    if unpatched is not None:
+        found[UNPATCHED] = {"PYTHONPATH": os.pathsep.join([str(unpatched), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return found
 
 
 def _coder(bench: Workbench, **engine: object) -> ExpertSpec:
@@ -75,18 +92,19 @@ def step_cost(bench: Workbench) -> dict[str, Any]:
     rounds, repeats, steps = (1, 2, 6) if quick else (3, 3, 16)
     spec = _wide(bench)
     target = bench.target(spec)
+    chosen = variants(build=not quick)
     load_start = [round(x, 2) for x in os.getloadavg()]
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
-    names = list(VARIANTS)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
+    names = list(chosen)
     for round_ in range(rounds):
-        for name in names[round_ % 2:] + names[:round_ % 2]:
-            runs[name].append(_child_run(target.path, target.chat_format, spec, VARIANTS[name], repeats, steps))  # type: ignore[arg-type]
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            runs[name].append(_child_run(target.path, target.chat_format, spec, chosen[name], repeats, steps))  # type: ignore[arg-type]
     out: dict[str, Any] = {"model": spec.model, "engine": engine_label(spec.engine), "rows": list(ROWS), "steps": steps,
                            "repeats_per_child": repeats, "children_per_variant": rounds,
                            "load_average_at_start": load_start, "variants": {}}
     for name, children in runs.items():
         out["variants"][name] = _curve(children)
-        out["variants"][name]["environment"] = VARIANTS[name]
+        out["variants"][name]["environment"] = chosen[name]
     out["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     shipped = out["variants"]["shipped"]
     out["ratio"] = shipped["cost"]["8"]["median"]
@@ -109,7 +127,8 @@ def _curve(children: list[dict[str, Any]]) -> dict[str, Any]:
                 cpu_cost[k].append(cpu_ms / child["cpu_ms"]["1"][i])
     return {"wall_ms": {k: _spread(v, 2) for k, v in wall.items()}, "cpu_ms": {k: _spread(v, 2) for k, v in cpu.items()},
             "cost": {k: _spread(v) for k, v in cost.items()}, "cpu_cost": {k: _spread(v) for k, v in cpu_cost.items()},
-            "threads": children[0]["threads"], "load_average": [c["load_average"] for c in children]}
+            "threads": children[0]["threads"], "load_average": [c["load_average"] for c in children],
+            "engine_file": children[0]["engine_file"]}
 
 
 def _child_run(model: Path, chat_format: str | None, spec: ExpertSpec, environment: dict[str, str], repeats: int,
@@ -121,6 +140,9 @@ def _child_run(model: Path, chat_format: str | None, spec: ExpertSpec, environme
     if done.returncode != 0:
         raise RuntimeError(f"a step-cost child failed (exit {done.returncode}): {done.stderr[-1500:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    wanted = environment.get("PYTHONPATH", "").split(os.pathsep)[0]
+    if wanted and not str(result["engine_file"]).startswith(wanted):
+        raise RuntimeError(f"a step-cost child meant to load the engine in {wanted} loaded {result['engine_file']}")
     return result
 
 
@@ -167,7 +189,7 @@ def _child(model: str, chat_format: str, engine_json: str, messages_json: str, r
                 wall_ms[str(rows)].append(round(ms, 3))
                 cpu_ms[str(rows)].append(round(cpu, 3))
         return {"wall_ms": wall_ms, "cpu_ms": cpu_ms, "threads": backend.threads,
-                "load_average": round(os.getloadavg()[0], 2)}
+                "load_average": round(os.getloadavg()[0], 2), "engine_file": llama_cpp.__file__}
     finally:
         backend.close()
 

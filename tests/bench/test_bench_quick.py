@@ -21,6 +21,7 @@ from livemind_native.llama_server import ensure_server
 
 from livemind.bench import KEYS
 from livemind.bench.bandwidth import decode_fraction
+from livemind.bench.batch_figures import UNPATCHED
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +83,10 @@ def test_quick_bench_writes_a_report_json_with_every_key_and_plots(home: Path, t
     # work, so its CPU time lies between about 1 and 8 one-row steps (8.6 with one thread here, the extra from ggml's
     # tiled matmul); its wall time on a busy machine stretches further (13 on a quick run at load 7), never to 40.
     steps = doc["sections"]["step_cost"]
-    assert set(steps["variants"]) == {"shipped", "tiled matmul off"}
+    assert {"shipped", "tiled matmul off"} <= set(steps["variants"]) <= {"shipped", "tiled matmul off", UNPATCHED}
+    if UNPATCHED in steps["variants"]:  # a patched engine with its unpatched twin cached: the patches' "before"
+        before, shipped = steps["variants"][UNPATCHED]["engine_file"], steps["variants"]["shipped"]["engine_file"]
+        assert "/engines/" in before and before != shipped, (before, shipped)
     assert 0.5 < doc["step_cost_rows_8"] < 40 and steps["ratio_range"][0] <= doc["step_cost_rows_8"] <= steps["ratio_range"][1]
     for variant in steps["variants"].values():
         assert set(variant["cost"]) == {"1", "2", "4", "8"} and variant["cost"]["1"]["median"] == 1.0

@@ -67,6 +67,20 @@ class PoolSettings(Value):
         return self
 
 
+class MeasuredCouncil(Value):
+    """The council for one kind of question, chosen by measurement rather than by the experts' descriptions.
+
+    A question whose best cosine score against `examples` reaches the router's threshold, and beats every
+    other kind's, convenes `experts` whenever the router would convene a council (docs/routing.md, "Measured
+    councils"). `livemind eval` measures them: the pilot's best subset of two or more personas.
+    """
+
+    kind: str = Field(min_length=1, max_length=64)
+    examples: tuple[str, ...] = Field(min_length=1)  # what questions of this kind look like
+    experts: tuple[str, ...] = Field(min_length=2)
+    evidence: str = ""  # where the measurement is, e.g. "docs/eval/word-personas: pilot 7/10, the most of any subset"
+
+
 class RouterSettings(Value):
     """How the router picks experts."""
 
@@ -83,6 +97,7 @@ class RouterSettings(Value):
     # off: route every question as written (a council whose models cannot translate, like `tiny`)
     translate_for_routing: Literal["auto", "off"] = "auto"
     translator: str | None = None  # the expert whose model translates; default: the fallback expert
+    councils: tuple[MeasuredCouncil, ...] = ()  # [[router.councils]]: measured councils per kind of question
 
 
 class DebateSettings(Value):
@@ -138,6 +153,15 @@ class LiveMindConfig(Value):
         if self.router.translator is not None and self.router.translator not in seen:
             raise ConfigError(f"router translator '{self.router.translator}' is not an expert", field="translator",
                               hint=f"set [router] translator to one of: {names}, or leave it out for the fallback")
+        for council in self.router.councils:
+            if unknown := [name for name in council.experts if name not in seen]:
+                raise ConfigError(f"measured council '{council.kind}' names {', '.join(unknown)}, not an expert",
+                                  field="councils", hint=f"list experts from: {names}")
+            if len(set(council.experts)) != len(council.experts):
+                raise ConfigError(f"measured council '{council.kind}' names an expert twice", field="councils",
+                                  hint="list each expert once")
+        if len({c.kind for c in self.router.councils}) != len(self.router.councils):
+            raise ConfigError("two [[router.councils]] share a kind", field="councils", hint="give each kind one council")
         if self.debate.synthesizer not in seen:
             raise ConfigError(f"synthesizer '{self.debate.synthesizer}' is not an expert", field="synthesizer",
                               hint=f"set [debate] synthesizer to one of: {names}")

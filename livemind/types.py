@@ -203,6 +203,8 @@ class RouteDecision(Value):
     language: str | None = None
     # the English translation the router scored instead of the question, which the experts still answer as written
     routed_on: str | None = None
+    # the kind of question whose measured council ([[router.councils]]) was convened, if one was
+    council_kind: str | None = None
 
 
 class Position(Value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,21 @@ def test_an_fp8_kv_cache_from_the_seed_is_refused_pointing_at_q8_0(tmp_path: Pat
     with pytest.raises(ConfigError) as refused:
         parse_config(doc, ModelCatalog(tmp_path), check_files=False)
     assert 'kv_type = "q8_0"' in refused.value.hint and "FP8" in refused.value.hint
+
+
+def test_a_measured_council_is_read_from_toml_tables(tmp_path: Path) -> None:
+    doc = tomllib.loads('''
+[[router.councils]]
+kind = "code"
+examples = ["Write a Python function that sums a list."]
+experts = ["a", "b"]
+evidence = "docs/eval/humaneval-default"
+''')
+    config = parse_config(_doc(_expert(name="a"), _expert(name="b"), router={"fallback": "a", **doc["router"]}),
+                          ModelCatalog(tmp_path), check_files=False)
+    (council,) = config.router.councils
+    assert (council.kind, council.experts, council.evidence) == ("code", ("a", "b"), "docs/eval/humaneval-default")
+    alone = _doc(_expert(name="a"), _expert(name="b"), router={"fallback": "a", "councils": [{"kind": "code", "examples": ["x"],
+                                                                               "experts": ["a"]}]})
+    with pytest.raises(ConfigError, match="experts"):
+        parse_config(alone, ModelCatalog(tmp_path), check_files=False)

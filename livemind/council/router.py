@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livemind.config import RouterSettings
+from livemind.config import MeasuredCouncil, RouterSettings
 from livemind.council.embeddings import Embedder, Vectors
 from livemind.council.language import RoutingPivot, RoutingText
 from livemind.errors import UnknownExpertError
@@ -25,6 +25,8 @@ class Router:
 
     With a `pivot`, a question not in English is scored on its English translation (the
     embedding model knows English only); the decision says so in `routed_on` and its reason.
+    With measured councils (`[[router.councils]]`), a question that looks most like one kind's
+    examples convenes that kind's experts whenever a council convenes (`council_kind`).
     """
 
     def __init__(self, experts: Sequence[ExpertSpec], embedder: Embedder, settings: RouterSettings,
@@ -37,6 +39,9 @@ class Router:
         self._texts: list[tuple[str, str]] = [
             (e.name, text) for e in self.experts for text in (e.description, *e.examples) if text.strip()
         ]
+        self._kinds: list[tuple[MeasuredCouncil, str]] = [
+            (c, text) for c in settings.councils for text in c.examples if text.strip()
+        ]
         self._vectors: Vectors | None = None
         self._lock = threading.Lock()
 
@@ -47,16 +52,16 @@ class Router:
     def _expert_vectors_locked(self) -> Vectors:
         if self._vectors is not None:
             return self._vectors
-        key = hashlib.sha256(
-            (self._embedder.fingerprint + "\x00" + "\x00".join(f"{n}\x01{t}" for n, t in self._texts)).encode()
-        ).hexdigest()[:24]
+        texts = [t for _, t in self._texts] + [t for _, t in self._kinds]  # the experts' rows, then the kinds'
+        labelled = [f"{n}\x01{t}" for n, t in self._texts] + [f"\x02{c.kind}\x01{t}" for c, t in self._kinds]
+        key = hashlib.sha256((self._embedder.fingerprint + "\x00" + "\x00".join(labelled)).encode()).hexdigest()[:24]
         path = self._cache_dir / f"router-{key}.npy" if self._cache_dir else None
         if path is not None and path.exists():
             cached = np.load(path)
-            if cached.shape[0] == len(self._texts):
+            if cached.shape[0] == len(texts):
                 self._vectors = cached.astype(np.float32)
                 return self._vectors
-        self._vectors = self._embedder.embed([t for _, t in self._texts])
+        self._vectors = self._embedder.embed(texts)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
@@ -73,11 +78,16 @@ class Router:
 
     def score(self, question: str) -> tuple[RouteScore, ...]:
         """Every expert's score (best cosine over its texts), best first."""
+        return self._scores(self._sims(question))
+
+    def _sims(self, question: str) -> np.ndarray:
+        """Cosine of the question with every expert text, then every measured kind's example."""
         vectors = self._expert_vectors()
-        query = self._embedder.embed([question])[0]
-        sims = vectors @ query
+        return vectors @ self._embedder.embed([question])[0]
+
+    def _scores(self, sims: np.ndarray) -> tuple[RouteScore, ...]:
         best: dict[str, tuple[float, str]] = {}
-        for (name, text), sim in zip(self._texts, sims, strict=True):
+        for (name, text), sim in zip(self._texts, sims[:len(self._texts)], strict=True):
             if name not in best or sim > best[name][0]:
                 best[name] = (float(sim), text)
         scores = [RouteScore(expert=e.name, score=round(best.get(e.name, (0.0, ""))[0], 4),
@@ -94,9 +104,24 @@ class Router:
         if experts:
             return self._pinned(self.score(question), experts, mode)
         routing = self._pivot.routing_text(question) if self._pivot is not None else None
-        scores = self.score(routing.text if routing is not None else question)
-        decision = self._decide(scores, mode, min(top_k or self.settings.top_k, len(self.experts)), min_experts)
+        sims = self._sims(routing.text if routing is not None else question)
+        decision = self._decide(self._scores(sims), mode, min(top_k or self.settings.top_k, len(self.experts)), min_experts)
+        decision = self._measured(decision, sims[len(self._texts):])
         return decision if routing is None else _with_language(decision, routing)
+
+    def _measured(self, decision: RouteDecision, sims: np.ndarray) -> RouteDecision:
+        """A convened council becomes the measured council of the kind the question looks most like, if one fits."""
+        if len(decision.selected) < 2 or not self._kinds:
+            return decision
+        index = int(np.argmax(sims))
+        council, example = self._kinds[index]
+        score = float(sims[index])
+        if score < self.settings.threshold:
+            return decision
+        evidence = f" ({council.evidence})" if council.evidence else ""
+        reason = (f"looks like {council.kind} ({score:.2f} via “{example}”): its measured council "
+                  f"{', '.join(council.experts)}{evidence}; by description: {decision.reason}")
+        return decision.model_copy(update={"selected": council.experts, "reason": reason, "council_kind": council.kind})
 
     def _pinned(self, scores: tuple[RouteScore, ...], experts: Sequence[str], mode: ConsensusMode) -> RouteDecision:
         names = [e.name for e in self.experts]

@@ -144,7 +144,8 @@ def study_markdown(report: StudyReport) -> str:
         f"- Pilot ({len(plan.pilot)} held-out questions, greedy): {pilot}.",
         f"- Best single persona: **{plan.best_expert}**, {plan.best_reason}.",
         f"- Router's council: {', '.join(plan.router_council)} ({plan.router_reason}).",
-        f"- Measured council: {', '.join(plan.measured_council)} ({plan.measured_reason}).",
+        f"- Measured council: {', '.join(plan.measured_council)} ({plan.measured_reason}); to convene it live for "
+        "questions like these: `[[router.councils]]` (docs/councils.md).",
         f"- Replies cut off at the token limit (scored questions): {cut}.", "",
         "A weighted vote weighs each reply by exp(its mean token log-prob); a counted vote weighs each 1. "
         "A tie for the most weight is a split with no answer (counted wrong). Agreement is the winning "

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from livemind.config import LiveMindConfig, RouterSettings
+from livemind.config import LiveMindConfig, MeasuredCouncil, RouterSettings
 from livemind.council.embeddings import SentenceEmbedder
 from livemind.council.router import COUNCIL_MIN_EXPERTS, Router
+from livemind.errors import ConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +87,48 @@ def test_expert_embeddings_are_cached_on_disk(tiny_config: LiveMindConfig, embed
     assert len(cached) == 1
     second = Router(tiny_config.experts, embedder, tiny_config.router, cache_dir=tmp_path)
     assert second.score("hello") == first.score("hello")
+
+
+CODE_COUNCIL = MeasuredCouncil(kind="code", experts=("generalist", "futurist"), evidence="pilot 11/14",
+                               examples=("Write a Python function that returns the sum of a list.",
+                                         "Complete this function: def is_palindrome(text: str) -> bool:"))
+
+
+def test_a_question_of_a_measured_kind_convenes_that_kinds_council(tiny_config: LiveMindConfig,
+                                                                    embedder: SentenceEmbedder) -> None:
+    settings = tiny_config.router.model_copy(update={"councils": (CODE_COUNCIL,)})
+    router = Router(tiny_config.experts, embedder, settings)
+    code = router.route("Write a Python function that reverses the words of a sentence.", mode="parallel", min_experts=2)
+    assert code.selected == ("generalist", "futurist") and code.council_kind == "code", code.reason
+    assert "measured council generalist, futurist (pilot 11/14)" in code.reason and "by description:" in code.reason
+    assert code.scores == router.score("Write a Python function that reverses the words of a sentence."), \
+        "the experts' own scores are still reported"
+    ethics = router.route("Is it morally acceptable to lie to protect someone?", mode="parallel", min_experts=2)
+    assert ethics.council_kind is None and "ethicist" in ethics.selected, ethics.reason
+    plain = Router(tiny_config.experts, embedder, tiny_config.router)
+    assert plain.route("Write a Python function that reverses the words of a sentence.", mode="parallel",
+                       min_experts=2).selected != ("generalist", "futurist"), "without the setting the description decides"
+
+
+def test_a_measured_council_never_turns_one_answer_into_a_council(tiny_config: LiveMindConfig,
+                                                                  embedder: SentenceEmbedder) -> None:
+    settings = tiny_config.router.model_copy(update={"councils": (CODE_COUNCIL,)})
+    router = Router(tiny_config.experts, embedder, settings)
+    single = router.route("Write a Python function that reverses the words of a sentence.", mode="single")
+    assert single.selected == ("coder",) and single.council_kind is None
+
+
+def test_measured_councils_name_real_experts_once(tiny_config: LiveMindConfig) -> None:
+    def configured(*experts: str, twice: bool = False) -> None:
+        council = CODE_COUNCIL.model_copy(update={"experts": experts})
+        councils = (council, council) if twice else (council,)
+        LiveMindConfig(experts=tiny_config.experts, debate=tiny_config.debate,
+                       router=tiny_config.router.model_copy(update={"councils": councils}))
+
+    configured("generalist", "futurist")
+    with pytest.raises(ConfigError, match="names poet, not an expert"):
+        configured("generalist", "poet")
+    with pytest.raises(ConfigError, match="names an expert twice"):
+        configured("generalist", "generalist")
+    with pytest.raises(ConfigError, match="share a kind"):
+        configured("generalist", "futurist", twice=True)

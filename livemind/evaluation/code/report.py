@@ -283,7 +283,8 @@ def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
         "run in the sandbox; the official tests only score.",
         "Stretches of work: " + "; ".join(f"{p.index}: {p.machine}, code {p.source or 'unrecorded'}, "
                                           f"{p.seconds / 60:.0f} min, {p.units} method runs" for p in run.parts) + ".",
-        *((f"Measured council (chosen on the pilot's greedy answers): {', '.join(measured[0])}: {measured[1]}.",)
+        *((f"Measured council (chosen on the pilot's greedy answers): {', '.join(measured[0])}: {measured[1]}. "
+           "To convene it live for questions like these: `[[router.councils]]` (docs/councils.md).",)
           if "personas-greedy" in methods and (measured := measured_council(
               run.pilot_greedy, [s.name for s in plan.pilot if not s.name.startswith("T=")]))[0] else ()),
         f"Reading rule (every method alike): the reply's code block that defines the function, after the "

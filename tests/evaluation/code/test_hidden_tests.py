@@ -53,7 +53,7 @@ def test_selection_follows_the_examples_even_when_the_official_tests_disagree(mo
 
 
 def test_every_method_asks_the_words_the_committed_run_asked() -> None:
-    # docs/eval/humaneval was generated with this question; changing it starts a different experiment
+    # docs/eval/humaneval-default was generated with this question; changing it starts a different experiment
     asked = ("Complete the following Python function. Reply with only the code: one ```python block holding the "
              "whole function (its signature, its body and any imports it needs), with no explanation and no tests."
              "\n\n```python\n{prompt}```")

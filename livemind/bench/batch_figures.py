@@ -272,6 +272,7 @@ def code_consensus(bench: Workbench, embedder: Embedder) -> dict[str, Any]:
                     measured["agreement"], measured["chosen"] = result.agreement, result.chosen_expert
                     measured["examples"] = len(result.examples)
                     measured["passed"] = [c.examples_passed for c in result.candidates]
+                    measured["checked_while_decoding"] = result.checked_while_decoding
                 else:
                     answer = mind.ask(code_question(CODE_TASK, CODE_SIGNATURE), expert=single_expert, temperature=0.0,
                                       max_tokens=limit)

@@ -190,6 +190,9 @@ def _batch_sections(s: dict[str, Any]) -> list[str]:
                   f"({_fmt(r['min'])}–{_fmt(r['max'])}, {r['n']} runs)",
                   "- per run (candidates' tokens; single's tokens): " + "; ".join(
                       f"{row['code_tokens']}, {row['single_tokens']}" for row in c["rows"])]
+        if any("checked_while_decoding" in row for row in c["rows"]):
+            lines.append("- candidates already run in the sandbox when the last one was written, per run: "
+                         + ", ".join(str(row.get("checked_while_decoding", "—")) for row in c["rows"]))
     return lines
 
 

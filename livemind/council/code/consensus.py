@@ -4,6 +4,9 @@ The experts are asked for the code first and nothing else (no explanation before
 limit rarely falls inside the code; a candidate it did cut is marked and never run. Examples come
 from the task's own text (doctest lines, `f(x) == y`, …) and from the caller's tests
 (`assert f(x) == y` lines). Candidates run concurrently in the sandbox, each in its own process.
+When the function's name is known before any candidate is written (a signature, or `def name(` in
+the task) and no probes are asked for, each candidate runs as soon as it is written, while the
+engine still decodes the others (`checked_while_decoding` in the result counts them).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 from livemind.council.code.evidence import Evidence, gather_evidence
 from livemind.council.code.examples import Example, docstring_examples
@@ -106,25 +109,44 @@ class CodeCouncil:
         named = (DEF.findall(signature) or [None])[-1] if signature else find_entry_point(task)
         question = code_question(task, signature, named)
         jobs = [(e, i) for e in experts for i in range(samples)]
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="code-council") as pool:
-            answers = list(pool.map(lambda job: self._ask(question, job[0], temperature,
-                                                          None if seed is None else seed + job[1], max_tokens), jobs))
-        entry = named or _majority_name([a.answer for a in answers])
-        if entry is None:
-            raise InvalidRequestError("no candidate defined a function, and the task names none",
-                                      hint="pass a signature such as `def roman_to_int(s: str) -> int:`")
-        examples = docstring_examples(f"{task}\n{signature or ''}\n{tests or ''}", entry)
-        programs = [read_program(_stub(signature), entry, a.answer, is_cut_off=a.finish_reason == "length") for a in answers]
-        calls, probe_answers = self._probes(task, signature, entry, experts, probes, seed, examples) if probes else ((), [])
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="code-sandbox") as pool:
-            evidence = list(pool.map(lambda p: gather_evidence(p, examples, timeout_s=self.timeout_s, probes=calls),
-                                     programs))
+        stated = f"{task}\n{signature or ''}\n{tests or ''}"
+        early = docstring_examples(stated, named) if named and not probes else None  # run each as it is written
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="code-council") as asking, \
+                ThreadPoolExecutor(max_workers=2, thread_name_prefix="code-sandbox") as running:
+            pending = {asking.submit(self._ask, question, e, temperature, None if seed is None else seed + i, max_tokens): k
+                       for k, (e, i) in enumerate(jobs)}
+            written: dict[int, Answer] = {}
+            checks: dict[int, Future[tuple[Program, Evidence]]] = {}
+            for future in as_completed(pending):
+                k = pending[future]
+                written[k] = future.result()
+                if early is not None and named:
+                    checks[k] = running.submit(self._check, signature, named, written[k], early, ())
+            beside = sum(1 for c in checks.values() if c.done())
+            answers = [written[k] for k in range(len(jobs))]
+            entry = named or _majority_name([a.answer for a in answers])
+            if entry is None:
+                raise InvalidRequestError("no candidate defined a function, and the task names none",
+                                          hint="pass a signature such as `def roman_to_int(s: str) -> int:`")
+            examples = early if early is not None else docstring_examples(stated, entry)
+            calls, probe_answers = self._probes(task, signature, entry, experts, probes, seed, examples) if probes else ((), [])
+            if not checks:
+                checks = {k: running.submit(self._check, signature, entry, a, examples, calls) for k, a in enumerate(answers)}
+            checked = [checks[k].result() for k in range(len(jobs))]
+        programs, evidence = [c[0] for c in checked], [c[1] for c in checked]
         selection = select_by_execution(evidence, [a.mean_logprob for a in answers])
         result = _result(entry, examples, [j[0] for j in jobs], [j[1] for j in jobs], answers, programs, evidence,
                          selection, time.perf_counter() - start, calls)
         # the probes' replies cost tokens too: the result's totals are everything the council generated and read
         return result.model_copy(update={"tokens": result.tokens + sum(a.tokens for a in probe_answers),
-                                         "prompt_tokens": result.prompt_tokens + sum(a.prompt_tokens for a in probe_answers)})
+                                         "prompt_tokens": result.prompt_tokens + sum(a.prompt_tokens for a in probe_answers),
+                                         "checked_while_decoding": beside})
+
+    def _check(self, signature: str | None, entry: str, answer: Answer, examples: Sequence[Example],
+               probes: Sequence[str]) -> tuple[Program, Evidence]:
+        """Read one candidate's program and run it in the sandbox on the examples (and probes)."""
+        program = read_program(_stub(signature), entry, answer.answer, is_cut_off=answer.finish_reason == "length")
+        return program, gather_evidence(program, examples, timeout_s=self.timeout_s, probes=probes)
 
     def _probes(self, task: str, signature: str | None, entry: str, experts: Sequence[str], count: int,
                 seed: int | None, examples: tuple[Example, ...]) -> tuple[tuple[str, ...], list[Answer]]:

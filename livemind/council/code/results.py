@@ -54,3 +54,5 @@ class CodeResult(Value):
     tokens: int
     prompt_tokens: int
     total_s: float
+    # candidates whose sandbox run had finished when the last candidate was written (run beside decoding)
+    checked_while_decoding: int = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Sequence
 
 import pytest
@@ -99,3 +100,33 @@ def test_a_stub_with_helpers_and_examples_is_completed_and_checked_like_the_eval
     assert result.entry_point == "evens" and [e.call for e in result.examples] == ["evens([1, 2, 4])"]
     assert [g.size for g in result.groups] == [2] and result.groups[0].examples_passed == 1
     assert code_question("Complete the following Python function.", stub).endswith(f"```python\n{stub}```")
+
+
+def test_a_written_candidate_runs_in_the_sandbox_while_the_others_are_still_being_written(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from livemind.council.code import consensus
+
+    ran = threading.Event()
+    real = consensus.gather_evidence
+
+    def gather(*args: object, **kwargs: object) -> object:
+        evidence = real(*args, **kwargs)  # type: ignore[arg-type]
+        ran.set()
+        return evidence
+
+    monkeypatch.setattr(consensus, "gather_evidence", gather)
+    seen_before_writing: list[bool] = []
+
+    def ask(question: str, expert: str, temperature: float, seed: int | None, max_tokens: int) -> Answer:
+        if expert == "slow":  # still "decoding" until the fast candidate has been run (or 20 s pass)
+            seen_before_writing.append(ran.wait(timeout=20.0))
+        reply = RIGHT if expert == "fast" else RIGHT_TOO
+        return Answer(answer=reply, expert=expert, model="scripted", tokens=8, prompt_tokens=10, ttft_s=0.0,
+                      total_s=0.0, tok_s=0.0, finish_reason="stop")
+
+    result = CodeCouncil(ask, timeout_s=3.0).run(TASK, ["fast", "slow"], signature="def double(x):")
+    assert seen_before_writing == [True], "the fast candidate was not run while the slow one was being written"
+    assert result.checked_while_decoding == 1 and result.agreement == 1.0
+    with_probes_unknown_name = scripted({"a": RIGHT, "b": RIGHT_TOO}).run(
+        "Write a function that returns twice its argument.", ["a", "b"])
+    assert with_probes_unknown_name.checked_while_decoding == 0, "no name before the candidates: they run after"

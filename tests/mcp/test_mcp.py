@@ -36,8 +36,9 @@ MODEL_VISIBLE_BUDGET_CHARS = 5_500
 # routing decision says the question's language and the English translation it was routed on; 32,744 with
 # the `code` tool, whose result carries its evidence (groups, candidates, examples, the distinguishing input);
 # 33,617 since answers, positions and rounds carry the engine's confidence and results how their vote was weighted;
-# 33,806 since the code tool takes `probes` and its result lists them.
-WIRE_BUDGET_CHARS = 33_900
+# 33,806 since the code tool takes `probes` and its result lists them; 34,169 since a routing decision names
+# the measured council it convened (`council_kind`) and a code result counts `checked_while_decoding`.
+WIRE_BUDGET_CHARS = 34_300
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ engine still decodes the others (`checked_while_decoding` in the result counts t
 
 from __future__ import annotations
 
-import ast
 import re
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from livemind.council.code.probes import PROBES_MAX, merge_probes, probe_questio
 from livemind.council.code.programs import Program, read_program
 from livemind.council.code.results import CodeCandidateView, CodeGroupView, CodeResult, DistinguishingInput
 from livemind.council.code.selection import RULE, Selection, select_by_execution
+from livemind.council.code.syntax import parse_module
 from livemind.errors import InvalidRequestError
 from livemind.types import Answer
 
@@ -64,7 +64,7 @@ def _stub(signature: str | None) -> str:
         return ""
     for candidate in (signature, f"{signature.rstrip()}\n    pass\n"):
         try:
-            ast.parse(candidate)
+            parse_module(candidate)
         except SyntaxError:
             continue
         return candidate

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import re
 
+from livemind.council.code.syntax import parse_expression
 from livemind.types import Value
 
 SEPARATORS = re.compile(r"^\s*#?\s*(?:==>|==|➞|->|=>|=|should\s+return|returns?|is)\s*", re.IGNORECASE)
@@ -65,7 +66,7 @@ def _literal(text: str) -> str | None:
 
 def _is_call(text: str, entry_point: str) -> bool:
     try:
-        node = ast.parse(text, mode="eval").body
+        node = parse_expression(text).body
     except SyntaxError:
         return False
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry_point

@@ -19,6 +19,8 @@ import ast
 import re
 from collections.abc import Iterable
 
+from livemind.council.code.syntax import parse_expression, parse_module
+
 PROBES_MAX = 12
 PROBE_CHARS_MAX = 400
 _BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -63,7 +65,7 @@ def as_probe(line: str, entry_point: str) -> str | None:
     if not text or len(text) > PROBE_CHARS_MAX:
         return None
     try:
-        body = ast.parse(text).body
+        body = parse_module(text).body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     node = _call_in(body[0]) if len(body) == 1 else None
@@ -97,6 +99,6 @@ def merge_probes(replies: Iterable[tuple[str, ...]], stated: Iterable[str], limi
 
 def _canonical(call: str) -> str:
     try:
-        return ast.unparse(ast.parse(call, mode="eval").body)
+        return ast.unparse(parse_expression(call).body)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return call

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import re
 
+from livemind.council.code.syntax import parse_module
 from livemind.types import Value
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -44,7 +45,7 @@ def _defines(code: str, name: str) -> bool:
 
 def _keep_definitions(code: str) -> str:
     """Top-level imports, defs, classes and assignments only (a demo or test in the reply is dropped)."""
-    tree = ast.parse(code)
+    tree = parse_module(code)
     kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
             ast.AnnAssign)
     tree.body = [node for node in tree.body if isinstance(node, kept)]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from functools import partial
 
@@ -88,8 +89,10 @@ class CodeEvalRunner:
     """Runs HumanEval through the methods asked for, on one LiveMind, keeping each judged method run."""
 
     def __init__(self, mind: LiveMind, settings: CodeEvalSettings, *, methods: Sequence[str] = GENERATION_METHODS,
-                 store: CodeRunStore | None = None, on_progress: Progress = _quiet, on_advance: Advance = _quiet) -> None:
+                 store: CodeRunStore | None = None, on_progress: Progress = _quiet, on_advance: Advance = _quiet,
+                 poll_s: float = 5.0) -> None:
         self.mind = mind
+        self.poll_s = poll_s  # how often to look again when every problem left is held by another process
         self.settings = settings
         self.methods = tuple(m for m in GENERATION_METHODS if m in methods)
         self.store = store
@@ -322,35 +325,50 @@ class CodeEvalRunner:
     # -- the run -------------------------------------------------------------------------------
 
     def run(self) -> CodeRun:
-        """Every asked method on every scored problem (skipping what is kept), then the run as far as it got."""
+        """Every asked method on every scored problem (skipping what is kept), then the run as far as it got.
+
+        Problems another process holds (store.py) are passed over and come back once it lets them go.
+        """
         problems = load_humaneval()
-        parts = self.store.parts() if self.store else []
-        part = WorkPart(index=len(parts) + 1, started_at=_now(), machine=cpu_label(), seconds=0.0, units=0,
-                        source=source_version())
+        part = WorkPart(index=0, started_at=_now(), machine=cpu_label(), seconds=0.0, units=0, source=source_version())
         clock = time.perf_counter()
-        plan, scored = self.plan(problems)
-        results: dict[str, dict[str, MethodRun]] = {}
+        with self.store.plan_lock() if self.store else nullcontext():
+            plan, scored = self.plan(problems)
+        if self.store:  # a stretch that finds nothing left to do is a stretch too: the record says it resumed
+            part = self.store.record_part(part)
+        results: dict[str, dict[str, MethodRun]] = {p.task_id: {} for p in scored}
         total, done = len(scored) * len(self.methods), 0
-        for problem in scored:
-            results[problem.task_id] = {}
-            for method in self.methods:
-                kept = self.store.method(problem.task_id, method) if self.store else None
-                if kept is None:
-                    kept = self.run_method(method, problem, plan, results[problem.task_id])
-                    if self.store:
-                        self.store.save_method(problem.task_id, kept)
-                    part = part.model_copy(update={"seconds": round(time.perf_counter() - clock, 1),
-                                                   "units": part.units + 1})
-                    if self.store:
-                        self.store.save_parts([*parts, part])
-                    self._say(_progress_line(problem.task_id, kept))
-                results[problem.task_id][method] = kept
-                done += 1
-                self._advance(done, total)
+        waiting, told = list(scored), set()
+        while waiting:
+            held = []
+            for problem in waiting:
+                with self.store.claim(problem.task_id) if self.store else nullcontext(True) as mine:
+                    if not mine:
+                        held.append(problem)
+                        if problem.task_id not in told:
+                            told.add(problem.task_id)
+                            self._say(f"{problem.task_id}: another process is working on it; back to it later")
+                        continue
+                    for method in self.methods:
+                        kept = self.store.method(problem.task_id, method) if self.store else None
+                        if kept is None:
+                            kept = self.run_method(method, problem, plan, results[problem.task_id])
+                            if self.store:
+                                self.store.save_method(problem.task_id, kept)
+                                part = self.store.record_part(part.model_copy(update={
+                                    "seconds": round(time.perf_counter() - clock, 1), "units": part.units + 1}))
+                            self._say(_progress_line(problem.task_id, kept))
+                        results[problem.task_id][method] = kept
+                        done += 1
+                        self._advance(done, total)
+            if len(held) == len(waiting):  # every problem left is another process's for now
+                time.sleep(self.poll_s)
+            waiting = held
         part = part.model_copy(update={"seconds": round(time.perf_counter() - clock, 1)})
-        if self.store:  # a stretch that found nothing left to do is a stretch too: the record says it resumed
-            self.store.save_parts([*parts, part])
-        return CodeRun(plan=plan, problems=results, parts=(*parts, part),
+        if self.store:
+            part = self.store.record_part(part)
+        parts = self.store.parts() if self.store else [part]
+        return CodeRun(plan=plan, problems=results, parts=tuple(parts),
                        pilot_greedy=pilot_greedy(self.store, plan) if self.store else {})
 
 

@@ -4,13 +4,25 @@
     OUT/run/pilot/HumanEval_N/UNIT.json      the pilot's judged replies (greedy-EXPERT, samples-T0.4, …)
     OUT/run/problems/HumanEval_N/METHOD.json every scored problem's judged candidates, method by method
     OUT/run/parts.json                       each stretch of work: start, machine, seconds, units done
+    OUT/run/.locks/                          who is working on what now (never committed: it has a .gitignore)
 
 Files are written whole and renamed into place, so a kill leaves the old file or the new one.
+
+Several processes may work on one folder at once (one per core, say, or `--methods debate,select`
+beside the main run). A process takes a problem with an exclusive `flock` on its lock file before
+running any of its methods, and another process passes over it while it is held; the lock dies
+with its process, so a killed worker never leaves a problem stuck. The plan is made under a lock
+too (the pilot runs once), and each process's stretch of work is merged into parts.json under a
+lock, so no stretch overwrites another's.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from livemind.evaluation.code.records import CodeEvalSettings, CodePlan, MethodRun
@@ -99,3 +111,54 @@ class CodeRunStore:
     def save_parts(self, parts: list[WorkPart]) -> None:
         """Record the stretches of work."""
         write_value(self.root / "parts.json", WorkParts(parts=tuple(parts)))
+
+    def record_part(self, part: WorkPart) -> WorkPart:
+        """Add this process's stretch of work, or update it: merged with what other processes wrote.
+
+        A part whose index is 0 is new: it gets the next free index, which the returned part carries.
+        """
+        with self._locked("parts"):
+            parts = self.parts()
+            if part.index == 0:
+                part = part.model_copy(update={"index": max((p.index for p in parts), default=0) + 1})
+            self.save_parts(sorted([*(p for p in parts if p.index != part.index), part], key=lambda p: p.index))
+        return part
+
+    @contextmanager
+    def plan_lock(self) -> Iterator[None]:
+        """Held while the plan is read or made, so two processes starting together run one pilot."""
+        with self._locked("plan"):
+            yield
+
+    @contextmanager
+    def claim(self, task_id: str) -> Iterator[bool]:
+        """Take a problem for this process: yields True when taken, False when another process holds it."""
+        fd = os.open(self._lock_path(f"problem-{_folder(task_id)}"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        with open(self._lock_path(name), "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _lock_path(self, name: str) -> Path:
+        locks = self.root / ".locks"
+        if not locks.is_dir():
+            locks.mkdir(parents=True, exist_ok=True)
+            (locks / ".gitignore").write_text("*\n", encoding="utf-8")
+        return locks / name

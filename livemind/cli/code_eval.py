@@ -15,7 +15,7 @@ from livemind.environment import read_environment
 from livemind.errors import InvalidRequestError
 from livemind.evaluation.code.records import GENERATION_METHODS, CodeEvalSettings
 from livemind.evaluation.code.report import build_code_report, render_code_markdown, write_code_report
-from livemind.evaluation.code.runner import CodeEvalRunner, CodeRun, pilot_greedy
+from livemind.evaluation.code.runner import CodeEvalRunner, CodeRun
 from livemind.evaluation.code.store import CodeRunStore
 from livemind.opening import open_mind
 
@@ -82,7 +82,7 @@ def stored_run(store: CodeRunStore, methods: Sequence[str]) -> CodeRun:
                                   hint="start one with `livemind eval --task humaneval --out DIR`; the plan is saved "
                                        "when the pilot ends")
     problems = {t: {m: r for m in methods if (r := store.method(t, m)) is not None} for t in plan.scored_ids}
-    return CodeRun(plan=plan, problems=problems, parts=tuple(store.parts()), pilot_greedy=pilot_greedy(store, plan))
+    return CodeRun(plan=plan, problems=problems, parts=tuple(store.parts()), pilot_greedy=store.pilot_greedy(plan))
 
 
 def add_code_eval_arguments(p: argparse.ArgumentParser) -> None:

@@ -369,19 +369,7 @@ class CodeEvalRunner:
             part = self.store.record_part(part)
         parts = self.store.parts() if self.store else [part]
         return CodeRun(plan=plan, problems=results, parts=tuple(parts),
-                       pilot_greedy=pilot_greedy(self.store, plan) if self.store else {})
-
-
-def pilot_greedy(store: CodeRunStore, plan: CodePlan) -> dict[str, dict[str, Candidate]]:
-    """Each pilot problem's greedy candidate per persona, as the pilot kept them."""
-    names = [s.name for s in plan.pilot if not s.name.startswith("T=")]
-    found: dict[str, dict[str, Candidate]] = {}
-    for task_id in plan.pilot_ids:
-        for name in names:
-            run = store.pilot(task_id, f"greedy-{name}")
-            if run is not None and run.candidates:
-                found.setdefault(task_id, {})[name] = run.candidates[0]
-    return found
+                       pilot_greedy=self.store.pilot_greedy(plan) if self.store else {})
 
 
 def _method_run(candidates: Sequence[Candidate], *, tokens: int, prompt_tokens: int, final: Candidate | None = None,

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from livemind.evaluation.code.records import CodeEvalSettings, CodePlan, MethodRun
+from livemind.evaluation.code.records import Candidate, CodeEvalSettings, CodePlan, MethodRun
 from livemind.evaluation.store import read_value, refuse_other_settings, write_value
 from livemind.types import Value
 
@@ -94,6 +94,17 @@ class CodeRunStore:
     def save_pilot(self, task_id: str, unit: str, run: MethodRun) -> None:
         """Keep a pilot unit."""
         write_value(self.root / "pilot" / _folder(task_id) / f"{unit}.json", run)
+
+    def pilot_greedy(self, plan: CodePlan) -> dict[str, dict[str, Candidate]]:
+        """Each pilot problem's greedy candidate per persona, as the pilot kept them."""
+        names = [s.name for s in plan.pilot if not s.name.startswith("T=")]
+        found: dict[str, dict[str, Candidate]] = {}
+        for task_id in plan.pilot_ids:
+            for name in names:
+                run = self.pilot(task_id, f"greedy-{name}")
+                if run is not None and run.candidates:
+                    found.setdefault(task_id, {})[name] = run.candidates[0]
+        return found
 
     def method(self, task_id: str, method: str) -> MethodRun | None:
         """One method's judged run on one problem, if done."""

@@ -15,6 +15,7 @@ as root) are skipped there instead.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import json
@@ -37,6 +38,7 @@ BARE = "bare"
 BARE_TIMEOUT_S = 60.0
 UNPRIVILEGED = 65534
 SYSTEM_INTERPRETERS = ("/usr/bin/python3", "/usr/local/bin/python3")
+PACKAGE_COPY_ENV = "LIVEMIND_TEST_PACKAGE_COPY"
 
 # How a user's LiveMind runs the sandbox, in a fresh system interpreter: livemind/__init__ imports the
 # engine (not installed there), the sandbox needs none of it, so the package is given as a bare path.
@@ -124,7 +126,7 @@ def livemind_command(runner: Runner) -> list[str]:
     """The command that starts a LiveMind-like process running the sandbox for a foreign runner."""
     interpreter = system_interpreter()
     assert interpreter is not None
-    command = [interpreter, "-I", "-S", "-B", "-c", AS_LIVEMIND, str(ROOT)]
+    command = [interpreter, "-I", "-S", "-B", "-c", AS_LIVEMIND, str(source_root(runner.name))]
     if runner.uid is not None:
         command = ["setpriv", f"--reuid={runner.uid}", f"--regid={runner.uid}", "--clear-groups", *command]
     return command
@@ -134,6 +136,41 @@ def request_for(runner: Runner, program: str, limits: Limits) -> str:
     """What a foreign runner's LiveMind-like process reads on stdin."""
     assert runner.isolation is not None
     return json.dumps({"program": program, "limits": dataclasses.asdict(limits), "isolation": runner.isolation.value})
+
+
+def private_parent(path: Path) -> Path | None:
+    """The first folder on the way to path that other users may not enter, or None."""
+    for folder in (*reversed(path.parents), path):
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
+            return folder
+    return None
+
+
+@functools.cache
+def package_root() -> Path:
+    """A folder holding livemind/ that every user may enter: the checkout, or a copy of the package.
+
+    A clone made by `mktemp -d` (CI's, or fresh-check's) sits in a folder only its owner may enter,
+    so a LiveMind started as another uid could not import the package from it. It then runs a copy
+    of the package, made readable by every user. The test process that makes the copy removes it at
+    exit and hands its path to the processes it starts (they may be killed before any clean-up).
+    """
+    if private_parent(ROOT) is None:
+        return ROOT
+    if handed := os.environ.get(PACKAGE_COPY_ENV):
+        return Path(handed)
+    copy = Path(tempfile.mkdtemp(prefix="livemind-as-user-"))
+    atexit.register(shutil.rmtree, copy, True)
+    shutil.copytree(ROOT / "livemind", copy / "livemind", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in (copy, *copy.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    os.environ[PACKAGE_COPY_ENV] = str(copy)
+    return copy
+
+
+def source_root(runner: str) -> Path:
+    """The folder the runner's LiveMind imports its source from."""
+    return package_root() if RUNNERS[runner].uid is not None else ROOT
 
 
 @functools.cache
@@ -148,6 +185,9 @@ def unavailable_because(name: str) -> str | None:
         return f"{name} needs a Python 3.11+ that every user can run, in {SYSTEM_INTERPRETERS}"
     if runner.uid is not None and shutil.which("setpriv") is None:
         return f"{name} needs setpriv (util-linux) to start LiveMind as uid {runner.uid}"
+    if runner.uid is not None and (private := private_parent(package_root())) is not None:
+        return (f"{name} starts LiveMind as uid {runner.uid}, which cannot enter {private} (not searchable by other "
+                f"users): run the suite from a checkout every user can read, or with TMPDIR in one")
     try:
         result = run_under(name, "pass", Limits(wall_s=20))
     except SandboxError as error:

@@ -34,6 +34,7 @@ from tests.sandbox.attacks import (
     host_pid_namespace,
     program,
     run_under,
+    source_root,
     unavailable_because,
 )
 
@@ -245,8 +246,8 @@ def test_the_users_files_livemind_data_and_the_project_source_are_unreadable(run
     session.parent.mkdir()
     session.write_text("session-secret-51c2")
     session.chmod(0o644)
-    source = ROOT / "livemind" / "sandbox" / "__init__.py"
-    folders = [str(LIVEMIND_HOME), str(Path.home()), str(ROOT)]
+    source = source_root(runner) / "livemind" / "sandbox" / "__init__.py"  # the source its LiveMind runs
+    folders = [str(LIVEMIND_HOME), str(Path.home()), str(source_root(runner))]
     with tempfile.NamedTemporaryFile("w", dir=Path.home(), prefix=".livemind-sandbox-read-") as home_file:
         home_file.write("home-secret-7a90")
         home_file.flush()

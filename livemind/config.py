@@ -115,6 +115,10 @@ class DebateSettings(Value):
     # vote: on the default council's seeded arithmetic eval (docs/eval/arithmetic) it is the council strategy with
     # the most right answers and the fewest tokens; select and debate cost 2-2.5x the tokens and got fewer right.
     strategy: Strategy = "vote"
+    # The strategy of such a call when the question asks for a Python function (livemind.council.code.requests);
+    # "" keeps `strategy` for every question. code: on HumanEval (docs/eval/humaneval-default) the council's own
+    # replies chosen by running them beat the vote's pick of the same replies, at the same tokens (docs/humaneval.md).
+    function_strategy: Strategy = "code"
     # debate only when the first answers disagree (different numbers, or similarity under the threshold)
     selective: bool = True
     samples: int = Field(3, ge=2, le=16)  # `select`: answers sampled per expert

@@ -68,6 +68,8 @@ class LiveMind(AsyncApi):
         self.home = home
         self.config = config
         check_config_strategy(config.debate.strategy)
+        if config.debate.function_strategy:
+            check_config_strategy(config.debate.function_strategy, field="debate.function_strategy")
         self.catalog = ModelCatalog(home)
         pool_settings = config.pool
         guard = RamGuard(
@@ -184,7 +186,7 @@ class LiveMind(AsyncApi):
         question = limits.check_question(question_of(question, messages))
         options = (options or CouncilOptions()).with_values(**option_values)
         chosen = self._check_experts(list(routing.selected) if routing is not None else options.experts)
-        options = options.with_values(experts=chosen).resolved(self.config.debate)
+        options = options.with_values(experts=chosen).resolved(self.config.debate, question)
         strategy_named(options.strategy or "debate")  # an unknown name is refused here, naming the registered ones
         session_id = session_id or uuid.uuid4().hex[:12]
         params = options.model_dump(mode="json")

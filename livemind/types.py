@@ -220,6 +220,7 @@ class Position(Value):
     changed: bool = True
     sample: int = 0  # `select` draws several samples per expert in round 0
     mean_logprob: float | None = None  # the engine's confidence in this reply (Completion.mean_logprob): weighs its vote
+    finish_reason: FinishReason | None = None  # "length": the token limit cut the reply (None: not recorded)
 
 
 class RoundRecord(Value):

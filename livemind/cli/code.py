@@ -1,4 +1,4 @@
-"""`livemind code TASK` (and `consensus TASK --strategy code`): code consensus on the command line."""
+"""`livemind code TASK`: code consensus on the command line, with a signature, tests, samples, probes and the full evidence."""
 
 from __future__ import annotations
 

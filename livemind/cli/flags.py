@@ -10,7 +10,6 @@ comma-separated value, an enum gives the choices, an integer or a number convert
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from typing import Any
 
 from livemind.council.options import CouncilOptions, Surface, offered
@@ -27,21 +26,17 @@ def _is_list(schema: dict[str, Any]) -> bool:
     return _not_null(schema).get("type") == "array"
 
 
-def add_option_flags(parser: argparse.ArgumentParser, surface: Surface, *,
-                     more_choices: Mapping[str, tuple[str, str]] | None = None) -> None:
-    """One flag per option offered on `surface`; more_choices adds a (choice, its help) the command itself handles."""
+def add_option_flags(parser: argparse.ArgumentParser, surface: Surface) -> None:
+    """One flag per option offered on `surface`."""
     schemas = CouncilOptions.model_json_schema()["properties"]
     for name, field in offered(surface).items():
         schema, flag, helptext = _not_null(schemas[name]), "--" + name.replace("_", "-"), field.description
-        extra = (more_choices or {}).get(name)
-        if extra is not None:
-            helptext = f"{helptext}; {extra[0]}: {extra[1]}"
         if schema.get("type") == "boolean":
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=helptext)
         elif _is_list(schema):
             parser.add_argument(flag, help=f"comma-separated {helptext}")
         elif "enum" in schema:
-            parser.add_argument(flag, choices=[*schema["enum"], *((extra[0],) if extra else ())], help=helptext)
+            parser.add_argument(flag, choices=schema["enum"], help=helptext)
         else:
             parser.add_argument(flag, type=_CONVERT[schema["type"]], help=helptext)
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from rich.markup import escape
 
 from livemind.cli.bench import add_bench_parser
-from livemind.cli.code import add_code_parser, cmd_code
+from livemind.cli.code import add_code_parser
 from livemind.cli.console import configure_logging, err, out, print_json, show_result
 from livemind.cli.edge import add_edge_flags, edge_settings, open_mind
 from livemind.cli.eval import add_eval_parser
@@ -74,8 +74,6 @@ def cmd_debate(args: argparse.Namespace) -> int:
 
 
 def cmd_consensus(args: argparse.Namespace) -> int:
-    if args.strategy == "code":
-        return cmd_code(args)
     return _run_debate(args, consensus=True)
 
 
@@ -181,9 +179,7 @@ def _add_council_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                                   "one parallel round of answers, then the council's answer (vote by default)")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("question")
-        add_option_flags(p, "cli-consensus" if name == "consensus" else "cli-debate", more_choices={
-            "strategy": ("code", "each expert writes the function, the sandbox runs them, the largest group that "
-                                 "behaves alike wins (see `livemind code`)")} if name == "consensus" else None)
+        add_option_flags(p, "cli-consensus" if name == "consensus" else "cli-debate")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
 

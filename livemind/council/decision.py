@@ -126,7 +126,8 @@ def debate_result(state: DebateState, positions: Sequence[Position], final: Sequ
     holds_numbers = any(v is not None for v in tally([p.text for p in final]).values)
     return DebateResult(
         session_id=state["session_id"], question=state["question"], answer=outcome.text,
-        agreement=round(history[-1].agreement if history else 0.0, 4), positions=tuple(final),
+        agreement=round(outcome.agreement if outcome.agreement is not None else history[-1].agreement if history else 0.0,
+                        4), positions=tuple(final),
         dissent=tuple(dissent_notes), rounds=max(0, len(history) - 1), history=tuple(history),
         routing=state["routing"], mode=state["mode"],
         mode_reason=state["mode_reason"], stop_reason=state.get("stop_reason", ""), synthesizer=outcome.by,

@@ -16,6 +16,7 @@ from livemind.council.chat_model import ExpertCall
 from livemind.council.decision import Outcome, debate_result, decide, final_positions, stop_reason
 from livemind.council.embeddings import mean_pairwise_similarity
 from livemind.council.options import CouncilOptions
+from livemind.council.plugins.code import code_first
 from livemind.council.prompts import (
     expert_seed,
     first_answer_messages,
@@ -67,7 +68,7 @@ def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
     """Pick the experts and the mode: parallel, or turn-based when their models do not fit together."""
     ctx = deps(runtime)
     # the input's one validation: a JSON caller of the bare graph sends dicts, and may leave defaults out
-    options = CouncilOptions.model_validate(state.get("options") or {}).resolved(ctx.config.debate)
+    options = CouncilOptions.model_validate(state.get("options") or {}).resolved(ctx.config.debate, state["question"])
     if state.get("routing"):  # planned by the caller (`LiveMind.route`): the question is embedded once
         decision = RouteDecision.model_validate(state["routing"])
     else:
@@ -81,7 +82,8 @@ def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
         mode, reason = _fitting_mode(ctx, decision.selected, reason)
     runtime.stream_writer(RouteEvent(selected=decision.selected, mode=mode, reason=reason, routed_on=decision.routed_on,
                                      scores=tuple(s.model_dump() for s in decision.scores)))
-    return {"options": options, "routing": decision,
+    asked = code_first(state["question"]) if options.strategy == "code" else state["question"]  # plugins/code.py
+    return {"options": options, "routing": decision, "question": asked,
             "experts": list(decision.selected), "mode": mode,
             "mode_reason": reason, "round": 0, "started_at": state.get("started_at") or time.time(),
             "session_id": state.get("session_id") or uuid.uuid4().hex[:12]}
@@ -138,7 +140,8 @@ def synthesize(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, 
     positions = positions_of(state)
     final = final_positions(ctx.config.debate, state, positions)
     dropped = tuple(state.get("dropped", []))
-    outcome = Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions))
+    outcome = Outcome(tokens=sum(p.tokens for p in positions), prompt_tokens=sum(p.prompt_tokens for p in positions),
+                      question=state["question"])
     vectors = ctx.embedder.embed([p.text for p in final]) if len(final) > 1 else None
     if not final:
         outcome.error = "no expert produced an answer: " + "; ".join(f"{d.expert}: {d.reason}" for d in dropped)
@@ -146,10 +149,10 @@ def synthesize(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, 
         outcome.text, outcome.by = final[0].text, final[0].expert
     else:
         decide(ctx, emit, state, final, vectors, outcome)
-    dissent_notes: list[str] = []
+    dissent_notes: list[str] = list(outcome.dissent)
     if vectors is not None and outcome.text:
         answer_vector = ctx.embedder.embed([outcome.text])[0]
-        dissent_notes, _ = dissent(final, vectors, answer_vector, ctx.config.debate.dissent_threshold)
+        dissent_notes += dissent(final, vectors, answer_vector, ctx.config.debate.dissent_threshold)[0]
     result = debate_result(state, positions, final, dropped, dissent_notes, outcome)
     emit(SynthesisDone(round=state["round"], answer=outcome.text, agreement=result.agreement, error=outcome.error))
     return {"result": result.model_dump(mode="json")}
@@ -214,6 +217,7 @@ def _answer(ctx: GraphRuntime, emit: StreamWriter, state: DebateState, name: str
     position = Position(expert=name, label=label_for(names.index(name)), round=r, text=completion.text, sample=sample,
                         tokens=completion.completion_tokens, prompt_tokens=completion.prompt_tokens,
                         total_s=round(completion.total_s, 3), mean_logprob=completion.mean_logprob,
+                        finish_reason=completion.finish_reason,
                         changed=previous is None or " ".join(previous.split()) != " ".join(completion.text.split()))
     emit(ExpertFinished(expert=name, round=r, tokens=position.tokens, seconds=position.total_s))
     return {"positions": [position]}

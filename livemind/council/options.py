@@ -20,6 +20,8 @@ from pydantic.fields import FieldInfo
 
 from livemind import limits
 from livemind.config import DebateSettings
+from livemind.council.code.consensus import CODE_MAX_TOKENS
+from livemind.council.code.requests import asks_for_function
 from livemind.council.plugins import StrategyName, strategy_help, strategy_named
 from livemind.errors import InvalidRequestError
 from livemind.types import Transcript
@@ -118,14 +120,22 @@ class CouncilOptions(BaseModel):
                                       hint="call debate(..., rounds=N) for revision rounds")
         return self.with_values(rounds=0, mode="turns" if self.mode == "turns" else "parallel")
 
-    def resolved(self, settings: DebateSettings) -> CouncilOptions:
-        """Every default filled in: rounds and the rest from the config; asking for rounds asks for a debate."""
+    def resolved(self, settings: DebateSettings, question: str = "") -> CouncilOptions:
+        """Every default filled in: rounds and the rest from the config; asking for rounds asks for a debate.
+
+        With no strategy named, a question that asks for a Python function takes the config's
+        `function_strategy` (code), any other its `strategy` (vote). `code` writes whole functions:
+        its replies get CODE_MAX_TOKENS unless max_tokens is given.
+        """
         rounds = settings.max_rounds if self.rounds is None else self.rounds
+        strategy = self.strategy or ("debate" if self.rounds else settings.function_strategy
+                                     if settings.function_strategy and asks_for_function(question) else settings.strategy)
         return self.with_values(
-            rounds=rounds, strategy=self.strategy or ("debate" if self.rounds else settings.strategy),
+            rounds=rounds, strategy=strategy,
             selective=settings.selective if self.selective is None else self.selective,
             samples=settings.samples if self.samples is None else self.samples,
-            transcript=self.transcript or settings.transcript)
+            transcript=self.transcript or settings.transcript,
+            max_tokens=CODE_MAX_TOKENS if strategy == "code" and self.max_tokens is None else self.max_tokens)
 
 
 def _check_values(values: dict[str, Any]) -> None:

@@ -35,6 +35,9 @@ class Outcome:
     consistency: tuple[Consistency, ...] = ()
     is_split: bool = False
     expert_accuracy: Mapping[str, float] = field(default_factory=dict)  # measured on a pilot: breaks select's ties
+    question: str = ""  # what the experts were asked (`code` reads its examples and function from it)
+    agreement: float | None = None  # a strategy's own measure (code: the winning group's share); None: the round's
+    dissent: list[str] = field(default_factory=list)  # a strategy's own dissent, before the embeddings' notes
 
     def split(self, strategy: str, answers: Mapping[str, Sequence[int | None]]) -> None:
         """A split vote or select: the answer says so and names each expert's numbers."""

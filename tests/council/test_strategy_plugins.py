@@ -65,14 +65,14 @@ def test_a_registered_strategy_runs_through_the_graph_and_is_reported(tmp_path: 
 
 
 def test_the_builtin_strategies_are_registered_in_order() -> None:
-    assert STRATEGY_NAMES == ("debate", "vote", "select")
+    assert STRATEGY_NAMES == ("debate", "vote", "select", "code")
     assert all(strategy_named(name).name == name for name in STRATEGY_NAMES)
 
 
 def test_an_unknown_strategy_is_refused_naming_the_registered_ones() -> None:
     with pytest.raises(InvalidRequestError) as caught:
         strategy_named("shout")
-    assert caught.value.hint == "use one of: debate, vote, select"
+    assert caught.value.hint == "use one of: debate, vote, select, code"
 
 
 def test_the_cli_offers_the_registrys_choices() -> None:

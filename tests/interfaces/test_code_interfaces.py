@@ -108,3 +108,26 @@ def test_http_code_answers_with_the_typed_result_and_refuses_bad_requests_clearl
                                     ({"task": "x", "experts": ["nobody"]}, 404, "valid experts: alpha")):
             bad = http.post("/v1/livemind/code", json=body)
             assert bad.status_code == status and field in bad.text, (body, bad.text)
+
+
+FUNCTION_QUESTION = "Write a Python function double(x) that returns twice x.\n>>> double(2)\n4\n>>> double(5)\n10"
+
+
+async def test_an_agents_consensus_on_a_function_question_is_decided_by_running_the_code(client: Client) -> None:
+    result = await client.call_tool("consensus", {"question": FUNCTION_QUESTION, "experts": list(EXPERTS)})
+    assert not result.is_error
+    typed = result.structured_content or {}
+    assert typed["strategy"] == "code" and "x + 2" not in typed["answer"]
+    assert typed["agreement"] == pytest.approx(2 / 3, abs=1e-3)
+    assert any("on double(5)" in d and "alpha's returns 7" in d for d in typed["dissent"])
+
+
+def test_a_chat_completion_on_a_function_question_answers_with_code_that_passes(mind: LiveMind) -> None:
+    with serve_in_process(mind) as (http, _service):
+        response = http.post("/v1/chat/completions", json={
+            "model": "livemind-consensus", "messages": [{"role": "user", "content": FUNCTION_QUESTION}],
+            "livemind": {"experts": list(EXPERTS)}})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["livemind"]["strategy"] == "code"
+        assert "x + 2" not in body["choices"][0]["message"]["content"]

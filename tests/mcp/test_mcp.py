@@ -37,8 +37,9 @@ MODEL_VISIBLE_BUDGET_CHARS = 5_500
 # the `code` tool, whose result carries its evidence (groups, candidates, examples, the distinguishing input);
 # 33,617 since answers, positions and rounds carry the engine's confidence and results how their vote was weighted;
 # 33,806 since the code tool takes `probes` and its result lists them; 34,169 since a routing decision names
-# the measured council it convened (`council_kind`) and a code result counts `checked_while_decoding`.
-WIRE_BUDGET_CHARS = 34_300
+# the measured council it convened (`council_kind`) and a code result counts `checked_while_decoding`; 34,590 since
+# the strategies include `code` and a position keeps its finish reason (a reply cut off is never run as code).
+WIRE_BUDGET_CHARS = 34_650
 
 
 @pytest.fixture

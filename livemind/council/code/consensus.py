@@ -58,7 +58,7 @@ def code_question(task: str, signature: str | None = None, entry_point: str | No
     return f"{task.strip()}\n\n{CODE_ONLY.format(name=f' `{entry_point}`' if entry_point else '')}"
 
 
-def _stub(signature: str | None) -> str:
+def completable_stub(signature: str | None) -> str:
     """The code a reply completes: the signature or stub as given when it parses, else with a `pass` body."""
     if not signature:
         return ""
@@ -71,7 +71,7 @@ def _stub(signature: str | None) -> str:
     return ""
 
 
-def _majority_name(texts: Sequence[str]) -> str | None:
+def majority_name(texts: Sequence[str]) -> str | None:
     names = [n for t in texts if (n := find_entry_point(t))]
     if not names:
         return None
@@ -124,7 +124,7 @@ class CodeCouncil:
                     checks[k] = running.submit(self._check, signature, named, written[k], early, ())
             beside = sum(1 for c in checks.values() if c.done())
             answers = [written[k] for k in range(len(jobs))]
-            entry = named or _majority_name([a.answer for a in answers])
+            entry = named or majority_name([a.answer for a in answers])
             if entry is None:
                 raise InvalidRequestError("no candidate defined a function, and the task names none",
                                           hint="pass a signature such as `def roman_to_int(s: str) -> int:`")
@@ -145,7 +145,7 @@ class CodeCouncil:
     def _check(self, signature: str | None, entry: str, answer: Answer, examples: Sequence[Example],
                probes: Sequence[str]) -> tuple[Program, Evidence]:
         """Read one candidate's program and run it in the sandbox on the examples (and probes)."""
-        program = read_program(_stub(signature), entry, answer.answer, is_cut_off=answer.finish_reason == "length")
+        program = read_program(completable_stub(signature), entry, answer.answer, is_cut_off=answer.finish_reason == "length")
         return program, gather_evidence(program, examples, timeout_s=self.timeout_s, probes=probes)
 
     def _probes(self, task: str, signature: str | None, entry: str, experts: Sequence[str], count: int,
@@ -182,8 +182,8 @@ def _result(entry: str, examples: tuple[Example, ...], experts: list[str], sampl
     return CodeResult(answer=evidence[chosen].code or "" if chosen is not None else "", entry_point=entry,
                       agreement=selection.agreement, chosen_expert=experts[chosen] if chosen is not None else None,
                       examples=examples, groups=_winner_first(groups, winner), candidates=_regroup(candidates, winner),
-                      probes=probes, dissent=_dissent(selection, [e.call for e in examples] + list(probes), experts,
-                                                      winner), rule=RULE, note="; ".join(notes),
+                      probes=probes, dissent=distinguishing_input(selection, [e.call for e in examples] + list(probes),
+                                                                  experts, winner), rule=RULE, note="; ".join(notes),
                       tokens=sum(a.tokens for a in answers), prompt_tokens=sum(a.prompt_tokens for a in answers),
                       total_s=round(seconds, 3))
 
@@ -207,7 +207,7 @@ def _regroup(candidates: tuple[CodeCandidateView, ...], winner: int | None) -> t
     return tuple(c.model_copy(update={"group": moved(c.group)}) for c in candidates)
 
 
-def _dissent(selection: Selection, calls: list[str], experts: list[str],
+def distinguishing_input(selection: Selection, calls: list[str], experts: list[str],
              winner: int | None) -> DistinguishingInput | None:
     """The first example (then probe) on which the strongest other group returns something else."""
     if winner is None or len(selection.groups) < 2 or not calls:

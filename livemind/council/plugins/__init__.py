@@ -11,13 +11,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
+from livemind.council.plugins.code import CODE
 from livemind.council.plugins.debate import DEBATE
 from livemind.council.plugins.select import SELECT
 from livemind.council.plugins.vote import VOTE
 from livemind.council.strategy import CouncilStrategy
 from livemind.errors import ConfigError, InvalidRequestError
 
-REGISTRY: dict[str, CouncilStrategy] = {s.name: s for s in (DEBATE, VOTE, SELECT)}
+REGISTRY: dict[str, CouncilStrategy] = {s.name: s for s in (DEBATE, VOTE, SELECT, CODE)}
 STRATEGY_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 
@@ -30,10 +31,10 @@ def strategy_named(name: str) -> CouncilStrategy:
                                   hint=f"use one of: {', '.join(STRATEGY_NAMES)}") from None
 
 
-def check_config_strategy(name: str) -> None:
-    """The config's `[debate] strategy` names a registered strategy (a ConfigError naming the choices)."""
+def check_config_strategy(name: str, field: str = "debate.strategy") -> None:
+    """The config's `[debate] strategy` (or another field) names a registered strategy (a ConfigError naming the choices)."""
     if name not in REGISTRY:
-        raise ConfigError(f"unknown strategy '{name}'", field="debate.strategy",
+        raise ConfigError(f"unknown strategy '{name}'", field=field,
                           hint=f"use one of: {', '.join(STRATEGY_NAMES)}")
 
 

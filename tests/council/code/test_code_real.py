@@ -50,3 +50,21 @@ def test_the_experts_probes_are_calls_every_runnable_candidate_answers(capable_c
     assert all(len(g.outputs) == 1 + len(result.probes) or g.outputs[0].startswith("run ") for g in result.groups)
     if result.dissent is not None:
         assert result.dissent.call in ("roman_to_int('III')", *result.probes)
+
+
+def test_a_routed_function_question_runs_the_councils_code_and_answers_with_a_runnable_reply(
+        capable_config: LiveMindConfig, home: Path) -> None:
+    question = ("Write a Python function roman_to_int(s) that converts a Roman numeral to an integer.\n"
+                ">>> roman_to_int('IX')\n9\n>>> roman_to_int('LVIII')\n58")
+    mind = LiveMind(capable_config, home=home)
+    try:
+        result = mind.consensus(question, experts=["coder", "mathematician"])
+    finally:
+        mind.close()
+    assert result.strategy == "code" and "Reply with only the code" in result.question
+    assert result.synthesizer.startswith("code: ") and len(result.positions) == 2
+    if "(a group of" in result.synthesizer:  # a reply ran: the answer is one of the replies, and it runs
+        assert result.answer in {p.text for p in result.positions}
+        assert 0.5 <= result.agreement <= 1.0
+    else:  # no reply could run: the result says why and the vote's pick stands
+        assert "no reply could run" in result.synthesizer or "no reply defined a function" in result.synthesizer

@@ -266,6 +266,18 @@ def _mcnemar(method: Sequence[float], single: Sequence[float]) -> str:
     return f"+{gain}/−{loss}, p={mcnemar_p(gain, loss):.3g}"
 
 
+def _code_against_vote(scores: Sequence[CodeScore]) -> tuple[str, ...]:
+    """The `code` strategy (council, execution-selected) against the vote's pick of the same replies."""
+    by_key = {s.key: s.per_problem for s in scores}
+    pairs = [f"{temp} +{_mcnemar(by_key[f'code-exec-{temp}'], by_key[f'vote-{temp}']).removeprefix('+')}"
+             for temp in ("greedy", "sampled") if f"code-exec-{temp}" in by_key and f"vote-{temp}" in by_key]
+    if not pairs:
+        return ()
+    return ("The `code` strategy (a council call on a question that asks for a function, livemind/council/plugins/code.py) "
+            "is the 'council, execution-selected' row (tests/council/code/test_pick_matches_eval.py). Against the vote's "
+            "pick of the same replies, exact McNemar: " + "; ".join(pairs) + ".",)
+
+
 def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
     """The report over the problems on which every listed method finished."""
     complete = [(task_id, r) for task_id, r in run.problems.items() if all(m in r for m in methods)]
@@ -287,6 +299,7 @@ def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
            "To convene it live for questions like these: `[[router.councils]]` (docs/councils.md).",)
           if "personas-greedy" in methods and (measured := measured_council(
               run.pilot_greedy, [s.name for s in plan.pilot if not s.name.startswith("T=")]))[0] else ()),
+        *_code_against_vote(scores),
         f"Reading rule (every method alike): the reply's code block that defines the function, after the "
         f"prompt; a reply cut off inside its code fails and is counted under 'cut off'. Token limit "
         f"{plan.settings.max_tokens}.",

@@ -128,14 +128,20 @@ class CouncilOptions(BaseModel):
         its replies get CODE_MAX_TOKENS unless max_tokens is given.
         """
         rounds = settings.max_rounds if self.rounds is None else self.rounds
-        strategy = self.strategy or ("debate" if self.rounds else settings.function_strategy
-                                     if settings.function_strategy and asks_for_function(question) else settings.strategy)
+        strategy = self.strategy or ("debate" if self.rounds else _default_strategy(settings, question))
         return self.with_values(
             rounds=rounds, strategy=strategy,
             selective=settings.selective if self.selective is None else self.selective,
             samples=settings.samples if self.samples is None else self.samples,
             transcript=self.transcript or settings.transcript,
             max_tokens=CODE_MAX_TOKENS if strategy == "code" and self.max_tokens is None else self.max_tokens)
+
+
+def _default_strategy(settings: DebateSettings, question: str) -> str:
+    """A council call's strategy when it names none: `function_strategy` for a function question, else `strategy`."""
+    if settings.function_strategy and asks_for_function(question):
+        return settings.function_strategy
+    return settings.strategy
 
 
 def _check_values(values: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import TypeVar
 
 from livemind.council.code.evidence import Evidence, gather_evidence
 from livemind.council.code.examples import Example, docstring_examples
@@ -26,6 +27,8 @@ from livemind.council.code.selection import RULE, Selection, select_by_execution
 from livemind.council.code.syntax import parse_module
 from livemind.errors import InvalidRequestError
 from livemind.types import Answer
+
+G = TypeVar("G")
 
 Ask = Callable[[str, str, float, int | None, int], Answer]
 """(question, expert, temperature, seed, max_tokens) → the expert's answer."""
@@ -181,21 +184,22 @@ def _result(entry: str, examples: tuple[Example, ...], experts: list[str], sampl
         notes.append("no candidate could run (cut off, no code or a syntax error)")
     return CodeResult(answer=evidence[chosen].code or "" if chosen is not None else "", entry_point=entry,
                       agreement=selection.agreement, chosen_expert=experts[chosen] if chosen is not None else None,
-                      examples=examples, groups=_winner_first(groups, winner), candidates=_regroup(candidates, winner),
+                      examples=examples, groups=winner_first(groups, winner), candidates=_regroup(candidates, winner),
                       probes=probes, dissent=distinguishing_input(selection, [e.call for e in examples] + list(probes),
                                                                   experts, winner), rule=RULE, note="; ".join(notes),
                       tokens=sum(a.tokens for a in answers), prompt_tokens=sum(a.prompt_tokens for a in answers),
                       total_s=round(seconds, 3))
 
 
-def _winner_first(groups: tuple[CodeGroupView, ...], winner: int | None) -> tuple[CodeGroupView, ...]:
+def winner_first(groups: tuple[G, ...], winner: int | None) -> tuple[G, ...]:
+    """The groups with the winner (an index into them) moved to the front."""
     if winner is None or winner == 0:
         return groups
     return (groups[winner], *groups[:winner], *groups[winner + 1:])
 
 
 def _regroup(candidates: tuple[CodeCandidateView, ...], winner: int | None) -> tuple[CodeCandidateView, ...]:
-    """Group indices renumbered to match `_winner_first`."""
+    """Group indices renumbered to match `winner_first`."""
     if winner is None or winner == 0:
         return candidates
 

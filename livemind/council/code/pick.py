@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from livemind.council.code.consensus import DEF, completable_stub, distinguishing_input, find_entry_point, majority_name
+from livemind.council.code.consensus import (
+    DEF,
+    completable_stub,
+    distinguishing_input,
+    find_entry_point,
+    majority_name,
+    winner_first,
+)
 from livemind.council.code.evidence import gather_evidence
 from livemind.council.code.examples import docstring_examples
 from livemind.council.code.programs import FENCE, read_program
@@ -72,10 +79,8 @@ def pick_by_execution(question: str, replies: Sequence[Reply], *, timeout_s: flo
         notes.append("the question states no examples: replies were grouped by identical code only")
     if selection.chosen is None:
         notes.append("no reply could run (cut off, no code or a syntax error)")
-    groups = selection.groups if winner in (None, 0) else (
-        selection.groups[winner], *selection.groups[:winner], *selection.groups[winner + 1:])
     return ExecutionPick(
         chosen=selection.chosen, agreement=selection.agreement, entry_point=entry, examples=len(examples),
-        groups=groups, failures=tuple(p.failure or "" for p in programs), note="; ".join(notes),
+        groups=winner_first(selection.groups, winner), failures=tuple(p.failure or "" for p in programs), note="; ".join(notes),
         dissent="" if dissent is None else (f"on {dissent.call} the chosen code returns {dissent.chosen_output}; "
                                             f"{', '.join(sorted(set(dissent.other_experts)))}'s returns {dissent.other_output}"))

@@ -269,7 +269,7 @@ def _mcnemar(method: Sequence[float], single: Sequence[float]) -> str:
 def _code_against_vote(scores: Sequence[CodeScore]) -> tuple[str, ...]:
     """The `code` strategy (council, execution-selected) against the vote's pick of the same replies."""
     by_key = {s.key: s.per_problem for s in scores}
-    pairs = [f"{temp} +{_mcnemar(by_key[f'code-exec-{temp}'], by_key[f'vote-{temp}']).removeprefix('+')}"
+    pairs = [f"{temp} {_mcnemar(by_key[f'code-exec-{temp}'], by_key[f'vote-{temp}'])}"
              for temp in ("greedy", "sampled") if f"code-exec-{temp}" in by_key and f"vote-{temp}" in by_key]
     if not pairs:
         return ()

@@ -13,6 +13,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send, StreamWriter
 
 from livemind.council.chat_model import ExpertCall
+from livemind.council.code.requests import runs_code
 from livemind.council.decision import Outcome, debate_result, decide, final_positions, stop_reason
 from livemind.council.embeddings import mean_pairwise_similarity
 from livemind.council.options import CouncilOptions
@@ -82,7 +83,7 @@ def route(state: DebateState, runtime: Runtime[GraphRuntime]) -> dict[str, Any]:
         mode, reason = _fitting_mode(ctx, decision.selected, reason)
     runtime.stream_writer(RouteEvent(selected=decision.selected, mode=mode, reason=reason, routed_on=decision.routed_on,
                                      scores=tuple(s.model_dump() for s in decision.scores)))
-    asked = code_first(state["question"]) if options.strategy == "code" else state["question"]  # plugins/code.py
+    asked = code_first(state["question"]) if runs_code(options.strategy, state["question"]) else state["question"]
     return {"options": options, "routing": decision, "question": asked,
             "experts": list(decision.selected), "mode": mode,
             "mode_reason": reason, "round": 0, "started_at": state.get("started_at") or time.time(),

@@ -21,7 +21,7 @@ from pydantic.fields import FieldInfo
 from livemind import limits
 from livemind.config import DebateSettings
 from livemind.council.code.consensus import CODE_MAX_TOKENS
-from livemind.council.code.requests import asks_for_function
+from livemind.council.code.requests import asks_for_function, runs_code
 from livemind.council.plugins import StrategyName, strategy_help, strategy_named
 from livemind.errors import InvalidRequestError
 from livemind.types import Transcript
@@ -124,8 +124,8 @@ class CouncilOptions(BaseModel):
         """Every default filled in: rounds and the rest from the config; asking for rounds asks for a debate.
 
         With no strategy named, a question that asks for a Python function takes the config's
-        `function_strategy` (code), any other its `strategy` (vote). `code` writes whole functions:
-        its replies get CODE_MAX_TOKENS unless max_tokens is given.
+        `function_strategy` (code), any other its `strategy` (vote). `code`, and `debate` on a function
+        question, write whole functions: their replies get CODE_MAX_TOKENS unless max_tokens is given.
         """
         rounds = settings.max_rounds if self.rounds is None else self.rounds
         strategy = self.strategy or ("debate" if self.rounds else _default_strategy(settings, question))
@@ -134,7 +134,7 @@ class CouncilOptions(BaseModel):
             selective=settings.selective if self.selective is None else self.selective,
             samples=settings.samples if self.samples is None else self.samples,
             transcript=self.transcript or settings.transcript,
-            max_tokens=CODE_MAX_TOKENS if strategy == "code" and self.max_tokens is None else self.max_tokens)
+            max_tokens=CODE_MAX_TOKENS if runs_code(strategy, question) and self.max_tokens is None else self.max_tokens)
 
 
 def _default_strategy(settings: DebateSettings, question: str) -> str:

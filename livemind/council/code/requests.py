@@ -34,6 +34,14 @@ def asks_for_function(question: str) -> bool:
     return DEF.search(question) is not None or REQUEST.search(question) is not None
 
 
+def runs_code(strategy: str | None, question: str) -> bool:
+    """Whether a council call's replies are programs the sandbox chooses between: `code`, or `debate` on a function question.
+
+    Such a call asks its experts for the code first (plugins/code.py `code_first`) and gives them CODE_MAX_TOKENS.
+    """
+    return strategy == "code" or (strategy == "debate" and asks_for_function(question))
+
+
 def is_code_first(question: str) -> bool:
     """Whether the question already carries the code-first instruction (asked once, not twice)."""
     return CODE_ONLY.format(name="").split(":")[0] in question

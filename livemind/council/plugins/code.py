@@ -53,20 +53,30 @@ class Code:
 
     def pick(self, final: Sequence[Position], vectors: Vectors, outcome: Outcome, synthesise: Synthesise) -> None:
         """The execution-checked pick; the vote's when no reply can run."""
-        found = pick_by_execution(outcome.question, [Reply(expert=p.expert, text=p.text, finish_reason=p.finish_reason,
-                                                           mean_logprob=p.mean_logprob) for p in final])
-        if found.chosen is None:
+        cannot_run = execution_pick(final, outcome, "code")
+        if cannot_run is not None:
             VOTE.pick(final, vectors, outcome, synthesise)
-            outcome.by = f"code: {found.note}; {outcome.by}"
-            return
-        chosen = final[found.chosen]
-        top = found.groups[0]
-        outcome.text = chosen.text
-        outcome.by = (f"code: {chosen.expert} (a group of {len(top.members)} of {len(final)}, passes "
-                      f"{top.examples_passed} of {found.examples} stated examples)")
-        outcome.agreement = found.agreement
-        outcome.dissent = [d for d in (found.dissent, found.note) if d]
-        outcome.dissent += [f"{p.expert}: {why}" for p, why in zip(final, found.failures, strict=True) if why]
+            outcome.by = f"code: {cannot_run}; {outcome.by}"
+
+
+def execution_pick(final: Sequence[Position], outcome: Outcome, strategy: str) -> str | None:
+    """Write the execution-checked pick into outcome (None), or say why no reply could run (outcome untouched).
+
+    `code` reads the first answers with it; `debate` reads the revised answers to a function question.
+    """
+    found = pick_by_execution(outcome.question, [Reply(expert=p.expert, text=p.text, finish_reason=p.finish_reason,
+                                                       mean_logprob=p.mean_logprob) for p in final])
+    if found.chosen is None:
+        return found.note
+    chosen = final[found.chosen]
+    top = found.groups[0]
+    outcome.text = chosen.text
+    outcome.by = (f"{strategy}: {chosen.expert} (a group of {len(top.members)} of {len(final)}, passes "
+                  f"{top.examples_passed} of {found.examples} stated examples)")
+    outcome.agreement = found.agreement
+    outcome.dissent = [d for d in (found.dissent, found.note) if d]
+    outcome.dissent += [f"{p.expert}: {why}" for p, why in zip(final, found.failures, strict=True) if why]
+    return None
 
 
 CODE = Code()

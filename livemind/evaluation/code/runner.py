@@ -11,7 +11,8 @@
         council-sampled  every council persona at the same temperature, through the vote strategy
         probes           the council's personas write test inputs; the pools above run on them (probing.py)
         personas-greedy  the personas no other method asks, greedy: every persona then has one answer (personas.py)
-        debate           the selective debate at that temperature (revision only on disagreement)
+        debate           the selective debate at that temperature (revision only on disagreement),
+                         ending with the execution-checked pick of the revised code (plugins/debate.py)
         select           the `select` strategy (samples per expert, the most self-consistent expert)
 
 Every reply goes through one reading rule (programs.py), the sandbox runs it on the docstring's

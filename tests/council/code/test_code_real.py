@@ -68,3 +68,20 @@ def test_a_routed_function_question_runs_the_councils_code_and_answers_with_a_ru
         assert 0.5 <= result.agreement <= 1.0
     else:  # no reply could run: the result says why and the vote's pick stands
         assert "no reply could run" in result.synthesizer or "no reply defined a function" in result.synthesizer
+
+
+def test_a_debate_on_a_function_question_answers_with_a_revised_reply_chosen_by_running_it(
+        capable_config: LiveMindConfig, home: Path) -> None:
+    question = ("Write a Python function roman_to_int(s) that converts a Roman numeral to an integer.\n"
+                ">>> roman_to_int('IX')\n9\n>>> roman_to_int('LVIII')\n58")
+    mind = LiveMind(capable_config, home=home)
+    try:
+        result = mind.debate(question, experts=["coder", "mathematician"], rounds=1, selective=False)
+    finally:
+        mind.close()
+    assert result.strategy == "debate" and result.rounds == 1 and "Reply with only the code" in result.question
+    if result.synthesizer.startswith("debate: "):  # a revised reply ran: it is the answer, no synthesis was written
+        assert result.answer in {p.text for p in result.positions}
+        assert all(p.round == 1 for p in result.positions)
+    else:  # no revised reply could run: the synthesiser answered and the dissent says why
+        assert any(d.startswith("code: ") for d in result.dissent)

@@ -198,11 +198,13 @@ def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str
         scores += _probe_scores(runs, have)
     if {"single", "council-greedy", "personas-greedy"} <= have and plan is not None:
         scores += _persona_scores(runs, plan, pilot or {})
+        if "samples" in have:
+            scores += _pool_scores(runs, plan)
     councils = [m for m in ("council-greedy", "council-sampled") if m in have]
     if councils:
         scores.append(_one_answer("oracle-council", "oracle: any council answer passes", runs,
                                   _any_passing(*councils), _cost(*councils)).model_copy(update={"kind": "oracle"}))
-    for method, label in (("debate", "selective debate (synthesis)"), ("select", "select strategy's pick")):
+    for method, label in (("debate", "selective debate's pick"), ("select", "select strategy's pick")):
         if method in have:
             scores.append(_one_answer(method, label, runs, _final(method), _cost(method)))
     if "single" in have:
@@ -232,6 +234,23 @@ def _persona_scores(runs: Sequence[Runs], plan: CodePlan, pilot: PilotGreedy) ->
                               _any_passing("single", "council-greedy", "personas-greedy"), cost)
                   .model_copy(update={"kind": "oracle"}))
     return scores
+
+
+POOL_NOTE = ("The pool rows (every persona's greedy answer with the best expert's samples) were added after the "
+             "other rows were known: read them as a lead to confirm on other problems, not as a pre-registered result. "
+             "Self-consistency at the pool's budget needs more samples than this run drew, so it is not shown.")
+
+
+def _pool_scores(runs: Sequence[Runs], plan: CodePlan) -> list[CodeScore]:
+    """Code consensus over every candidate drawn greedily by a persona or sampled from the best expert."""
+    def pool(r: Runs) -> list[Candidate]:
+        return [*persona_answers(r, plan).values(), *_first_round(r["samples"])]
+    k = min(len(r["samples"].candidates) for r in runs) if runs else 0
+    cost = _cost("single", "council-greedy", "personas-greedy", "samples")
+    return [_one_answer("pool-exec", f"every persona greedy + the best expert's {k} samples, execution-selected",
+                        runs, lambda r: _exec_pick(pool(r)), cost),
+            _one_answer("oracle-pool", "oracle: any persona's greedy answer or sample passes", runs,
+                        lambda r: next((c for c in pool(r) if c.is_passed), None), cost).model_copy(update={"kind": "oracle"})]
 
 
 def _probe_scores(runs: Sequence[Runs], have: set[str]) -> list[CodeScore]:
@@ -300,6 +319,7 @@ def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
           if "personas-greedy" in methods and (measured := measured_council(
               run.pilot_greedy, [s.name for s in plan.pilot if not s.name.startswith("T=")]))[0] else ()),
         *_code_against_vote(scores),
+        *((POOL_NOTE,) if any(s.key == "pool-exec" for s in scores) else ()),
         f"Reading rule (every method alike): the reply's code block that defines the function, after the "
         f"prompt; a reply cut off inside its code fails and is counted under 'cut off'. Token limit "
         f"{plan.settings.max_tokens}.",
@@ -336,23 +356,26 @@ def plot_code_report(report: CodeReport, path: Path) -> Path:
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise MissingExtraError("matplotlib", "bench", "the eval's plot") from exc
-    figure = Figure(figsize=(11, 6), dpi=120, layout="constrained")
+    figure = Figure(figsize=(15, 6.5), dpi=120, layout="constrained")
     axes = figure.subplots()
     markers = {"one answer": "o", "mean over samples": "s", "oracle": "^"}
-    colours = [f"C{i}" for i in range(10)] + ["black", "olive", "navy", "teal", "maroon", "indigo"]
-    for i, s in enumerate(report.scores):  # one colour each: 13 methods would repeat matplotlib's 10-colour cycle
+    colours = [f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")]
+    colours += ["black", "gold", "navy", "teal", "maroon", "indigo", "lime", "magenta", "sienna", "slateblue",
+                "darkkhaki", "crimson", "darkcyan", "orchid"]
+    for i, s in enumerate(report.scores):  # one colour each, up to 24 methods
         x = s.generated_tokens / max(s.n, 1)
         axes.errorbar([x], [100 * s.pass_at_1], yerr=[[100 * (s.pass_at_1 - s.ci_low)], [100 * (s.ci_high - s.pass_at_1)]],
                       fmt=markers.get(s.kind, "o"), capsize=4, markersize=7, label=s.label,
                       color=colours[i % len(colours)])
     axes.axhline(70.7, linestyle="--", color="grey", linewidth=1)
-    axes.text(0, 71.5, "model card, Qwen2.5-Coder-1.5B-Instruct: 70.7%", fontsize="x-small", color="grey")
+    axes.text(0, 71.2, "model card, Qwen2.5-Coder-1.5B-Instruct: 70.7%", fontsize="x-small", color="grey")
     axes.set_xlabel("generated tokens per problem")
     axes.set_ylabel("HumanEval pass@1, % (95% interval)")
-    axes.set_ylim(0, 102)
+    lowest = min((100 * s.ci_low for s in report.scores), default=0.0)
+    axes.set_ylim(max(0.0, 10 * math.floor(lowest / 10) - 5), 100)
     axes.set_xlim(left=0)
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize="x-small")
+    axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="x-small")
     figure.suptitle(f"HumanEval, {report.n} problems: methods against their cost")
     figure.savefig(path, format="png")
     return path

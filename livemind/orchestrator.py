@@ -15,6 +15,7 @@ from livemind.chat import Messages, question_of
 from livemind.config import DEFAULT_COUNCIL, DEFAULT_HOME, LiveMindConfig, load_config
 from livemind.council.checkpoint import open_checkpointer
 from livemind.council.code import CODE_MAX_TOKENS, CodeCouncil, CodeResult
+from livemind.council.code.consensus import LEAD_TEMPERATURE
 from livemind.council.embeddings import Embedder, SentenceEmbedder
 from livemind.council.language import routing_pivot
 from livemind.council.options import CouncilOptions
@@ -281,16 +282,19 @@ class LiveMind(AsyncApi):
 
     def code(self, task: str, *, signature: str | None = None, tests: str | None = None,
              experts: Sequence[str] | None = None, samples: int = 1, temperature: float = 0.0,
-             seed: int | None = None, max_tokens: int | None = None, probes: int = 0,
-             on_token: Callable[[str, str], None] | None = None) -> CodeResult:
+             seed: int | None = None, max_tokens: int | None = None, probes: int = 0, lead_samples: int = 0,
+             lead_temperature: float = LEAD_TEMPERATURE, on_token: Callable[[str, str], None] | None = None) -> CodeResult:
         """Code consensus: every expert writes the function, the sandbox runs each, what they do decides.
 
         Experts default to the council the router convenes for the task; greedy (temperature 0) by default.
         probes: test inputs each expert also writes; what the candidates return on them joins their behaviour.
+        lead_samples: more candidates from the first expert at lead_temperature (a large pool for the price
+        of one prefill: the candidates decode as one batch).
         on_token(expert, piece) sees every candidate's tokens as they are generated.
         """
         limits.check_question(f"{task}\n{signature or ''}\n{tests or ''}")  # what the experts will read
         limits.check_generation(max_tokens=max_tokens, seed=seed, temperature=temperature)
+        limits.check_range("lead_temperature", lead_temperature, 0.0, limits.TEMPERATURE_MAX, hint="use 0-2 (0 is greedy)")
         chosen = self._check_experts(experts) or list(self.route(task, mode="parallel", is_council=True).selected)
         group = f"code-{uuid.uuid4().hex[:12]}"  # the candidates decode as one batch, as a session's experts do
 
@@ -300,7 +304,8 @@ class LiveMind(AsyncApi):
                             batch_group=group)
 
         return CodeCouncil(ask).run(task, chosen, signature=signature, tests=tests, samples=samples, temperature=temperature,
-                                    seed=seed, max_tokens=max_tokens or CODE_MAX_TOKENS, probes=probes)
+                                    seed=seed, max_tokens=max_tokens or CODE_MAX_TOKENS, probes=probes,
+                                    lead_samples=lead_samples, lead_temperature=lead_temperature)
 
     def cancel(self, session_id: str) -> None:
         """Stop a running session between tokens."""

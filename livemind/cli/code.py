@@ -12,6 +12,7 @@ from rich.markup import escape
 from livemind.cli.console import err, print_json
 from livemind.cli.edge import open_mind
 from livemind.council.code import CodeResult
+from livemind.council.code.consensus import LEAD_TEMPERATURE
 
 
 def _text_or_file(value: str | None) -> str | None:
@@ -40,6 +41,7 @@ def cmd_code(args: argparse.Namespace) -> int:
                                samples=getattr(args, "code_samples", None) or args.samples or 1,
                                temperature=args.temperature if args.temperature is not None else 0.0,
                                seed=args.seed, max_tokens=args.max_tokens, probes=getattr(args, "probes", 0) or 0,
+                               lead_samples=args.lead_samples, lead_temperature=args.lead_temperature,
                                on_token=None if args.json else progress)
     finally:
         mind.close()
@@ -77,6 +79,11 @@ def add_code_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--tests", help="assert lines the code must pass (text, or @FILE)")
     p.add_argument("--experts", help="comma-separated expert names (default: the council the router convenes)")
     p.add_argument("--samples", dest="code_samples", type=int, default=1, help="candidates per expert (default 1)")
+    p.add_argument("--lead-samples", type=int, default=0,
+                   help="more candidates from the first expert, sampled at --lead-temperature (default 0). Every persona "
+                        "greedy + the best expert's 4 samples did best on HumanEval: --experts BEST,... --lead-samples 4")
+    p.add_argument("--lead-temperature", type=float, default=LEAD_TEMPERATURE,
+                   help=f"temperature of the lead's extra samples (default {LEAD_TEMPERATURE})")
     p.add_argument("--probes", type=int, default=0,
                    help="test inputs each expert also writes (0-12, default 0); what candidates return on them groups them")
     p.add_argument("--temperature", type=float, help="sampling temperature (default 0: greedy personas)")

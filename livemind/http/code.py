@@ -31,7 +31,8 @@ def code_endpoint(mind: LiveMind, gate: Gate, require_ready: Callable[[], None])
                 admitted.wait()
                 result = mind.code(body.task, signature=body.signature, tests=body.tests, experts=experts,
                                    samples=body.samples, probes=body.probes, temperature=body.temperature or 0.0, seed=body.seed,
-                                   max_tokens=body.max_tokens)
+                                   max_tokens=body.max_tokens, lead_samples=body.lead_samples,
+                                   lead_temperature=body.lead_temperature)
             except LiveMindError as exc:
                 admitted.fail(exc)
                 raise

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, create_model, model_serializer
 
 from livemind.chat import fold_chat
+from livemind.council.code.consensus import LEAD_TEMPERATURE
 from livemind.council.options import CouncilOptions, Surface, offered
 from livemind.errors import InvalidRequestError
 from livemind.events import DebateEvent, wire_form
@@ -267,6 +268,8 @@ class CodeRequest(_Strict):
     experts: ExpertNames | None = None
     samples: int = Field(1, ge=1, le=16)
     probes: int = Field(0, ge=0, le=12)  # test inputs each expert writes
+    lead_samples: int = Field(0, ge=0, le=16)  # more candidates from the first expert, at lead_temperature
+    lead_temperature: Temperature = LEAD_TEMPERATURE
     temperature: Temperature | None = None
     seed: SeedValue | None = None
     max_tokens: TokenCap | None = None

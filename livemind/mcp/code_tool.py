@@ -31,14 +31,15 @@ def code_text(result: CodeResult) -> str:
 
 async def run_code_tool(mind: LiveMind, ctx: Context, admitted: Admitted, *, task: str, signature: str | None,
                         tests: str | None, experts: Sequence[str] | None, samples: int,
-                        probes: int = 0) -> CallToolResult:
+                        probes: int = 0, lead_samples: int = 0) -> CallToolResult:
     """Run code consensus in a worker thread, reporting progress before and after."""
     await ctx.report_progress(0, 2, "experts are writing candidates")
 
     def work() -> CodeResult:
         with AdmittedRun(admitted) as run:
             run.wait()
-            result = mind.code(task, signature=signature, tests=tests, experts=experts, samples=samples, probes=probes)
+            result = mind.code(task, signature=signature, tests=tests, experts=experts, samples=samples, probes=probes,
+                               lead_samples=lead_samples)
             run.succeed()
         return result
 

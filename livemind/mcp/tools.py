@@ -74,6 +74,7 @@ CodeSignature = Annotated[str | None, Field(max_length=2000, description="def f(
 CodeTests = Annotated[str | None, Field(max_length=8000, description="assert f(2) == 4 lines")]
 CodeSamples = Annotated[int, Field(ge=1, le=4, description="Per expert.")]
 CodeProbes = Annotated[int, Field(ge=0, le=12, description="Test inputs per expert.")]
+CodeLeadSamples = Annotated[int, Field(ge=0, le=8, description="Extra samples from the first expert.")]
 
 
 # -- the running LiveMind -------------------------------------------------------------------------
@@ -337,14 +338,15 @@ class LiveMindTools:
 
     async def code(self, task: CodeTask, ctx: Context, signature: CodeSignature = None, tests: CodeTests = None,
                    experts: Experts = None, samples: CodeSamples = 1,
-                   probes: CodeProbes = 0) -> Annotated[CallToolResult, CodeResult]:
+                   probes: CodeProbes = 0, lead_samples: CodeLeadSamples = 0) -> Annotated[CallToolResult, CodeResult]:
         """Experts write the function; the sandbox runs the candidates; what they do decides."""
         mind = await self.ref.ready()
         with translated_errors("code"):
             chosen = experts or list((await anyio.to_thread.run_sync(
                 partial(mind.route, task, mode="parallel", is_council=True))).selected)
             return await run_code_tool(mind, ctx, self._enter(mind, chosen, tool="code"), task=task, signature=signature,
-                                       tests=tests, experts=chosen, samples=samples, probes=probes)
+                                       tests=tests, experts=chosen, samples=samples, probes=probes,
+                                       lead_samples=lead_samples)
 
     async def route(self, question: Question, mode: RouteMode = "auto") -> Annotated[CallToolResult, RouteDecision]:
         """Routing scores without generation."""

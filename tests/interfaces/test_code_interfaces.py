@@ -110,6 +110,26 @@ def test_http_code_answers_with_the_typed_result_and_refuses_bad_requests_clearl
             assert bad.status_code == status and field in bad.text, (body, bad.text)
 
 
+async def test_the_code_tool_adds_the_leads_samples_to_the_pool(client: Client) -> None:
+    result = await client.call_tool("code", {"task": "Write double(x), twice x.", "experts": ["alpha", "beta"],
+                                             "tests": "assert double(2) == 4\nassert double(5) == 10", "lead_samples": 2})
+    assert not result.is_error
+    typed = CodeResult.model_validate(result.structured_content)
+    assert sorted((c.expert, c.sample) for c in typed.candidates) == [("alpha", 0), ("alpha", 1), ("alpha", 2), ("beta", 0)]
+    assert typed.chosen_expert == "beta"  # the lead's three wrong candidates pass fewer examples than beta's one
+
+
+def test_http_code_takes_lead_samples_and_refuses_too_many(mind: LiveMind) -> None:
+    with serve_in_process(mind) as (http, _service):
+        body = {"task": "Write double(x), twice x.", "experts": ["beta", "alpha"], "tests": "assert double(2) == 4",
+                "lead_samples": 1, "lead_temperature": 0.5}
+        response = http.post("/v1/livemind/code", json=body)
+        assert response.status_code == 200, response.text
+        assert [c.expert for c in CodeResult.model_validate(response.json()).candidates].count("beta") == 2
+        bad = http.post("/v1/livemind/code", json={**body, "lead_samples": 99})
+        assert bad.status_code == 400 and "lead_samples" in bad.text
+
+
 FUNCTION_QUESTION = "Write a Python function double(x) that returns twice x.\n>>> double(2)\n4\n>>> double(5)\n10"
 
 

@@ -28,8 +28,9 @@ pytestmark = pytest.mark.anyio
 MiB = 2**20
 # What an agent's model reads about the tools (name, description, input schema), compact JSON:
 # measured at about 4,000 characters (~1,000 tokens) for all seven tools; 4,446 since debate takes `transcript`;
-# 5,373 with the eighth tool, `code` (task, signature, tests, experts, samples); about 5,480 with its `probes`.
-MODEL_VISIBLE_BUDGET_CHARS = 5_500
+# 5,373 with the eighth tool, `code` (task, signature, tests, experts, samples); about 5,480 with its `probes`;
+# 5,603 with its `lead_samples` (the pool of every persona plus the best expert's samples).
+MODEL_VISIBLE_BUDGET_CHARS = 5_650
 # The whole tools/list response, output schemas included (clients validate with them; models don't read them).
 # About 25,500 since council results carry their own control (strategy, trigger, first vote, consistency);
 # about 27,850 since every result carries the RAM before and after its request; about 28,650 since every
@@ -38,8 +39,9 @@ MODEL_VISIBLE_BUDGET_CHARS = 5_500
 # 33,617 since answers, positions and rounds carry the engine's confidence and results how their vote was weighted;
 # 33,806 since the code tool takes `probes` and its result lists them; 34,169 since a routing decision names
 # the measured council it convened (`council_kind`) and a code result counts `checked_while_decoding`; 34,590 since
-# the strategies include `code` and a position keeps its finish reason (a reply cut off is never run as code).
-WIRE_BUDGET_CHARS = 34_650
+# the strategies include `code` and a position keeps its finish reason (a reply cut off is never run as code);
+# 34,724 since the code tool takes `lead_samples`.
+WIRE_BUDGET_CHARS = 34_800
 
 
 @pytest.fixture

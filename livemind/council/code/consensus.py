@@ -36,6 +36,7 @@ Ask = Callable[[str, str, float, int | None, int], Answer]
 PROBE_MAX_TOKENS = 256  # a dozen short calls
 CODE_MAX_TOKENS = 768  # HumanEval through the default council: see docs/humaneval.md for the cut-offs at this limit
 SAMPLES_MAX = 16
+LEAD_TEMPERATURE = 0.8  # the temperature the HumanEval pilot chose for the best expert's samples
 DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 CODE_ONLY = ("Reply with only the code: one ```python block holding the whole function{name} (its signature, its body "
              "and any imports it needs), with no explanation and no tests.")
@@ -93,11 +94,14 @@ class CodeCouncil:
 
     def run(self, task: str, experts: Sequence[str], *, signature: str | None = None, tests: str | None = None,
             samples: int = 1, temperature: float = 0.0, seed: int | None = None, max_tokens: int = 768,
-            probes: int = 0) -> CodeResult:
+            probes: int = 0, lead_samples: int = 0, lead_temperature: float = LEAD_TEMPERATURE) -> CodeResult:
         """Ask every expert (samples each), run the candidates on the examples, choose by what they do.
 
         probes: how many test inputs each expert is also asked to write (0: none); what the candidates
         return on them joins their behaviour (`probes.py`).
+        lead_samples: more candidates from the first expert (the lead), drawn at lead_temperature. Every
+        persona greedy plus the best expert's 4 samples at 0.8 is the pool that did best on HumanEval
+        (docs/humaneval.md): `experts=[best, *others], lead_samples=4`.
         """
         if not experts:
             raise InvalidRequestError("code consensus needs at least one expert", hint="name experts or let the router choose")
@@ -107,17 +111,21 @@ class CodeCouncil:
         if not 1 <= samples <= SAMPLES_MAX:
             raise InvalidRequestError(f"samples must be between 1 and {SAMPLES_MAX}, got {samples}",
                                       hint="samples is how many candidates each expert writes")
+        if not 0 <= lead_samples <= SAMPLES_MAX:
+            raise InvalidRequestError(f"lead_samples must be between 0 and {SAMPLES_MAX}, got {lead_samples}",
+                                      hint="lead_samples is how many more candidates the first expert writes")
         start = time.perf_counter()
         # a stub may define helpers first: the function to complete is the stub's last
         named = (DEF.findall(signature) or [None])[-1] if signature else find_entry_point(task)
         question = code_question(task, signature, named)
-        jobs = [(e, i) for e in experts for i in range(samples)]
+        jobs = [(e, i, temperature) for e in experts for i in range(samples)]
+        jobs += [(experts[0], samples + i, lead_temperature) for i in range(lead_samples)]
         stated = f"{task}\n{signature or ''}\n{tests or ''}"
         early = docstring_examples(stated, named) if named and not probes else None  # run each as it is written
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="code-council") as asking, \
                 ThreadPoolExecutor(max_workers=2, thread_name_prefix="code-sandbox") as running:
-            pending = {asking.submit(self._ask, question, e, temperature, None if seed is None else seed + i, max_tokens): k
-                       for k, (e, i) in enumerate(jobs)}
+            pending = {asking.submit(self._ask, question, e, t, None if seed is None else seed + i, max_tokens): k
+                       for k, (e, i, t) in enumerate(jobs)}
             written: dict[int, Answer] = {}
             checks: dict[int, Future[tuple[Program, Evidence]]] = {}
             for future in as_completed(pending):

@@ -21,7 +21,7 @@ class Debate:
     """The experts revise after seeing each other's answers; the synthesiser writes the final answer."""
 
     name = "debate"
-    summary = "revision rounds then synthesis (a function question: the revised code, chosen by running it)"
+    summary = "revision rounds then synthesis (for a function: the revised code that runs best)"
 
     def samples_per_expert(self, requested: int, round_index: int) -> int:
         """One answer per expert, every round."""

@@ -130,3 +130,27 @@ def test_a_written_candidate_runs_in_the_sandbox_while_the_others_are_still_bein
     with_probes_unknown_name = scripted({"a": RIGHT, "b": RIGHT_TOO}).run(
         "Write a function that returns twice its argument.", ["a", "b"])
     assert with_probes_unknown_name.checked_while_decoding == 0, "no name before the candidates: they run after"
+
+
+def test_the_lead_adds_sampled_candidates_that_can_outvote_the_greedy_personas() -> None:
+    asked: list[tuple[str, float, int | None]] = []
+    lock = threading.Lock()
+
+    def ask(question: str, expert: str, temperature: float, seed: int | None, max_tokens: int) -> Answer:
+        with lock:
+            asked.append((expert, temperature, seed))
+        text = RIGHT if (expert == "lead" and temperature > 0) else WRONG if expert == "other" else RIGHT_TOO
+        return Answer(answer=text, expert=expert, model="scripted", tokens=10, prompt_tokens=10, ttft_s=0.0,
+                      total_s=0.0, tok_s=0.0, finish_reason="stop")
+
+    result = CodeCouncil(ask, timeout_s=3.0).run(TASK, ["lead", "other"], seed=7, lead_samples=3, lead_temperature=0.8)
+    assert sorted(asked) == sorted([("lead", 0.0, 7), ("other", 0.0, 7), ("lead", 0.8, 8), ("lead", 0.8, 9), ("lead", 0.8, 10)])
+    assert [(c.expert, c.sample) for c in result.candidates] == [("lead", 0), ("other", 0), ("lead", 1), ("lead", 2), ("lead", 3)]
+    assert result.groups[0].size == 4 and result.agreement == pytest.approx(4 / 5, abs=1e-3)  # 1 greedy + 3 sampled doublers
+
+
+@pytest.mark.parametrize("lead_samples", [-1, 17])
+def test_a_lead_sample_count_out_of_range_is_refused_with_what_to_do(lead_samples: int) -> None:
+    with pytest.raises(InvalidRequestError, match="lead_samples must be between 0 and 16") as caught:
+        scripted({"a": RIGHT}).run(TASK, ["a"], lead_samples=lead_samples)
+    assert "first expert" in (caught.value.hint or "")

@@ -9,8 +9,12 @@ from livemind.council.code.programs import Program
 from livemind.types import Value
 
 GENERATION_METHODS = ("single", "council-greedy", "samples", "council-sampled", "probes", "personas-greedy", "debate",
-                      "select")
-"""What a run generates, cheapest first (`probes` after the pools it runs). Scored methods (report.py) are read from these."""
+                      "select", "more-samples")
+"""What a run generates, cheapest first (`probes` after the pools it runs). Scored methods (report.py) are read from these.
+
+`more-samples`: one more sample of the best expert per persona, so self-consistency can be read at the
+size of the pool of every persona's greedy answer and the k samples (report.py `_pool_scores`).
+"""
 
 
 class CodeEvalSettings(Value):

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livemind.council.code.selection import RULE, select_by_execution
-from livemind.errors import MissingExtraError
 from livemind.evaluation.code.personas import PilotGreedy, measured_council, persona_answers, pick
+from livemind.evaluation.code.plot import plot_code_report
 from livemind.evaluation.code.records import Candidate, CodePlan, MethodRun
 from livemind.evaluation.code.runner import CodeRun
 from livemind.evaluation.scoring import mcnemar_p, wilson_interval
@@ -199,7 +199,7 @@ def score_methods(runs: Sequence[Runs], methods: Sequence[str], plan_expert: str
     if {"single", "council-greedy", "personas-greedy"} <= have and plan is not None:
         scores += _persona_scores(runs, plan, pilot or {})
         if "samples" in have:
-            scores += _pool_scores(runs, plan)
+            scores += _pool_scores(runs, plan, "more-samples" in have)
     councils = [m for m in ("council-greedy", "council-sampled") if m in have]
     if councils:
         scores.append(_one_answer("oracle-council", "oracle: any council answer passes", runs,
@@ -238,19 +238,31 @@ def _persona_scores(runs: Sequence[Runs], plan: CodePlan, pilot: PilotGreedy) ->
 
 POOL_NOTE = ("The pool rows (every persona's greedy answer with the best expert's samples) were added after the "
              "other rows were known: read them as a lead to confirm on other problems, not as a pre-registered result. "
-             "Self-consistency at the pool's budget needs more samples than this run drew, so it is not shown.")
+             "Its fair baseline is self-consistency at the pool's size (method `more-samples`).")
 
 
-def _pool_scores(runs: Sequence[Runs], plan: CodePlan) -> list[CodeScore]:
-    """Code consensus over every candidate drawn greedily by a persona or sampled from the best expert."""
+def _pool_scores(runs: Sequence[Runs], plan: CodePlan, more: bool) -> list[CodeScore]:
+    """Code consensus over every candidate drawn greedily by a persona or sampled from the best expert;
+    with `more-samples`, self-consistency over as many samples as that pool holds (its fair baseline)."""
     def pool(r: Runs) -> list[Candidate]:
         return [*persona_answers(r, plan).values(), *_first_round(r["samples"])]
+
+    def samples(r: Runs) -> list[Candidate]:
+        return [*r["samples"].candidates, *r["more-samples"].candidates]
     k = min(len(r["samples"].candidates) for r in runs) if runs else 0
     cost = _cost("single", "council-greedy", "personas-greedy", "samples")
-    return [_one_answer("pool-exec", f"every persona greedy + the best expert's {k} samples, execution-selected",
-                        runs, lambda r: _exec_pick(pool(r)), cost),
-            _one_answer("oracle-pool", "oracle: any persona's greedy answer or sample passes", runs,
-                        lambda r: next((c for c in pool(r) if c.is_passed), None), cost).model_copy(update={"kind": "oracle"})]
+    scores = [_one_answer("pool-exec", f"every persona greedy + the best expert's {k} samples, execution-selected",
+                          runs, lambda r: _exec_pick(pool(r)), cost),
+              _one_answer("oracle-pool", "oracle: any persona's greedy answer or sample passes", runs,
+                          lambda r: next((c for c in pool(r) if c.is_passed), None), cost).model_copy(update={"kind": "oracle"})]
+    if more and runs:
+        m = min(len(samples(r)) for r in runs)
+        scores += [_one_answer("sc-exec@pool", f"self-consistency, {m} samples (the pool's size), execution-selected",
+                               runs, lambda r: _exec_pick(samples(r)), _cost("samples", "more-samples")),
+                   _one_answer("oracle-sc-pool", f"oracle: any of the {m} samples passes", runs,
+                               lambda r: next((c for c in samples(r) if c.is_passed), None),
+                               _cost("samples", "more-samples")).model_copy(update={"kind": "oracle"})]
+    return scores
 
 
 def _probe_scores(runs: Sequence[Runs], have: set[str]) -> list[CodeScore]:
@@ -297,6 +309,17 @@ def _code_against_vote(scores: Sequence[CodeScore]) -> tuple[str, ...]:
             "pick of the same replies, exact McNemar: " + "; ".join(pairs) + ".",)
 
 
+def _pool_notes(scores: Sequence[CodeScore]) -> tuple[str, ...]:
+    """The pool's status, and the pool against self-consistency at its size (when `more-samples` ran)."""
+    by_key = {s.key: s.per_problem for s in scores}
+    if "pool-exec" not in by_key:
+        return ()
+    if "sc-exec@pool" not in by_key:
+        return (POOL_NOTE,)
+    return (f"{POOL_NOTE} The pool against self-consistency at its size, exact McNemar: "
+            f"{_mcnemar(by_key['pool-exec'], by_key['sc-exec@pool'])}.",)
+
+
 def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
     """The report over the problems on which every listed method finished."""
     complete = [(task_id, r) for task_id, r in run.problems.items() if all(m in r for m in methods)]
@@ -319,7 +342,7 @@ def build_code_report(run: CodeRun, methods: Sequence[str]) -> CodeReport:
           if "personas-greedy" in methods and (measured := measured_council(
               run.pilot_greedy, [s.name for s in plan.pilot if not s.name.startswith("T=")]))[0] else ()),
         *_code_against_vote(scores),
-        *((POOL_NOTE,) if any(s.key == "pool-exec" for s in scores) else ()),
+        *_pool_notes(scores),
         f"Reading rule (every method alike): the reply's code block that defines the function, after the "
         f"prompt; a reply cut off inside its code fails and is counted under 'cut off'. Token limit "
         f"{plan.settings.max_tokens}.",
@@ -348,37 +371,6 @@ def render_code_markdown(report: CodeReport) -> str:
         mean = f", mean pass@1 {p.mean_pass:.3f}" if p.mean_pass is not None else ""
         lines.append(f"- {p.name}: {p.passed}/{p.n}{mean}, {p.tokens:,} tokens")
     return "\n".join(lines) + "\n"
-
-
-def plot_code_report(report: CodeReport, path: Path) -> Path:
-    """pass_at_1.png: every method's pass@1 with its interval, against generated tokens per problem."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise MissingExtraError("matplotlib", "bench", "the eval's plot") from exc
-    figure = Figure(figsize=(15, 6.5), dpi=120, layout="constrained")
-    axes = figure.subplots()
-    markers = {"one answer": "o", "mean over samples": "s", "oracle": "^"}
-    colours = [f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")]
-    colours += ["black", "gold", "navy", "teal", "maroon", "indigo", "lime", "magenta", "sienna", "slateblue",
-                "darkkhaki", "crimson", "darkcyan", "orchid"]
-    for i, s in enumerate(report.scores):  # one colour each, up to 24 methods
-        x = s.generated_tokens / max(s.n, 1)
-        axes.errorbar([x], [100 * s.pass_at_1], yerr=[[100 * (s.pass_at_1 - s.ci_low)], [100 * (s.ci_high - s.pass_at_1)]],
-                      fmt=markers.get(s.kind, "o"), capsize=4, markersize=7, label=s.label,
-                      color=colours[i % len(colours)])
-    axes.axhline(70.7, linestyle="--", color="grey", linewidth=1)
-    axes.text(0, 71.2, "model card, Qwen2.5-Coder-1.5B-Instruct: 70.7%", fontsize="x-small", color="grey")
-    axes.set_xlabel("generated tokens per problem")
-    axes.set_ylabel("HumanEval pass@1, % (95% interval)")
-    lowest = min((100 * s.ci_low for s in report.scores), default=0.0)
-    axes.set_ylim(max(0.0, 10 * math.floor(lowest / 10) - 5), 100)
-    axes.set_xlim(left=0)
-    axes.grid(alpha=0.3)
-    axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="x-small")
-    figure.suptitle(f"HumanEval, {report.n} problems: methods against their cost")
-    figure.savefig(path, format="png")
-    return path
 
 
 def write_code_report(report: CodeReport, out: Path, *, plot: bool = True) -> list[Path]:

@@ -14,6 +14,7 @@
         debate           the selective debate at that temperature (revision only on disagreement),
                          ending with the execution-checked pick of the revised code (plugins/debate.py)
         select           the `select` strategy (samples per expert, the most self-consistent expert)
+        more-samples     one more sample of the best expert per persona (self-consistency at the pool's size)
 
 Every reply goes through one reading rule (programs.py), the sandbox runs it on the docstring's
 examples (evidence.py, what selection may see) and on the official tests (verdicts.py, what scores).
@@ -153,12 +154,13 @@ class CodeEvalRunner:
         with ThreadPoolExecutor(max_workers=self.settings.batch, thread_name_prefix="code-eval") as pool:
             return list(pool.map(lambda job: job(), jobs))
 
-    def _sampled(self, problem: CodeProblem, expert: str, temperature: float, k: int) -> list[Candidate]:
+    def _sampled(self, problem: CodeProblem, expert: str, temperature: float, k: int, first: int = 0) -> list[Candidate]:
+        """Samples first … first+k-1 (each sample's seed depends on its index alone: more samples extend a set)."""
         def job(i: int) -> Callable[[], Candidate]:
             seed = expert_seed(self.settings.seed, f"samples/{problem.task_id}/T{temperature}", i) or 0
             return lambda: self.ask(problem, expert, temperature=temperature, seed=seed, sample=i,
                                     batch_group=f"samples/{problem.task_id}/T{temperature}")
-        return self.batched([job(i) for i in range(k)])
+        return self.batched([job(i) for i in range(first, first + k)])
 
     def _method(self, method: str, problem: CodeProblem, temperature: float, work: Callable[[], MethodRun]) -> MethodRun:
         start = time.perf_counter()
@@ -171,21 +173,21 @@ class CodeEvalRunner:
         def work() -> MethodRun:
             seed = expert_seed(self.settings.seed, plan.best_expert, 0) or 0
             c = self.ask(problem, plan.best_expert, temperature=0.0, seed=seed)
-            return _method_run([c], tokens=c.tokens, prompt_tokens=c.prompt_tokens)
+            return _method_run([c])
         return self._method("single", problem, 0.0, work)
 
-    def samples(self, problem: CodeProblem, plan: CodePlan) -> MethodRun:
-        """The best expert's k samples at the plan's temperature."""
-        def work() -> MethodRun:
-            cs = self._sampled(problem, plan.best_expert, plan.temperature, self.settings.samples)
-            return _method_run(cs, tokens=sum(c.tokens for c in cs), prompt_tokens=sum(c.prompt_tokens for c in cs))
-        return self._method("samples", problem, plan.temperature, work)
+    def samples(self, problem: CodeProblem, plan: CodePlan, method: str = "samples") -> MethodRun:
+        """The best expert's k samples at the plan's temperature; `more-samples`: one more per persona after them."""
+        k, first = (self.settings.samples, 0) if method == "samples" else (len(self.mind.config.expert_names),
+                                                                         self.settings.samples)
+        return self._method(method, problem, plan.temperature, lambda: _method_run(
+            self._sampled(problem, plan.best_expert, plan.temperature, k, first)))
 
     def _personas(self, problem: CodeProblem, plan: CodePlan) -> MethodRun:
         names = missing_personas(plan, self.mind.config.expert_names)
         cs = self.batched([partial(self.ask, problem, n, temperature=0.0, seed=expert_seed(self.settings.seed, n, 0) or 0,
                                    batch_group=f"personas/{problem.task_id}") for n in names])
-        return _method_run(cs, tokens=sum(c.tokens for c in cs), prompt_tokens=sum(c.prompt_tokens for c in cs))
+        return _method_run(cs)
 
     def _council_call(self, problem: CodeProblem, plan: CodePlan, temperature: float, strategy: Strategy) -> MethodRun:
         seed = expert_seed(self.settings.seed, f"council/{problem.task_id}", 0)
@@ -226,8 +228,8 @@ class CodeEvalRunner:
             return self.single(problem, plan)
         if method == "personas-greedy":
             return self._method(method, problem, 0.0, lambda: self._personas(problem, plan))
-        if method == "samples":
-            return self.samples(problem, plan)
+        if method in ("samples", "more-samples"):
+            return self.samples(problem, plan, method)
         temperature = 0.0 if method == "council-greedy" else plan.temperature
         strategy: Strategy = {"council-greedy": "vote", "council-sampled": "vote", "debate": "debate",
                               "select": "select"}[method]
@@ -268,11 +270,8 @@ class CodeEvalRunner:
         scores = []
         for t in self.settings.temperatures:
             def sampled(p: CodeProblem, t: float = t) -> MethodRun:
-                def work() -> MethodRun:
-                    cs = self._sampled(p, expert, t, self.settings.pilot_samples)
-                    return _method_run(cs, tokens=sum(c.tokens for c in cs), prompt_tokens=sum(c.prompt_tokens for c in cs),
-                                       temperature=t)
-                return self._pilot_unit(p, f"samples-T{t}", work)
+                return self._pilot_unit(p, f"samples-T{t}", lambda: _method_run(
+                    self._sampled(p, expert, t, self.settings.pilot_samples), temperature=t))
             runs = [sampled(p) for p in pilot]
             chosen = [select_by_execution([c.evidence for c in r.candidates], [c.mean_logprob for c in r.candidates]).chosen
                       for r in runs]
@@ -373,11 +372,13 @@ class CodeEvalRunner:
                        pilot_greedy=self.store.pilot_greedy(plan) if self.store else {})
 
 
-def _method_run(candidates: Sequence[Candidate], *, tokens: int, prompt_tokens: int, final: Candidate | None = None,
-                detail: str = "", temperature: float = 0.0) -> MethodRun:
-    # method, task_id, temperature and seconds are filled in by the caller
+def _method_run(candidates: Sequence[Candidate], *, tokens: int | None = None, prompt_tokens: int | None = None,
+                final: Candidate | None = None, detail: str = "", temperature: float = 0.0) -> MethodRun:
+    # method, task_id, temperature and seconds are filled in by the caller; tokens default to the candidates' own
     return MethodRun(method="", task_id="", temperature=temperature, candidates=tuple(candidates), final=final,
-                     tokens=tokens, prompt_tokens=prompt_tokens, seconds=0.0, detail=detail)
+                     tokens=sum(c.tokens for c in candidates) if tokens is None else tokens,
+                     prompt_tokens=sum(c.prompt_tokens for c in candidates) if prompt_tokens is None else prompt_tokens,
+                     seconds=0.0, detail=detail)
 
 
 def _one(candidate: Candidate) -> MethodRun:

@@ -59,3 +59,21 @@ def test_persona_rows_pool_every_greedy_answer_and_compare_with_the_single_exper
     assert scores["personas-exec"].passed == 1 and scores["personas-exec"].vs_single.startswith("+1/−0")
     assert scores["measured-exec"].label.startswith("measured council (b, c)")
     assert scores["oracle-personas"].kind == "oracle" and scores["oracle-personas"].passed == 1
+
+
+def test_the_pool_row_joins_every_persona_and_every_sample_and_more_samples_give_its_fair_baseline() -> None:
+    plan = _plan()
+    runs = {"single": _run("single", _c("a", "0", False)),
+            "council-greedy": _run("council-greedy", _c("b", "0", False), _c("c", "1", True)),
+            "personas-greedy": _run("personas-greedy", _c("d", "1", True)),
+            "samples": _run("samples", _c("a", "0", False), _c("a", "2", False)),
+            "more-samples": _run("more-samples", *(_c("a", "0", False) for _ in NAMES))}
+    methods = ["single", "council-greedy", "samples", "personas-greedy"]
+    scores = {s.key: s for s in score_methods([runs], methods, "a", plan=plan)}
+    # the pool (a, b, c, d greedy + 2 samples): c and d return 1 alike, but a, b and a sample return 0 — three
+    # against two, so the pool picks the wrong group; its oracle still passes
+    assert scores["pool-exec"].passed == 0 and scores["oracle-pool"].passed == 1
+    assert scores["pool-exec"].candidates == 6 and "sc-exec@pool" not in scores
+    more = {s.key: s for s in score_methods([runs], [*methods, "more-samples"], "a", plan=plan)}
+    assert more["sc-exec@pool"].candidates == 6 and more["sc-exec@pool"].passed == 0
+    assert more["sc-exec@pool"].label.startswith("self-consistency, 6 samples (the pool's size)")

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from livemind.errors import MissingExtraError
-
-if TYPE_CHECKING:
-    from livemind.evaluation.code.report import CodeReport
+from livemind.evaluation.code.records import CodeReport
 
 
 def plot_code_report(report: CodeReport, path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The code eval's values: one judged candidate, one method's run on one problem, the plan."""
+"""The code eval's values: one judged candidate, one method's run on one problem, the plan, the report."""
 
 from __future__ import annotations
 
@@ -104,3 +104,37 @@ class CodePlan(Value):
     models: dict[str, str]
     machine: str
     started_at: str
+
+
+class CodeScore(Value):
+    """One scored method over the problems every method finished."""
+
+    key: str
+    label: str
+    kind: str  # "one answer" · "mean over samples" · "oracle"
+    n: int
+    pass_at_1: float
+    ci_low: float
+    ci_high: float
+    passed: float  # problems passed (a mean over samples for sampled methods)
+    generated_tokens: int
+    prompt_tokens: int
+    seconds: float
+    cut_off: int  # candidates the token limit cut off inside their code
+    candidates: int
+    vs_single: str = ""  # exact McNemar against the greedy single expert: "+a/-b, p=…"
+    per_problem: tuple[float, ...] = ()
+
+
+class CodeReport(Value):
+    """The whole report as report.json holds it."""
+
+    task: str
+    n: int
+    problems: tuple[str, ...]
+    methods: tuple[str, ...]
+    plan: CodePlan
+    scores: tuple[CodeScore, ...]
+    selection_rule: str
+    seconds_per_problem: float
+    notes: tuple[str, ...]

@@ -22,46 +22,11 @@ from pathlib import Path
 from livemind.council.code.selection import RULE, select_by_execution
 from livemind.evaluation.code.personas import PilotGreedy, measured_council, persona_answers, pick
 from livemind.evaluation.code.plot import plot_code_report
-from livemind.evaluation.code.records import Candidate, CodePlan, MethodRun
+from livemind.evaluation.code.records import Candidate, CodePlan, CodeReport, CodeScore, MethodRun
 from livemind.evaluation.code.runner import CodeRun
 from livemind.evaluation.scoring import mcnemar_p, wilson_interval
-from livemind.types import Value
 
 Runs = dict[str, MethodRun]
-
-
-class CodeScore(Value):
-    """One scored method over the problems every method finished."""
-
-    key: str
-    label: str
-    kind: str  # "one answer" · "mean over samples" · "oracle"
-    n: int
-    pass_at_1: float
-    ci_low: float
-    ci_high: float
-    passed: float  # problems passed (a mean over samples for sampled methods)
-    generated_tokens: int
-    prompt_tokens: int
-    seconds: float
-    cut_off: int  # candidates the token limit cut off inside their code
-    candidates: int
-    vs_single: str = ""  # exact McNemar against the greedy single expert: "+a/-b, p=…"
-    per_problem: tuple[float, ...] = ()
-
-
-class CodeReport(Value):
-    """The whole report as report.json holds it."""
-
-    task: str
-    n: int
-    problems: tuple[str, ...]
-    methods: tuple[str, ...]
-    plan: CodePlan
-    scores: tuple[CodeScore, ...]
-    selection_rule: str
-    seconds_per_problem: float
-    notes: tuple[str, ...]
 
 
 def _one_answer(key: str, label: str, runs: Sequence[Runs], pick: Callable[[Runs], Candidate | None],
